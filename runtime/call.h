@@ -1,0 +1,29 @@
+/*
+ * runtime/call.h — what a handler gets: who is calling, over what, and where
+ * to put an error.
+ *
+ * Ownership: the dispatcher owns the call and everything it points at; a
+ * handler may read them during the call only.
+ */
+#ifndef ANVIL_CALL_H
+#define ANVIL_CALL_H
+
+#include "auth.h"
+#include "error.h"
+#include "gateway.h"
+#include "method.h"
+
+typedef struct anvil_call {
+    anvil_gateway *gw;
+    const anvil_principal *principal;
+    const char *called_as;        /* method name as sent (may be an alias) */
+    const anvil_method *method;
+    anvil_transport transport;    /* ANVIL_TRANSPORT_HTTP or _WEBSOCKET */
+    anvil_error err;
+} anvil_call;
+
+/* For methods whose business logic has not landed yet: Internal with
+ * "<method> is not available yet". Returns -1. */
+int anvil_call_not_available(anvil_call *call);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * runtime/gateway.h — the running server's shared state.
+ *
+ * Everything lives on the one libevent loop, so handlers read and write this
+ * without locks. Ownership: anvil_gateway_start creates it from a loaded
+ * config (which it takes over) and anvil_gateway_free releases it all.
+ */
+#ifndef ANVIL_GATEWAY_H
+#define ANVIL_GATEWAY_H
+
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "http_server.h"
+#include "store.h"
+
+typedef struct anvil_gateway {
+    struct event_base *base;
+    anvil_config cfg;
+    anvil_store *store;
+    anvil_http_server *http;
+    int64_t started_ms;        /* wall clock */
+    int64_t started_mono_ms;
+    uint64_t state_version;
+    struct event *sigint, *sigterm;
+    struct event *drain_timer;
+} anvil_gateway;
+
+/* Open the store, bind the listener and install signal handlers. On failure
+ * returns NULL with a message in err; *cfg is consumed either way. */
+anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
+                                   char *err, size_t errlen);
+
+/* Token-store callbacks for auth, bound to this gateway's store. */
+const anvil_token_store *anvil_gateway_token_store(anvil_gateway *gw);
+
+void anvil_gateway_free(anvil_gateway *gw);
+
+#endif

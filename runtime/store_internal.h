@@ -1,0 +1,41 @@
+/*
+ * runtime/store_internal.h — the store handle, shared by store*.c only.
+ *
+ * Hot queries are prepared once and cached in the handle: each gets a slot
+ * here, is prepared on first use by anvil_store_stmt, and is finalized by
+ * anvil_store_close. Adding a cached query is adding a slot.
+ */
+#ifndef ANVIL_STORE_INTERNAL_H
+#define ANVIL_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+
+#include "store.h"
+
+enum anvil_store_stmt_slot {
+    ANVIL_STMT_TOKEN_LOOKUP,
+    ANVIL_STMT_TOKEN_REVOKED,
+    ANVIL_STMT_COUNT
+};
+
+struct anvil_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ANVIL_STMT_COUNT];
+    char errmsg[256];   /* last failure of a call that has no err buffer */
+};
+
+/* The cached statement for slot, prepared from sql on first use; reset and
+ * unbound before it is handed out. NULL on failure (s->errmsg set). */
+sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,
+                               const char *sql);
+
+/* printf into err (when err/errlen allow) and also into s->errmsg; returns -1
+ * so callers can `return anvil_store_fail(...)`. s may be NULL. */
+int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Run SQL text that returns no rows (may hold several statements). */
+int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,270 @@
+/*
+ * tests/unit/test_store.c — the SQLite store: WAL and schema version as seen
+ * by an independent connection, idempotent reopen, migration rollback,
+ * refusing a newer schema, and the token insert/lookup/revoke functions.
+ *
+ * Every database lives in a mkdtemp directory that is removed at the end.
+ */
+#include "store.h"
+#include "unit.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/anvil-test-store-XXXXXX";
+
+static const char *db_path(const char *name)
+{
+    static char buf[2][512];
+    static int next;
+    char *b = buf[next++ % 2];
+    snprintf(b, sizeof buf[0], "%s/%s", tmpdir, name);
+    return b;
+}
+
+static void remove_db(const char *name)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[600];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s%s", db_path(name), suffixes[i]);
+        unlink(p);
+    }
+}
+
+/* One text value from an independent connection, so the test does not
+ * trust the store's own view of the file. */
+static void raw_query(const char *path, const char *sql, char *out, size_t outlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    out[0] = 0;
+    CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(out, outlen, "%s", t ? (const char *)t : "");
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void raw_exec(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_open_and_reopen(void)
+{
+    const char *path = db_path("a.db");
+    char err[256] = "", buf[64];
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(path, &s, err, sizeof err), 0);
+    CHECK(s != NULL);
+    if (!s) {
+        fprintf(stderr, "  open: %s\n", err);
+        return;
+    }
+    CHECK(anvil_store_latest_version() >= 1);
+    CHECK_INT(anvil_store_schema_version(s), anvil_store_latest_version());
+
+    raw_query(path, "PRAGMA journal_mode", buf, sizeof buf);
+    CHECK_STR(buf, "wal");
+    raw_query(path, "PRAGMA user_version", buf, sizeof buf);
+    CHECK_INT(atoi(buf), anvil_store_latest_version());
+    raw_query(path, "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master"
+                    " WHERE type = 'table' AND name LIKE 'token%' ORDER BY name)", buf, sizeof buf);
+    CHECK_STR(buf, "token_revocations,tokens");
+
+    anvil_token_grant g = {.token_id = "keep", .role = "operator"};
+    CHECK_INT(anvil_store_token_insert(s, &g, "aa", 1, err, sizeof err), 0);
+    anvil_store_close(s);
+
+    /* Reopening applies nothing and keeps the data. */
+    s = NULL;
+    CHECK_INT(anvil_store_open(path, &s, err, sizeof err), 0);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(anvil_store_schema_version(s), anvil_store_latest_version());
+        anvil_token_grant out;
+        CHECK_INT(anvil_store_token_lookup(s, "aa", &out), 1);
+        CHECK_STR(out.token_id, "keep");
+        anvil_token_grant_clear(&out);
+        anvil_store_close(s);
+    }
+    remove_db("a.db");
+}
+
+static void test_memory_and_bad_path(void)
+{
+    char err[256] = "";
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(":memory:", &s, err, sizeof err), 0);
+    if (s) {
+        CHECK_INT(anvil_store_schema_version(s), anvil_store_latest_version());
+        anvil_store_close(s);
+    }
+    s = (anvil_store *)1;
+    CHECK_INT(anvil_store_open(db_path("missing-dir/x.db"), &s, err, sizeof err), -1);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "cannot open database") != NULL);
+}
+
+static void test_newer_schema_rejected(void)
+{
+    const char *path = db_path("new.db");
+    char sql[64], err[256] = "";
+    snprintf(sql, sizeof sql, "PRAGMA user_version = %d", anvil_store_latest_version() + 1);
+    raw_exec(path, sql);
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(path, &s, err, sizeof err), -1);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "newer than this anvil supports") != NULL);
+    remove_db("new.db");
+}
+
+static void test_failed_migration_rolls_back(void)
+{
+    /* A stray token_revocations table makes migration 1 fail at its second
+     * statement, after `tokens` was created: the rollback must undo that. */
+    const char *path = db_path("broken.db");
+    char err[256] = "", buf[64];
+    raw_exec(path, "CREATE TABLE token_revocations(x)");
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(path, &s, err, sizeof err), -1);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "migration 1 failed") != NULL);
+    CHECK(strstr(err, "already exists") != NULL);
+    raw_query(path, "PRAGMA user_version", buf, sizeof buf);
+    CHECK_STR(buf, "0");
+    raw_query(path, "SELECT count(*) FROM sqlite_master WHERE name = 'tokens'", buf, sizeof buf);
+    CHECK_STR(buf, "0");
+    remove_db("broken.db");
+}
+
+static void test_tokens(void)
+{
+    const char *path = db_path("tokens.db");
+    char err[256] = "";
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(path, &s, err, sizeof err), 0);
+    if (!s)
+        return;
+
+    char *scopes[] = {"run:read", "run:write"};
+    anvil_token_grant g = {
+        .token_id = "tok1", .role = "operator", .scopes = scopes, .n_scopes = 2,
+        .user_id = "user:1", .has_expires_at = true, .expires_at_ms = 5000,
+    };
+    CHECK_INT(anvil_store_token_insert(s, &g, "sha-one", 1000, err, sizeof err), 0);
+    anvil_token_grant bare = {.token_id = "tok2", .role = "viewer"};
+    CHECK_INT(anvil_store_token_insert(s, &bare, "sha-two", 1000, err, sizeof err), 0);
+
+    /* Same id or same hash again is refused with a message. */
+    anvil_token_grant dup = {.token_id = "tok1", .role = "x"};
+    CHECK_INT(anvil_store_token_insert(s, &dup, "sha-three", 1, err, sizeof err), -1);
+    CHECK(strstr(err, "\"tok1\" already exists") != NULL);
+    dup.token_id = "tok3";
+    CHECK_INT(anvil_store_token_insert(s, &dup, "sha-one", 1, err, sizeof err), -1);
+    CHECK(strstr(err, "already exists") != NULL);
+    anvil_token_grant no_id = {.role = "x"};
+    CHECK_INT(anvil_store_token_insert(s, &no_id, "sha-four", 1, err, sizeof err), -1);
+
+    anvil_token_grant out;
+    CHECK_INT(anvil_store_token_lookup(s, "sha-one", &out), 1);
+    CHECK(out.token == NULL);
+    CHECK_STR(out.token_id, "tok1");
+    CHECK_STR(out.role, "operator");
+    CHECK_INT(out.n_scopes, 2);
+    if (out.n_scopes == 2) {
+        CHECK_STR(out.scopes[0], "run:read");
+        CHECK_STR(out.scopes[1], "run:write");
+    }
+    CHECK_STR(out.user_id, "user:1");
+    CHECK(out.has_expires_at);
+    CHECK_INT(out.expires_at_ms, 5000);
+    CHECK(!out.has_revoked_at);
+    anvil_token_grant_clear(&out);
+
+    CHECK_INT(anvil_store_token_lookup(s, "sha-two", &out), 1);
+    CHECK_STR(out.token_id, "tok2");
+    CHECK_INT(out.n_scopes, 0);
+    CHECK(out.user_id == NULL);
+    CHECK(!out.has_expires_at);
+    anvil_token_grant_clear(&out);
+
+    CHECK_INT(anvil_store_token_lookup(s, "no-such-sha", &out), 0);
+    anvil_token_grant_clear(&out);
+
+    int64_t at = -1;
+    CHECK_INT(anvil_store_token_revoked(s, "tok1", &at), 0);
+    CHECK_INT(at, -1);
+
+    /* Revoking an issued token: flagged as known, visible both ways. */
+    bool known = false;
+    CHECK_INT(anvil_store_token_revoke(s, "tok1", 7000, &known, err, sizeof err), 0);
+    CHECK(known);
+    CHECK_INT(anvil_store_token_revoked(s, "tok1", &at), 1);
+    CHECK_INT(at, 7000);
+    CHECK_INT(anvil_store_token_lookup(s, "sha-one", &out), 1);
+    CHECK(out.has_revoked_at);
+    CHECK_INT(out.revoked_at_ms, 7000);
+    anvil_token_grant_clear(&out);
+
+    /* Revoking again keeps the first time. */
+    CHECK_INT(anvil_store_token_revoke(s, "tok1", 9000, &known, err, sizeof err), 0);
+    CHECK(known);
+    CHECK_INT(anvil_store_token_revoked(s, "tok1", &at), 1);
+    CHECK_INT(at, 7000);
+
+    /* A configured token's id has no tokens row but can still be revoked. */
+    CHECK_INT(anvil_store_token_revoke(s, "from-config", 8000, &known, err, sizeof err), 0);
+    CHECK(!known);
+    CHECK_INT(anvil_store_token_revoked(s, "from-config", &at), 1);
+    CHECK_INT(at, 8000);
+    CHECK_INT(anvil_store_token_revoked(s, "tok2", &at), 0);
+
+    /* An issued row that carries revoked_at_ms itself also counts. */
+    anvil_token_grant pre = {.token_id = "tok5", .role = "r", .has_revoked_at = true,
+                             .revoked_at_ms = 4242};
+    CHECK_INT(anvil_store_token_insert(s, &pre, "sha-five", 1, err, sizeof err), 0);
+    CHECK_INT(anvil_store_token_revoked(s, "tok5", &at), 1);
+    CHECK_INT(at, 4242);
+    CHECK_INT(anvil_store_token_lookup(s, "sha-five", &out), 1);
+    CHECK(out.has_revoked_at);
+    CHECK_INT(out.revoked_at_ms, 4242);
+    anvil_token_grant_clear(&out);
+
+    /* The cached statements survive many uses. */
+    for (int i = 0; i < 100; i++) {
+        CHECK_INT(anvil_store_token_lookup(s, "sha-two", &out), 1);
+        anvil_token_grant_clear(&out);
+    }
+    anvil_store_close(s);
+
+    char buf[64];
+    raw_query(path, "SELECT scopes_json FROM tokens WHERE token_id = 'tok1'", buf, sizeof buf);
+    CHECK_STR(buf, "[\"run:read\",\"run:write\"]");
+    raw_query(path, "SELECT created_at_ms FROM tokens WHERE token_id = 'tok1'", buf, sizeof buf);
+    CHECK_STR(buf, "1000");
+    remove_db("tokens.db");
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    test_open_and_reopen();
+    test_memory_and_bad_path();
+    test_newer_schema_rejected();
+    test_failed_migration_rolls_back();
+    test_tokens();
+    CHECK_INT(rmdir(tmpdir), 0);
+    UNIT_DONE();
+}
