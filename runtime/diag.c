@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+__attribute__((format(printf, 1, 0)))
 static char *vformat(const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# tests/codegen/test_generator_errors.sh PYTHON — the generator refuses specs
+# it cannot honour, naming the problem, and writes nothing.
+set -u
+py=$1
+here=$(cd "$(dirname "$0")" && pwd)
+gen=$here/../../codegen/anvil_codegen.py
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+fails=0 checks=0
+expect() { # spec, expected message fragment
+    checks=$((checks + 1))
+    msg=$("$py" "$gen" --spec "$here/bad/$1" --out "$out/gen" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] || ! grep -qF -- "$2" <<<"$msg" || [ -e "$out/gen" ]; then
+        echo "FAIL $1: rc=$rc, expected message containing: $2"; echo "  got: $msg"
+        fails=$((fails + 1))
+    fi
+}
+expect unknown_scope.yaml "x-smithers-required-scope 'a:write' is not a declared scope"
+expect allof.yaml "keyword 'allOf' is not supported"
+expect duplicate_key.yaml "found duplicate key 'openapi'"
+echo "$((checks - fails)) passed, $fails failed"
+[ $fails -eq 0 ]
