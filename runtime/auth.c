@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
@@ -143,14 +145,38 @@ int anvil_split_scopes(const char *s, char ***out, size_t *n_out)
 
 /* ---- hashing and comparison ---------------------------------------------- */
 
+/* OpenSSL 3 looks the algorithm up in its provider tables (under locks) on
+ * every EVP_sha256() digest; fetching it once keeps a hash per request cheap. */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int anvil_sha256(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int olen = 0;
     if (!data && len > 0)
         return -1;
-    if (!EVP_Digest(data ? data : "", len, out, &olen, EVP_sha256(), NULL))
+    pthread_once(&sha256_once, sha256_fetch);
+    const EVP_MD *md = sha256_md ? sha256_md : EVP_sha256();
+    if (!EVP_Digest(data ? data : "", len, out, &olen, md, NULL))
         return -1;
     return olen == DIGEST_LEN ? 0 : -1;
+}
+
+int anvil_auth_config_prepare(anvil_auth_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_tokens; i++) {
+        anvil_token_grant *g = &cfg->tokens[i];
+        g->has_token_sha256 = false;
+        if (g->token && anvil_sha256(g->token, strlen(g->token), g->token_sha256) != 0)
+            return -1;
+        g->has_token_sha256 = g->token != NULL;
+    }
+    return 0;
 }
 
 static void hex_encode(const unsigned char *d, size_t n, char *out)
@@ -391,7 +417,9 @@ static int match_configured(const anvil_auth_config *cfg, const unsigned char di
         unsigned char d[DIGEST_LEN];
         if (!g->token)
             continue;
-        if (anvil_sha256(g->token, strlen(g->token), d) != 0) {
+        if (g->has_token_sha256) {
+            memcpy(d, g->token_sha256, DIGEST_LEN);
+        } else if (anvil_sha256(g->token, strlen(g->token), d) != 0) {
             hash_failed = true;
             continue;
         }

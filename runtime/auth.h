@@ -36,6 +36,10 @@ typedef struct anvil_token_grant {
     int64_t expires_at_ms;
     bool has_revoked_at;
     int64_t revoked_at_ms;
+    /* sha256(token), filled once by anvil_auth_config_prepare so requests
+     * hash only the presented token. */
+    bool has_token_sha256;
+    unsigned char token_sha256[32];
 } anvil_token_grant;
 
 typedef struct anvil_jwt_config {
@@ -143,6 +147,10 @@ void anvil_token_default_id(const char *token, char out[17]);
 
 /* Constant-time equality of two byte strings (length leak only). */
 bool anvil_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Precompute the digests of configured tokens. Call once after the config
+ * is loaded; authentication works without it, only slower. 0 or -1. */
+int anvil_auth_config_prepare(anvil_auth_config *cfg);
 
 void anvil_principal_clear(anvil_principal *p);
 int anvil_principal_copy(anvil_principal *dst, const anvil_principal *src);

@@ -334,6 +334,8 @@ int anvil_config_load(const char *path, anvil_config *cfg, anvil_diags *diags)
         anvil_cfg_oom(&c);
     }
     free(dir);
+    if (anvil_auth_config_prepare(&cfg->auth) != 0)
+        anvil_diags_add(diags, path, 0, 0, "out of memory while hashing the configured tokens");
     if (diags->n - first > 1)
         sort_diags(diags, first, path);
     return diags->n + diags->n_dropped > before ? -1 : 0;

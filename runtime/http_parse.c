@@ -192,9 +192,10 @@ bool anvil_http_parse_content_length(const char *v, uint64_t *out)
     for (const char *p = v; *p; p++) {
         if (*p < '0' || *p > '9')
             return false;
-        if (n > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*p - '0');
+        if (n > UINT64_MAX / 10 || (n == UINT64_MAX / 10 && d > UINT64_MAX % 10))
             return false;
-        n = n * 10 + (uint64_t)(*p - '0');
+        n = n * 10 + d;
     }
     *out = n;
     return true;

@@ -190,6 +190,7 @@ void anvil_store_close(anvil_store *s)
         return;
     for (int i = 0; i < ANVIL_STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
+    anvil_store_revocations_invalidate(s);
     sqlite3_close(s->db);
     free(s);
 }

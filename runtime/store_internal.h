@@ -9,13 +9,17 @@
 #define ANVIL_STORE_INTERNAL_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "store.h"
 
 enum anvil_store_stmt_slot {
     ANVIL_STMT_TOKEN_LOOKUP,
     ANVIL_STMT_TOKEN_REVOKED,
+    ANVIL_STMT_DATA_VERSION,
+    ANVIL_STMT_REVOKED_ALL,
     ANVIL_STMT_COUNT
 };
 
@@ -23,7 +27,19 @@ struct anvil_store {
     sqlite3 *db;
     sqlite3_stmt *stmts[ANVIL_STMT_COUNT];
     char errmsg[256];   /* last failure of a call that has no err buffer */
+
+    /* Every revoked token id, sorted, so the per-request revocation check is
+     * a binary search. Reloaded when PRAGMA data_version shows a commit by
+     * another connection (`anvil token revoke` runs as its own process) or
+     * after this connection revokes. */
+    struct anvil_revocation { char *token_id; int64_t at_ms; } *revoked;
+    size_t n_revoked;
+    bool revoked_loaded;
+    int64_t revoked_data_version;
 };
+
+/* Drop the revocation cache (after this connection changes revocations). */
+void anvil_store_revocations_invalidate(anvil_store *s);
 
 /* The cached statement for slot, prepared from sql on first use; reset and
  * unbound before it is handed out. NULL on failure (s->errmsg set). */

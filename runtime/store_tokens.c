@@ -19,12 +19,6 @@ static const char LOOKUP_SQL[] =
     "  FROM tokens t LEFT JOIN token_revocations r ON r.token_id = t.token_id"
     " WHERE t.token_sha256 = ?1";
 
-static const char REVOKED_SQL[] =
-    "SELECT MIN(at) FROM ("
-    "  SELECT revoked_at_ms AS at FROM token_revocations WHERE token_id = ?1"
-    "  UNION ALL"
-    "  SELECT revoked_at_ms FROM tokens WHERE token_id = ?1 AND revoked_at_ms IS NOT NULL)";
-
 static char *scopes_to_json(const anvil_token_grant *g)
 {
     cJSON *arr = cJSON_CreateArray();
@@ -105,8 +99,10 @@ int anvil_store_token_insert(anvil_store *s, const anvil_token_grant *g,
     cJSON_free(scopes);
     int ext = sqlite3_extended_errcode(s->db);
     sqlite3_finalize(st);
-    if (rc == SQLITE_DONE)
+    if (rc == SQLITE_DONE) {
+        anvil_store_revocations_invalidate(s);   /* the row may carry a revocation */
         return 0;
+    }
     if (ext == SQLITE_CONSTRAINT_PRIMARYKEY)
         return anvil_store_fail(s, err, errlen, "a token with id \"%s\" already exists",
                                 g->token_id);
@@ -159,23 +155,99 @@ int anvil_store_token_lookup(void *ctx, const char *sha256_hex, anvil_token_gran
     return 1;
 }
 
+static const char REVOKED_ALL_SQL[] =
+    "SELECT token_id, MIN(at) FROM ("
+    "  SELECT token_id, revoked_at_ms AS at FROM token_revocations"
+    "  UNION ALL"
+    "  SELECT token_id, revoked_at_ms FROM tokens WHERE revoked_at_ms IS NOT NULL)"
+    " GROUP BY token_id ORDER BY token_id";
+
+void anvil_store_revocations_invalidate(anvil_store *s)
+{
+    for (size_t i = 0; i < s->n_revoked; i++)
+        free(s->revoked[i].token_id);
+    free(s->revoked);
+    s->revoked = NULL;
+    s->n_revoked = 0;
+    s->revoked_loaded = false;
+}
+
+/* PRAGMA data_version: changes when another connection commits. */
+static int data_version(anvil_store *s, int64_t *out)
+{
+    sqlite3_stmt *st = anvil_store_stmt(s, ANVIL_STMT_DATA_VERSION, "PRAGMA data_version");
+    if (!st)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : anvil_store_fail(s, NULL, 0, "data_version: %s", sqlite3_errmsg(s->db));
+}
+
+static int load_revocations(anvil_store *s)
+{
+    anvil_store_revocations_invalidate(s);
+    sqlite3_stmt *st = anvil_store_stmt(s, ANVIL_STMT_REVOKED_ALL, REVOKED_ALL_SQL);
+    if (!st)
+        return -1;
+    size_t cap = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (s->n_revoked == cap) {
+            size_t ncap = cap ? cap * 2 : 16;
+            struct anvil_revocation *nr = realloc(s->revoked, ncap * sizeof *nr);
+            if (!nr) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            s->revoked = nr;
+            cap = ncap;
+        }
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        char *copy = strdup(id ? id : "");
+        if (!copy) {
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        s->revoked[s->n_revoked].token_id = copy;
+        s->revoked[s->n_revoked].at_ms = sqlite3_column_int64(st, 1);
+        s->n_revoked++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        anvil_store_revocations_invalidate(s);
+        return anvil_store_fail(s, NULL, 0, "loading revocations: %s",
+                                rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(s->db));
+    }
+    s->revoked_loaded = true;
+    return 0;
+}
+
+static int cmp_revocation(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct anvil_revocation *)elem)->token_id);
+}
+
 int anvil_store_token_revoked(void *ctx, const char *token_id, int64_t *revoked_at_ms)
 {
     anvil_store *s = ctx;
-    sqlite3_stmt *st = anvil_store_stmt(s, ANVIL_STMT_TOKEN_REVOKED, REVOKED_SQL);
-    if (!st)
+    int64_t version = 0;
+    if (data_version(s, &version) != 0)
         return -1;
-    bind_text(st, 1, token_id);
-    int rc = sqlite3_step(st), found = 0;
-    if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
-        *revoked_at_ms = sqlite3_column_int64(st, 0);
-        found = 1;
-    } else if (rc != SQLITE_ROW) {
-        anvil_store_fail(s, NULL, 0, "revocation check: %s", sqlite3_errmsg(s->db));
-        found = -1;
+    if (!s->revoked_loaded || version != s->revoked_data_version) {
+        if (load_revocations(s) != 0)
+            return -1;
+        s->revoked_data_version = version;
     }
-    sqlite3_reset(st);
-    return found;
+    /* ORDER BY token_id uses SQLite's BINARY collation, i.e. memcmp order,
+     * which is what strcmp compares. */
+    const struct anvil_revocation *hit =
+        bsearch(token_id, s->revoked, s->n_revoked, sizeof *s->revoked, cmp_revocation);
+    if (!hit)
+        return 0;
+    *revoked_at_ms = hit->at_ms;
+    return 1;
 }
 
 /* Run one statement with (token_id, now) bound; returns rows changed or -1. */
@@ -212,5 +284,7 @@ int anvil_store_token_revoke(anvil_store *s, const char *token_id, int64_t now_m
         return -1;
     }
     *was_known = changed > 0;
+    /* data_version only moves for other connections' commits. */
+    anvil_store_revocations_invalidate(s);
     return 0;
 }
