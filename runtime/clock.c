@@ -2,6 +2,7 @@
  * runtime/clock.c — time and random ids.
  */
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/rand.h>
@@ -22,11 +23,24 @@ int64_t anvil_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* RAND_bytes takes the DRBG's locks on every call; most requests without an
+ * id need a fresh UUID, so draw random bytes in blocks. Per thread, because
+ * the WebSocket service thread may mint ids too. */
+static __thread unsigned char pool[1024];
+static __thread size_t pool_left;
+
 int anvil_uuid4(char out[37])
 {
     unsigned char b[16];
-    if (RAND_bytes(b, sizeof b) != 1)
-        return -1;
+    if (pool_left < sizeof b) {
+        if (RAND_bytes(pool, sizeof pool) != 1)
+            return -1;
+        pool_left = sizeof pool;
+    }
+    memcpy(b, pool + sizeof pool - pool_left, sizeof b);
+    /* Used bytes are wiped so ids cannot be recovered from memory later. */
+    memset(pool + sizeof pool - pool_left, 0, sizeof b);
+    pool_left -= sizeof b;
     b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
     b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
     snprintf(out, 37,

@@ -49,6 +49,10 @@ static char *frame_to_text(cJSON *frame)
 static cJSON *frame_head(const char *id, bool ok)
 {
     char uuid[37];
+    /* Ids are bounded on every path, including errors found before the
+     * frame was read (auth, body size), where only x-request-id is known. */
+    if (id && strlen(id) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH)
+        id = NULL;
     if (!id) {
         if (anvil_uuid4(uuid) != 0)
             snprintf(uuid, sizeof uuid, "unknown");
@@ -117,7 +121,20 @@ char *anvil_rpc_handle(anvil_gateway *gw, const anvil_principal *principal,
         anvil_error_detail_int(&e, "maxDepth", (int64_t)bounds.max_depth);
         return fail_frame(id, &e, http_status);
     }
-    cJSON *root = cJSON_ParseWithLength(in->body, in->body_len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(in->body, in->body_len, &end, false);
+    if (root) {
+        /* One JSON value and nothing after it but whitespace. */
+        const char *stop = in->body + in->body_len;
+        while (end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end != stop) {
+            cJSON_Delete(root);
+            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
+                            "Request body is not valid JSON: unexpected data after the JSON value");
+            return fail_frame(id, &e, http_status);
+        }
+    }
     if (!root) {
         anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body is not valid JSON");
         return fail_frame(id, &e, http_status);

@@ -240,6 +240,9 @@ int anvil_store_token_revoked(void *ctx, const char *token_id, int64_t *revoked_
             return -1;
         s->revoked_data_version = version;
     }
+    /* bsearch must not be handed the NULL array of an empty cache. */
+    if (s->n_revoked == 0)
+        return 0;
     /* ORDER BY token_id uses SQLite's BINARY collation, i.e. memcmp order,
      * which is what strcmp compares. */
     const struct anvil_revocation *hit =

@@ -217,7 +217,7 @@ auth:
             with self.subTest(body=body):
                 status, _, data = self.server.request("POST", "/v1/rpc/getRun", body, AUTH)
                 err = self.assertError(status, json.loads(data), "InvalidRequest")
-                self.assertEqual(err["message"], "Request body is not valid JSON")
+                self.assertTrue(err["message"].startswith("Request body is not valid JSON"), err)
 
     def test_trailing_whitespace_is_fine(self):
         status, _, data = self.server.request("POST", "/v1/rpc/getRun", '{"runId": "a"} \r\n\t', AUTH)

@@ -3,7 +3,9 @@ pipelining, request ids, the two frame forms, legacy aliases, and the
 placeholder answer of every method that has no handler yet."""
 import json
 import os
+import signal
 import sys
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -201,6 +203,43 @@ workflows:
             self.assertError(r.status, r.json(), "InvalidRequest")
             self.assertTrue(c.wait_closed(timeout=10))
 
+    def test_expect_100_continue(self):
+        with self.server.raw() as c:
+            c.send(b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer op-token\r\n"
+                   b"x-request-id: cont\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+            interim = c.read_response(head_request=True)
+            self.assertEqual(interim.status, 100)
+            c.send(b"{}")
+            r = c.read_response()
+        self.assertOk(r.status, r.json())
+        self.assertEqual(r.json()["id"], "cont")
+
+    def test_nothing_after_connection_close_is_answered(self):
+        with self.server.raw() as c:
+            c.send(harness.build_request("GET", "/health", headers={"Connection": "close"}, content_length=False)
+                   + harness.build_request("GET", "/nope", content_length=False))
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertTrue(c.wait_closed(timeout=10))
+
+    def test_framing_errors(self):
+        cases = [
+            (b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400),
+            (b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 400),
+            (b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+            (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+            (b"GARBAGE\r\n\r\n", 400),
+        ]
+        for data, want in cases:
+            with self.subTest(data=data), self.server.raw() as c:
+                c.send(data)
+                r = c.read_response()
+                self.assertEqual(r.status, want)
+                self.assertStandardHeaders(r.headers)
+                self.assertError(r.status, r.json(), "InvalidRequest", want)
+                self.assertTrue(c.wait_closed(timeout=10))
+
     # -- request ids -------------------------------------------------------
 
     def test_x_request_id_becomes_response_id(self):
@@ -391,6 +430,40 @@ workflows:
         self.assertEqual([w["key"] for w in self.assertOk(status, doc)], ["Zeta", "alpha"])
         status, _, doc = self.server.rpc("listWorkflows", {"filter": {}}, token=OP)
         self.assertEqual(len(self.assertOk(status, doc)), 3)
+
+
+class Shutdown(unittest.TestCase):
+    """SIGTERM/SIGINT end the server with status 0 even while clients hold
+    connections open (Server.stop checks the status)."""
+
+    def run_server(self):
+        s = harness.Server("listen: 127.0.0.1:0\n").start()
+        self.addCleanup(s.cleanup)
+        self.addCleanup(lambda: s.proc and (s.proc.kill(), s.proc.wait()))
+        return s
+
+    def test_sigterm_with_idle_and_half_sent_requests(self):
+        s = self.run_server()
+        idle = s.raw()
+        half = s.raw()
+        self.addCleanup(idle.close)
+        self.addCleanup(half.close)
+        half.send(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{")
+        with s.raw() as c:   # the server is up and answering
+            c.send(harness.build_request("GET", "/health", content_length=False))
+            self.assertEqual(c.read_response().status, 200)
+        self.assertEqual(s.stop(), 0)
+        self.assertTrue(idle.wait_closed(timeout=10))
+        self.assertTrue(half.wait_closed(timeout=10))
+
+    def test_sigint(self):
+        s = self.run_server()
+        s.proc.send_signal(signal.SIGINT)
+        s.proc.wait(timeout=harness.STOP_TIMEOUT_S)
+        self.assertEqual(s.proc.returncode, 0, s.stderr())
+        s.proc = None
+        s._out.close()
+        s._err.close()
 
 
 class EmptyRegistry(harness.ServerTestCase):
