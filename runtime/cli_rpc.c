@@ -6,6 +6,7 @@
  * $ANVIL_URL, else http://127.0.0.1:7331.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -97,15 +98,21 @@ int anvil_cli_rpc(int argc, char **argv)
     static const struct option opts[] = {
         { "url", required_argument, NULL, 'u' },
         { "token", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    bool url_from_flag = false;
     const char *url = getenv("ANVIL_URL"), *token = getenv("ANVIL_TOKEN");
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:t:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:t:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'u': url = optarg; break;
+        case 'u': url = optarg; url_from_flag = true; break;
         case 't': token = optarg; break;
+        case 'h':
+            printf("usage: anvil rpc METHOD [JSON] [--url URL] [--token T]\n"
+                   "  URL defaults to $ANVIL_URL, else http://127.0.0.1:7331; T to $ANVIL_TOKEN\n");
+            return 0;
         default:
             fprintf(stderr, "usage: anvil rpc METHOD [JSON] [--url URL] [--token T]\n");
             return 2;
@@ -132,7 +139,8 @@ int anvil_cli_rpc(int argc, char **argv)
         url = "http://127.0.0.1:7331";
     char host[256], port[16];
     if (parse_url(url, host, sizeof host, port, sizeof port) != 0) {
-        fprintf(stderr, "anvil rpc: --url must look like http://HOST:PORT, got %s\n", url);
+        fprintf(stderr, "anvil rpc: %s must look like http://HOST:PORT, got %s\n",
+                url_from_flag ? "--url" : "ANVIL_URL", url);
         return 2;
     }
     if (token && (strchr(token, '\r') || strchr(token, '\n'))) {

@@ -69,6 +69,11 @@ int anvil_cli_serve(int argc, char **argv)
     if (lvl && strcmp(lvl, "debug") == 0)
         anvil_log_set_level(ANVIL_LOG_DEBUG);
 
+    /* Like `anvil token`, a config in the working directory is the default. */
+    if (!config_path && access("anvil.yaml", R_OK) == 0) {
+        config_path = "anvil.yaml";
+        anvil_log(ANVIL_LOG_INFO, "using ./anvil.yaml (pass --config to choose another file)");
+    }
     anvil_config cfg;
     anvil_diags diags = { 0 };
     int rc;

@@ -10,7 +10,9 @@
  * The database is --db, else the `database` of the config (--config, or
  * ./anvil.yaml when present), else ./anvil.db.
  */
+#include "anvil_contract.h"
 #include "cli_token.h"
+#include "scope.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -188,6 +190,10 @@ static int run_issue(const token_opts *o)
         return usage_error("issue", "--token-id \"%s\": use 1-128 printable characters, no spaces",
                            o->token_id);
     int64_t ttl = 0, now = now_ms();
+    /* A bare number would be milliseconds (--ttl 24 = 24 ms): insist on a unit. */
+    if (o->ttl && o->ttl[0] && o->ttl[strspn(o->ttl, "0123456789")] == '\0')
+        return usage_error("issue", "--ttl %s: give a unit, e.g. %ss, %sm or %sh", o->ttl, o->ttl,
+                           o->ttl, o->ttl);
     if (o->ttl && (anvil_parse_duration_ms(o->ttl, &ttl) != 0 || ttl <= 0))
         return usage_error("issue", "--ttl %s: expected a duration like 30m, 24h or 7d", o->ttl);
     if (o->ttl && ttl > INT64_MAX - now)
@@ -202,6 +208,15 @@ static int run_issue(const token_opts *o)
     if (g.n_scopes == 0) {
         anvil_strv_free(g.scopes, g.n_scopes);
         return usage_error("issue", "%s", "--scopes is empty (give e.g. --scopes run:read,run:write)");
+    }
+    for (size_t i = 0; i < g.n_scopes; i++) {
+        if (!anvil_scope_grant_known(&anvil_scopes, g.scopes[i])) {
+            int urc = usage_error("issue", "--scopes: unknown scope \"%s\" (use a scope such as "
+                                  "run:read, a legacy grant such as execute, a method name, "
+                                  "\"prefix.*\" or \"*\")", g.scopes[i]);
+            anvil_strv_free(g.scopes, g.n_scopes);
+            return urc;
+        }
     }
 
     anvil_config cfg;
@@ -221,7 +236,14 @@ static int run_issue(const token_opts *o)
         anvil_sha256_hex(token, strlen(token), sha);
         anvil_token_default_id(token, default_id);
         g.token_id = o->token_id ? (char *)o->token_id : default_id;
-        if (anvil_store_token_insert(s, &g, sha, now, err, sizeof err) != 0) {
+        int64_t revoked_at = 0;
+        int rv = anvil_store_token_revoked(s, g.token_id, &revoked_at);
+        if (rv != 0) {
+            /* A token under a revoked id would be refused from its first use. */
+            fprintf(stderr, "anvil token issue: %s\n",
+                    rv < 0 ? anvil_store_errmsg(s) : "that token id has been revoked; choose another --token-id");
+            rc = 1;
+        } else if (anvil_store_token_insert(s, &g, sha, now, err, sizeof err) != 0) {
             fprintf(stderr, "anvil token issue: %s\n", err);
             rc = 1;
         }

@@ -10,7 +10,9 @@
  * Token strings are secrets that double as map keys, so diagnostics show
  * only a prefix of them (anvil_cfg_key_display).
  */
+#include "anvil_contract.h"
 #include "config_internal.h"
+#include "scope.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -34,6 +36,26 @@ int anvil_config_auth_defaults(anvil_auth_config *a)
         !a->proxy.role_header || !a->proxy.default_role)
         return -1;
     return 0;
+}
+
+
+/* Every grant in a scopes list must be one that can match something. */
+static void check_grants(anvil_cfg_ctx *c, yaml_node_t *list, const char *path,
+                         char **scopes, size_t n)
+{
+    if (!list || list->type != YAML_SEQUENCE_NODE)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (anvil_scope_grant_known(&anvil_scopes, scopes[i]))
+            continue;
+        yaml_node_t *item = NULL;
+        if ((size_t)(list->data.sequence.items.top - list->data.sequence.items.start) > i)
+            item = anvil_cfg_node(c, list->data.sequence.items.start[i]);
+        anvil_cfg_error(c, item ? item : list,
+                        "%s[%zu]: unknown scope \"%s\" (use a scope such as run:read, a legacy "
+                        "grant such as execute, a method name, \"prefix.*\" or \"*\")",
+                        path, i, scopes[i]);
+    }
 }
 
 static size_t map_size(const yaml_node_t *n)
@@ -60,7 +82,8 @@ static void parse_token(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
     if ((v = anvil_cfg_get(c, n, "scopes"))) {
         anvil_cfg_path(p, path, "scopes");
-        anvil_cfg_strlist(c, v, p, &g->scopes, &g->n_scopes);
+        if (anvil_cfg_strlist(c, v, p, &g->scopes, &g->n_scopes))
+            check_grants(c, v, p, g->scopes, g->n_scopes);
     }
     if ((v = anvil_cfg_get(c, n, "userId"))) {
         anvil_cfg_path(p, path, "userId");
@@ -214,7 +237,8 @@ static bool parse_jwt(anvil_cfg_ctx *c, yaml_node_t *auth, anvil_jwt_config *j)
             anvil_cfg_string(c, v, path, false, strings[i]);
     }
     if ((v = jwt_option(c, auth, jwt, "defaultScopes", path)))
-        anvil_cfg_strlist(c, v, path, &j->default_scopes, &j->n_default_scopes);
+        if (anvil_cfg_strlist(c, v, path, &j->default_scopes, &j->n_default_scopes))
+            check_grants(c, v, path, j->default_scopes, j->n_default_scopes);
     if ((v = jwt_option(c, auth, jwt, "clockSkewSeconds", path)))
         anvil_cfg_int(c, v, path, 0, 86400, &j->clock_skew_seconds);
     return anvil_cfg_get(c, auth, "secret") || anvil_cfg_get(c, jwt, "secret");
@@ -251,8 +275,10 @@ void anvil_config_parse_auth(anvil_cfg_ctx *c, yaml_node_t *n, anvil_auth_config
     if ((v = anvil_cfg_get(c, n, "defaultRole")))
         anvil_cfg_string(c, v, "auth.defaultRole", false, &a->proxy.default_role);
     if ((v = anvil_cfg_get(c, n, "defaultScopes")))
-        anvil_cfg_strlist(c, v, "auth.defaultScopes", &a->proxy.default_scopes,
-                          &a->proxy.n_default_scopes);
+        if (anvil_cfg_strlist(c, v, "auth.defaultScopes", &a->proxy.default_scopes,
+                              &a->proxy.n_default_scopes))
+            check_grants(c, v, "auth.defaultScopes", a->proxy.default_scopes,
+                         a->proxy.n_default_scopes);
     if ((v = anvil_cfg_get(c, n, "trustedHeaders")))
         parse_trusted_headers(c, v, &a->proxy);
     if ((v = anvil_cfg_get(c, n, "allowedOrigins")))

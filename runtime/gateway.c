@@ -61,7 +61,7 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
 
     char serr[256];
     if (anvil_store_open(gw->cfg.database, &gw->store, serr, sizeof serr) != 0) {
-        snprintf(err, errlen, "database %s: %s", gw->cfg.database, serr);
+        snprintf(err, errlen, "%s", serr);   /* the store's message names the file */
         anvil_gateway_free(gw);
         return NULL;
     }

@@ -92,7 +92,10 @@ static void rpc(anvil_gateway *gw, const anvil_http_request *req, const char *fo
         if (st == ANVIL_AUTH_UNAUTHORIZED) {
             anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "%s", why.message[0] ? why.message : "Unauthorized");
             if (why.refresh_hint)
-                anvil_error_detail_str(&e, "refresh", "anvil token issue");
+                anvil_error_detail_str(&e, "refresh",
+                                       gw->cfg.auth.mode == ANVIL_AUTH_JWT
+                                           ? "request a new JWT from your identity provider"
+                                           : "anvil token issue");
             res->n_headers = 0;
             anvil_http_response_header(res, "WWW-Authenticate", "Bearer");
         } else {

@@ -10,6 +10,7 @@
  * order, so pipelined requests need no reordering.
  */
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -581,9 +582,25 @@ anvil_http_server *anvil_http_server_new(struct event_base *base, const char *ho
         sslen = sizeof *in6;
         snprintf(spec, sizeof spec, "[%s]:%d", host, port);
     } else {
-        snprintf(err, errlen, "cannot listen on \"%s\": use a numeric IP address", host);
-        free(s);
-        return NULL;
+        /* A name such as "localhost": the first address it resolves to. */
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai = NULL;
+        int gai = getaddrinfo(host, NULL, &hints, &ai);
+        if (gai != 0 || !ai || ai->ai_addrlen > sizeof ss) {
+            snprintf(err, errlen, "cannot listen on \"%s\": %s", host,
+                     gai ? gai_strerror(gai) : "no usable address");
+            if (ai)
+                freeaddrinfo(ai);
+            free(s);
+            return NULL;
+        }
+        memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+        sslen = (int)ai->ai_addrlen;
+        freeaddrinfo(ai);
+        if (ss.ss_family == AF_INET6)
+            in6->sin6_port = htons((uint16_t)port);
+        else
+            in4->sin_port = htons((uint16_t)port);
+        snprintf(spec, sizeof spec, "%s:%d", host, port);
     }
     s->listener = evconnlistener_new_bind(base, on_accept, s,
                                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,

@@ -26,12 +26,22 @@ int anvil_json_check_depth(const char *text, size_t len, size_t max_depth,
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
         if (in_string) {
-            if (escaped)
+            if (escaped) {
                 escaped = false;
-            else if (c == '\\')
+                /* cJSON hands strings to C as NUL-terminated, so "a\u0000b"
+                 * would silently become "a": refuse it instead. */
+                if (c == 'u' && i + 4 < len && memcmp(text + i + 1, "0000", 4) == 0) {
+                    snprintf(msg, msglen, "JSON strings must not contain \\u0000 (NUL)");
+                    return -1;
+                }
+            } else if (c == '\\') {
                 escaped = true;
-            else if (c == '"')
+            } else if (c == '"') {
                 in_string = false;
+            } else if (c == '\0') {
+                snprintf(msg, msglen, "JSON strings must not contain a raw NUL byte");
+                return -1;
+            }
             continue;
         }
         if (c == '"') {

@@ -22,7 +22,8 @@ typedef struct anvil_json_bounds {
 /* Defaults from the contract's x-smithers-bounds. */
 anvil_json_bounds anvil_json_bounds_default(void);
 
-/* Scan raw text; returns 0, or -1 with a message when nesting is too deep. */
+/* Scan raw text; returns 0, or -1 with a message when nesting is too deep
+ * or a string holds a NUL (which C strings cannot carry). */
 int anvil_json_check_depth(const char *text, size_t len, size_t max_depth,
                            char *msg, size_t msglen);
 

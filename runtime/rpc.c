@@ -118,14 +118,25 @@ char *anvil_rpc_handle(anvil_gateway *gw, const anvil_principal *principal,
 
     if (anvil_json_check_depth(in->body, in->body_len, bounds.max_depth, msg, sizeof msg) != 0) {
         anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s", msg);
-        anvil_error_detail_int(&e, "maxDepth", (int64_t)bounds.max_depth);
+        if (strstr(msg, "depth"))
+            anvil_error_detail_int(&e, "maxDepth", (int64_t)bounds.max_depth);
         return fail_frame(id, &e, http_status);
     }
+    /* /v1/rpc/{method} with no body at all means "no params". */
+    const char *body = in->body;
+    size_t body_len = in->body_len;
+    size_t ws = 0;
+    while (ws < body_len && strchr(" \t\r\n", body[ws]) && body[ws])
+        ws++;
+    if (in->forced_method && ws == body_len) {
+        body = "{}";
+        body_len = 2;
+    }
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(in->body, in->body_len, &end, false);
+    cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
     if (root) {
         /* One JSON value and nothing after it but whitespace. */
-        const char *stop = in->body + in->body_len;
+        const char *stop = body + body_len;
         while (end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
             end++;
         if (end != stop) {

@@ -6,6 +6,7 @@
  * itself is data generated from openapi.yaml; nothing here knows a scope or
  * method by name except "*".
  */
+#include "method.h"
 #include "scope.h"
 
 #include <stdlib.h>
@@ -141,4 +142,19 @@ bool anvil_scope_known(const anvil_scope_table *table, const char *name)
 {
     size_t idx;
     return name && find_scope(table, name, strlen(name), &idx);
+}
+
+bool anvil_scope_grant_known(const anvil_scope_table *table, const char *grant)
+{
+    size_t n = grant ? strlen(grant) : 0;
+    if (n == 0)
+        return false;
+    if (strcmp(grant, "*") == 0 || anvil_scope_known(table, grant))
+        return true;
+    for (size_t i = 0; i < table->n_legacy; i++)
+        if (strcmp(table->legacy[i].name, grant) == 0)
+            return true;
+    if (n > 2 && grant[n - 1] == '*' && grant[n - 2] == '.')
+        return true;
+    return anvil_method_find(grant) != NULL;
 }

@@ -46,6 +46,13 @@ bool anvil_scope_allows(const anvil_scope_table *table,
                         const char *required, const char *method,
                         const char *canonical);
 
+/* True when a grant can ever match something: "*", a typed scope, a legacy
+ * ranked grant, a method name or legacy alias, or a "prefix.*" wildcard.
+ * Config loading and `anvil token issue` refuse anything else, so a typo
+ * such as "run:raed" is an error instead of a grant that silently never
+ * matches. */
+bool anvil_scope_grant_known(const anvil_scope_table *table, const char *grant);
+
 /* True when `name` is a typed scope of the table. */
 bool anvil_scope_known(const anvil_scope_table *table, const char *name);
 

@@ -24,6 +24,9 @@ def canonical(name):
     return ALIASES.get(name, name)
 
 
+# What an expired JWT tells the client to do (anvil cannot mint JWTs).
+JWT_REFRESH = "request a new JWT from your identity provider"
+
 class ScopeAssertions:
     """call(method) as a principal and check it passed the scope check or
     was refused with the right requiredScope."""
@@ -50,7 +53,9 @@ class ScopeAssertions:
         err = self.assertError(status, doc, "Unauthorized")
         self.assertEqual(headers.get("www-authenticate"), "Bearer")
         if refresh:
-            self.assertEqual(err.get("refresh"), "anvil token issue", doc)
+            # Token mode points at `anvil token issue`; JWT mode at the issuer.
+            want = refresh if isinstance(refresh, str) else "anvil token issue"
+            self.assertEqual(err.get("refresh"), want, doc)
         else:
             self.assertNotIn("refresh", err, doc)
         if message is not None:
@@ -84,6 +89,7 @@ TOKENS = {
     "later-revoked-token": '{ role: operator, scopes: ["*"], revokedAtMs: %d }' % FAR_FUTURE_MS,
     "with-id-token": '{ role: operator, scopes: ["*"], tokenId: cfg-id-1 }',
     "no-id-token": '{ role: operator, scopes: ["*"] }',
+    "with-id2-token": '{ role: operator, scopes: ["*"], tokenId: cfg-id-2 }',
 }
 
 
@@ -99,6 +105,7 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
     def test_header_forms(self):
         for headers in [{"Authorization": "Bearer op-token"}, {"Authorization": "bearer op-token"},
                         {"Authorization": "BEARER op-token"}, {"Authorization": "BeArEr   op-token  "},
+                        {"authorization": "bearer op-token"},
                         {"x-smithers-key": "op-token"}, {"X-Smithers-Key": " op-token "}]:
             with self.subTest(headers=headers):
                 status, _, doc = self.server.rpc("health", {}, headers=headers)
@@ -180,10 +187,15 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
         status, h, doc = self.server.rpc("health", {}, token="no-id-token")
         self.assertUnauthorized(status, doc, h, refresh=True)
 
-    def test_revoke_with_config_names_the_configured_token(self):
-        r = self.cli("token", "revoke", "cfg-id-2-unused", "--config", self.server.config_path)
+    def test_revoke_through_the_config_file(self):
+        # no --db: the database is the one the config names (the server's)
+        status, _, doc = self.server.rpc("health", {}, token="with-id2-token")
+        self.assertOk(status, doc)
+        r = self.cli("token", "revoke", "cfg-id-2", "--config", self.server.config_path)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("cfg-id-2-unused", r.stdout)
+        self.assertIn("configured token cfg-id-2", r.stdout)
+        status, h, doc = self.server.rpc("health", {}, token="with-id2-token")
+        self.assertUnauthorized(status, doc, h, refresh=True)
 
     # -- issued tokens -----------------------------------------------------
 
@@ -453,11 +465,16 @@ auth:
         now = int(time.time())
         t = self.token(scope="*", iat=now - 7200, exp=now - 3600)
         status, h, doc = self.server.rpc("health", {}, token=t)
-        err = self.assertUnauthorized(status, doc, h, refresh=True)
+        err = self.assertUnauthorized(status, doc, h, refresh=JWT_REFRESH)
         self.assertIn("expired", err["message"].lower())
 
     def test_expiry_within_clock_skew_is_accepted(self):
         t = self.token(scope="*", exp=int(time.time()) - 5)   # default skew is 60 s
+        status, _, doc = self.server.rpc("health", {}, token=t)
+        self.assertOk(status, doc)
+
+    def test_not_before_within_clock_skew_is_accepted(self):
+        t = self.token(scope="*", nbf=int(time.time()) + 5)   # default skew is 60 s
         status, _, doc = self.server.rpc("health", {}, token=t)
         self.assertOk(status, doc)
 
@@ -517,7 +534,7 @@ auth:
     def test_zero_clock_skew(self):
         t = make_jwt({"permissions": "*", "exp": int(time.time()) - 5}, "flat-secret")
         status, h, doc = self.server.rpc("health", {}, token=t)
-        self.assertUnauthorized(status, doc, h, refresh=True)
+        self.assertUnauthorized(status, doc, h, refresh=JWT_REFRESH)
 
     def test_no_scopes_and_no_defaults_means_nothing(self):
         t = make_jwt({"sub": "u"}, "flat-secret")

@@ -219,6 +219,29 @@ auth:
                 err = self.assertError(status, json.loads(data), "InvalidRequest")
                 self.assertTrue(err["message"].startswith("Request body is not valid JSON"), err)
 
+    def test_nul_in_strings_is_refused(self):
+        # cJSON would cut "a\u0000b" down to "a": the call would act on a
+        # different run than the one the client named.
+        for body in ['{"runId":"a\\u0000b"}', '{"runId":"ok","x\\u0000":1}']:
+            with self.subTest(body=body):
+                status, _, data = self.server.request("POST", "/v1/rpc/getRun", body, AUTH)
+                err = self.assertError(status, json.loads(data), "InvalidRequest")
+                self.assertIn("u0000", err["message"])
+        # An escaped backslash followed by "u0000" is ordinary text.
+        status, _, data = self.server.request("POST", "/v1/rpc/getRun", '{"runId":"a\\\\u0000b"}', AUTH)
+        self.assertNotAvailable(status, json.loads(data), "getRun")
+
+    def test_empty_body_means_no_params_on_method_paths(self):
+        for body in ["", " \r\n"]:
+            with self.subTest(body=body):
+                status, _, data = self.server.request("POST", "/v1/rpc/health", body, AUTH)
+                doc = json.loads(data)
+                self.assertEqual(status, 200, doc)
+                self.assertTrue(doc["ok"])
+        # ...but a method that needs params still says which one is missing.
+        status, _, data = self.server.request("POST", "/v1/rpc/getRun", "", AUTH)
+        self.assertError(status, json.loads(data), "InvalidRequest", path="$.params.runId")
+
     def test_trailing_whitespace_is_fine(self):
         status, _, data = self.server.request("POST", "/v1/rpc/getRun", '{"runId": "a"} \r\n\t', AUTH)
         self.assertNotAvailable(status, json.loads(data), "getRun")

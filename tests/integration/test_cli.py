@@ -5,6 +5,8 @@ import os
 import re
 import shutil
 import socket
+import time
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -94,6 +96,16 @@ workflows:
         self.assertEqual(r.returncode, 1)
         self.assertRegex(r.stderr, re.escape(wf) + r":\d+(:\d+)?: ")
 
+    def test_unknown_scopes_are_reported_with_their_line(self):
+        cfg = self.write("anvil.yaml",
+                         "auth:\n"
+                         "  mode: token\n"
+                         "  tokens:\n"
+                         "    tok-a: { role: r, scopes: [run:read, run:raed] }\n")
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, re.escape(cfg) + r":4:\d+: auth\.tokens\..*scopes\[1\]: unknown scope \"run:raed\"")
+
     def test_jwt_without_secret(self):
         cfg = self.write("anvil.yaml", "auth:\n  mode: jwt\n  jwt: { issuer: x }\n")
         r = self.cli("check-config", cfg)
@@ -160,6 +172,33 @@ class TopLevel(TempDir):
         self.assertRegex(r.stderr, re.escape(cfg) + r":2:\d+: bogusKey")
         self.assertFalse(os.path.exists(port_file))
 
+    def test_serve_accepts_a_host_name_and_reads_anvil_yaml_by_default(self):
+        self.write("anvil.yaml", "listen: localhost:0\n")
+        port_file = os.path.join(self.dir, "port")
+        proc = subprocess.Popen([harness.anvil_bin(), "serve", "--port-file", port_file], cwd=self.dir,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 20
+            while not os.path.exists(port_file) and time.time() < deadline and proc.poll() is None:
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(port_file), "server did not start")
+            port = int(open(port_file).read())
+            with socket.create_connection(("localhost", port), timeout=10) as c:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = c.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:80])
+        finally:
+            proc.terminate()
+            _, err = proc.communicate(timeout=20)
+        self.assertEqual(proc.returncode, 0, err)
+        self.assertIn("using ./anvil.yaml", err)
+
     def test_serve_usage_errors(self):
         for args in [("serve", "extra"), ("serve", "--frob"), ("serve", "--listen", "nowhere")]:
             with self.subTest(args=args):
@@ -191,6 +230,10 @@ class TokenUsage(TempDir):
             ("token", "issue", "--role", "r", "--scopes", " , ", "--db", db),
             ("token", "issue", "--role", "r", "--scopes", "run:read", "--ttl", "soon", "--db", db),
             ("token", "issue", "--role", "r", "--scopes", "run:read", "--ttl", "0s", "--db", db),
+            # a bare number would silently mean milliseconds
+            ("token", "issue", "--role", "r", "--scopes", "run:read", "--ttl", "24", "--db", db),
+            # a typo'd scope would never match anything
+            ("token", "issue", "--role", "r", "--scopes", "run:read,run:raed", "--db", db),
             ("token", "issue", "--role", "r", "--scopes", "run:read", "--token-id", "has space", "--db", db),
             ("token", "issue", "--role", "r", "--role", "s", "--scopes", "run:read", "--db", db),
             ("token", "issue", "--role", "r", "--scopes", "run:read", "--frob", "x", "--db", db),
@@ -222,6 +265,22 @@ class TokenUsage(TempDir):
         r = self.cli("token", "issue", "--role", "r", "--scopes", "run:read", "--config", cfg)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
+
+    def test_issue_refuses_a_revoked_token_id(self):
+        db = os.path.join(self.dir, "t.db")
+        r = self.cli("token", "revoke", "gone", "--db", db)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.cli("token", "issue", "--role", "r", "--scopes", "run:read", "--token-id", "gone",
+                     "--db", db)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "", "no token may be printed")
+        self.assertIn("revoked", r.stderr)
+
+    def test_every_kind_of_grant_is_accepted(self):
+        db = os.path.join(self.dir, "t.db")
+        r = self.cli("token", "issue", "--role", "r", "--db", db, "--scopes",
+                     "run:admin,execute,launchRun,runs.create,cron.*,*")
+        self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_revoke_unknown_id_is_recorded(self):
         db = os.path.join(self.dir, "t.db")

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -181,6 +182,35 @@ workflows:
         self.assertNotAvailable(r2.status, r2.json(), "getRun")
         self.assertEqual(r3.status, 200)
         self.check_health_payload(r3.json())
+
+    def test_many_pipelined_requests_answered_in_order(self):
+        n = 2000
+        data = b"".join(harness.build_request("POST", "/v1/rpc/health", b"{}",
+                                              {"Authorization": "Bearer " + OP, "x-request-id": "p%d" % i})
+                        for i in range(n))
+        with self.server.raw() as c:
+            sender = threading.Thread(target=c.send, args=(data,))
+            sender.start()
+            try:
+                ids = [c.read_response().json()["id"] for _ in range(n)]
+            finally:
+                sender.join(30)
+        self.assertEqual(ids, ["p%d" % i for i in range(n)])
+
+    def test_connection_stays_usable_after_error_responses(self):
+        with self.server.raw() as c:
+            for body, token, want in [(b"{bad", OP, 400), (b"{}", "wrong", 401), (b'{"runId": 1}', OP, 400),
+                                      (b'{"runId": "r"}', OP, 500), (b"{}", OP, 400)]:
+                c.send(harness.build_request("POST", "/v1/rpc/getRun", body, {"Authorization": "Bearer " + token}))
+                r = c.read_response()
+                self.assertEqual(r.status, want)
+                self.assertNotEqual(r.headers.get("connection", "").lower(), "close")
+            c.send(harness.build_request("GET", "/nope", content_length=False))
+            self.assertEqual(c.read_response().status, 404)
+            c.send(harness.build_request("POST", "/health", b"{}"))
+            self.assertEqual(c.read_response().status, 405)
+            c.send(harness.build_request("GET", "/health", content_length=False))
+            self.assertEqual(c.read_response().status, 200)
 
     def test_chunked_request_body(self):
         body = json.dumps({"id": "chunky", "method": "getRun", "params": {"runId": "r1"}}).encode()

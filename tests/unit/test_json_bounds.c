@@ -44,6 +44,16 @@ int main(void)
     free(deep);
     free(obj);
 
+    /* NUL inside strings cannot survive as a C string: refused, while an
+     * escaped backslash followed by "u0000" is ordinary text */
+    const char *nul = "{\"runId\":\"a\\u0000b\"}";
+    CHECK(anvil_json_check_depth(nul, strlen(nul), 32, msg, sizeof msg) != 0);
+    CHECK_STR(msg, "JSON strings must not contain \\u0000 (NUL)");
+    const char *text = "{\"runId\":\"a\\\\u0000b\"}";
+    CHECK(anvil_json_check_depth(text, strlen(text), 32, msg, sizeof msg) == 0);
+    const char raw[] = "{\"a\":\"x\0y\"}";
+    CHECK(anvil_json_check_depth(raw, sizeof raw - 1, 32, msg, sizeof msg) != 0);
+
     /* width */
     char *arr = malloc(4096);
     strcpy(arr, "{\"x\":{\"list\":[");
