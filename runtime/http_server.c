@@ -571,6 +571,10 @@ anvil_http_server *anvil_http_server_new(struct event_base *base, const char *ho
     }
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    /* "localhost" is loopback by definition (RFC 6761); do not depend on a
+     * resolver or /etc/hosts to say so (minimal roots have neither). */
+    if (strcasecmp(host, "localhost") == 0)
+        host = "127.0.0.1";
     if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)port);

@@ -184,7 +184,7 @@ class TopLevel(TempDir):
                 time.sleep(0.05)
             self.assertTrue(os.path.exists(port_file), "server did not start")
             port = int(open(port_file).read())
-            with socket.create_connection(("localhost", port), timeout=10) as c:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
                 c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 data = b""
                 while True:
@@ -198,6 +198,7 @@ class TopLevel(TempDir):
             _, err = proc.communicate(timeout=20)
         self.assertEqual(proc.returncode, 0, err)
         self.assertIn("using ./anvil.yaml", err)
+        self.assertIn("listening on http://localhost:", err)
 
     def test_serve_usage_errors(self):
         for args in [("serve", "extra"), ("serve", "--frob"), ("serve", "--listen", "nowhere")]:
