@@ -94,7 +94,7 @@ static const anvil_error_code errors_resume_run[] = { ANVIL_ERR_INVALID_REQUEST,
 static const anvil_error_code errors_cancel_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_hijack_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_rewind_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_BUSY, ANVIL_ERR_RATE_LIMITED, ANVIL_ERR_UNSUPPORTED_SANDBOX, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_REWIND_FAILED };
-static const anvil_error_code errors_submit_approval[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL };
+static const anvil_error_code errors_submit_approval[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
 static const anvil_error_code errors_submit_signal[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_get_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_list_runs[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
@@ -181,7 +181,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_submit_approval_response,
         .handler = thunk_submit_approval,
         .errors = errors_submit_approval,
-        .n_errors = 6,
+        .n_errors = 9,
     },
     [ANVIL_METHOD_SUBMIT_SIGNAL] = {
         .name = "submitSignal",

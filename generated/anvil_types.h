@@ -20,6 +20,12 @@
 typedef struct anvil_launch_run_request_options {
     char *run_id;
     char *idempotency_key;
+    bool has_max_concurrency;
+    int64_t max_concurrency;
+    bool has_tool_timeout_ms;
+    int64_t tool_timeout_ms;
+    bool has_max_output_bytes;
+    int64_t max_output_bytes;
 } anvil_launch_run_request_options;
 extern const anvil_schema anvil_schema_launch_run_request_options;
 
@@ -141,7 +147,14 @@ extern const anvil_schema anvil_schema_submit_signal_request;
 
 /* SubmitSignalResponse: Signal delivery metadata. */
 typedef struct anvil_submit_signal_response {
-    cJSON *value;
+    char *run_id;  /* required */
+    char *signal_name;  /* required */
+    char *correlation_id;  /* required */
+    int64_t seq;  /* required */
+    int64_t received_at_ms;  /* required */
+    bool has_delivered;
+    bool delivered;
+    cJSON *_extra;  /* members beyond the declared properties */
 } anvil_submit_signal_response;
 extern const anvil_schema anvil_schema_submit_signal_response;
 
@@ -151,9 +164,49 @@ typedef struct anvil_get_run_request {
 } anvil_get_run_request;
 extern const anvil_schema anvil_schema_get_run_request;
 
+/* NodeStateView: One node of a run. */
+typedef struct anvil_node_state_view {
+    char *node_id;  /* required */
+    char *kind;  /* required */
+    int64_t iteration;  /* required */
+    char *state;  /* required */
+    int64_t attempts;  /* required */
+    bool has_started_at_ms;
+    int64_t started_at_ms;
+    bool has_finished_at_ms;
+    int64_t finished_at_ms;
+    char *error;
+} anvil_node_state_view;
+extern const anvil_schema anvil_schema_node_state_view;
+
 /* GetRunResponse: RunStateView. */
 typedef struct anvil_get_run_response {
-    cJSON *value;
+    char *run_id;  /* required */
+    char *workflow_key;  /* required */
+    char *status;  /* required */
+    int64_t created_at_ms;  /* required */
+    bool has_updated_at_ms;
+    int64_t updated_at_ms;
+    bool has_finished_at_ms;
+    int64_t finished_at_ms;  /* required */
+    char *owner_id;  /* required */
+    char *triggered_by;
+    char *role;
+    bool has_scopes;
+    struct { char **items; size_t count; } scopes;
+    char *token_id;  /* required */
+    cJSON *input;
+    char *error;
+    bool has_cancel_requested;
+    bool cancel_requested;
+    bool has_frame_no;
+    int64_t frame_no;
+    bool has_last_seq;
+    int64_t last_seq;
+    cJSON *summary;  /* required */
+    bool has_nodes;
+    struct { anvil_node_state_view *items; size_t count; } nodes;
+    cJSON *_extra;  /* members beyond the declared properties */
 } anvil_get_run_response;
 extern const anvil_schema anvil_schema_get_run_response;
 
@@ -234,9 +287,33 @@ typedef struct anvil_get_node_output_request {
 } anvil_get_node_output_request;
 extern const anvil_schema anvil_schema_get_node_output_request;
 
+/* NodeOutputField: One field of an output row, from the task outputSchema. */
+typedef struct anvil_node_output_field {
+    char *name;  /* required */
+    char *type;  /* required */
+    bool optional;  /* required */
+    bool nullable;  /* required */
+    char *description;
+    bool has_enum_;
+    struct { cJSON **items; size_t count; } enum_;
+} anvil_node_output_field;
+extern const anvil_schema anvil_schema_node_output_field;
+
+/* GetNodeOutputResponse.schema: Descriptor of the row from the task outputSchema, or null. */
+typedef struct anvil_get_node_output_response_schema {
+    struct { anvil_node_output_field *items; size_t count; } fields;  /* required */
+} anvil_get_node_output_response_schema;
+extern const anvil_schema anvil_schema_get_node_output_response_schema;
+
 /* GetNodeOutputResponse: NodeOutputResponse. */
 typedef struct anvil_get_node_output_response {
-    cJSON *value;
+    char *status;  /* required */
+    cJSON *row;  /* required */
+    bool has_schema;
+    anvil_get_node_output_response_schema schema;  /* required */
+    bool has_partial;
+    bool partial;
+    cJSON *_extra;  /* members beyond the declared properties */
 } anvil_get_node_output_response;
 extern const anvil_schema anvil_schema_get_node_output_response;
 

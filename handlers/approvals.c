@@ -1,23 +1,94 @@
 /*
- * handlers/approvals.c — approval decisions and the pending-approval list.
+ * handlers/approvals.c — submitApproval and listApprovals.
  *
- * The engine issue replaces these: until then each answers Internal
- * "<method> is not available yet" after the dispatcher has validated the
- * request against the contract, so clients already get real validation.
+ * The engine enforces the approval's allowedScopes / allowedUsers and
+ * refuses a second decision with AlreadyDecided (409).
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "anvil_handlers.h"
 #include "call.h"
+#include "engine.h"
+#include "store_runs.h"
 
-int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req, anvil_submit_approval_response *res)
+#define LIST_APPROVALS_MAX 1000
+
+int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req,
+                                 anvil_submit_approval_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    if (!call->gw->engine)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "the run engine is not running");
+    const anvil_principal *p = call->principal;
+    anvil_decision d = {
+        .run_id = req->run_id,
+        .node_id = req->node_id,
+        .iteration = req->has_iteration ? req->iteration : 0,
+        .approved = req->decision.approved,
+        .value = req->decision.value,
+        .note = req->decision.note,
+        .user_id = p->user_id,
+        .scopes = p->scopes,
+        .n_scopes = p->n_scopes,
+    };
+    if (anvil_engine_decide(call->gw->engine, &d, &call->err) != 0)
+        return -1;
+    res->run_id = strdup(req->run_id);
+    res->node_id = strdup(req->node_id);
+    res->iteration = d.iteration;
+    res->approved = d.approved;
+    if (!res->run_id || !res->node_id)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    return 0;
 }
 
-int anvil_handle_list_approvals(anvil_call *call, const anvil_list_approvals_request *req, anvil_list_approvals_response *res)
+typedef struct approvals_ctx {
+    anvil_list_approvals_response *res;
+    size_t cap;
+    bool oom;
+} approvals_ctx;
+
+static int add_approval(void *ctx, const anvil_approval_record *a)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    approvals_ctx *c = ctx;
+    if (c->res->count == c->cap) {
+        size_t ncap = c->cap ? c->cap * 2 : 16;
+        anvil_approval_summary *items = realloc(c->res->items, ncap * sizeof *items);
+        if (!items) {
+            c->oom = true;
+            return 1;
+        }
+        memset(items + c->cap, 0, (ncap - c->cap) * sizeof *items);
+        c->res->items = items;
+        c->cap = ncap;
+    }
+    anvil_approval_summary *s = &c->res->items[c->res->count++];
+    s->run_id = strdup(a->run_id);
+    s->workflow_key = strdup(a->workflow);
+    s->node_id = strdup(a->node_id);
+    s->iteration = a->iteration;
+    s->request_title = strdup(a->title);
+    s->requested_at_ms = a->requested_at_ms;
+    if (!s->run_id || !s->workflow_key || !s->node_id || !s->request_title)
+        c->oom = true;
+    return c->oom ? 1 : 0;
+}
+
+int anvil_handle_list_approvals(anvil_call *call, const anvil_list_approvals_request *req,
+                                anvil_list_approvals_response *res)
+{
+    const anvil_list_approvals_request_filter *f = req->has_filter ? &req->filter : NULL;
+    int64_t limit = f && f->has_limit ? f->limit : LIST_APPROVALS_MAX;
+    if (limit > LIST_APPROVALS_MAX) {
+        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
+                        "$.params.filter.limit: must be <= %d", LIST_APPROVALS_MAX);
+        anvil_error_detail_str(&call->err, "path", "$.params.filter.limit");
+        return -1;
+    }
+    approvals_ctx c = { .res = res };
+    if (anvil_store_approvals_pending(call->gw->store, f ? f->run_id : NULL, f ? f->workflow : NULL,
+                                      limit, add_approval, &c) < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
+                               anvil_store_errmsg(call->gw->store));
+    return c.oom ? anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory") : 0;
 }

@@ -18,7 +18,7 @@ int anvil_handle_health(anvil_call *call, const anvil_health_request *req, anvil
     res->ok = true;
     res->api_version = strdup(ANVIL_API_VERSION);
     res->protocol = cfg->protocol;
-    res->state_version = (int64_t)call->gw->state_version;
+    res->state_version = call->gw->engine ? anvil_engine_state_version(call->gw->engine) : 0;
     res->uptime_ms = anvil_mono_ms() - call->gw->started_mono_ms;
     if (!res->api_version)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");

@@ -1,21 +1,159 @@
 /*
- * handlers/nodes.c — node outputs and diffs.
+ * handlers/nodes.c — getNodeOutput (a node's output row with its schema
+ * descriptor) and getNodeDiff.
  *
- * The engine issue replaces these: until then each answers Internal
- * "<method> is not available yet" after the dispatcher has validated the
- * request against the contract, so clients already get real validation.
+ * getNodeDiff belongs to the time-travel issue and still answers
+ * "not available yet" after validation.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "anvil_handlers.h"
 #include "call.h"
+#include "engine.h"
+#include "store_runs.h"
 
-int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_request *req, anvil_get_node_output_response *res)
+typedef struct node_find {
+    const char *id;
+    char *state;
+} node_find;
+
+static int find_node(void *ctx, const anvil_node_record *n)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    node_find *f = ctx;
+    if (strcmp(n->node_id, f->id) != 0 || n->iteration != 0)
+        return 0;
+    f->state = strdup(n->state);
+    return 1;
 }
 
-int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_request *req, anvil_get_node_diff_response *res)
+static const char *schema_type_name(const cJSON *prop, bool *nullable)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(prop, "type");
+    *nullable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(prop, "nullable"));
+    if (cJSON_IsString(t))
+        return t->valuestring;
+    if (cJSON_IsArray(t)) {
+        const char *first = NULL;
+        for (const cJSON *x = t->child; x; x = x->next) {
+            if (!cJSON_IsString(x))
+                continue;
+            if (!strcmp(x->valuestring, "null"))
+                *nullable = true;
+            else if (!first)
+                first = x->valuestring;
+        }
+        return first ? first : "null";
+    }
+    return "any";
+}
+
+/* outputSchema (JSON Schema of an object) -> {fields: [...]} */
+static int fill_schema(anvil_get_node_output_response *res, const cJSON *schema)
+{
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
+    size_t n = cJSON_IsObject(props) ? (size_t)cJSON_GetArraySize(props) : 0;
+    res->has_schema = true;
+    if (!n)
+        return 0;
+    res->schema.fields.items = calloc(n, sizeof *res->schema.fields.items);
+    if (!res->schema.fields.items)
+        return -1;
+    for (const cJSON *p = props->child; p; p = p->next) {
+        anvil_node_output_field *f = &res->schema.fields.items[res->schema.fields.count++];
+        bool nullable = false;
+        f->name = strdup(p->string ? p->string : "");
+        f->type = strdup(schema_type_name(p, &nullable));
+        f->nullable = nullable;
+        f->optional = true;
+        for (const cJSON *r = cJSON_IsArray(req) ? req->child : NULL; r; r = r->next)
+            if (cJSON_IsString(r) && p->string && !strcmp(r->valuestring, p->string))
+                f->optional = false;
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "description");
+        if (cJSON_IsString(d) && !(f->description = strdup(d->valuestring)))
+            return -1;
+        const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enum");
+        if (cJSON_IsArray(en)) {
+            size_t k = (size_t)cJSON_GetArraySize(en);
+            f->has_enum_ = true;
+            f->enum_.items = k ? calloc(k, sizeof *f->enum_.items) : NULL;
+            if (k && !f->enum_.items)
+                return -1;
+            for (const cJSON *x = en->child; x; x = x->next)
+                if (!(f->enum_.items[f->enum_.count++] = cJSON_Duplicate(x, true)))
+                    return -1;
+        }
+        if (!f->name || !f->type)
+            return -1;
+    }
+    return 0;
+}
+
+int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_request *req,
+                                 anvil_get_node_output_response *res)
+{
+    anvil_store *s = call->gw->store;
+    anvil_engine *e = call->gw->engine;
+    anvil_run_record rec;
+    int found = anvil_store_run_get(s, req->run_id, &rec);
+    if (found < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    if (found == 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
+    const anvil_workflow *wf = e ? anvil_engine_workflow(e, rec.workflow) : NULL;
+    anvil_run_record_clear(&rec);
+    const anvil_wf_node *def = wf ? anvil_workflow_node(wf, req->node_id) : NULL;
+    node_find nf = { req->node_id, NULL };
+    if (anvil_store_nodes(s, req->run_id, find_node, &nf) < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    if (!def && !nf.state)
+        return anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
+                               req->run_id, req->node_id);
+    int64_t iteration = req->has_iteration ? req->iteration : 0;
+    if (iteration != 0) {
+        free(nf.state);
+        return anvil_error_set(&call->err, ANVIL_ERR_ITERATION_NOT_FOUND,
+                               "Node %s has no iteration %lld (only 0)", req->node_id, (long long)iteration);
+    }
+    if (def && (def->kind == ANVIL_NODE_SEQUENCE || def->kind == ANVIL_NODE_PARALLEL)) {
+        free(nf.state);
+        return anvil_error_set(&call->err, ANVIL_ERR_NODE_HAS_NO_OUTPUT,
+                               "%s is a %s; only task, approval and signal nodes produce output",
+                               req->node_id, def->kind == ANVIL_NODE_SEQUENCE ? "sequence" : "parallel");
+    }
+    char *row = NULL;
+    int have = anvil_store_output_get(s, req->run_id, req->node_id, 0, &row);
+    if (have < 0) {
+        free(nf.state);
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    }
+    int64_t cap = call->gw->cfg.max_payload > 0 ? call->gw->cfg.max_payload : 1048576;
+    if (row && (int64_t)strlen(row) > cap) {
+        anvil_error_set(&call->err, ANVIL_ERR_PAYLOAD_TOO_LARGE,
+                        "The output row of %s is %zu bytes, over the %lld-byte limit (maxPayload)",
+                        req->node_id, strlen(row), (long long)cap);
+        anvil_error_detail_int(&call->err, "maxBytes", cap);
+        free(row);
+        free(nf.state);
+        return -1;
+    }
+    const char *state = nf.state ? nf.state : "pending";
+    bool failed = !strcmp(state, "failed") || !strcmp(state, "cancelled") || !strcmp(state, "skipped");
+    res->status = strdup(row ? "produced" : failed ? "failed" : "pending");
+    res->row = row ? cJSON_Parse(row) : NULL;
+    free(row);
+    free(nf.state);
+    if (!res->status || (have == 1 && !res->row))
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    if (def && def->kind == ANVIL_NODE_TASK && def->output_schema &&
+        fill_schema(res, def->output_schema) != 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_request *req,
+                               anvil_get_node_diff_response *res)
 {
     (void)req;
     (void)res;

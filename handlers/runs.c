@@ -1,51 +1,286 @@
 /*
- * handlers/runs.c — launching, inspecting and steering runs.
+ * handlers/runs.c — launching, inspecting and steering runs: launchRun,
+ * getRun, listRuns, cancelRun, resumeRun, hijackRun.
  *
- * The engine issue replaces these: until then each answers Internal
- * "<method> is not available yet" after the dispatcher has validated the
- * request against the contract, so clients already get real validation.
+ * Requests arrive validated against the contract; these functions only do
+ * what the engine and the store cannot decide alone (who launched, which
+ * filter) and fill the generated response structs.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "anvil_handlers.h"
 #include "call.h"
+#include "clock.h"
+#include "engine.h"
+#include "store_runs.h"
 
-int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *req, anvil_launch_run_response *res)
+#define LIST_RUNS_DEFAULT 50
+#define LIST_RUNS_MAX 1000
+
+static int no_engine(anvil_call *call)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "the run engine is not running");
 }
 
-int anvil_handle_resume_run(anvil_call *call, const anvil_resume_run_request *req, anvil_resume_run_response *res)
+static int oom(anvil_call *call)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
 }
 
-int anvil_handle_cancel_run(anvil_call *call, const anvil_cancel_run_request *req, anvil_cancel_run_response *res)
+int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *req,
+                            anvil_launch_run_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    anvil_engine *e = call->gw->engine;
+    if (!e)
+        return no_engine(call);
+    const anvil_principal *p = call->principal;
+    anvil_launch l = {
+        .workflow = req->workflow,
+        .input = req->input,
+        .run_id = req->has_options ? req->options.run_id : NULL,
+        .idempotency_key = req->has_options ? req->options.idempotency_key : NULL,
+        .max_concurrency = req->has_options && req->options.has_max_concurrency
+                               ? req->options.max_concurrency : 0,
+        .tool_timeout_ms = req->has_options && req->options.has_tool_timeout_ms
+                               ? req->options.tool_timeout_ms : 0,
+        .max_output_bytes = req->has_options && req->options.has_max_output_bytes
+                                ? req->options.max_output_bytes : 0,
+        .owner_id = p->user_id,
+        .triggered_by = p->user_id ? p->user_id : "gateway",
+        .role = p->role,
+        .scopes = p->scopes,
+        .n_scopes = p->n_scopes,
+        .token_id = p->token_id,
+    };
+    bool existing = false;
+    if (anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err) != 0)
+        return -1;
+    res->workflow = strdup(req->workflow);
+    return res->workflow ? 0 : oom(call);
 }
 
-int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *req, anvil_hijack_run_response *res)
+/* ---- getRun ---------------------------------------------------------------- */
+
+typedef struct run_view_ctx {
+    anvil_get_run_response *res;
+    cJSON *summary;
+    size_t cap;
+    bool oom;
+} run_view_ctx;
+
+static int add_node(void *ctx, const anvil_node_record *n)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    run_view_ctx *v = ctx;
+    anvil_get_run_response *res = v->res;
+    if (res->nodes.count == v->cap) {
+        size_t ncap = v->cap ? v->cap * 2 : 8;
+        anvil_node_state_view *items = realloc(res->nodes.items, ncap * sizeof *items);
+        if (!items) {
+            v->oom = true;
+            return 1;
+        }
+        memset(items + v->cap, 0, (ncap - v->cap) * sizeof *items);
+        res->nodes.items = items;
+        v->cap = ncap;
+    }
+    anvil_node_state_view *s = &res->nodes.items[res->nodes.count++];
+    s->node_id = strdup(n->node_id);
+    s->kind = strdup(n->kind);
+    s->state = strdup(n->state);
+    s->iteration = n->iteration;
+    s->attempts = n->attempts;
+    if ((s->has_started_at_ms = n->started_at_ms >= 0))
+        s->started_at_ms = n->started_at_ms;
+    if ((s->has_finished_at_ms = n->finished_at_ms >= 0))
+        s->finished_at_ms = n->finished_at_ms;
+    s->error = n->error ? strdup(n->error) : NULL;
+    if (!s->node_id || !s->kind || !s->state || (n->error && !s->error))
+        v->oom = true;
+    cJSON *count = cJSON_GetObjectItemCaseSensitive(v->summary, n->state);
+    if (count)
+        cJSON_SetNumberValue(count, count->valuedouble + 1);
+    else if (!cJSON_AddNumberToObject(v->summary, n->state, 1))
+        v->oom = true;
+    return v->oom ? 1 : 0;
+}
+
+static char *dup_opt(const char *s, bool *oom_flag)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom_flag = true;
+    return d;
 }
 
 int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anvil_get_run_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    anvil_store *s = call->gw->store;
+    anvil_run_record rec;
+    int found = anvil_store_run_get(s, req->run_id, &rec);
+    if (found < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    if (found == 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
+    bool bad = false;
+    res->run_id = dup_opt(rec.run_id, &bad);
+    res->workflow_key = dup_opt(rec.workflow, &bad);
+    res->status = dup_opt(rec.status, &bad);
+    res->created_at_ms = rec.created_at_ms;
+    res->has_updated_at_ms = true;
+    res->updated_at_ms = rec.updated_at_ms;
+    if ((res->has_finished_at_ms = rec.finished_at_ms >= 0))
+        res->finished_at_ms = rec.finished_at_ms;
+    res->owner_id = dup_opt(rec.owner_id, &bad);
+    res->triggered_by = dup_opt(rec.triggered_by, &bad);
+    res->role = dup_opt(rec.role, &bad);
+    res->token_id = dup_opt(rec.token_id, &bad);
+    res->error = dup_opt(rec.error, &bad);
+    res->input = cJSON_Parse(rec.input_json);
+    res->has_cancel_requested = true;
+    res->cancel_requested = rec.cancel_requested;
+    res->has_frame_no = res->has_last_seq = true;
+    res->frame_no = rec.frame_no;
+    res->last_seq = rec.last_seq;
+    cJSON *scopes = cJSON_Parse(rec.scopes_json);
+    size_t n = cJSON_IsArray(scopes) ? (size_t)cJSON_GetArraySize(scopes) : 0;
+    res->has_scopes = true;
+    if (n) {
+        res->scopes.items = calloc(n, sizeof *res->scopes.items);
+        bad |= !res->scopes.items;
+        for (const cJSON *x = scopes ? scopes->child : NULL; res->scopes.items && x; x = x->next)
+            if (cJSON_IsString(x))
+                res->scopes.items[res->scopes.count++] = dup_opt(x->valuestring, &bad);
+    }
+    cJSON_Delete(scopes);
+    anvil_run_record_clear(&rec);
+
+    run_view_ctx v = { .res = res, .summary = cJSON_CreateObject() };
+    res->summary = v.summary;
+    res->has_nodes = true;
+    if (!v.summary || bad)
+        return oom(call);
+    if (anvil_store_nodes(s, req->run_id, add_node, &v) < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    return v.oom ? oom(call) : 0;
 }
 
-int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req, anvil_list_runs_response *res)
+/* ---- listRuns ----------------------------------------------------------------- */
+
+static const char *const statuses[] = {
+    "running", "waiting-approval", "waiting-event", "waiting-timer",
+    "finished", "failed", "cancelled", "needs_attention",
+};
+
+typedef struct list_ctx {
+    anvil_list_runs_response *res;
+    size_t cap;
+    bool oom;
+} list_ctx;
+
+static int add_summary(void *ctx, const anvil_run_record *r)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    list_ctx *l = ctx;
+    if (l->res->count == l->cap) {
+        l->oom = true;
+        return 1;
+    }
+    anvil_run_summary *s = &l->res->items[l->res->count++];
+    s->run_id = dup_opt(r->run_id, &l->oom);
+    s->workflow_key = dup_opt(r->workflow, &l->oom);
+    s->status = dup_opt(r->status, &l->oom);
+    s->has_created_at_ms = true;
+    s->created_at_ms = r->created_at_ms;
+    return l->oom ? 1 : 0;
+}
+
+int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
+                           anvil_list_runs_response *res)
+{
+    const char *status = req->has_filter ? req->filter.status : NULL;
+    int64_t limit = req->has_filter && req->filter.has_limit ? req->filter.limit : LIST_RUNS_DEFAULT;
+    if (status) {
+        size_t i = 0;
+        while (i < sizeof statuses / sizeof statuses[0] && strcmp(statuses[i], status) != 0)
+            i++;
+        if (i == sizeof statuses / sizeof statuses[0]) {
+            anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
+                            "$.params.filter.status: \"%.64s\" is not a run status (running, "
+                            "waiting-approval, waiting-event, waiting-timer, finished, failed, "
+                            "cancelled, needs_attention)", status);
+            anvil_error_detail_str(&call->err, "path", "$.params.filter.status");
+            return -1;
+        }
+    }
+    if (limit > LIST_RUNS_MAX) {
+        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
+                        "$.params.filter.limit: must be <= %d", LIST_RUNS_MAX);
+        anvil_error_detail_str(&call->err, "path", "$.params.filter.limit");
+        return -1;
+    }
+    list_ctx l = { .res = res, .cap = (size_t)limit };
+    res->items = calloc((size_t)limit, sizeof *res->items);
+    if (!res->items)
+        return oom(call);
+    if (anvil_store_runs_list(call->gw->store, status, limit, add_summary, &l) < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
+                               anvil_store_errmsg(call->gw->store));
+    return l.oom ? oom(call) : 0;
+}
+
+/* ---- cancel, resume, hijack --------------------------------------------------------- */
+
+int anvil_handle_cancel_run(anvil_call *call, const anvil_cancel_run_request *req,
+                            anvil_cancel_run_response *res)
+{
+    if (!call->gw->engine)
+        return no_engine(call);
+    if (anvil_engine_cancel(call->gw->engine, req->run_id, &call->err) != 0)
+        return -1;
+    res->run_id = strdup(req->run_id);
+    res->status = strdup("cancelling");
+    return res->run_id && res->status ? 0 : oom(call);
+}
+
+int anvil_handle_resume_run(anvil_call *call, const anvil_resume_run_request *req,
+                            anvil_resume_run_response *res)
+{
+    if (!call->gw->engine)
+        return no_engine(call);
+    bool terminal = false;
+    bool force = req->has_options && req->options.has_force && req->options.force;
+    if (anvil_engine_resume(call->gw->engine, req->run_id, force, &terminal, &call->err) != 0)
+        return -1;
+    res->run_id = strdup(req->run_id);
+    res->status = strdup(terminal ? "already_terminal" : "resume_requested");
+    return res->run_id && res->status ? 0 : oom(call);
+}
+
+int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *req,
+                            anvil_hijack_run_response *res)
+{
+    anvil_store *s = call->gw->store;
+    anvil_run_record rec;
+    int found = anvil_store_run_get(s, req->run_id, &rec);
+    anvil_run_record_clear(&rec);
+    if (found < 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    if (found == 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
+    char uuid[37];
+    if (anvil_uuid4(uuid) != 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "no randomness for a session id");
+    char *options = req->options ? cJSON_PrintUnformatted(req->options) : NULL;
+    const anvil_principal *p = call->principal;
+    int rc = anvil_store_hijack_insert(s, uuid, req->run_id, p->user_id, p->role ? p->role : "operator",
+                                       p->token_id, options, anvil_now_ms());
+    free(options);
+    if (rc != 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+    res->run_id = strdup(req->run_id);
+    res->status = strdup("hijack-ready");
+    res->session_id = strdup(uuid);
+    return res->run_id && res->status && res->session_id ? 0 : oom(call);
 }

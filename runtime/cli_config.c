@@ -6,9 +6,11 @@
  * fixes a whole file.
  */
 #include "cli_config.h"
+#include "workflow.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 
@@ -49,6 +51,32 @@ int anvil_cli_check_config(int argc, char **argv)
     anvil_config cfg;
     anvil_diags diags = {0};
     int rc = anvil_config_load(file, &cfg, &diags);
+    /* Each workflow file gets the same full check `serve` runs at start:
+     * node kinds, ids, references, templates. Files the config loader
+     * already found missing or unparsable were reported once. */
+    for (size_t i = 0; i < cfg.n_workflows; i++) {
+        const char *wf_file = cfg.workflows[i].file;
+        if (!wf_file || access(wf_file, R_OK) != 0)
+            continue;
+        anvil_diags wd = {0};
+        anvil_workflow *wf = NULL;
+        if (anvil_workflow_load(wf_file, &wf, &wd) != 0) {
+            rc = -1;
+            for (size_t k = 0; k < wd.n; k++) {
+                bool dup = false;
+                for (size_t j = 0; j < diags.n && !dup; j++)
+                    dup = diags.items[j].line == wd.items[k].line &&
+                          !strcmp(diags.items[j].file, wd.items[k].file) &&
+                          !strcmp(diags.items[j].message, wd.items[k].message);
+                if (!dup)
+                    anvil_diags_add(&diags, wd.items[k].file, wd.items[k].line, wd.items[k].column,
+                                    "%s", wd.items[k].message);
+            }
+            diags.n_dropped += wd.n_dropped;
+        }
+        anvil_workflow_free(wf);
+        anvil_diags_clear(&wd);
+    }
     if (rc != 0) {
         anvil_diags_print(&diags, stderr);
         size_t n = diags.n + diags.n_dropped;

@@ -131,7 +131,10 @@ int anvil_cli_serve(int argc, char **argv)
         return 1;
     }
     char err[512];
-    anvil_gateway *gw = anvil_gateway_start(base, &cfg, err, sizeof err);
+    anvil_diags wdiags = { 0 };
+    anvil_gateway *gw = anvil_gateway_start(base, &cfg, &wdiags, err, sizeof err);
+    anvil_diags_print(&wdiags, stderr);
+    anvil_diags_clear(&wdiags);
     if (!gw) {
         fprintf(stderr, "anvil serve: %s\n", err);
         event_base_free(base);

@@ -1,5 +1,6 @@
 /*
- * runtime/config_internal.h — shared by config*.c only; no other module
+ * runtime/config_internal.h — the YAML readers shared by the loaders of
+ * anvil.yaml (config*.c) and of workflow files (workflow.c); nothing else
  * includes this.
  *
  * The config is checked by walking a libyaml document with small typed

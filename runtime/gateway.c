@@ -45,7 +45,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
-                                   char *err, size_t errlen)
+                                   anvil_diags *diags, char *err, size_t errlen)
 {
     anvil_gateway *gw = calloc(1, sizeof *gw);
     if (!gw) {
@@ -62,6 +62,10 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
     char serr[256];
     if (anvil_store_open(gw->cfg.database, &gw->store, serr, sizeof serr) != 0) {
         snprintf(err, errlen, "%s", serr);   /* the store's message names the file */
+        anvil_gateway_free(gw);
+        return NULL;
+    }
+    if (anvil_engine_new(base, gw->store, &gw->cfg, &gw->engine, diags, err, errlen) != 0) {
         anvil_gateway_free(gw);
         return NULL;
     }
@@ -109,6 +113,7 @@ void anvil_gateway_free(anvil_gateway *gw)
     if (!gw)
         return;
     anvil_http_server_free(gw->http);
+    anvil_engine_free(gw->engine);
     if (gw->sigint)
         event_free(gw->sigint);
     if (gw->sigterm)

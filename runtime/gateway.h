@@ -13,6 +13,8 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "diag.h"
+#include "engine.h"
 #include "http_server.h"
 #include "store.h"
 
@@ -20,18 +22,19 @@ typedef struct anvil_gateway {
     struct event_base *base;
     anvil_config cfg;
     anvil_store *store;
+    anvil_engine *engine;
     anvil_http_server *http;
     int64_t started_ms;        /* wall clock */
     int64_t started_mono_ms;
-    uint64_t state_version;
     struct event *sigint, *sigterm;
     struct event *drain_timer;
 } anvil_gateway;
 
-/* Open the store, bind the listener and install signal handlers. On failure
- * returns NULL with a message in err; *cfg is consumed either way. */
+/* Open the store, load the workflows and recover runs (problems in workflow
+ * files go to *diags), bind the listener and install signal handlers. On
+ * failure returns NULL with a message in err; *cfg is consumed either way. */
 anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
-                                   char *err, size_t errlen);
+                                   anvil_diags *diags, char *err, size_t errlen);
 
 /* Token-store callbacks for auth, bound to this gateway's store. */
 const anvil_token_store *anvil_gateway_token_store(anvil_gateway *gw);

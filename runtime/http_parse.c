@@ -54,6 +54,12 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
         why = &unused;
     memset(out, 0, sizeof *out);
     char *cur = buf, *end = buf + len;
+    /* Everything below works on NUL-terminated pieces: a NUL would end a
+     * line early and hide the rest of it from validation (RFC 9110 5.5). */
+    if (memchr(buf, '\0', len)) {
+        *why = "NUL byte in request head";
+        return ANVIL_HTTP_PARSE_BAD;
+    }
 
     char *line = next_line(&cur, end);
     if (!line) {
@@ -106,8 +112,15 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
     out->target = target;
 
     while ((line = next_line(&cur, end)) != NULL) {
-        if (*line == '\0')
+        if (*line == '\0') {
+            /* The first empty line ends the head; bytes after it in the
+             * buffer would be a caller framing error, never headers. */
+            if (cur != end) {
+                *why = "data after the end of the request head";
+                return ANVIL_HTTP_PARSE_BAD;
+            }
             return ANVIL_HTTP_PARSE_OK;
+        }
         if (*line == ' ' || *line == '\t') {
             *why = "obsolete header line folding is not accepted";
             return ANVIL_HTTP_PARSE_BAD;

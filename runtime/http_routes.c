@@ -62,7 +62,7 @@ static void health(anvil_gateway *gw, anvil_http_response *res)
         cJSON_AddNumberToObject(o, "protocol", gw->cfg.protocol);
         cJSON_AddItemToObject(o, "features", features);
         features = NULL;
-        cJSON_AddNumberToObject(o, "stateVersion", (double)gw->state_version);
+        cJSON_AddNumberToObject(o, "stateVersion", (double)(gw->engine ? anvil_engine_state_version(gw->engine) : 0));
         cJSON_AddNumberToObject(o, "uptimeMs", (double)(anvil_mono_ms() - gw->started_mono_ms));
         text = cJSON_PrintUnformatted(o);
     }

@@ -7,7 +7,17 @@
  * connection enforces whichever deadline the state implies:
  * keep-alive idle, headersTimeout (first byte -> end of head) and
  * requestTimeout (first byte -> end of body). Requests are answered in
- * order, so pipelined requests need no reordering.
+ * order, so pipelined requests need no reordering; they are handled by the
+ * loop in process_input, never by recursion, so a buffer full of tiny
+ * requests cannot grow the stack.
+ *
+ * Output is bounded too: once OUTPUT_PAUSE_BYTES of responses wait for a
+ * client that does not read, no further request is read until they drain,
+ * and the bufferevent's write timeout (requestTimeout without progress)
+ * drops a client that stops reading altogether. A connection closed after
+ * an early refusal (413, 400, 408, 431) first half-closes and discards what
+ * the client is still sending for a moment (LINGER), so the refusal is not
+ * destroyed by a TCP reset before the client reads it.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -26,8 +36,16 @@
 #include <event2/util.h>
 
 #include "http_server.h"
+#include "log.h"
 
-enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_CLOSING };
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_CLOSING, ST_LINGER };
+
+/* Stop reading requests while this much response data is unsent. */
+#define OUTPUT_PAUSE_BYTES (256u * 1024u)
+/* How long a refused client may keep sending before we really close. */
+#define LINGER_MS 2000
+/* Back-off before accepting again after accept() ran out of descriptors. */
+#define ACCEPT_RETRY_MS 200
 
 typedef struct conn {
     struct anvil_http_server *srv;
@@ -46,6 +64,9 @@ typedef struct conn {
     struct evbuffer *body;
     struct timespec started;       /* first byte of this request */
     bool expect_continue;
+    bool paused;                   /* reading stopped until output drains */
+    bool draining;                 /* IDLE, but a response is still being written */
+    bool linger;                   /* half-close and drain before closing */
 
     struct conn *prev, *next;
 } conn;
@@ -59,6 +80,8 @@ struct anvil_http_server {
     conn *conns;
     char date[64];
     time_t date_at;
+    struct event *accept_retry;    /* re-enables the listener after EMFILE */
+    bool stopped;                  /* stop_accepting was called */
 };
 
 static const char *reason_phrase(int status)
@@ -181,7 +204,9 @@ static void write_response(conn *c, anvil_http_response *res)
                         "%s",
                         res->status, reason_phrase(res->status), http_date(s),
                         res->content_type ? res->content_type : "application/json",
-                        body_len, close_after ? "Connection: close\r\n" : "");
+                        body_len,
+                        close_after ? "Connection: close\r\n"
+                        : c->head.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
     for (size_t i = 0; i < res->n_headers; i++)
         evbuffer_add_printf(out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
     evbuffer_add(out, "\r\n", 2);
@@ -196,14 +221,29 @@ static void write_response(conn *c, anvil_http_response *res)
     }
 }
 
+/* Close without freeing: callers further up the stack still hold c. The
+ * timer (or on_write, once the output drains) frees it from the loop. */
+static void close_soon(conn *c)
+{
+    c->state = ST_CLOSING;
+    c->linger = false;
+    bufferevent_disable(c->bev, EV_READ);
+    struct timeval now = { 0, 0 };
+    evtimer_add(c->timer, &now);
+}
+
 static void respond_with_reject(conn *c, anvil_error_code code, int status,
                                 const char *message, int64_t max_bytes, bool close)
 {
     anvil_http_response res = { .status = status, .body = evbuffer_new() };
     if (!res.body) {
-        conn_free(c);
+        close_soon(c);
         return;
     }
+    /* Refused before the request was read to its end: the client may still
+     * be sending, and closing on unread data would reset the connection. */
+    if (close)
+        c->linger = true;
     c->srv->opt.reject(c->srv->opt.ctx, c->head.method ? &c->head : NULL, code, status,
                        message, max_bytes, &res);
     res.status = status;
@@ -212,12 +252,17 @@ static void respond_with_reject(conn *c, anvil_error_code code, int status,
     evbuffer_free(res.body);
 }
 
-static void process_input(conn *c);
-
 static void dispatch(conn *c)
 {
     anvil_http_server *s = c->srv;
-    evbuffer_add(c->body, "", 1);   /* NUL-terminate for the handler */
+    anvil_http_response res = { .status = 200, .body = evbuffer_new() };
+    /* NUL-terminate the body for the handler. */
+    if (!res.body || evbuffer_add(c->body, "", 1) != 0) {
+        if (res.body)
+            evbuffer_free(res.body);
+        close_soon(c);
+        return;
+    }
     size_t blen = evbuffer_get_length(c->body);
     const char *body = (const char *)evbuffer_pullup(c->body, -1);
 
@@ -226,40 +271,40 @@ static void dispatch(conn *c)
     char path_buf[2048];
     size_t plen = q ? (size_t)(q - target) : strlen(target);
     if (plen >= sizeof path_buf) {
-        respond_with_reject(c, ANVIL_ERR_NOT_FOUND, 404, "Request path is too long", 0, false);
-        return;
-    }
-    memcpy(path_buf, target, plen);
-    path_buf[plen] = '\0';
-
-    anvil_http_request req = {
-        .head = &c->head, .method = c->head.method, .path = path_buf,
-        .query = q ? q + 1 : NULL, .body = body ? body : "", .body_len = blen ? blen - 1 : 0,
-        .peer = c->peer,
-    };
-    anvil_http_response res = { .status = 200, .body = evbuffer_new() };
-    if (!res.body) {
-        conn_free(c);
-        return;
-    }
-
-    bool upgrade = anvil_http_header_has_token(&c->head, "Connection", "upgrade") &&
-                   anvil_http_header_get(&c->head, "Upgrade") != NULL;
-    if (upgrade && s->opt.upgrade) {
-        struct evbuffer *in = bufferevent_get_input(c->bev);
-        size_t extra_len = evbuffer_get_length(in);
-        const char *extra = extra_len ? (const char *)evbuffer_pullup(in, -1) : "";
-        evutil_socket_t fd = bufferevent_getfd(c->bev);
-        if (s->opt.upgrade(s->opt.ctx, fd, &req, extra, extra_len, &res) == 0) {
-            /* The socket now belongs to the upgrade target: free our side
-             * without closing the fd. */
-            bufferevent_setfd(c->bev, -1);
-            evbuffer_free(res.body);
-            conn_free(c);
-            return;
-        }
+        /* Answered like any other request (then the next one is read):
+         * no route is this long. */
+        s->opt.reject(s->opt.ctx, &c->head, ANVIL_ERR_NOT_FOUND, 404, "Request path is too long",
+                      0, &res);
+        res.status = 404;
     } else {
-        s->opt.handler(s->opt.ctx, &req, &res);
+        memcpy(path_buf, target, plen);
+        path_buf[plen] = '\0';
+
+        anvil_http_request req = {
+            .head = &c->head, .method = c->head.method, .path = path_buf,
+            .query = q ? q + 1 : NULL, .body = body ? body : "", .body_len = blen ? blen - 1 : 0,
+            .peer = c->peer,
+        };
+        bool upgrade = anvil_http_header_has_token(&c->head, "Connection", "upgrade") &&
+                       anvil_http_header_get(&c->head, "Upgrade") != NULL;
+        if (upgrade && s->opt.upgrade) {
+            struct evbuffer *in = bufferevent_get_input(c->bev);
+            size_t extra_len = evbuffer_get_length(in);
+            const char *extra = extra_len ? (const char *)evbuffer_pullup(in, -1) : "";
+            evutil_socket_t fd = bufferevent_getfd(c->bev);
+            if (s->opt.upgrade(s->opt.ctx, fd, &req, extra, extra_len, &res) == 0) {
+                /* The socket now belongs to the upgrade target: forget the
+                 * fd and free our side from the loop, not here, because
+                 * read_body and process_input are still on the stack. */
+                bufferevent_setfd(c->bev, -1);
+                evbuffer_drain(in, extra_len);
+                evbuffer_free(res.body);
+                close_soon(c);
+                return;
+            }
+        } else {
+            s->opt.handler(s->opt.ctx, &req, &res);
+        }
     }
     write_response(c, &res);
     evbuffer_free(res.body);
@@ -267,8 +312,11 @@ static void dispatch(conn *c)
         return;
     reset_request(c);
     c->state = ST_IDLE;
+    /* The keep-alive wait starts now; on_timer leaves a connection alone
+     * while its response is still being written, and on_write restarts the
+     * wait once it is. process_input's loop reads any pipelined request. */
+    c->draining = true;
     arm_timer(c, s->opt.keep_alive_timeout_ms);
-    process_input(c);   /* a pipelined request may already be buffered */
 }
 
 static int body_sink(void *ctx, const char *data, size_t len)
@@ -288,9 +336,10 @@ static void start_body(conn *c)
                         : anvil_http_header_has_token(&c->head, "Connection", "keep-alive");
 
     if (te) {
-        /* Ambiguous framing is how requests get smuggled: refuse it. */
+        /* Ambiguous framing is how requests get smuggled: refuse it. And
+         * HTTP/1.0 has no transfer codings (RFC 9112 6.1: faulty framing). */
         if (cl || anvil_http_header_count(&c->head, "Transfer-Encoding") > 1 ||
-            strcasecmp(te, "chunked") != 0) {
+            strcasecmp(te, "chunked") != 0 || c->head.version_minor == 0) {
             respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 400,
                                 "Unsupported Transfer-Encoding (only a lone \"chunked\" is accepted)",
                                 0, true);
@@ -364,17 +413,54 @@ static bool read_body(conn *c)
     return false;
 }
 
+/* Length of the head at the start of `in` (request line through the first
+ * empty line, LF or CRLF), looking only at its first `limit` bytes: 0 when
+ * no empty line is there yet. The first empty line ends the head whatever
+ * follows, so a bare-LF head cannot swallow the next request (or a body
+ * holding CRLFCRLF) into itself. */
+static size_t find_head_end(struct evbuffer *in, size_t avail, size_t limit)
+{
+    size_t scan = avail < limit ? avail : limit;
+    struct evbuffer_ptr stop;
+    if (evbuffer_ptr_set(in, &stop, scan, EVBUFFER_PTR_SET) != 0)
+        return 0;
+    struct evbuffer_ptr lf = evbuffer_search_range(in, "\n\n", 2, NULL, &stop);
+    struct evbuffer_ptr crlf = evbuffer_search_range(in, "\n\r\n", 3, NULL, &stop);
+    size_t best = 0;
+    if (lf.pos >= 0)
+        best = (size_t)lf.pos + 2;
+    if (crlf.pos >= 0 && (best == 0 || (size_t)crlf.pos + 3 < best))
+        best = (size_t)crlf.pos + 3;
+    return best;
+}
+
+/* Read and answer as many buffered requests as possible. Iterative: a
+ * dispatched request returns here and the loop takes the next one. Never
+ * frees c: anything that ends the connection here goes through CLOSING
+ * (close_soon or a close response), and the loop's callbacks free it. */
 static void process_input(conn *c)
 {
     anvil_http_server *s = c->srv;
     for (;;) {
+        struct evbuffer *in = bufferevent_get_input(c->bev);
         if (c->state == ST_CLOSING)
             return;
-        struct evbuffer *in = bufferevent_get_input(c->bev);
+        if (c->state == ST_LINGER) {
+            evbuffer_drain(in, evbuffer_get_length(in));
+            return;
+        }
         size_t avail = evbuffer_get_length(in);
         if (c->state == ST_IDLE) {
             if (avail == 0)
                 return;
+            /* A client that sends requests but does not read the answers
+             * must not make us buffer answers without bound: stop reading
+             * until what is queued has been written (on_write resumes). */
+            if (evbuffer_get_length(bufferevent_get_output(c->bev)) >= OUTPUT_PAUSE_BYTES) {
+                c->paused = true;
+                bufferevent_disable(c->bev, EV_READ);
+                return;
+            }
             /* Tolerate stray CRLFs between pipelined requests (RFC 9112 2.2). */
             unsigned char first;
             evbuffer_copyout(in, &first, 1);
@@ -387,28 +473,16 @@ static void process_input(conn *c)
             arm_timer(c, s->opt.headers_timeout_ms);
         }
         if (c->state == ST_HEAD) {
-            struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
-            size_t head_len;
-            if (end.pos >= 0) {
-                head_len = (size_t)end.pos + 4;
-            } else {
-                struct evbuffer_ptr lf = evbuffer_search(in, "\n\n", 2, NULL);
-                if (lf.pos < 0) {
-                    if (avail > s->opt.max_head_bytes) {
-                        respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 431,
-                                            "Request head is too large", 0, true);
-                    }
-                    return;
-                }
-                head_len = (size_t)lf.pos + 2;
-            }
-            if (head_len > s->opt.max_head_bytes) {
-                respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 431, "Request head is too large", 0, true);
+            size_t head_len = find_head_end(in, avail, s->opt.max_head_bytes);
+            if (head_len == 0) {
+                if (avail >= s->opt.max_head_bytes)
+                    respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 431,
+                                        "Request head is too large", 0, true);
                 return;
             }
             c->head_buf = malloc(head_len + 1);
             if (!c->head_buf) {
-                conn_free(c);
+                close_soon(c);
                 return;
             }
             evbuffer_remove(in, c->head_buf, head_len);
@@ -431,10 +505,7 @@ static void process_input(conn *c)
         if (c->state == ST_BODY) {
             if (!read_body(c))
                 return;
-            if (c->state == ST_CLOSING || c->state != ST_IDLE)
-                return;
-            /* dispatch() already processed pipelined input */
-            return;
+            continue;   /* now IDLE (next request) or CLOSING */
         }
         return;
     }
@@ -446,17 +517,63 @@ static void on_read(struct bufferevent *bev, void *arg)
     process_input(arg);
 }
 
+/* The response that ends the connection has been written. */
+static void finish_close(conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if ((!c->linger && evbuffer_get_length(in) == 0) || fd < 0 || shutdown(fd, SHUT_WR) != 0) {
+        conn_free(c);
+        return;
+    }
+    /* Closing a socket with unread data makes the kernel send a reset,
+     * which can destroy the response before the client reads it. Send our
+     * FIN instead and discard input until the client closes or LINGER_MS. */
+    c->state = ST_LINGER;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_setwatermark(c->bev, EV_READ, 0, 0);
+    bufferevent_enable(c->bev, EV_READ);
+    int64_t ms = c->srv->opt.request_timeout_ms;
+    arm_timer(c, ms > 0 && ms < LINGER_MS ? ms : LINGER_MS);
+}
+
+/* Called when the output buffer has drained completely. */
 static void on_write(struct bufferevent *bev, void *arg)
 {
     conn *c = arg;
-    if (c->state == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-        conn_free(c);
+    if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    if (c->state == ST_CLOSING) {
+        finish_close(c);
+        return;
+    }
+    /* (libevent 2.1 also calls this once right after EV_WRITE is enabled
+     * on a new connection, with nothing written: hence `draining`.) */
+    if (c->state == ST_IDLE && (c->draining || c->paused)) {
+        /* Idle from now on; and resume reading if output had filled up. */
+        c->draining = false;
+        arm_timer(c, c->srv->opt.keep_alive_timeout_ms);
+        if (c->paused) {
+            c->paused = false;
+            bufferevent_enable(bev, EV_READ);
+            process_input(c);
+        }
+    }
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     conn *c = arg;
+    if ((what & BEV_EVENT_EOF) && !(what & (BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) &&
+        c->state != ST_LINGER && evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+        /* The client half-closed after sending requests: everything it sent
+         * has been read, so finish writing the answers, then close. */
+        c->state = ST_CLOSING;
+        c->linger = false;
+        bufferevent_disable(bev, EV_READ);
+        arm_timer(c, c->srv->opt.request_timeout_ms);
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
         conn_free(c);
 }
@@ -469,7 +586,15 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     anvil_http_server *s = c->srv;
     switch (c->state) {
     case ST_IDLE:
+        /* Not idle while a response is still being written: on_write
+         * restarts the wait once it is, and the write timeout drops a
+         * client that stops reading. */
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0)
+            return;
+        conn_free(c);
+        return;
     case ST_CLOSING:
+    case ST_LINGER:
         conn_free(c);
         return;
     case ST_HEAD: {
@@ -535,10 +660,51 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
      * reading resumes as the buffer drains. */
     bufferevent_setwatermark(c->bev, EV_READ, 0,
                              (size_t)s->opt.max_body_bytes + s->opt.max_head_bytes + 65536);
+    /* Writing that makes no progress for requestTimeout ends the
+     * connection (BEV_EVENT_TIMEOUT): a client that does not read its
+     * responses cannot pin them in memory. */
+    if (s->opt.request_timeout_ms > 0) {
+        struct timeval wtv = { (time_t)(s->opt.request_timeout_ms / 1000),
+                               (suseconds_t)((s->opt.request_timeout_ms % 1000) * 1000) };
+        bufferevent_set_timeouts(c->bev, NULL, &wtv);
+    }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     /* A fresh connection must send its first head within headersTimeout. */
     arm_timer(c, s->opt.headers_timeout_ms);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    anvil_http_server *s = arg;
+    if (!s->stopped && s->listener)
+        evconnlistener_enable(s->listener);
+}
+
+/* accept() failed with something other than EAGAIN/EINTR/ECONNABORTED.
+ * Without this callback libevent only logs, and the listening socket stays
+ * readable: out of descriptors (EMFILE), the loop would spin at full CPU
+ * writing a warning per iteration. Pause accepting briefly instead. */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    anvil_http_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    evconnlistener_disable(l);
+    struct timeval tv = { ACCEPT_RETRY_MS / 1000, (ACCEPT_RETRY_MS % 1000) * 1000 };
+    if (!s->accept_retry || evtimer_add(s->accept_retry, &tv) != 0) {
+        if (!s->stopped)
+            evconnlistener_enable(l);
+        return;
+    }
+    time_t now = time(NULL);
+    static time_t logged_at;
+    if (now != logged_at) {   /* at most one line a second */
+        logged_at = now;
+        anvil_log(ANVIL_LOG_WARN, "accept failed: %s; pausing accepts for %d ms",
+                  evutil_socket_error_to_string(err), ACCEPT_RETRY_MS);
+    }
 }
 
 anvil_http_server *anvil_http_server_new(struct event_base *base, const char *host, int port,
@@ -614,6 +780,8 @@ anvil_http_server *anvil_http_server_new(struct event_base *base, const char *ho
         free(s);
         return NULL;
     }
+    s->accept_retry = evtimer_new(base, on_accept_retry, s);
+    evconnlistener_set_error_cb(s->listener, on_accept_error);
     struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     if (getsockname(evconnlistener_get_fd(s->listener), (struct sockaddr *)&bound, &blen) == 0) {
@@ -632,6 +800,9 @@ int anvil_http_server_port(const anvil_http_server *s)
 
 void anvil_http_server_stop_accepting(anvil_http_server *s)
 {
+    s->stopped = true;
+    if (s->accept_retry)
+        evtimer_del(s->accept_retry);
     if (s->listener)
         evconnlistener_disable(s->listener);
 }
@@ -647,6 +818,8 @@ void anvil_http_server_free(anvil_http_server *s)
         return;
     while (s->conns)
         conn_free(s->conns);
+    if (s->accept_retry)
+        event_free(s->accept_retry);
     if (s->listener)
         evconnlistener_free(s->listener);
     free(s);

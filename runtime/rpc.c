@@ -280,6 +280,7 @@ char *anvil_rpc_handle(anvil_gateway *gw, const anvil_principal *principal,
     rc = m->handler(&call, req, res);
     cJSON *payload = NULL;
     if (rc == 0) {
+        anvil_error_clear(&call.err);   /* a success may have set one on the way */
         payload = anvil_schema_encode(m->response, res, &se);
         if (!payload) {
             anvil_log(ANVIL_LOG_ERROR, "%s: response does not match the contract at %s: %s",

@@ -26,36 +26,50 @@ typedef struct path_buf {
     char text[256];
     size_t len;
     bool truncated;
+    size_t trunc_depth;   /* pushes since the path stopped fitting */
 } path_buf;
+
+/* Returned by a push that did not append (the path no longer fits): its pop
+ * only leaves the truncated region, so the "..." marker is not left behind
+ * on paths reported after it, and nothing is appended below a truncated
+ * member as if it were its parent's child. */
+#define PATH_TRUNCATED ((size_t)-1)
+
+/* Keep the n bytes just written at the end of the path if they fitted. */
+static size_t path_commit(path_buf *p, int n)
+{
+    if (n >= 0 && (size_t)n < sizeof p->text - p->len) {
+        size_t saved = p->len;
+        p->len += (size_t)n;
+        return saved;
+    }
+    p->text[p->len] = '\0';
+    p->trunc_depth++;
+    p->truncated = true;
+    return PATH_TRUNCATED;
+}
 
 static size_t path_push_member(path_buf *p, const char *name)
 {
-    size_t saved = p->len;
-    int n = snprintf(p->text + p->len, sizeof p->text - p->len, ".%s", name);
-    if (n < 0 || (size_t)n >= sizeof p->text - p->len) {
-        p->truncated = true;
-        p->text[saved] = '\0';
-    } else {
-        p->len += (size_t)n;
-    }
-    return saved;
+    if (p->trunc_depth)
+        return path_commit(p, -1);
+    return path_commit(p, snprintf(p->text + p->len, sizeof p->text - p->len, ".%s", name));
 }
 
 static size_t path_push_index(path_buf *p, size_t i)
 {
-    size_t saved = p->len;
-    int n = snprintf(p->text + p->len, sizeof p->text - p->len, "[%zu]", i);
-    if (n < 0 || (size_t)n >= sizeof p->text - p->len) {
-        p->truncated = true;
-        p->text[saved] = '\0';
-    } else {
-        p->len += (size_t)n;
-    }
-    return saved;
+    if (p->trunc_depth)
+        return path_commit(p, -1);
+    return path_commit(p, snprintf(p->text + p->len, sizeof p->text - p->len, "[%zu]", i));
 }
 
 static void path_pop(path_buf *p, size_t saved)
 {
+    if (saved == PATH_TRUNCATED) {
+        if (p->trunc_depth && --p->trunc_depth == 0)
+            p->truncated = false;
+        return;
+    }
     p->len = saved;
     p->text[saved] = '\0';
 }

@@ -7,6 +7,7 @@
  * (tokens: store_tokens.c); no file outside store*.c issues SQL.
  */
 #include "store_internal.h"
+#include "store_sql.h"
 #include "store_migrations.h"
 
 #include <stdarg.h>
@@ -191,6 +192,7 @@ void anvil_store_close(anvil_store *s)
     for (int i = 0; i < ANVIL_STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     anvil_store_revocations_invalidate(s);
+    anvil_sql_cache_clear(s);
     sqlite3_close(s->db);
     free(s);
 }

@@ -36,6 +36,11 @@ struct anvil_store {
     size_t n_revoked;
     bool revoked_loaded;
     int64_t revoked_data_version;
+
+    /* Statements of store_sql.c, prepared once per SQL literal. */
+    struct anvil_sql_cached { const char *sql; sqlite3_stmt *st; } sql_cache[96];
+    size_t n_sql_cache;
+    int txn_depth;        /* anvil_store_begin nesting */
 };
 
 /* Drop the revocation cache (after this connection changes revocations). */

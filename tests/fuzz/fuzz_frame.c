@@ -16,19 +16,33 @@
 #include <cjson/cJSON.h>
 
 #include "config.h"
+#include "engine.h"
 #include "gateway.h"
 #include "method.h"
 #include "rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* A gateway as `anvil serve` builds it, minus the listener: an in-memory
+ * store and an engine without workflows, so every handler runs for real
+ * (launchRun answers InvalidInput for any workflow name). */
 static anvil_gateway *fuzz_gateway(void)
 {
     static anvil_gateway gw;
     static int ready;
     if (!ready) {
+        char err[256];
+        anvil_diags diags = { 0 };
         if (anvil_config_defaults(&gw.cfg) != 0)
             abort();
+        free(gw.cfg.database);
+        if (!(gw.cfg.database = strdup(":memory:")) ||
+            !(gw.base = event_base_new()) ||
+            anvil_store_open(":memory:", &gw.store, err, sizeof err) != 0 ||
+            anvil_engine_new(gw.base, gw.store, &gw.cfg, &gw.engine, &diags, err, sizeof err) != 0) {
+            fprintf(stderr, "fuzz setup failed: %s\n", err);
+            abort();
+        }
         ready = 1;
     }
     return &gw;

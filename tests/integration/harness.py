@@ -282,8 +282,12 @@ class Server:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self):
-        self._out = open(self.stdout_path, "wb")
-        self._err = open(self.stderr_path, "wb")
+        """Start (or, after stop()/kill(), restart on the same directory,
+        config and database). Logs are appended across restarts."""
+        if os.path.exists(self.port_file):
+            os.unlink(self.port_file)
+        self._out = open(self.stdout_path, "ab")
+        self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [anvil_bin(), "serve", "--config", self.config_path, "--port-file", self.port_file],
             cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
@@ -295,12 +299,15 @@ class Server:
                 if text:
                     self.port = int(text)
                     return self
-            if self.proc.poll() is not None:
+            rc = self.proc.poll()
+            if rc is not None:
+                self._out.close()
+                self._err.close()
+                self.proc = None
                 raise AssertionError("anvil serve exited with %s before listening:\n%s"
-                                     % (self.proc.returncode, self.stderr()))
+                                     % (rc, self.stderr()))
             time.sleep(0.02)
-        self.proc.kill()
-        self.proc.wait()
+        self.kill()
         raise AssertionError("anvil serve did not write its port file within %.0f s:\n%s"
                              % (START_TIMEOUT_S, self.stderr()))
 
@@ -328,6 +335,16 @@ class Server:
         if rc != 0:
             raise AssertionError("anvil serve exited with status %s:\n%s" % (rc, self.stderr()))
         return rc
+
+    def kill(self):
+        """SIGKILL (a crash: no shutdown code runs) and reap the process."""
+        if self.proc is None:
+            return
+        self.proc.kill()
+        self.proc.wait()
+        self._out.close()
+        self._err.close()
+        self.proc = None
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -462,20 +479,41 @@ class ServerTestCase(unittest.TestCase):
         return doc["payload"]
 
     def assertNotAvailable(self, status, doc, method):
-        """The placeholder answer of a method whose handler is not written yet:
-        it proves the request passed auth, scope and validation."""
+        """The placeholder answer of a method whose handler is not written yet
+        (the STUBBED set): it proves the request passed auth, scope and
+        validation."""
         return self.assertError(status, doc, "Internal", 500,
                                 message="%s is not available yet" % method)
 
-    def assertPassedScope(self, status, doc, method):
-        """The call got past the scope check: it answered anything except
-        Forbidden/Unauthorized, i.e. ok, or the not-available placeholder."""
+    def assertPassedValidation(self, status, doc, method):
+        """The request got past bounds, auth, scope and schema validation and
+        reached `method`'s handler.
+
+        For a STUBBED method that is exactly the "not available yet" Internal
+        error. For an implemented one it is a success frame, or an error the
+        handler itself decides (RunNotFound, InvalidInput for an unknown
+        workflow, NodeNotFound, Busy, ...): never one of PRE_HANDLER_CODES,
+        never Internal (a valid request must not break a real handler, and a
+        regression back to the placeholder must show), always a code of the
+        contract's error map with its HTTP status. Returns the payload or the
+        error object."""
+        if method in STUBBED:
+            return self.assertNotAvailable(status, doc, method)
         self.assertFrame(doc)
         if doc["ok"]:
-            self.assertEqual(status, 200, doc)
-            return
-        self.assertNotIn(doc["error"]["code"], ("Forbidden", "Unauthorized"), doc)
-        self.assertNotAvailable(status, doc, method)
+            return self.assertOk(status, doc)
+        err = doc.get("error")
+        self.assertIsInstance(err, dict, doc)
+        code = err.get("code")
+        self.assertNotIn(code, PRE_HANDLER_CODES, "%s did not reach its handler: %r" % (method, doc))
+        self.assertNotEqual(code, "Internal", "%s answered Internal to a valid request: %r" % (method, doc))
+        self.assertIn(code, contract()["x-smithers-errors"], doc)
+        return self.assertError(status, doc, code)
+
+    def assertPassedScope(self, status, doc, method):
+        """The call got past the scope check: it answered ok, or an error
+        only the handler gives (see assertPassedValidation)."""
+        self.assertPassedValidation(status, doc, method)
 
     def assertForbidden(self, status, doc, scope, called=None):
         err = self.assertError(status, doc, "Forbidden")
@@ -485,6 +523,10 @@ class ServerTestCase(unittest.TestCase):
         return err
 
 
-# Implemented today; every other HTTP method of the contract answers the
-# "not available yet" placeholder after validation.
-IMPLEMENTED = {"health", "listWorkflows"}
+# Methods whose handler is still the placeholder: after bounds, auth, scope
+# and validation they answer Internal "<method> is not available yet".
+# Every other HTTP method of the contract is implemented.
+STUBBED = {"rewindRun", "getNodeDiff", "cronList", "cronCreate", "cronDelete", "cronRun"}
+
+# Error codes produced before a request reaches its handler.
+PRE_HANDLER_CODES = ("InvalidRequest", "Unauthorized", "Forbidden", "MethodNotFound")

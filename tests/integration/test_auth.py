@@ -93,9 +93,16 @@ TOKENS = {
 }
 
 
+NOOP_WF = """root:
+  task: { id: only, output: { ok: true } }
+"""
+
+
 class TokenMode(ScopeAssertions, harness.ServerTestCase):
     CONFIG = "listen: 127.0.0.1:0\nauth:\n  mode: token\n  tokens:\n" + "".join(
-        "    %s: %s\n" % (k, v) for k, v in TOKENS.items())
+        "    %s: %s\n" % (k, v) for k, v in TOKENS.items()) + \
+        "workflows:\n  noop: { file: workflows/noop.yaml }\n"
+    FILES = {"workflows/noop.yaml": NOOP_WF}
 
     def cli(self, *args):
         return self.server.cli(*args)
@@ -110,9 +117,18 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
             with self.subTest(headers=headers):
                 status, _, doc = self.server.rpc("health", {}, headers=headers)
                 self.assertOk(status, doc)
-                status, _, doc = self.server.rpc_frame({"method": "launchRun", "params": EXAMPLES["launchRun"]},
+                # a real launch: the run records who launched it
+                status, _, doc = self.server.rpc_frame({"method": "launchRun", "params": {"workflow": "noop"}},
                                                        headers=headers)
-                self.assertNotAvailable(status, doc, "launchRun")
+                run = self.assertOk(status, doc)
+                self.assertEqual(run["workflow"], "noop")
+                status, _, doc = self.server.rpc("getRun", {"runId": run["runId"]}, token="op-token")
+                view = self.assertOk(status, doc)
+                self.assertEqual(view["ownerId"], "user:op")
+                self.assertEqual(view["triggeredBy"], "user:op")
+                self.assertEqual(view["role"], "operator")
+                self.assertEqual(view["scopes"], ["*"])
+                self.assertEqual(view["tokenId"], hashlib.sha256(b"op-token").hexdigest()[:16])
 
     def test_missing_token(self):
         status, h, doc = self.server.rpc("health", {})
@@ -550,12 +566,23 @@ class TrustedProxy(ScopeAssertions, harness.ServerTestCase):
 auth:
   mode: trusted-proxy
   defaultScopes: [run:read]
+workflows:
+  noop: { file: workflows/noop.yaml }
 """
+    FILES = {"workflows/noop.yaml": NOOP_WF}
 
     def test_identity_and_scopes_from_headers(self):
         h = {"x-user-id": "user:alice", "x-user-scopes": "run:read run:write", "x-user-role": "operator"}
         self.assertAllowed("launchRun", headers=h)
         self.assertDenied("rewindRun", "run:admin", headers=h)
+        # the run records the proxy's identity
+        status, _, doc = self.server.rpc("launchRun", {"workflow": "noop"}, headers=h)
+        run_id = self.assertOk(status, doc)["runId"]
+        status, _, doc = self.server.rpc("getRun", {"runId": run_id}, headers=h)
+        view = self.assertOk(status, doc)
+        self.assertEqual(view["ownerId"], "user:alice")
+        self.assertEqual(view["role"], "operator")
+        self.assertEqual(view["scopes"], ["run:read", "run:write"])
 
     def test_comma_separated_scopes(self):
         h = {"x-user-id": "user:alice", "x-user-scopes": "run:read, cron:read"}

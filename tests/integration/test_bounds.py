@@ -3,7 +3,9 @@ length, string length, frame id length, malformed bodies, and slow
 clients (headersTimeout / requestTimeout answered 408 and closed)."""
 import json
 import os
+import resource
 import select
+import socket
 import sys
 import time
 
@@ -15,6 +17,12 @@ OP = "op-token"
 AUTH = {"Authorization": "Bearer " + OP}
 
 
+W_WF = """root:
+  task: { id: only, output: { ok: true } }
+"""
+RUN_ID_RE = r"^run_[0-9a-f]{32}$"
+
+
 class Limits(harness.ServerTestCase):
     CONFIG = """listen: 127.0.0.1:0
 maxBodyBytes: %d
@@ -22,7 +30,24 @@ auth:
   mode: token
   tokens:
     op-token: { role: operator, scopes: ["*"] }
+workflows:
+  w: { file: workflows/w.yaml }
 """ % MAX_BODY
+    FILES = {"workflows/w.yaml": W_WF}
+
+    def assertLaunched(self, status, doc):
+        """launchRun of workflow w succeeded (the request passed every bound)."""
+        run = self.assertOk(status, doc)
+        self.assertEqual(run["workflow"], "w")
+        self.assertRegex(run["runId"], RUN_ID_RE)
+        return run["runId"]
+
+    def run_input(self, run_id):
+        status, _, doc = self.server.rpc("getRun", {"runId": run_id}, token=OP)
+        return self.assertOk(status, doc)["input"]
+
+    def assertRunNotFound(self, status, doc, run_id):
+        self.assertError(status, doc, "RunNotFound", 404, message="Run not found: %s" % run_id)
 
     def launch(self, input_value, frame_extra=None):
         frame = {"method": "launchRun", "params": {"workflow": "w", "input": {"v": input_value}}}
@@ -68,7 +93,7 @@ auth:
         body = body + " " * (MAX_BODY - len(body))
         self.assertEqual(len(body), MAX_BODY)
         status, _, data = self.server.request("POST", "/rpc", body, AUTH)
-        self.assertNotAvailable(status, json.loads(data), "getRun")
+        self.assertRunNotFound(status, json.loads(data), "r1")
 
     def test_413_by_chunked_body(self):
         piece = b"x" * 30000
@@ -98,7 +123,8 @@ auth:
                 c.send(b"%x\r\n%s\r\n" % (len(part), part))
             c.send(b"0\r\n\r\n")
             r = c.read_response()
-        self.assertNotAvailable(r.status, r.json(), "launchRun")
+        run_id = self.assertLaunched(r.status, r.json())
+        self.assertEqual(self.run_input(run_id), {"s": "y" * 60000}, "the decoded body reached the run intact")
 
     def test_bad_content_length(self):
         for value in ("abc", "-1", "1 2", "0x10"):
@@ -138,7 +164,8 @@ auth:
     def test_depth_limit(self):
         # frame (1) > params (2) > input (3) > `levels` more objects under "v"
         status, _, doc = self.launch(self.nested(29))          # depth 32
-        self.assertNotAvailable(status, doc, "launchRun")
+        run_id = self.assertLaunched(status, doc)
+        self.assertEqual(self.run_input(run_id), {"v": self.nested(29)})
         status, _, doc = self.launch(self.nested(30))          # depth 33
         err = self.assertError(status, doc, "InvalidRequest")
         self.assertIn("32", err["message"])
@@ -160,18 +187,21 @@ auth:
 
     def test_brackets_inside_strings_are_not_depth(self):
         status, _, doc = self.launch("[{" * 500)
-        self.assertNotAvailable(status, doc, "launchRun")
+        run_id = self.assertLaunched(status, doc)
+        self.assertEqual(self.run_input(run_id), {"v": "[{" * 500})
 
     def test_array_length_limit(self):
         status, _, doc = self.launch(list(range(256)))
-        self.assertNotAvailable(status, doc, "launchRun")
+        run_id = self.assertLaunched(status, doc)
+        self.assertEqual(self.run_input(run_id), {"v": list(range(256))})
         status, _, doc = self.launch(list(range(257)))
         err = self.assertError(status, doc, "InvalidRequest", path="$.params.input.v")
         self.assertIn("256", err["message"])
 
     def test_string_length_limit(self):
         status, _, doc = self.launch("s" * 65536)
-        self.assertNotAvailable(status, doc, "launchRun")
+        run_id = self.assertLaunched(status, doc)
+        self.assertEqual(self.run_input(run_id), {"v": "s" * 65536})
         status, _, doc = self.launch("s" * 65537)
         err = self.assertError(status, doc, "InvalidRequest", path="$.params.input.v")
         self.assertIn("65536", err["message"])
@@ -195,7 +225,7 @@ auth:
 
     def test_frame_id_length(self):
         status, _, doc = self.launch(1, {"id": "i" * 128})
-        self.assertNotAvailable(status, doc, "launchRun")
+        self.assertLaunched(status, doc)
         self.assertEqual(doc["id"], "i" * 128)
         status, _, doc = self.launch(1, {"id": "i" * 129})
         err = self.assertError(status, doc, "InvalidRequest", path="$.id")
@@ -229,7 +259,7 @@ auth:
                 self.assertIn("u0000", err["message"])
         # An escaped backslash followed by "u0000" is ordinary text.
         status, _, data = self.server.request("POST", "/v1/rpc/getRun", '{"runId":"a\\\\u0000b"}', AUTH)
-        self.assertNotAvailable(status, json.loads(data), "getRun")
+        self.assertRunNotFound(status, json.loads(data), "a\\u0000b")
 
     def test_empty_body_means_no_params_on_method_paths(self):
         for body in ["", " \r\n"]:
@@ -244,7 +274,7 @@ auth:
 
     def test_trailing_whitespace_is_fine(self):
         status, _, data = self.server.request("POST", "/v1/rpc/getRun", '{"runId": "a"} \r\n\t', AUTH)
-        self.assertNotAvailable(status, json.loads(data), "getRun")
+        self.assertRunNotFound(status, json.loads(data), "a")
 
     def test_non_object_bodies(self):
         for body in ["[]", "[1]", '"str"', "1", "null", "true"]:
@@ -341,6 +371,138 @@ auth:
     def test_normal_requests_still_work(self):
         status, _, doc = self.server.rpc("health", {}, token=OP)
         self.assertOk(status, doc)
+
+
+class RefusedBodies(harness.ServerTestCase):
+    """A refusal sent while the client is still sending must reach it."""
+    CONFIG = """listen: 127.0.0.1:0
+maxBodyBytes: %d
+""" % MAX_BODY
+
+    def test_413_reaches_a_client_that_sends_its_whole_body(self):
+        # The server refuses at the head and never reads the body. Closing
+        # with unread input made the kernel reset the connection, so a client
+        # still writing its body got ECONNRESET instead of the 413. Now the
+        # server half-closes and discards the rest for a moment.
+        body = b"x" * (24 * 1024 * 1024)
+        with self.server.raw(timeout=20) as c:
+            c.send(b"POST /rpc HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            r = c.read_response()
+            self.assertEqual(r.status, 413)
+            self.assertEqual(r.json()["error"]["code"], "PayloadTooLarge")
+            self.assertTrue(c.wait_closed(timeout=10))
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])     # utime + stime
+
+
+def _rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class NonReadingClients(harness.ServerTestCase):
+    """Clients that send requests but never read the answers."""
+    CONFIG = """listen: 127.0.0.1:0
+requestTimeout: 500
+"""
+
+    def test_client_that_never_reads_is_bounded_and_dropped(self):
+        # Each request was answered into an unbounded output buffer (about
+        # 10x the request size), and the keep-alive timer restarted with every
+        # request: the connection lived, and memory grew, as long as the
+        # client kept sending (1.9 GB in 8 s).
+        pid = self.server.proc.pid
+        rss_before = _rss_kib(pid)
+        req = harness.build_request("GET", "/health", content_length=False) * 1000
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.server.port))
+        sock.setblocking(False)
+        dropped = False
+        deadline = time.monotonic() + 6
+        try:
+            while time.monotonic() < deadline and not dropped:
+                _, w, _ = select.select([], [sock], [], 0.2)
+                if not w:
+                    continue
+                try:
+                    sock.send(req)
+                except BlockingIOError:
+                    pass
+                except (BrokenPipeError, ConnectionResetError):
+                    dropped = True
+            growth_mib = (_rss_kib(pid) - rss_before) / 1024
+        finally:
+            sock.close()
+        self.assertTrue(dropped, "a client that never reads is never dropped")
+        self.assertLess(growth_mib, 300, "server memory grew by %.0f MiB" % growth_mib)
+        status, _, _ = self.server.request("GET", "/health")
+        self.assertEqual(status, 200)
+
+
+class SlowReaders(harness.ServerTestCase):
+    CONFIG = "listen: 127.0.0.1:0\n"
+
+    def test_answers_survive_the_keep_alive_timeout(self):
+        # The 5 s keep-alive timer started when the last answer was queued,
+        # not written: a client still reading after 5 s lost the rest.
+        n = 20000
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(harness.IO_TIMEOUT_S)
+            sock.connect(("127.0.0.1", self.server.port))
+            sock.sendall(harness.build_request("GET", "/health", content_length=False) * n)
+            time.sleep(5.5)
+            data = b""
+            while data.count(b"HTTP/1.1 200 OK\r\n") < n:
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK\r\n"), n)
+
+
+class OutOfDescriptors(harness.ServerTestCase):
+    CONFIG = "listen: 127.0.0.1:0\n"
+
+    def test_accept_failure_does_not_spin(self):
+        # With no descriptor left, accept() fails with EMFILE while the
+        # listening socket stays readable: libevent retried at once, forever,
+        # logging a line each time (100% CPU and ~50 MB of log a second).
+        if not hasattr(resource, "prlimit"):
+            self.skipTest("needs resource.prlimit (Linux)")
+        pid = self.server.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        old = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 4, old[1]))
+        socks = []
+        try:
+            for _ in range(16):
+                socks.append(socket.create_connection(("127.0.0.1", self.server.port), timeout=5))
+            log_before = len(self.server.stderr())
+            ticks_before = _cpu_ticks(pid)
+            time.sleep(1.5)
+            ticks = _cpu_ticks(pid) - ticks_before
+            logged = len(self.server.stderr()) - log_before
+        finally:
+            for s in socks:
+                s.close()
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, old)
+        self.assertLess(ticks, 40, "server busy for %d ticks in 1.5 s" % ticks)
+        self.assertLess(logged, 16384, "server logged %d bytes in 1.5 s" % logged)
+        time.sleep(0.5)    # accepting resumes after the back-off
+        status, _, _ = self.server.request("GET", "/health")
+        self.assertEqual(status, 200)
 
 
 if __name__ == "__main__":

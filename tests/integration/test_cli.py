@@ -183,7 +183,8 @@ class TopLevel(TempDir):
             while not os.path.exists(port_file) and time.time() < deadline and proc.poll() is None:
                 time.sleep(0.05)
             self.assertTrue(os.path.exists(port_file), "server did not start")
-            port = int(open(port_file).read())
+            with open(port_file) as f:
+                port = int(f.read())
             with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
                 c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 data = b""
@@ -334,7 +335,9 @@ workflows:
         self.assertEqual(json.loads(r.stdout)["error"]["code"], "Unauthorized")
         r = self.rpc("runs.get", '{"runId": "r1"}', "--url", self.server.url, "--token", "op-token")
         self.assertEqual(r.returncode, 1)
-        self.assertEqual(json.loads(r.stdout)["error"]["message"], "getRun is not available yet")
+        err = json.loads(r.stdout)["error"]
+        self.assertEqual(err["code"], "RunNotFound")
+        self.assertEqual(err["message"], "Run not found: r1")
         r = self.rpc("getRun", '{"runId": 1}', "--url", self.server.url, "--token", "op-token")
         self.assertEqual(r.returncode, 1)
         self.assertEqual(json.loads(r.stdout)["error"]["path"], "$.params.runId")
@@ -364,9 +367,19 @@ workflows:
         self.assertEqual(r.returncode, 0, r.stderr)
         token = r.stdout.strip()
         self.assertIn(os.path.join(self.server.dir, "data", "anvil.db"), r.stderr)
+        m = re.search(r"issued token id (\S+)", r.stderr)
+        self.assertIsNotNone(m, r.stderr)
+        token_id = m.group(1)
         r = self.rpc("launchRun", '{"workflow": "deploy"}', "--url", self.server.url, "--token", token)
-        self.assertEqual(r.returncode, 1)
-        self.assertEqual(json.loads(r.stdout)["error"]["message"], "launchRun is not available yet")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        run = json.loads(r.stdout)["payload"]
+        self.assertEqual(run["workflow"], "deploy")
+        # the run was launched by that issued token
+        r = self.rpc("getRun", json.dumps({"runId": run["runId"]}), "--url", self.server.url, "--token", token)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        view = json.loads(r.stdout)["payload"]
+        self.assertEqual((view["tokenId"], view["role"], view["scopes"], view["ownerId"]),
+                         (token_id, "bot", ["run:write"], None))
         r = self.rpc("hijackRun", '{"runId": "r"}', "--url", self.server.url, "--token", token)
         self.assertEqual(json.loads(r.stdout)["error"]["requiredScope"], "run:admin")
 

@@ -4,13 +4,14 @@ placeholder answer of every method that has no handler yet."""
 import json
 import os
 import signal
+import socket
 import sys
 import threading
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import IMPLEMENTED, UUID_RE  # noqa: E402
+from harness import STUBBED, UUID_RE  # noqa: E402
 
 OP = "op-token"
 
@@ -38,6 +39,24 @@ workflows:
   Zeta: { file: workflows/plain.yaml }
 """
     FILES = {"workflows/deploy.yaml": DEPLOY_WF, "workflows/plain.yaml": PLAIN_WF}
+    RUN = "surface-run"     # a finished run of `deploy`, launched in setUpClass
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        status, _, doc = cls.server.rpc("launchRun", {"workflow": "deploy", "options": {"runId": cls.RUN}},
+                                        token=OP)
+        assert status == 200 and doc["payload"]["runId"] == cls.RUN, doc
+
+    def assertIsTheRun(self, status, doc):
+        view = self.assertOk(status, doc)
+        self.assertEqual(view["runId"], self.RUN)
+        self.assertEqual(view["workflowKey"], "deploy")
+        self.assertEqual(view["status"], "finished")
+        return view
+
+    def assertRunNotFound(self, status, doc, run_id):
+        self.assertError(status, doc, "RunNotFound", 404, message="Run not found: %s" % run_id)
 
     # -- /health -----------------------------------------------------------
 
@@ -168,20 +187,25 @@ workflows:
         auth = {"Authorization": "Bearer " + OP}
         data = (harness.build_request("POST", "/v1/rpc/health", b"{}", dict(auth, **{"x-request-id": "first"}))
                 + harness.build_request("POST", "/rpc", {"id": "second", "method": "getRun",
-                                                         "params": {"runId": "r1"}}, auth)
+                                                         "params": {"runId": self.RUN}}, auth)
+                + harness.build_request("POST", "/v1/rpc/getRun", {"runId": "r1"},
+                                        dict(auth, **{"x-request-id": "third"}))
                 + harness.build_request("GET", "/health", content_length=False))
         with self.server.raw() as c:
             c.send(data)
             r1 = c.read_response()
             r2 = c.read_response()
             r3 = c.read_response()
+            r4 = c.read_response()
         self.assertEqual(r1.status, 200)
         self.assertEqual(r1.json()["id"], "first")
         self.assertTrue(r1.json()["ok"])
         self.assertEqual(r2.json()["id"], "second")
-        self.assertNotAvailable(r2.status, r2.json(), "getRun")
-        self.assertEqual(r3.status, 200)
-        self.check_health_payload(r3.json())
+        self.assertIsTheRun(r2.status, r2.json())
+        self.assertEqual(r3.json()["id"], "third")
+        self.assertRunNotFound(r3.status, r3.json(), "r1")
+        self.assertEqual(r4.status, 200)
+        self.check_health_payload(r4.json())
 
     def test_many_pipelined_requests_answered_in_order(self):
         n = 2000
@@ -200,7 +224,8 @@ workflows:
     def test_connection_stays_usable_after_error_responses(self):
         with self.server.raw() as c:
             for body, token, want in [(b"{bad", OP, 400), (b"{}", "wrong", 401), (b'{"runId": 1}', OP, 400),
-                                      (b'{"runId": "r"}', OP, 500), (b"{}", OP, 400)]:
+                                      (b'{"runId": "r"}', OP, 404), (b"{}", OP, 400),
+                                      (json.dumps({"runId": self.RUN}).encode(), OP, 200)]:
                 c.send(harness.build_request("POST", "/v1/rpc/getRun", body, {"Authorization": "Bearer " + token}))
                 r = c.read_response()
                 self.assertEqual(r.status, want)
@@ -213,7 +238,7 @@ workflows:
             self.assertEqual(c.read_response().status, 200)
 
     def test_chunked_request_body(self):
-        body = json.dumps({"id": "chunky", "method": "getRun", "params": {"runId": "r1"}}).encode()
+        body = json.dumps({"id": "chunky", "method": "getRun", "params": {"runId": self.RUN}}).encode()
         chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7]), body[i:i + 7])
                           for i in range(0, len(body), 7)) + b"0\r\n\r\n"
         with self.server.raw() as c:
@@ -221,7 +246,7 @@ workflows:
                    b"Transfer-Encoding: chunked\r\n\r\n" + chunks)
             r = c.read_response()
         self.assertEqual(r.json()["id"], "chunky")
-        self.assertNotAvailable(r.status, r.json(), "getRun")
+        self.assertIsTheRun(r.status, r.json())
 
     def test_ambiguous_framing_is_refused(self):
         with self.server.raw() as c:
@@ -299,6 +324,15 @@ workflows:
         status, _, doc = self.server.rpc("getRun", {"runId": "r"}, headers={"x-request-id": "err-2"})
         self.assertError(status, doc, "Unauthorized")
         self.assertEqual(doc["id"], "err-2")
+        # a handler's own error carries it too
+        status, _, doc = self.server.rpc("getRun", {"runId": "nope"}, token=OP, headers={"x-request-id": "err-3"})
+        self.assertRunNotFound(status, doc, "nope")
+        self.assertEqual(doc["id"], "err-3")
+
+    def test_x_request_id_on_a_real_result(self):
+        status, _, doc = self.server.rpc("getRun", {"runId": self.RUN}, token=OP, headers={"x-request-id": "ok-1"})
+        self.assertIsTheRun(status, doc)
+        self.assertEqual(doc["id"], "ok-1")
 
     def test_overlong_x_request_id_is_not_echoed(self):
         long_id = "r" * 200
@@ -364,8 +398,8 @@ workflows:
         # then an unknown parameter of health, not a frame id.
         status, _, doc = self.server.post_json("/v1/rpc/health", {"id": "x"}, token=OP)
         self.assertError(status, doc, "InvalidRequest", path="$.params.id")
-        status, _, doc = self.server.post_json("/v1/rpc/getRun", {"runId": "r1"}, token=OP)
-        self.assertNotAvailable(status, doc, "getRun")
+        status, _, doc = self.server.post_json("/v1/rpc/getRun", {"runId": self.RUN}, token=OP)
+        self.assertIsTheRun(status, doc)
 
     def test_path_and_frame_method_mismatch(self):
         status, _, doc = self.server.rpc_frame({"method": "listRuns", "params": {}}, token=OP,
@@ -376,12 +410,15 @@ workflows:
         self.assertError(status, doc, "InvalidRequest")
 
     def test_path_frame_with_alias_of_the_same_method(self):
+        status, _, doc = self.server.rpc_frame({"method": "runs.get", "params": {"runId": self.RUN}},
+                                               token=OP, path="/v1/rpc/getRun")
+        a = self.assertIsTheRun(status, doc)
+        status, _, doc = self.server.rpc_frame({"method": "getRun", "params": {"runId": self.RUN}},
+                                               token=OP, path="/v1/rpc/runs.get")
+        self.assertEqual(self.assertIsTheRun(status, doc), a)
         status, _, doc = self.server.rpc_frame({"method": "runs.get", "params": {"runId": "r1"}},
                                                token=OP, path="/v1/rpc/getRun")
-        self.assertNotAvailable(status, doc, "getRun")
-        status, _, doc = self.server.rpc_frame({"method": "getRun", "params": {"runId": "r1"}},
-                                               token=OP, path="/v1/rpc/runs.get")
-        self.assertNotAvailable(status, doc, "getRun")
+        self.assertRunNotFound(status, doc, "r1")
 
     def test_websocket_only_methods_refused_over_http(self):
         ws = harness.websocket_only_methods()
@@ -402,16 +439,23 @@ workflows:
         methods = {m["name"]: m for m in harness.contract_methods()}
         aliases = harness.legacy_aliases()
         self.assertTrue(aliases)
+        # Params that answer the same twice: the examples, except that a
+        # launch uses an idempotency key (same key -> same run) and a getRun
+        # names a run that exists.
+        params = {name: m["example"] for name, m in methods.items()}
+        params["launchRun"] = {"workflow": "deploy", "options": {"idempotencyKey": "alias-key"}}
+        params["getRun"] = {"runId": self.RUN}
         for alias, canonical in aliases.items():
             m = methods[canonical]
+            p = params[canonical]
             for form in ("frame", "path"):
                 with self.subTest(alias=alias, form=form):
                     if form == "frame":
-                        status, _, doc = self.server.rpc_frame({"method": alias, "params": m["example"]}, token=OP)
-                        c_status, _, c_doc = self.server.rpc_frame({"method": canonical, "params": m["example"]}, token=OP)
+                        status, _, doc = self.server.rpc_frame({"method": alias, "params": p}, token=OP)
+                        c_status, _, c_doc = self.server.rpc_frame({"method": canonical, "params": p}, token=OP)
                     else:
-                        status, _, doc = self.server.rpc(alias, m["example"], token=OP)
-                        c_status, _, c_doc = self.server.rpc(canonical, m["example"], token=OP)
+                        status, _, doc = self.server.rpc(alias, p, token=OP)
+                        c_status, _, c_doc = self.server.rpc(canonical, p, token=OP)
                     self.assertEqual(status, c_status)
                     self.assertEqual(doc["ok"], c_doc["ok"])
                     if doc["ok"]:
@@ -419,8 +463,10 @@ workflows:
                     else:
                         # errors name the canonical method, whatever it was called
                         self.assertEqual(doc["error"], c_doc["error"])
-                    if canonical not in IMPLEMENTED and "http" in m["transport"]:
-                        self.assertNotAvailable(status, doc, canonical)
+                    if "http" in m["transport"]:
+                        self.assertPassedValidation(status, doc, canonical)
+                    if canonical in ("launchRun", "getRun"):
+                        self.assertTrue(doc["ok"], doc)
 
     def test_alias_validation_uses_the_canonical_schema(self):
         status, _, doc = self.server.rpc_frame({"method": "runs.get", "params": {"runId": 5}}, token=OP)
@@ -428,9 +474,11 @@ workflows:
         status, _, doc = self.server.rpc("cron.add", {"workflow": "deploy"}, token=OP)
         self.assertError(status, doc, "InvalidRequest", path="$.params.pattern")
 
-    def test_unimplemented_methods_answer_not_available(self):
-        pending = [m for m in harness.http_methods() if m["name"] not in IMPLEMENTED]
-        self.assertGreater(len(pending), 10)
+    def test_stubbed_methods_answer_not_available(self):
+        http = {m["name"] for m in harness.http_methods()}
+        self.assertLessEqual(STUBBED, http, "STUBBED names HTTP methods of the contract")
+        pending = [m for m in harness.http_methods() if m["name"] in STUBBED]
+        self.assertEqual(len(pending), len(STUBBED))
         for m in pending:
             with self.subTest(method=m["name"]):
                 status, h, doc = self.server.rpc(m["name"], m["example"], token=OP)
@@ -440,6 +488,17 @@ workflows:
                                                         "params": m["example"]}, token=OP)
                 self.assertNotAvailable(status, doc, m["name"])
                 self.assertEqual(doc["id"], "s-" + m["name"])
+
+    def test_implemented_methods_never_answer_the_placeholder(self):
+        implemented = [m for m in harness.http_methods() if m["name"] not in STUBBED]
+        self.assertGreaterEqual(len(implemented), 12)
+        for m in implemented:
+            with self.subTest(method=m["name"]):
+                status, h, doc = self.server.rpc(m["name"], m["example"], token=OP)
+                self.assertPassedValidation(status, doc, m["name"])
+                self.assertStandardHeaders(h)
+                if not doc["ok"]:
+                    self.assertNotIn("not available", doc["error"]["message"])
 
     # -- listWorkflows -----------------------------------------------------
 
@@ -509,6 +568,91 @@ class EmptyRegistry(harness.ServerTestCase):
         self.assertEqual(status, 200)
         self.assertEqual(doc["protocol"], 1)
         self.assertEqual(doc["features"], ["streaming", "runs"])
+
+
+class ConnectionHandling(harness.ServerTestCase):
+    """Framing and connection lifecycle corner cases (review fixes)."""
+    CONFIG = """listen: 127.0.0.1:0
+auth:
+  mode: token
+  tokens:
+    op-token: { role: operator, scopes: ["*"] }
+"""
+
+    def check_health(self, r):
+        self.assertEqual(r.status, 200)
+        self.assertIs(r.json()["ok"], True)
+
+    def test_bare_lf_head_does_not_swallow_the_next_request(self):
+        # The first empty line ends a head. Searching for CRLFCRLF first took
+        # everything up to the second request's end as one head, so the
+        # second request was silently dropped.
+        with self.server.raw() as c:
+            c.send(b"GET /health HTTP/1.1\nHost: x\n\n"
+                   b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(c.read_response().status, 200)
+            self.assertEqual(c.read_response().status, 404)
+
+    def test_head_ending_in_lf_crlf_is_complete(self):
+        with self.server.raw(timeout=3) as c:
+            c.send(b"POST /v1/rpc/health HTTP/1.1\nHost: x\nAuthorization: Bearer op-token\n"
+                   b"x-request-id: mixed\nContent-Length: 2\n\r\n{}")
+            r = c.read_response()   # used to wait for headersTimeout
+            self.assertOk(r.status, r.json())
+            self.assertEqual(r.json()["id"], "mixed")
+
+    def test_http10_keep_alive_is_confirmed(self):
+        # An HTTP/1.0 client keeps the connection only if the response says so.
+        with self.server.raw() as c:
+            for _ in range(2):
+                c.send(b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.headers.get("connection", "").lower(), "keep-alive")
+
+    def test_overlong_path_then_next_request(self):
+        # The 404 for a path too long to route used to leave the connection
+        # in its body state with no deadline: every later read replayed the
+        # old request, and the connection was never closed.
+        with self.server.raw(timeout=5) as c:
+            c.send(harness.build_request("GET", "/" + "a" * 3000, content_length=False))
+            r = c.read_response()
+            self.assertEqual(r.status, 404)
+            self.assertIn("too long", r.json()["error"]["message"])
+            c.send(harness.build_request("GET", "/health", content_length=False))
+            self.check_health(c.read_response())
+
+    def test_half_closed_client_gets_every_answer(self):
+        # A client may send its requests and then shut down its sending side.
+        # EOF used to free the connection at once, dropping queued answers.
+        n = 2000
+        sock = socket.socket()
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(harness.IO_TIMEOUT_S)
+            sock.connect(("127.0.0.1", self.server.port))
+            sock.sendall(harness.build_request("GET", "/health", content_length=False) * n)
+            sock.shutdown(socket.SHUT_WR)
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        finally:
+            sock.close()
+        self.assertEqual(data.count(b"HTTP/1.1 200 OK\r\n"), n)
+
+    def test_http10_with_transfer_encoding_is_refused(self):
+        # HTTP/1.0 has no transfer codings (RFC 9112 6.1): faulty framing.
+        with self.server.raw() as c:
+            c.send(b"POST /v1/rpc/health HTTP/1.0\r\nConnection: keep-alive\r\n"
+                   b"Authorization: Bearer op-token\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"2\r\n{}\r\n0\r\n\r\n")
+            r = c.read_response()
+            self.assertEqual(r.status, 400)
+            self.assertError(r.status, r.json(), "InvalidRequest")
+            self.assertTrue(c.wait_closed(timeout=10))
 
 
 if __name__ == "__main__":

@@ -57,6 +57,30 @@ static void test_heads(void)
         free(buf);
     }
 
+    /* The first empty line ends the head: a caller that hands over more
+     * (e.g. a bare-LF head followed by a pipelined CRLF request) is told,
+     * instead of the rest being silently dropped. */
+    CHECK(parse("GET / HTTP/1.1\nHost: a\n\nGET /x HTTP/1.1\r\n\r\n", &h, &buf) ==
+          ANVIL_HTTP_PARSE_BAD);
+    free(buf);
+    CHECK(parse("GET / HTTP/1.1\nHost: a\n\r\n", &h, &buf) == ANVIL_HTTP_PARSE_OK);
+    CHECK_STR(anvil_http_header_get(&h, "host"), "a");
+    free(buf);
+
+    /* A NUL would cut a line short and hide the rest from validation. */
+    {
+        static const char nul_value[] = "GET / HTTP/1.1\r\nX: a\0\x01\r\n\r\n";
+        static const char nul_version[] = "GET / HTTP/1.1\0junk\r\n\r\n";
+        const char *cases[] = { nul_value, nul_version };
+        size_t lens[] = { sizeof nul_value - 1, sizeof nul_version - 1 };
+        for (size_t i = 0; i < 2; i++) {
+            char *copy = malloc(lens[i]);
+            memcpy(copy, cases[i], lens[i]);
+            CHECK(anvil_http_parse_head(copy, lens[i], &h, NULL) == ANVIL_HTTP_PARSE_BAD);
+            free(copy);
+        }
+    }
+
     /* 65 headers: one over the bound */
     char big[4096] = "GET / HTTP/1.1\r\n";
     for (int i = 0; i < 65; i++) {

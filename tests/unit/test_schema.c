@@ -10,6 +10,7 @@
  * pins down hand-checked cases on real schemas.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -395,6 +396,56 @@ static void test_enum_message(void)
     cJSON_Delete(j);
 }
 
+/* A member name too long for the 256-byte path marks the path "..." while
+ * it is being decoded; the mark used to stay for every later error, so a
+ * failure at a short path was reported as truncated. Hand-built descriptor
+ * so the case does not depend on the contract's current shapes. */
+typedef struct loose {
+    int64_t n;
+    bool has_n;
+    cJSON *_extra;
+} loose;
+
+static const anvil_schema loose_int = {
+    .name = "int", .kind = ANVIL_KIND_INTEGER, .size = sizeof(int64_t),
+    .min_length = -1, .max_length = -1, .extra_offset = -1,
+};
+static const anvil_field loose_fields[] = {
+    { "n", &loose_int, offsetof(loose, n), offsetof(loose, has_n), false },
+};
+static const anvil_schema loose_schema = {
+    .name = "Loose", .kind = ANVIL_KIND_OBJECT, .size = sizeof(loose),
+    .min_length = -1, .max_length = -1, .fields = loose_fields, .n_fields = 1,
+    .additional = true, .extra_offset = offsetof(loose, _extra),
+};
+
+static void test_path_truncation(void)
+{
+    anvil_schema_error err;
+    char long_name[400];
+    memset(long_name, 'k', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, long_name, 1);   /* kept as an extra member */
+    cJSON_AddStringToObject(j, "n", "not a number");
+    loose v = { 0 };
+    CHECK(anvil_schema_decode(&loose_schema, j, &v, "$", &err) != 0);
+    CHECK_STR(err.path, "$.n");
+    CHECK(v._extra == NULL);
+    cJSON_Delete(j);
+
+    j = cJSON_CreateObject();
+    cJSON_AddNumberToObject(j, long_name, 1);
+    cJSON_AddNumberToObject(j, "n", 5);
+    memset(&v, 0, sizeof v);
+    CHECK(anvil_schema_decode(&loose_schema, j, &v, "$", &err) == 0);
+    CHECK_INT(v.n, 5);
+    CHECK(v._extra != NULL);
+    anvil_schema_free(&loose_schema, &v);
+    cJSON_Delete(j);
+}
+
 int main(void)
 {
     test_every_method_schema();
@@ -403,5 +454,6 @@ int main(void)
     test_any_json_and_nullable();
     test_arrays();
     test_enum_message();
+    test_path_truncation();
     UNIT_DONE();
 }
