@@ -739,11 +739,14 @@ static void check_ref(void *ctx, const anvil_template_ref *ref)
         return;
     }
     const char *rid = pr->owner->id ? pr->owner->id : "this node";
-    if (x->kind != ANVIL_NODE_TASK)
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s} refers to %s '%s', but only tasks have "
-                        "an output row", pr->where, elen, ref->expr, kind_names[x->kind], x->id);
+    /* Tasks, approvals ({approved, value, note, decidedBy}) and signals
+     * (their payload) finish with an output row; containers do not. */
+    if (x->kind == ANVIL_NODE_SEQUENCE || x->kind == ANVIL_NODE_PARALLEL)
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s} refers to %s '%s', but only task, "
+                        "approval and signal nodes have an output row", pr->where, elen, ref->expr,
+                        kind_names[x->kind], x->id);
     else if (x == pr->owner)
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: a task cannot use its own output",
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: a node cannot use its own output",
                         pr->where, elen, ref->expr);
     else if (!finished_before(x, pr->owner))
         anvil_cfg_error(&L->c, pr->scalar, "%s: outputs.%s is not guaranteed to have finished "

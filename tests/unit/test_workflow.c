@@ -302,15 +302,14 @@ static void test_ids(void)
 static void test_refs(void)
 {
     const char *f = "bad_refs.yaml";
-    anvil_diags d = load_bad(f, 12);
+    anvil_diags d = load_bad(f, 11);
     CHECK_DIAG(&d, f, 3, 31, "first.run: ${outputs.nope.x} refers to unknown node 'nope'");
     CHECK_DIAG(&d, f, 6, 35, "right.run: outputs.left is not guaranteed to have finished before "
                              "right starts (they are in the same parallel, or left comes later)");
     CHECK_DIAG(&d, f, 7, 39, "early.output.v: outputs.late is not guaranteed to have finished "
                              "before early starts (they are in the same parallel, or late comes "
                              "later)");
-    CHECK_DIAG(&d, f, 9, 46, "usegate.output.list[0]: ${outputs.gate.x} refers to approval "
-                             "'gate', but only tasks have an output row");
+    /* line 9: ${outputs.gate.x} is fine: an approval finishes with a row */
     CHECK_DIAG(&d, f, 10, 51, "sig.correlationKey: unknown reference '${inptu.sha}' (references "
                               "start with input or outputs)");
     CHECK_DIAG(&d, f, 11, 38, "unterminated.run: unterminated reference '${input.sha' "
@@ -318,7 +317,7 @@ static void test_refs(void)
     CHECK_DIAG(&d, f, 12, 30, "late.run: ${outputs.my.node.x}: node 'my.node' cannot be "
                               "referenced because its id contains '.' (unsupported in "
                               "references)");
-    CHECK_DIAG(&d, f, 14, 39, "self.output.me: ${outputs.self.x}: a task cannot use its own "
+    CHECK_DIAG(&d, f, 14, 39, "self.output.me: ${outputs.self.x}: a node cannot use its own "
                               "output");
     CHECK_DIAG(&d, f, 15, 41, "badpath.output.v: invalid reference '${input..x}' (names of "
                               "letters, digits, '_' and '-', separated by single dots)");
@@ -487,6 +486,15 @@ static void test_limits(void)
     anvil_diags_clear(&d);
 }
 
+static void test_container_refs(void)
+{
+    const char *f = "bad_container_ref.yaml";
+    anvil_diags d = load_bad(f, 1);
+    CHECK_DIAG(&d, f, 6, 39, "after.output.v: ${outputs.steps.x} refers to sequence 'steps', but "
+                             "only task, approval and signal nodes have an output row");
+    anvil_diags_clear(&d);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -498,6 +506,7 @@ int main(int argc, char **argv)
     test_run_output();
     test_ids();
     test_refs();
+    test_container_refs();
     test_empty_containers();
     test_types();
     test_syntax_and_shape();
