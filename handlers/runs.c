@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_print.h"
 #include "anvil_handlers.h"
 #include "call.h"
 #include "clock.h"
@@ -272,7 +273,7 @@ int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *re
     char uuid[37];
     if (anvil_uuid4(uuid) != 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "no randomness for a session id");
-    char *options = req->options ? cJSON_PrintUnformatted(req->options) : NULL;
+    char *options = req->options ? anvil_json_print(req->options) : NULL;
     const anvil_principal *p = call->principal;
     int rc = anvil_store_hijack_insert(s, uuid, req->run_id, p->user_id, p->role ? p->role : "operator",
                                        p->token_id, options, anvil_now_ms());

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_print.h"
 #include "clock.h"
 #include "engine_internal.h"
 #include "log.h"
@@ -437,7 +438,7 @@ static char *new_run_id(void)
 
 static char *json_text_or(const cJSON *j, const char *dflt)
 {
-    char *t = j ? cJSON_PrintUnformatted(j) : NULL;
+    char *t = j ? anvil_json_print(j) : NULL;
     return t ? t : strdup(dflt);
 }
 
@@ -842,8 +843,8 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
         if (d->user_id)
             cJSON_AddStringToObject(row, "decidedBy", d->user_id);
     }
-    char *row_text = row ? cJSON_PrintUnformatted(row) : NULL;
-    char *value_text = d->value ? cJSON_PrintUnformatted(d->value) : NULL;
+    char *row_text = row ? anvil_json_print(row) : NULL;
+    char *value_text = d->value ? anvil_json_print(d->value) : NULL;
     n->state = d->approved ? NS_FINISHED : NS_FAILED;
     n->finished_at_ms = now;
     free(n->error);
@@ -904,7 +905,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
             return -1;
         anvil_run_record_clear(&rec);
     }
-    char *text = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    char *text = payload ? anvil_json_print(payload) : NULL;
     if (payload && !text)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     receipt->received_at_ms = anvil_now_ms();

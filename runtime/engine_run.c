@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_print.h"
 #include "clock.h"
 #include "engine_internal.h"
 #include "log.h"
@@ -93,7 +94,7 @@ static char *frame_text(run_rt *r)
         cJSON_AddStringToObject(f, "status", r->rec.status);
         cJSON_AddItemToObject(f, "root", root);
         root = NULL;
-        text = cJSON_PrintUnformatted(f);
+        text = anvil_json_print(f);
     }
     cJSON_Delete(root);
     cJSON_Delete(f);
@@ -173,7 +174,7 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
     int64_t sv = ++e->state_version;
 
     char *tree = frame ? frame_text(r) : NULL;
-    char *ptext = payload ? cJSON_PrintUnformatted(payload) : NULL;
+    char *ptext = payload ? anvil_json_print(payload) : NULL;
     int rc = (!payload || !ptext || (frame && !tree)) ? -1 : 0;
     if (rc == 0)
         rc = anvil_store_run_update(e->store, &r->rec);
@@ -425,7 +426,7 @@ void anvil_signal_deliver(run_rt *r, node_rt *n, const char *payload_json)
         payload = NULL;
     }
     cJSON_Delete(payload);
-    char *text = row ? cJSON_PrintUnformatted(row) : NULL;
+    char *text = row ? anvil_json_print(row) : NULL;
     int64_t now = anvil_now_ms();
     n->state = NS_FINISHED;
     n->finished_at_ms = now;

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "json_print.h"
 #include "clock.h"
 #include "engine_internal.h"
 #include "log.h"
@@ -123,7 +124,7 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
         n->finished_at_ms = now;
     free(n->error);
     n->error = error ? strdup(error) : NULL;
-    char *row_text = row ? cJSON_PrintUnformatted(row) : NULL;
+    char *row_text = row ? anvil_json_print(row) : NULL;
     if ((row && !row_text) || anvil_run_begin(r) != 0) {
         free(row_text);
         cJSON_Delete(row);
@@ -261,7 +262,7 @@ static void start_process(run_rt *r, node_rt *n)
         cJSON_AddItemToObject(in, "input", cJSON_Duplicate(r->input, true));
         cJSON_AddItemToObject(in, "outputs", cJSON_Duplicate(r->outputs, true));
     }
-    char *stdin_text = in ? cJSON_PrintUnformatted(in) : NULL;
+    char *stdin_text = in ? anvil_json_print(in) : NULL;
     cJSON_Delete(in);
     int64_t timeout = n->def->timeout_ms > 0 ? n->def->timeout_ms : r->tool_timeout_ms;
     char env_run[160], env_node[160];

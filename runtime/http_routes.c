@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_print.h"
 #include "anvil_contract.h"
 #include "auth.h"
 #include "clock.h"
@@ -40,7 +41,7 @@ static void send_route_error(anvil_http_response *res, anvil_error *e)
     char *text = NULL;
     if (o && err && cJSON_AddItemToObject(o, "error", err)) {
         err = NULL;
-        text = cJSON_PrintUnformatted(o);
+        text = anvil_json_print(o);
     }
     cJSON_Delete(err);
     cJSON_Delete(o);
@@ -64,7 +65,7 @@ static void health(anvil_gateway *gw, anvil_http_response *res)
         features = NULL;
         cJSON_AddNumberToObject(o, "stateVersion", (double)(gw->engine ? anvil_engine_state_version(gw->engine) : 0));
         cJSON_AddNumberToObject(o, "uptimeMs", (double)(anvil_mono_ms() - gw->started_mono_ms));
-        text = cJSON_PrintUnformatted(o);
+        text = anvil_json_print(o);
     }
     cJSON_Delete(features);
     cJSON_Delete(o);

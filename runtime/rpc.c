@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_print.h"
 #include "anvil_contract.h"
 #include "call.h"
 #include "clock.h"
@@ -41,7 +42,7 @@ static bool method_name_valid(const char *s)
 
 static char *frame_to_text(cJSON *frame)
 {
-    char *out = frame ? cJSON_PrintUnformatted(frame) : NULL;
+    char *out = frame ? anvil_json_print(frame) : NULL;
     cJSON_Delete(frame);
     return out;
 }

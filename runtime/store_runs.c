@@ -10,6 +10,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_print.h"
 #include "store_runs.h"
 #include "store_sql.h"
 
@@ -350,7 +351,7 @@ int anvil_store_outputs_json(anvil_store *s, const char *run_id, char **json)
         return anvil_store_fail(s, NULL, 0, "out of memory");
     int n = anvil_sql_query(s, sql, add_output, obj, "s", run_id);
     if (n >= 0)
-        *json = cJSON_PrintUnformatted(obj);
+        *json = anvil_json_print(obj);
     cJSON_Delete(obj);
     if (n >= 0 && !*json)
         return anvil_store_fail(s, NULL, 0, "out of memory");
