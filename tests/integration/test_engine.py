@@ -11,6 +11,7 @@ is bounded polling (getRun every 50 ms, up to WAIT_S); no assertion depends
 on how long something took. Every successful payload is also checked against
 the contract's response schema for its method."""
 import json
+import sqlite3
 import os
 import signal
 import sys
@@ -1084,6 +1085,74 @@ CRASH_WORKFLOWS = {
     "sig": seq(signal_node("wait", "go", correlationKey="${input.k}"), task("after", output={"ok": True})),
     "static": task("only", output={"ok": True}),
 }
+
+
+class EventLog(EngineCase):
+    """The durable per-run event log, read straight from the database with
+    Python's sqlite3 (the WebSocket that streams it comes later): every kind
+    the engine emits, contiguous seqs, runId in every payload, one
+    run.completed, and the frames recorded alongside."""
+    CONFIG, FILES = config({
+        "chatty": task("talk", run="echo out-line; echo err-line >&2; sleep 0.6; echo '{\"ok\":true}'"),
+        "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
+    }, "heartbeatMs: 100\n")
+
+    def events(self, run_id):
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
+        try:
+            rows = db.execute("SELECT seq, event, payload_json, state_version FROM events"
+                              " WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
+            frames = db.execute("SELECT COUNT(*) FROM frames WHERE run_id = ?", (run_id,)).fetchone()[0]
+        finally:
+            db.close()
+        return [(r[0], r[1], json.loads(r[2]), r[3]) for r in rows], frames
+
+    def check_log(self, run_id, view):
+        log, frames = self.events(run_id)
+        self.assertEqual([r[0] for r in log], list(range(1, len(log) + 1)), "seq is 1, 2, ... without gaps")
+        self.assertEqual(len(log), view["lastSeq"])
+        self.assertEqual(frames, view["frameNo"])
+        for seq_no, event, payload, _ in log:
+            self.assertEqual(payload.get("runId"), run_id, (seq_no, event, payload))
+        versions = [r[3] for r in log]
+        self.assertEqual(versions, sorted(set(versions)), "stateVersion strictly increases")
+        self.assertEqual([r[1] for r in log].count("run.completed"), 1)
+        self.assertEqual(log[-1][1], "run.completed")
+        self.assertEqual(log[-1][2]["status"], view["status"])
+        return log
+
+    def test_task_events(self):
+        run_id = self.launch("chatty")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        log = self.check_log(run_id, view)
+        kinds = [r[1] for r in log]
+        for k in ("run.started", "node.started", "task.output", "task.heartbeat", "node.finished"):
+            self.assertIn(k, kinds)
+        outputs = [r[2] for r in log if r[1] == "task.output"]
+        streams = {}
+        for o in outputs:
+            streams[o["stream"]] = streams.get(o["stream"], "") + o["data"]
+        self.assertIn("out-line", streams.get("stdout", ""))
+        self.assertIn("err-line", streams.get("stderr", ""))
+        for o in outputs:
+            self.assertEqual((o["nodeId"], o["attempt"]), ("talk", 1))
+        beats = [r[2] for r in log if r[1] == "task.heartbeat"]
+        self.assertTrue(all(b["nodeId"] == "talk" and b["elapsedMs"] >= 0 for b in beats))
+
+    def test_approval_events(self):
+        run_id = self.launch("gated")
+        self.wait_run(run_id, "waiting-approval")
+        log, _ = self.events(run_id)
+        requested = [r for r in log if r[1] == "approval.requested"]
+        self.assertEqual(len(requested), 1)
+        self.assertEqual(requested[0][2]["requestTitle"], "Go?")
+        self.call("submitApproval", {"runId": run_id, "nodeId": "gate",
+                                     "decision": {"approved": True, "note": "fine"}})
+        view = self.wait_run(run_id)
+        log = self.check_log(run_id, view)
+        decided = [r[2] for r in log if r[1] == "approval.decided"]
+        self.assertEqual(decided, [dict(decided[0], approved=True, note="fine", decidedBy="user:op")])
 
 
 class CrashSafety(EngineCase):
