@@ -225,7 +225,7 @@ int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
     res->items = calloc((size_t)limit, sizeof *res->items);
     if (!res->items)
         return oom(call);
-    if (anvil_store_runs_list(call->gw->store, status, limit, add_summary, &l) < 0)
+    if (anvil_store_run_summaries(call->gw->store, status, limit, add_summary, &l) < 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
                                anvil_store_errmsg(call->gw->store));
     return l.oom ? oom(call) : 0;

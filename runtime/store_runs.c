@@ -197,6 +197,36 @@ int anvil_store_runs_list(anvil_store *s, const char *status, int64_t limit,
     return e.failed ? -1 : n;
 }
 
+static int each_summary(void *ctx, sqlite3_stmt *st)
+{
+    run_each *e = ctx;
+    anvil_run_record r = {
+        .run_id = (char *)sqlite3_column_text(st, 0), .workflow = (char *)sqlite3_column_text(st, 1),
+        .status = (char *)sqlite3_column_text(st, 2), .created_at_ms = anvil_sql_int(st, 3, 0),
+        .finished_at_ms = -1,
+    };
+    if (!r.run_id || !r.workflow || !r.status) {
+        e->failed = 1;
+        return 1;
+    }
+    return e->fn(e->ctx, &r);   /* borrowed column text: valid during the call */
+}
+
+int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
+                              anvil_run_record_fn fn, void *ctx)
+{
+    static const char all_sql[] =
+        "SELECT run_id, workflow, status, created_at_ms FROM runs"
+        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+    static const char status_sql[] =
+        "SELECT run_id, workflow, status, created_at_ms FROM runs WHERE status = ?2"
+        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+    run_each e = { fn, ctx, 0 };
+    int n = status ? anvil_sql_query(s, status_sql, each_summary, &e, "is", limit, status)
+                   : anvil_sql_query(s, all_sql, each_summary, &e, "i", limit);
+    return e.failed ? -1 : n;
+}
+
 int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ctx)
 {
     static const char sql[] =

@@ -47,6 +47,11 @@ typedef int (*anvil_run_record_fn)(void *ctx, const anvil_run_record *r);
 /* Newest first; status NULL = any. Returns rows seen or -1. */
 int anvil_store_runs_list(anvil_store *s, const char *status, int64_t limit,
                           anvil_run_record_fn fn, void *ctx);
+/* Newest first like anvil_store_runs_list, but only run_id, workflow,
+ * status and created_at_ms are filled: what listRuns returns, without
+ * reading each run's input and principal. */
+int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
+                              anvil_run_record_fn fn, void *ctx);
 /* Every run whose status is not terminal, oldest first. */
 int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ctx);
 /* Count of runs (all statuses). */
