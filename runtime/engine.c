@@ -222,11 +222,7 @@ static void recover_signal_waits(run_rt *r)
                         : NULL;
         if (n->def->correlation_key && !key)
             continue;
-        char *payload = NULL;
-        if (anvil_store_signal_take(r->eng->store, r->rec.run_id, n->def->signal_name, key,
-                                    n->def->id, &payload) == 1)
-            anvil_signal_deliver(r, n, payload);
-        free(payload);
+        anvil_signal_take(r, n, key);
         free(key);
     }
 }
@@ -606,15 +602,22 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     }
     if (r->rec.cancel_requested)
         return 0;
+    /* "cancelling" is an acknowledgement: answer it only once recorded. A
+     * run whose earlier write failed records nothing until resumeRun
+     * reloads it. */
     r->rec.cancel_requested = true;
-    if (anvil_run_begin(r) == 0) {
-        cJSON *p = cJSON_CreateObject();
-        if (p)
-            cJSON_AddStringToObject(p, "runId", r->rec.run_id);
-        if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
-            r->rec.cancel_requested = false;
-            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the cancellation failed");
-        }
+    if (anvil_run_begin(r) != 0) {
+        r->rec.cancel_requested = false;
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL,
+                               "Run %s stopped recording after a failed write; resumeRun reloads it",
+                               run_id);
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (p)
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+    if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
+        r->rec.cancel_requested = false;
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the cancellation failed");
     }
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         if (r->nodes[i].proc) {
@@ -631,10 +634,20 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
 {
     *terminal = false;
     run_rt *r = anvil_engine_find(e, run_id);
-    if (r) {
-        r->broken = false;
+    if (r && !r->broken) {
         anvil_run_advance(r);
         return 0;
+    }
+    if (r) {
+        /* A write failed: the mirror is ahead of the database (states,
+         * seq, frame number). Drop it and reload the run from its rows, as
+         * a restart would; tasks still running must end first. */
+        if (r->running_tasks > 0)
+            return anvil_error_set(err, ANVIL_ERR_BUSY,
+                                   "Run %s stopped recording after a failed write; %d task(s) are "
+                                   "still running, resume it once they end",
+                                   run_id, r->running_tasks);
+        anvil_engine_forget(e, r);
     }
     anvil_run_record rec;
     if (not_active(e, run_id, &rec, err) != 0)
@@ -929,17 +942,12 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         : NULL;
         if (n->def->correlation_key && !key)
             continue;
-        char *taken = NULL;
-        int took = anvil_store_signal_take(e->store, run_id, n->def->signal_name, key, n->def->id,
-                                           &taken);
+        int took = anvil_signal_take(r, n, key);
         free(key);
-        if (took == 1) {
-            anvil_signal_deliver(r, n, taken);
-            receipt->delivered = true;
-            free(taken);
+        if (took == 1)
+            receipt->delivered = true;   /* recorded: the node finished with it */
+        if (took != 0)
             break;
-        }
-        free(taken);
     }
     anvil_run_advance(r);
     return 0;

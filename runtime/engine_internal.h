@@ -107,9 +107,12 @@ void anvil_run_derive_status(run_rt *r);
 /* A payload object with runId, nodeId, iteration (0). */
 cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n);
 void anvil_run_free(run_rt *r);
-/* The payload of a delivered signal becomes the waiting node's output row
- * and the node finishes. */
-void anvil_signal_deliver(run_rt *r, node_rt *n, const char *payload_json);
+/* Take the oldest stored signal a waiting signal node matches (name, and
+ * correlation `key` when not NULL): its payload becomes the node's output
+ * row and the node finishes, in one transaction with the signal's
+ * consumption. 1 delivered, 0 none stored, -1 not recorded (the signal
+ * stays stored, the node waits, the run is broken). */
+int anvil_signal_take(run_rt *r, node_rt *n, const char *key);
 /* End a cancelling run once no task is running. */
 void anvil_run_maybe_finish_cancel(run_rt *r);
 

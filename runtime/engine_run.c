@@ -159,6 +159,8 @@ void anvil_run_derive_status(run_rt *r)
     set_status(r, st);
 }
 
+static int note_completed(run_rt *r);
+
 int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
 {
     anvil_engine *e = r->eng;
@@ -193,6 +195,12 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
         q->at_ms = now;
         *e->queue_tail = q;
         e->queue_tail = &q->next;
+        /* The change that ends the run records run.completed in the same
+         * transaction: a crash or a failed write can never leave a run
+         * ended without it (recovery only reloads runs that have not). */
+        if (!was_terminal && anvil_run_status_terminal(r->rec.status) &&
+            strcmp(event, "run.completed") != 0)
+            return note_completed(r);
         return 0;
     }
     if (q) {
@@ -300,17 +308,9 @@ static void transition(run_rt *r, node_rt *n, node_state to, const char *error, 
     anvil_run_end(r, ok);
 }
 
-static void complete_run_if_done(run_rt *r)
+/* Inside a transaction: the run.completed event (with its frame). */
+static int note_completed(run_rt *r)
 {
-    if (r->completed || r->broken)
-        return;
-    /* Status is derived and stored at every recorded change; only the end
-     * of the run is an event of its own. */
-    anvil_run_derive_status(r);
-    if (!anvil_run_status_terminal(r->rec.status))
-        return;
-    if (anvil_run_begin(r) != 0)
-        return;
     cJSON *p = cJSON_CreateObject();
     if (p) {
         cJSON_AddStringToObject(p, "runId", r->rec.run_id);
@@ -319,8 +319,27 @@ static void complete_run_if_done(run_rt *r)
         if (r->rec.error)
             cJSON_AddStringToObject(p, "error", r->rec.error);
     }
-    if (anvil_run_end(r, p && anvil_run_note(r, true, "run.completed", p) == 0) == 0)
-        r->completed = true;
+    if (!p || anvil_run_note(r, true, "run.completed", p) != 0)
+        return -1;
+    /* Set before the commit; should it fail the run is broken, and
+     * resumeRun reloads it from its rows. */
+    r->completed = true;
+    return 0;
+}
+
+static void complete_run_if_done(run_rt *r)
+{
+    if (r->completed || r->broken)
+        return;
+    /* Status is derived and stored at every recorded change, and the
+     * change that ends the run records run.completed with it; this covers
+     * a run whose end is only found by deriving its status here. */
+    anvil_run_derive_status(r);
+    if (!anvil_run_status_terminal(r->rec.status))
+        return;
+    if (anvil_run_begin(r) != 0)
+        return;
+    anvil_run_end(r, note_completed(r) == 0);
 }
 
 /* ---- scheduling ----------------------------------------------------------- */
@@ -336,20 +355,28 @@ static void finish_node(run_rt *r, node_rt *n)
 }
 
 /* Stop everything below `def` that has not ended: running tasks are killed
- * (their exit is recorded as cancelled), the rest are skipped. */
-static void stop_subtree(run_rt *r, const anvil_wf_node *def, node_state pending_to)
+ * (their exit is recorded as skipped or cancelled), the rest are skipped.
+ * A container ends only once nothing below it runs any more, so its parent
+ * (and the run) cannot end while a killed task's exit is still on its way.
+ * Returns whether the subtree has ended. */
+static bool stop_subtree(run_rt *r, const anvil_wf_node *def, node_state pending_to)
 {
     node_rt *n = &r->nodes[def->index];
+    bool below_ended = true;
     for (size_t i = 0; i < def->n_children; i++)
-        stop_subtree(r, def->children[i], pending_to);
+        if (!stop_subtree(r, def->children[i], pending_to))
+            below_ended = false;
     if (node_done(n->state))
-        return;
+        return true;
     if (n->proc) {
         anvil_task_kill(n);
-        return;
+        return false;
     }
+    if (!below_ended)
+        return false;
     transition(r, n, pending_to, NULL, pending_to == NS_CANCELLED ? "node.cancelled" : "node.skipped",
                NULL);
+    return node_done(n->state);
 }
 
 static void request_approval(run_rt *r, node_rt *n)
@@ -395,26 +422,25 @@ static void wait_for_signal(run_rt *r, node_rt *n)
         }
     }
     transition(r, n, NS_WAITING, NULL, "node.started", NULL);
-    if (r->broken) {
-        free(key);
-        return;
-    }
-    char *payload = NULL;
-    int took = anvil_store_signal_take(r->eng->store, r->rec.run_id, d->signal_name, key, d->id,
-                                       &payload);
+    if (!r->broken)
+        anvil_signal_take(r, n, key);
     free(key);
-    if (took < 0) {
-        r->broken = true;
-        return;
-    }
-    if (took == 1)
-        anvil_signal_deliver(r, n, payload);
-    free(payload);
 }
 
-void anvil_signal_deliver(run_rt *r, node_rt *n, const char *payload_json)
+int anvil_signal_take(run_rt *r, node_rt *n, const char *key)
 {
+    /* Taking the signal and finishing the node are one transaction: a
+     * signal is consumed only together with the node it finished, so a
+     * failed write (or a crash) leaves it stored for the next wait. */
+    if (anvil_run_begin(r) != 0)
+        return -1;
+    char *payload_json = NULL;
+    int took = anvil_store_signal_take(r->eng->store, r->rec.run_id, n->def->signal_name, key,
+                                       n->def->id, &payload_json);
+    if (took <= 0)
+        return anvil_run_end(r, took == 0) == 0 ? 0 : -1;
     cJSON *payload = payload_json ? cJSON_Parse(payload_json) : NULL;
+    free(payload_json);
     cJSON *row = NULL;
     if (cJSON_IsObject(payload)) {
         row = payload;
@@ -428,14 +454,11 @@ void anvil_signal_deliver(run_rt *r, node_rt *n, const char *payload_json)
     cJSON_Delete(payload);
     char *text = row ? anvil_json_print(row) : NULL;
     int64_t now = anvil_now_ms();
+    node_state was = n->state;
+    int64_t was_finished = n->finished_at_ms;
     n->state = NS_FINISHED;
     n->finished_at_ms = now;
-    if (!text || anvil_run_begin(r) != 0) {
-        free(text);
-        cJSON_Delete(row);
-        return;
-    }
-    cJSON *p = anvil_run_node_payload(r, n);
+    cJSON *p = text ? anvil_run_node_payload(r, n) : NULL;
     bool ok = p && anvil_run_put_node(r, n) == 0 &&
               anvil_store_output_put(r->eng->store, r->rec.run_id, n->def->id, 0, text, now) == 0;
     if (ok)
@@ -443,12 +466,15 @@ void anvil_signal_deliver(run_rt *r, node_rt *n, const char *payload_json)
     else
         cJSON_Delete(p);
     free(text);
-    if (anvil_run_end(r, ok) == 0 && row) {
-        cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
-        cJSON_AddItemToObject(r->outputs, n->def->id, row);
-        row = NULL;
+    if (anvil_run_end(r, ok) != 0) {
+        n->state = was;
+        n->finished_at_ms = was_finished;
+        cJSON_Delete(row);
+        return -1;
     }
-    cJSON_Delete(row);
+    cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
+    cJSON_AddItemToObject(r->outputs, n->def->id, row);
+    return 1;
 }
 
 static void visit(run_rt *r, const anvil_wf_node *def);

@@ -35,10 +35,17 @@ void anvil_events_unsubscribe(anvil_event_bus *bus, anvil_event_fn fn, void *ctx
 
 void anvil_events_publish(const anvil_event_bus *bus, const anvil_event *ev)
 {
-    /* Subscribers may unsubscribe others while we iterate; count down a
-     * snapshot of the length so a removal cannot skip past the end. */
-    for (size_t i = 0; i < bus->n_subs; i++)
-        bus->subs[i].fn(bus->subs[i].ctx, ev);
+    /* A subscriber may unsubscribe itself or others (or subscribe) from
+     * its callback. Removal shifts the array down, so advance only when the
+     * entry just called is still at i; otherwise i already holds the next
+     * subscriber, which must not be skipped. */
+    for (size_t i = 0; i < bus->n_subs;) {
+        anvil_event_fn fn = bus->subs[i].fn;
+        void *ctx = bus->subs[i].ctx;
+        fn(ctx, ev);
+        if (i < bus->n_subs && bus->subs[i].fn == fn && bus->subs[i].ctx == ctx)
+            i++;
+    }
 }
 
 void anvil_events_clear(anvil_event_bus *bus)

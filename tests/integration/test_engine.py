@@ -1238,5 +1238,108 @@ class CrashSafety(EngineCase):
         self.assertEqual(self.get(self.launch("static"))["status"], "finished")
 
 
+class Review(EngineCase):
+    """Found in review: fail-fast with a task still running below a sibling
+    container, and runs whose writes fail (a trigger makes SQLite refuse one
+    statement, as a full disk or an I/O error would)."""
+    CONFIG, FILES = config({
+        "ff_nested": par(task("boom", run="sleep 0.3; exit 4"),
+                         seq(task("slow", run=SLEEPER), task("never", output={"x": 1}))),
+        "static": seq(task("a", output={"n": 1}), task("b", output={"m": "${outputs.a.n}"})),
+        "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
+        "sig_any": signal_node("any", "ping"),
+    })
+
+    events = EventLog.events
+    check_log = EventLog.check_log
+
+    def sql(self, statement):
+        db = sqlite3.connect(self.server.db_path, timeout=10)
+        try:
+            db.execute(statement)
+            db.commit()
+        finally:
+            db.close()
+
+    def fail_inserts(self, name, table, when):
+        self.sql("CREATE TRIGGER %s BEFORE INSERT ON %s WHEN %s BEGIN SELECT RAISE(ABORT, 'injected'); END"
+                 % (name, table, when))
+        self.addCleanup(self.sql, "DROP TRIGGER IF EXISTS %s" % name)
+
+    def test_parallel_fails_only_after_a_nested_task_was_stopped(self):
+        run_id = self.launch("ff_nested")
+        pid = self.wait_pid_file(run_id, "sh.pid")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "failed")
+        # the run ended, so nothing in it may still be running
+        states = {n["nodeId"]: n["state"] for n in view["nodes"]}
+        self.assertEqual(states["slow"], "skipped", states)
+        self.assertEqual(states["never"], "skipped", states)
+        self.assertEqual(states["boom"], "failed", states)
+        self.assertPidsDie([pid])
+        log = self.check_log(run_id, self.get(run_id))   # run.completed is the last event
+        kinds = [(r[1], r[2].get("nodeId")) for r in log]
+        self.assertLess(kinds.index(("node.skipped", "slow")), kinds.index(("node.failed", "parallel@root")))
+
+    def test_signal_is_not_lost_when_its_delivery_cannot_be_recorded(self):
+        run_id = self.launch("sig_any", runId="sigfail")
+        self.wait_run(run_id, "waiting-event")
+        self.fail_inserts("no_out", "outputs", "NEW.run_id = 'sigfail'")
+        r = self.call("submitSignal", {"runId": run_id, "signalName": "ping", "correlationKey": "k",
+                                       "payload": {"v": 1}})
+        self.assertFalse(r["delivered"], "delivery was not recorded")
+        self.assertEqual(self.node(self.get(run_id), "any")["state"], "waiting")
+        self.sql("DROP TRIGGER no_out")
+        self.assertEqual(self.call("resumeRun", {"runId": run_id})["status"], "resume_requested")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        self.assertEqual(self.output(run_id, "any")["row"], {"v": 1})
+        self.check_log(run_id, view)
+
+    def test_resume_after_a_failed_write_continues_from_the_database(self):
+        self.fail_inserts("no_start", "events", "NEW.run_id = 'brokenstart' AND NEW.event = 'node.started'")
+        run_id = self.launch("static", runId="brokenstart")
+        view = self.get(run_id)
+        self.assertEqual(view["status"], "running")
+        self.assertEqual(view["lastSeq"], 1)
+        self.assertEqual({n["state"] for n in view["nodes"]}, {"pending"})
+        self.sql("DROP TRIGGER no_start")
+        self.assertEqual(self.call("resumeRun", {"runId": run_id})["status"], "resume_requested")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        self.assertEqual(self.output(run_id, "b")["row"], {"m": 1})
+        log = self.check_log(run_id, view)   # no seq lost to the failed write
+        self.assertEqual([r[1] for r in log].count("node.started"), 3)
+
+    def test_completion_is_recorded_with_the_last_transition(self):
+        self.fail_inserts("no_done", "events", "NEW.run_id = 'nodone' AND NEW.event = 'run.completed'")
+        run_id = self.launch("static", runId="nodone")
+        view = self.get(run_id)
+        # the run's end and its run.completed are one transaction: neither is recorded
+        self.assertNotIn(view["status"], TERMINAL)
+        self.sql("DROP TRIGGER no_done")
+        self.assertEqual(self.call("resumeRun", {"runId": run_id})["status"], "resume_requested")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        self.check_log(run_id, view)   # contiguous seqs, one run.completed, last
+
+    def test_cancel_and_resume_of_a_run_whose_write_failed(self):
+        self.fail_inserts("no_req", "events", "NEW.run_id = 'nocancel' AND NEW.event = 'approval.requested'")
+        run_id = self.launch("gated", runId="nocancel")
+        view = self.get(run_id)
+        self.assertEqual(self.node(view, "gate")["state"], "pending")
+        # the run is stuck: a cancellation could not be recorded, so it is refused
+        self.refuse("cancelRun", {"runId": run_id}, "Internal")
+        self.assertFalse(self.get(run_id)["cancelRequested"])
+        self.sql("DROP TRIGGER no_req")
+        self.call("resumeRun", {"runId": run_id})
+        view = self.wait_run(run_id, "waiting-approval")
+        self.assertEqual(self.pending_approvals(runId=run_id)[0]["nodeId"], "gate")
+        self.assertEqual(self.call("cancelRun", {"runId": run_id})["status"], "cancelling")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "cancelled")
+        self.check_log(run_id, view)
+
+
 if __name__ == "__main__":
     harness.main()
