@@ -34,6 +34,36 @@ static const anvil_schema s_2 = {
     .max_length = -1,
     .has_minimum = true,
     .minimum = 1.0,
+    .has_maximum = true,
+    .maximum = 10000.0,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_3 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 1.0,
+    .has_maximum = true,
+    .maximum = 31622400000.0,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_4 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 1.0,
+    .has_maximum = true,
+    .maximum = 16777216.0,
     .extra_offset = -1,
 };
 
@@ -41,8 +71,8 @@ static const anvil_field anvil_schema_launch_run_request_options_fields[] = {
     { "runId", &s_0, offsetof(anvil_launch_run_request_options, run_id), -1, false },
     { "idempotencyKey", &s_0, offsetof(anvil_launch_run_request_options, idempotency_key), -1, false },
     { "maxConcurrency", &s_2, offsetof(anvil_launch_run_request_options, max_concurrency), (int32_t)offsetof(anvil_launch_run_request_options, has_max_concurrency), false },
-    { "toolTimeoutMs", &s_2, offsetof(anvil_launch_run_request_options, tool_timeout_ms), (int32_t)offsetof(anvil_launch_run_request_options, has_tool_timeout_ms), false },
-    { "maxOutputBytes", &s_2, offsetof(anvil_launch_run_request_options, max_output_bytes), (int32_t)offsetof(anvil_launch_run_request_options, has_max_output_bytes), false },
+    { "toolTimeoutMs", &s_3, offsetof(anvil_launch_run_request_options, tool_timeout_ms), (int32_t)offsetof(anvil_launch_run_request_options, has_tool_timeout_ms), false },
+    { "maxOutputBytes", &s_4, offsetof(anvil_launch_run_request_options, max_output_bytes), (int32_t)offsetof(anvil_launch_run_request_options, has_max_output_bytes), false },
 };
 const anvil_schema anvil_schema_launch_run_request_options = {
     .name = "LaunchRunRequest.options",
@@ -92,7 +122,7 @@ const anvil_schema anvil_schema_launch_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_6 = {
+static const anvil_schema s_8 = {
     .name = "boolean",
     .kind = ANVIL_KIND_BOOLEAN,
     .nullable = false,
@@ -103,7 +133,7 @@ static const anvil_schema s_6 = {
 };
 
 static const anvil_field anvil_schema_resume_run_request_options_fields[] = {
-    { "force", &s_6, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
+    { "force", &s_8, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
 };
 const anvil_schema anvil_schema_resume_run_request_options = {
     .name = "ResumeRunRequest.options",
@@ -135,13 +165,13 @@ const anvil_schema anvil_schema_resume_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_9_enum[] = { "resume_requested", "already_terminal" };
-static const anvil_schema s_9 = {
+static const char *const s_11_enum[] = { "resume_requested", "already_terminal" };
+static const anvil_schema s_11 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_9_enum,
+    .enum_values = s_11_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
@@ -150,7 +180,7 @@ static const anvil_schema s_9 = {
 
 static const anvil_field anvil_schema_resume_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_resume_run_response, run_id), -1, true },
-    { "status", &s_9, offsetof(anvil_resume_run_response, status), -1, true },
+    { "status", &s_11, offsetof(anvil_resume_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_resume_run_response = {
     .name = "ResumeRunResponse",
@@ -181,13 +211,13 @@ const anvil_schema anvil_schema_cancel_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_12_enum[] = { "cancelling" };
-static const anvil_schema s_12 = {
+static const char *const s_14_enum[] = { "cancelling" };
+static const anvil_schema s_14 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_12_enum,
+    .enum_values = s_14_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -196,7 +226,7 @@ static const anvil_schema s_12 = {
 
 static const anvil_field anvil_schema_cancel_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_cancel_run_response, run_id), -1, true },
-    { "status", &s_12, offsetof(anvil_cancel_run_response, status), -1, true },
+    { "status", &s_14, offsetof(anvil_cancel_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_cancel_run_response = {
     .name = "CancelRunResponse",
@@ -228,13 +258,13 @@ const anvil_schema anvil_schema_hijack_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_15_enum[] = { "hijack-ready" };
-static const anvil_schema s_15 = {
+static const char *const s_17_enum[] = { "hijack-ready" };
+static const anvil_schema s_17 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_15_enum,
+    .enum_values = s_17_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -243,7 +273,7 @@ static const anvil_schema s_15 = {
 
 static const anvil_field anvil_schema_hijack_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_hijack_run_response, run_id), -1, true },
-    { "status", &s_15, offsetof(anvil_hijack_run_response, status), -1, true },
+    { "status", &s_17, offsetof(anvil_hijack_run_response, status), -1, true },
     { "sessionId", &s_0, offsetof(anvil_hijack_run_response, session_id), -1, true },
 };
 const anvil_schema anvil_schema_hijack_run_response = {
@@ -259,7 +289,7 @@ const anvil_schema anvil_schema_hijack_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_17 = {
+static const anvil_schema s_19 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -271,7 +301,7 @@ static const anvil_schema s_17 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_18 = {
+static const anvil_schema s_20 = {
     .name = "boolean",
     .kind = ANVIL_KIND_BOOLEAN,
     .nullable = false,
@@ -284,8 +314,8 @@ static const anvil_schema s_18 = {
 
 static const anvil_field anvil_schema_rewind_run_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_rewind_run_request, run_id), -1, true },
-    { "frameNo", &s_17, offsetof(anvil_rewind_run_request, frame_no), -1, true },
-    { "confirm", &s_18, offsetof(anvil_rewind_run_request, confirm), -1, true },
+    { "frameNo", &s_19, offsetof(anvil_rewind_run_request, frame_no), -1, true },
+    { "confirm", &s_20, offsetof(anvil_rewind_run_request, confirm), -1, true },
 };
 const anvil_schema anvil_schema_rewind_run_request = {
     .name = "RewindRunRequest",
@@ -311,7 +341,7 @@ const anvil_schema anvil_schema_rewind_run_response = {
     .json_types = ANVIL_JT_OBJECT,
 };
 
-static const anvil_schema s_21 = {
+static const anvil_schema s_23 = {
     .name = "json",
     .kind = ANVIL_KIND_JSON,
     .nullable = true,
@@ -323,8 +353,8 @@ static const anvil_schema s_21 = {
 };
 
 static const anvil_field anvil_schema_submit_approval_request_decision_fields[] = {
-    { "approved", &s_6, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
-    { "value", &s_21, offsetof(anvil_submit_approval_request_decision, value), -1, false },
+    { "approved", &s_8, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
+    { "value", &s_23, offsetof(anvil_submit_approval_request_decision, value), -1, false },
     { "note", &s_0, offsetof(anvil_submit_approval_request_decision, note), -1, false },
 };
 const anvil_schema anvil_schema_submit_approval_request_decision = {
@@ -343,7 +373,7 @@ const anvil_schema anvil_schema_submit_approval_request_decision = {
 static const anvil_field anvil_schema_submit_approval_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_request, node_id), -1, true },
-    { "iteration", &s_17, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
+    { "iteration", &s_19, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
     { "decision", &anvil_schema_submit_approval_request_decision, offsetof(anvil_submit_approval_request, decision), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_request = {
@@ -362,8 +392,8 @@ const anvil_schema anvil_schema_submit_approval_request = {
 static const anvil_field anvil_schema_submit_approval_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_response, node_id), -1, true },
-    { "iteration", &s_17, offsetof(anvil_submit_approval_response, iteration), -1, true },
-    { "approved", &s_6, offsetof(anvil_submit_approval_response, approved), -1, true },
+    { "iteration", &s_19, offsetof(anvil_submit_approval_response, iteration), -1, true },
+    { "approved", &s_8, offsetof(anvil_submit_approval_response, approved), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_response = {
     .name = "SubmitApprovalResponse",
@@ -382,7 +412,7 @@ static const anvil_field anvil_schema_submit_signal_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_request, run_id), -1, true },
     { "correlationKey", &s_0, offsetof(anvil_submit_signal_request, correlation_key), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_request, signal_name), -1, false },
-    { "payload", &s_21, offsetof(anvil_submit_signal_request, payload), -1, false },
+    { "payload", &s_23, offsetof(anvil_submit_signal_request, payload), -1, false },
 };
 const anvil_schema anvil_schema_submit_signal_request = {
     .name = "SubmitSignalRequest",
@@ -397,13 +427,25 @@ const anvil_schema anvil_schema_submit_signal_request = {
     .extra_offset = -1,
 };
 
+static const anvil_schema s_28 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 1.0,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_submit_signal_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_response, run_id), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_response, signal_name), -1, true },
     { "correlationId", &s_0, offsetof(anvil_submit_signal_response, correlation_id), -1, true },
-    { "seq", &s_2, offsetof(anvil_submit_signal_response, seq), -1, true },
-    { "receivedAtMs", &s_17, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
-    { "delivered", &s_6, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
+    { "seq", &s_28, offsetof(anvil_submit_signal_response, seq), -1, true },
+    { "receivedAtMs", &s_19, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
+    { "delivered", &s_8, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
 };
 const anvil_schema anvil_schema_submit_signal_response = {
     .name = "SubmitSignalResponse",
@@ -434,20 +476,20 @@ const anvil_schema anvil_schema_get_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_28_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
-static const anvil_schema s_28 = {
+static const char *const s_31_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
+static const anvil_schema s_31 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_28_enum,
+    .enum_values = s_31_enum,
     .n_enum = 8,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_29 = {
+static const anvil_schema s_32 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -457,7 +499,7 @@ static const anvil_schema s_29 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_30 = {
+static const anvil_schema s_33 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = true,
@@ -467,7 +509,7 @@ static const anvil_schema s_30 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_31 = {
+static const anvil_schema s_34 = {
     .name = "GetRunResponse.scopes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -479,26 +521,26 @@ static const anvil_schema s_31 = {
     .item_size = sizeof(char *),
 };
 
-static const char *const s_32_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
-static const anvil_schema s_32 = {
+static const char *const s_35_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
+static const anvil_schema s_35 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_32_enum,
+    .enum_values = s_35_enum,
     .n_enum = 5,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_33_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_33 = {
+static const char *const s_36_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_36 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_33_enum,
+    .enum_values = s_36_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -507,12 +549,12 @@ static const anvil_schema s_33 = {
 
 static const anvil_field anvil_schema_node_state_view_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_node_state_view, node_id), -1, true },
-    { "kind", &s_32, offsetof(anvil_node_state_view, kind), -1, true },
-    { "iteration", &s_17, offsetof(anvil_node_state_view, iteration), -1, true },
-    { "state", &s_33, offsetof(anvil_node_state_view, state), -1, true },
-    { "attempts", &s_17, offsetof(anvil_node_state_view, attempts), -1, true },
-    { "startedAtMs", &s_17, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
-    { "finishedAtMs", &s_17, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
+    { "kind", &s_35, offsetof(anvil_node_state_view, kind), -1, true },
+    { "iteration", &s_19, offsetof(anvil_node_state_view, iteration), -1, true },
+    { "state", &s_36, offsetof(anvil_node_state_view, state), -1, true },
+    { "attempts", &s_19, offsetof(anvil_node_state_view, attempts), -1, true },
+    { "startedAtMs", &s_19, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
+    { "finishedAtMs", &s_19, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
     { "error", &s_0, offsetof(anvil_node_state_view, error), -1, false },
 };
 const anvil_schema anvil_schema_node_state_view = {
@@ -528,7 +570,7 @@ const anvil_schema anvil_schema_node_state_view = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_35 = {
+static const anvil_schema s_38 = {
     .name = "GetRunResponse.nodes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -543,22 +585,22 @@ static const anvil_schema s_35 = {
 static const anvil_field anvil_schema_get_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_run_response, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_get_run_response, workflow_key), -1, true },
-    { "status", &s_28, offsetof(anvil_get_run_response, status), -1, true },
-    { "createdAtMs", &s_17, offsetof(anvil_get_run_response, created_at_ms), -1, true },
-    { "updatedAtMs", &s_17, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
-    { "finishedAtMs", &s_29, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
-    { "ownerId", &s_30, offsetof(anvil_get_run_response, owner_id), -1, true },
+    { "status", &s_31, offsetof(anvil_get_run_response, status), -1, true },
+    { "createdAtMs", &s_19, offsetof(anvil_get_run_response, created_at_ms), -1, true },
+    { "updatedAtMs", &s_19, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
+    { "finishedAtMs", &s_32, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
+    { "ownerId", &s_33, offsetof(anvil_get_run_response, owner_id), -1, true },
     { "triggeredBy", &s_0, offsetof(anvil_get_run_response, triggered_by), -1, false },
     { "role", &s_0, offsetof(anvil_get_run_response, role), -1, false },
-    { "scopes", &s_31, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
-    { "tokenId", &s_30, offsetof(anvil_get_run_response, token_id), -1, true },
+    { "scopes", &s_34, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
+    { "tokenId", &s_33, offsetof(anvil_get_run_response, token_id), -1, true },
     { "input", &s_1, offsetof(anvil_get_run_response, input), -1, false },
     { "error", &s_0, offsetof(anvil_get_run_response, error), -1, false },
-    { "cancelRequested", &s_6, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
-    { "frameNo", &s_17, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
-    { "lastSeq", &s_17, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
+    { "cancelRequested", &s_8, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
+    { "frameNo", &s_19, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
+    { "lastSeq", &s_19, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
     { "summary", &s_1, offsetof(anvil_get_run_response, summary), -1, true },
-    { "nodes", &s_35, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "nodes", &s_38, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
 };
 const anvil_schema anvil_schema_get_run_response = {
     .name = "GetRunResponse",
@@ -575,7 +617,7 @@ const anvil_schema anvil_schema_get_run_response = {
 
 static const anvil_field anvil_schema_list_runs_request_filter_fields[] = {
     { "status", &s_0, offsetof(anvil_list_runs_request_filter, status), -1, false },
-    { "limit", &s_2, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
+    { "limit", &s_28, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_runs_request_filter = {
     .name = "ListRunsRequest.filter",
@@ -610,7 +652,7 @@ static const anvil_field anvil_schema_run_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_run_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_run_summary, workflow_key), -1, false },
     { "status", &s_0, offsetof(anvil_run_summary, status), -1, true },
-    { "createdAtMs", &s_17, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
+    { "createdAtMs", &s_19, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
 };
 const anvil_schema anvil_schema_run_summary = {
     .name = "RunSummary",
@@ -639,7 +681,7 @@ const anvil_schema anvil_schema_list_runs_response = {
 
 static const anvil_field anvil_schema_stream_run_events_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_run_events_request, run_id), -1, true },
-    { "afterSeq", &s_17, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
+    { "afterSeq", &s_19, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
 };
 const anvil_schema anvil_schema_stream_run_events_request = {
     .name = "StreamRunEventsRequest",
@@ -657,8 +699,8 @@ const anvil_schema anvil_schema_stream_run_events_request = {
 static const anvil_field anvil_schema_stream_run_events_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_run_events_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_run_events_response, run_id), -1, true },
-    { "afterSeq", &s_29, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
-    { "currentSeq", &s_17, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
+    { "afterSeq", &s_32, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
+    { "currentSeq", &s_19, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
 };
 const anvil_schema anvil_schema_stream_run_events_response = {
     .name = "StreamRunEventsResponse",
@@ -675,7 +717,7 @@ const anvil_schema anvil_schema_stream_run_events_response = {
 
 static const anvil_field anvil_schema_stream_dev_tools_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_request, run_id), -1, true },
-    { "afterSeq", &s_17, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
+    { "afterSeq", &s_19, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
 };
 const anvil_schema anvil_schema_stream_dev_tools_request = {
     .name = "StreamDevToolsRequest",
@@ -693,7 +735,7 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
 static const anvil_field anvil_schema_stream_dev_tools_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_dev_tools_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_response, run_id), -1, true },
-    { "afterSeq", &s_29, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), false },
+    { "afterSeq", &s_32, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), false },
 };
 const anvil_schema anvil_schema_stream_dev_tools_response = {
     .name = "StreamDevToolsResponse",
@@ -711,7 +753,7 @@ const anvil_schema anvil_schema_stream_dev_tools_response = {
 static const anvil_field anvil_schema_get_node_output_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_output_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_output_request, node_id), -1, true },
-    { "iteration", &s_17, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
+    { "iteration", &s_19, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_output_request = {
     .name = "GetNodeOutputRequest",
@@ -726,20 +768,20 @@ const anvil_schema anvil_schema_get_node_output_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_46_enum[] = { "produced", "pending", "failed" };
-static const anvil_schema s_46 = {
+static const char *const s_49_enum[] = { "produced", "pending", "failed" };
+static const anvil_schema s_49 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_46_enum,
+    .enum_values = s_49_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_47 = {
+static const anvil_schema s_50 = {
     .name = "NodeOutputField.enum",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -747,17 +789,17 @@ static const anvil_schema s_47 = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_21,
+    .items = &s_23,
     .item_size = sizeof(cJSON *),
 };
 
 static const anvil_field anvil_schema_node_output_field_fields[] = {
     { "name", &s_0, offsetof(anvil_node_output_field, name), -1, true },
     { "type", &s_0, offsetof(anvil_node_output_field, type), -1, true },
-    { "optional", &s_6, offsetof(anvil_node_output_field, optional), -1, true },
-    { "nullable", &s_6, offsetof(anvil_node_output_field, nullable), -1, true },
+    { "optional", &s_8, offsetof(anvil_node_output_field, optional), -1, true },
+    { "nullable", &s_8, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
-    { "enum", &s_47, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
+    { "enum", &s_50, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
 const anvil_schema anvil_schema_node_output_field = {
     .name = "NodeOutputField",
@@ -772,7 +814,7 @@ const anvil_schema anvil_schema_node_output_field = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_49 = {
+static const anvil_schema s_52 = {
     .name = "GetNodeOutputResponse.schema.fields",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -785,7 +827,7 @@ static const anvil_schema s_49 = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_schema_fields[] = {
-    { "fields", &s_49, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
+    { "fields", &s_52, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
 };
 const anvil_schema anvil_schema_get_node_output_response_schema = {
     .name = "GetNodeOutputResponse.schema",
@@ -801,10 +843,10 @@ const anvil_schema anvil_schema_get_node_output_response_schema = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_fields[] = {
-    { "status", &s_46, offsetof(anvil_get_node_output_response, status), -1, true },
-    { "row", &s_21, offsetof(anvil_get_node_output_response, row), -1, true },
+    { "status", &s_49, offsetof(anvil_get_node_output_response, status), -1, true },
+    { "row", &s_23, offsetof(anvil_get_node_output_response, row), -1, true },
     { "schema", &anvil_schema_get_node_output_response_schema, offsetof(anvil_get_node_output_response, schema), (int32_t)offsetof(anvil_get_node_output_response, has_schema), true },
-    { "partial", &s_6, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
+    { "partial", &s_8, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
 };
 const anvil_schema anvil_schema_get_node_output_response = {
     .name = "GetNodeOutputResponse",
@@ -822,7 +864,7 @@ const anvil_schema anvil_schema_get_node_output_response = {
 static const anvil_field anvil_schema_get_node_diff_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_diff_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_diff_request, node_id), -1, true },
-    { "iteration", &s_17, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
+    { "iteration", &s_19, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_diff_request = {
     .name = "GetNodeDiffRequest",
@@ -896,7 +938,7 @@ static const anvil_field anvil_schema_cron_create_request_fields[] = {
     { "workflow", &s_0, offsetof(anvil_cron_create_request, workflow), -1, true },
     { "pattern", &s_0, offsetof(anvil_cron_create_request, pattern), -1, true },
     { "cronId", &s_0, offsetof(anvil_cron_create_request, cron_id), -1, false },
-    { "enabled", &s_6, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
+    { "enabled", &s_8, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
 };
 const anvil_schema anvil_schema_cron_create_request = {
     .name = "CronCreateRequest",
@@ -940,7 +982,7 @@ const anvil_schema anvil_schema_cron_delete_request = {
 
 static const anvil_field anvil_schema_cron_delete_response_fields[] = {
     { "cronId", &s_0, offsetof(anvil_cron_delete_response, cron_id), -1, true },
-    { "removed", &s_6, offsetof(anvil_cron_delete_response, removed), -1, true },
+    { "removed", &s_8, offsetof(anvil_cron_delete_response, removed), -1, true },
 };
 const anvil_schema anvil_schema_cron_delete_response = {
     .name = "CronDeleteResponse",
@@ -1001,7 +1043,7 @@ const anvil_schema anvil_schema_health_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_64 = {
+static const anvil_schema s_67 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -1013,12 +1055,12 @@ static const anvil_schema s_64 = {
 };
 
 static const anvil_field anvil_schema_health_response_fields[] = {
-    { "ok", &s_18, offsetof(anvil_health_response, ok), -1, true },
-    { "apiVersion", &s_64, offsetof(anvil_health_response, api_version), -1, true },
-    { "protocol", &s_2, offsetof(anvil_health_response, protocol), -1, true },
-    { "features", &s_31, offsetof(anvil_health_response, features), -1, true },
-    { "stateVersion", &s_17, offsetof(anvil_health_response, state_version), -1, true },
-    { "uptimeMs", &s_17, offsetof(anvil_health_response, uptime_ms), -1, true },
+    { "ok", &s_20, offsetof(anvil_health_response, ok), -1, true },
+    { "apiVersion", &s_67, offsetof(anvil_health_response, api_version), -1, true },
+    { "protocol", &s_28, offsetof(anvil_health_response, protocol), -1, true },
+    { "features", &s_34, offsetof(anvil_health_response, features), -1, true },
+    { "stateVersion", &s_19, offsetof(anvil_health_response, state_version), -1, true },
+    { "uptimeMs", &s_19, offsetof(anvil_health_response, uptime_ms), -1, true },
 };
 const anvil_schema anvil_schema_health_response = {
     .name = "HealthResponse",
@@ -1034,7 +1076,7 @@ const anvil_schema anvil_schema_health_response = {
 };
 
 static const anvil_field anvil_schema_list_workflows_request_filter_fields[] = {
-    { "hasUi", &s_6, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
+    { "hasUi", &s_8, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
 };
 const anvil_schema anvil_schema_list_workflows_request_filter = {
     .name = "ListWorkflowsRequest.filter",
@@ -1069,8 +1111,8 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "key", &s_0, offsetof(anvil_workflow_summary, key), -1, true },
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
     { "description", &s_0, offsetof(anvil_workflow_summary, description), -1, false },
-    { "hasUi", &s_6, offsetof(anvil_workflow_summary, has_ui), -1, true },
-    { "uiPath", &s_30, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "hasUi", &s_8, offsetof(anvil_workflow_summary, has_ui), -1, true },
+    { "uiPath", &s_33, offsetof(anvil_workflow_summary, ui_path), -1, true },
 };
 const anvil_schema anvil_schema_workflow_summary = {
     .name = "WorkflowSummary",
@@ -1100,7 +1142,7 @@ const anvil_schema anvil_schema_list_workflows_response = {
 static const anvil_field anvil_schema_list_approvals_request_filter_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_approvals_request_filter, run_id), -1, false },
     { "workflow", &s_0, offsetof(anvil_list_approvals_request_filter, workflow), -1, false },
-    { "limit", &s_2, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
+    { "limit", &s_28, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_approvals_request_filter = {
     .name = "ListApprovalsRequest.filter",
@@ -1135,9 +1177,9 @@ static const anvil_field anvil_schema_approval_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_approval_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_approval_summary, workflow_key), -1, true },
     { "nodeId", &s_0, offsetof(anvil_approval_summary, node_id), -1, true },
-    { "iteration", &s_17, offsetof(anvil_approval_summary, iteration), -1, true },
+    { "iteration", &s_19, offsetof(anvil_approval_summary, iteration), -1, true },
     { "requestTitle", &s_0, offsetof(anvil_approval_summary, request_title), -1, true },
-    { "requestedAtMs", &s_17, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
+    { "requestedAtMs", &s_19, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_approval_summary = {
     .name = "ApprovalSummary",

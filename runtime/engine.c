@@ -389,6 +389,9 @@ void anvil_engine_free(anvil_engine *e)
     for (size_t b = 0; b < e->n_buckets; b++) {
         for (run_rt *r = e->buckets[b], *next; r; r = next) {
             next = r->next;
+            /* Shutdown skips exit callbacks: their contexts are ours to free. */
+            for (size_t i = 0; i < r->wf->n_nodes; i++)
+                free(r->nodes[i].proc_ctx);
             anvil_run_free(r);
         }
     }
@@ -668,6 +671,9 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     r = anvil_engine_find(e, run_id);
     if (!r)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "run %s has no registered workflow", run_id);
+    bool *reopened = is_terminal ? calloc(r->wf->n_nodes ? r->wf->n_nodes : 1, sizeof *reopened) : NULL;
+    if (is_terminal && !reopened)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     if (is_terminal) {
         for (size_t i = 0; i < r->wf->n_nodes; i++) {
             node_rt *n = &r->nodes[i];
@@ -676,6 +682,10 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
                 n->finished_at_ms = -1;
                 free(n->error);
                 n->error = NULL;
+                /* A reopened node's old row (e.g. a denial) must not read
+                 * as its output while it runs or waits again. */
+                cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
+                reopened[i] = true;
             }
         }
         free(r->rec.status);
@@ -685,11 +695,17 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
         r->rec.cancel_requested = false;
         r->rec.finished_at_ms = -1;
         r->completed = false;
-        if (!r->rec.status || anvil_run_begin(r) != 0)
+        if (!r->rec.status || anvil_run_begin(r) != 0) {
+            free(reopened);
             return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
+        }
         bool ok = true;
         for (size_t i = 0; ok && i < r->wf->n_nodes; i++)
-            ok = anvil_run_put_node(r, &r->nodes[i]) == 0;
+            ok = anvil_run_put_node(r, &r->nodes[i]) == 0 &&
+                 (!reopened[i] || anvil_store_output_delete(e->store, r->rec.run_id,
+                                                            r->nodes[i].def->id, 0) == 0);
+        free(reopened);
+        reopened = NULL;
         cJSON *p = ok ? cJSON_CreateObject() : NULL;
         if (p) {
             cJSON_AddStringToObject(p, "runId", r->rec.run_id);

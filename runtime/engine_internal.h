@@ -32,6 +32,7 @@ typedef struct node_rt {
     int64_t started_at_ms, finished_at_ms;
     char *error;
     anvil_proc *proc;               /* the running attempt of a run: task */
+    void *proc_ctx;                 /* its callback context (freed on exit, or at shutdown) */
     int64_t proc_started_ms;
     node_state kill_to;             /* what a killed attempt leaves the node as */
     struct run_rt *run;

@@ -187,6 +187,7 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     int64_t attempt = a->attempt;
     free(a);
     n->proc = NULL;
+    n->proc_ctx = NULL;
     r->running_tasks--;
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
@@ -285,12 +286,14 @@ static void start_process(run_rt *r, node_rt *n)
         .max_output_bytes = (size_t)(r->max_output_bytes > 0 ? r->max_output_bytes : DEFAULT_MAX_OUTPUT),
         .timeout_ms = timeout, .env = env, .on_output = on_output, .on_exit = on_exit_cb, .ctx = a,
     };
+    n->proc_ctx = a;
     int rc = anvil_proc_spawn(&o, &n->proc, err, sizeof err);
     free(cmd);
     free(stdin_text);
     if (rc != 0) {
         free(a);
         n->proc = NULL;
+        n->proc_ctx = NULL;
         record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
         return;
     }

@@ -346,6 +346,14 @@ int anvil_store_output_put(anvil_store *s, const char *run_id, const char *node_
     return anvil_sql_exec(s, sql, "ssisi", run_id, node_id, iteration, row_json, at_ms) < 0 ? -1 : 0;
 }
 
+int anvil_store_output_delete(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration)
+{
+    static const char sql[] =
+        "DELETE FROM outputs WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3";
+    return anvil_sql_exec(s, sql, "ssi", run_id, node_id, iteration) < 0 ? -1 : 0;
+}
+
 int anvil_store_output_get(anvil_store *s, const char *run_id, const char *node_id,
                            int64_t iteration, char **row_json)
 {

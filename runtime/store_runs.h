@@ -84,6 +84,9 @@ int anvil_store_attempts_interrupt(anvil_store *s, const char *run_id, int64_t n
 
 int anvil_store_output_put(anvil_store *s, const char *run_id, const char *node_id,
                            int64_t iteration, const char *row_json, int64_t at_ms);
+/* Remove a node's row (its node was reopened). 0 / -1. */
+int anvil_store_output_delete(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration);
 /* 1 (and *row_json malloc'd), 0, -1. */
 int anvil_store_output_get(anvil_store *s, const char *run_id, const char *node_id,
                            int64_t iteration, char **row_json);

@@ -1155,6 +1155,36 @@ class EventLog(EngineCase):
         self.assertEqual(decided, [dict(decided[0], approved=True, note="fine", decidedBy="user:op")])
 
 
+class ForceResume(EngineCase):
+    CONFIG, FILES = config({"gated": seq(approval("gate"), task("after", output={"done": True}))})
+
+    def test_reopened_approval_forgets_its_denial(self):
+        run_id = self.launch("gated")
+        self.wait_run(run_id, "waiting-approval")
+        self.call("submitApproval", {"runId": run_id, "nodeId": "gate", "decision": {"approved": False}})
+        v = self.wait_run(run_id)
+        self.assertEqual(v["status"], "failed")
+        out = self.call("getNodeOutput", {"runId": run_id, "nodeId": "gate"})
+        self.assertEqual((out["status"], out["row"]["approved"]), ("produced", False))
+        self.assertEqual(self.call("resumeRun", {"runId": run_id, "options": {"force": True}})["status"],
+                         "resume_requested")
+        self.wait_run(run_id, "waiting-approval")
+        out = self.call("getNodeOutput", {"runId": run_id, "nodeId": "gate"})
+        self.assertEqual((out["status"], out["row"]), ("pending", None),
+                         "the denial must not read as the output of the reopened approval")
+        self.call("submitApproval", {"runId": run_id, "nodeId": "gate", "decision": {"approved": True}})
+        v = self.wait_run(run_id)
+        self.assertEqual(v["status"], "finished")
+        out = self.call("getNodeOutput", {"runId": run_id, "nodeId": "gate"})
+        self.assertIs(out["row"]["approved"], True)
+
+    def test_launch_option_bounds(self):
+        for opt, bad in (("maxOutputBytes", 16777217), ("toolTimeoutMs", 31622400001),
+                         ("maxConcurrency", 0)):
+            with self.subTest(opt=opt):
+                self.refuse("launchRun", {"workflow": "gated", "options": {opt: bad}}, "InvalidRequest")
+
+
 class CrashSafety(EngineCase):
     CONFIG, FILES = config(CRASH_WORKFLOWS)
 
