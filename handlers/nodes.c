@@ -96,11 +96,8 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
     anvil_store *s = call->gw->store;
     anvil_engine *e = call->gw->engine;
     anvil_run_record rec;
-    int found = anvil_store_run_get(s, req->run_id, &rec);
-    if (found < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
-    if (found == 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
+    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+        return -1;
     const anvil_workflow *wf = e ? anvil_engine_workflow(e, rec.workflow) : NULL;
     anvil_run_record_clear(&rec);
     const anvil_wf_node *def = wf ? anvil_workflow_node(wf, req->node_id) : NULL;

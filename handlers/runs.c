@@ -120,11 +120,8 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
 {
     anvil_store *s = call->gw->store;
     anvil_run_record rec;
-    int found = anvil_store_run_get(s, req->run_id, &rec);
-    if (found < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
-    if (found == 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
+    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+        return -1;
     bool bad = false;
     res->run_id = dup_opt(rec.run_id, &bad);
     res->workflow_key = dup_opt(rec.workflow, &bad);
@@ -264,12 +261,9 @@ int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *re
 {
     anvil_store *s = call->gw->store;
     anvil_run_record rec;
-    int found = anvil_store_run_get(s, req->run_id, &rec);
+    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+        return -1;
     anvil_run_record_clear(&rec);
-    if (found < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
-    if (found == 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", req->run_id);
     char uuid[37];
     if (anvil_uuid4(uuid) != 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "no randomness for a session id");

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "gateway.h"
 #include "method.h"
+#include "store_runs.h"
 
 typedef struct anvil_call {
     anvil_gateway *gw;
@@ -25,5 +26,9 @@ typedef struct anvil_call {
 /* For methods whose business logic has not landed yet: Internal with
  * "<method> is not available yet". Returns -1. */
 int anvil_call_not_available(anvil_call *call);
+
+/* Load a run's record into *out (caller clears it with
+ * anvil_run_record_clear). 0, or -1 with RunNotFound / Internal set. */
+int anvil_call_load_run(anvil_call *call, const char *run_id, anvil_run_record *out);
 
 #endif

@@ -552,22 +552,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         anvil_run_free(r);
         return -1;
     }
-    r->eng->queue_tail = &r->eng->queue;   /* anvil_run_end not used: publish now */
-    {
-        queued_event *q = e->queue;
-        e->queue = NULL;
-        e->queue_tail = &e->queue;
-        while (q) {
-            queued_event *next = q->next;
-            anvil_event ev = { q->run_id, q->seq, q->event, q->payload, q->state_version, q->at_ms };
-            anvil_events_publish(&e->bus, &ev);
-            free(q->run_id);
-            free(q->event);
-            cJSON_Delete(q->payload);
-            free(q);
-            q = next;
-        }
-    }
+    anvil_engine_flush_events(e, true);   /* committed: publish run.started */
     if (registry_add(e, r) != 0) {
         anvil_run_free(r);
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");

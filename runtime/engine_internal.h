@@ -101,6 +101,8 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload);
  * the queued events. A failed write marks the run broken (it stays as the
  * database last saw it; a restart resumes from there). 0 / -1. */
 int anvil_run_end(run_rt *r, bool ok);
+/* Publish (after a commit) or drop (after a rollback) the recorded events. */
+void anvil_engine_flush_events(anvil_engine *e, bool publish);
 /* Write a node's row. */
 int anvil_run_put_node(run_rt *r, node_rt *n);
 /* Set status from the node states (non-terminal runs). */

@@ -211,7 +211,7 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
     return -1;
 }
 
-static void drop_queue(anvil_engine *e, bool publish)
+void anvil_engine_flush_events(anvil_engine *e, bool publish)
 {
     queued_event *q = e->queue;
     e->queue = NULL;
@@ -234,13 +234,13 @@ int anvil_run_end(run_rt *r, bool ok)
 {
     anvil_engine *e = r->eng;
     if (ok && anvil_store_commit(e->store) == 0) {
-        drop_queue(e, true);
+        anvil_engine_flush_events(e, true);
         return 0;
     }
     anvil_log(ANVIL_LOG_ERROR, "run %s: state change not recorded: %s", r->rec.run_id,
               anvil_store_errmsg(e->store));
     anvil_store_rollback(e->store);
-    drop_queue(e, false);
+    anvil_engine_flush_events(e, false);
     r->broken = true;
     return -1;
 }

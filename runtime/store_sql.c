@@ -84,20 +84,26 @@ static int bind_all(anvil_store *s, sqlite3_stmt *st, const char *fmt, va_list a
     return 0;
 }
 
-int anvil_sql_exec(anvil_store *s, const char *sql, const char *fmt, ...)
+/* The cached statement for sql with every argument bound, or NULL. */
+static sqlite3_stmt *prepare_bound(anvil_store *s, const char *sql, const char *fmt, va_list ap)
 {
     sqlite3_stmt *st = cached(s, sql);
-    if (!st)
-        return -1;
+    if (st && bind_all(s, st, fmt, ap) != 0) {
+        release(s, st);
+        return NULL;
+    }
+    return st;
+}
+
+int anvil_sql_exec(anvil_store *s, const char *sql, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    int rc = bind_all(s, st, fmt, ap);
+    sqlite3_stmt *st = prepare_bound(s, sql, fmt, ap);
     va_end(ap);
-    if (rc != 0) {
-        release(s, st);
+    if (!st)
         return -1;
-    }
-    rc = sqlite3_step(st);
+    int rc = sqlite3_step(st);
     int changes = sqlite3_changes(s->db);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
         anvil_store_fail(s, NULL, 0, "%s", sqlite3_errmsg(s->db));
@@ -111,17 +117,13 @@ int anvil_sql_exec(anvil_store *s, const char *sql, const char *fmt, ...)
 int anvil_sql_query(anvil_store *s, const char *sql, anvil_sql_row_fn row, void *ctx,
                     const char *fmt, ...)
 {
-    sqlite3_stmt *st = cached(s, sql);
-    if (!st)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    int rc = bind_all(s, st, fmt, ap);
+    sqlite3_stmt *st = prepare_bound(s, sql, fmt, ap);
     va_end(ap);
-    if (rc != 0) {
-        release(s, st);
+    if (!st)
         return -1;
-    }
+    int rc;
     int n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
