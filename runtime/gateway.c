@@ -5,13 +5,68 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "clock.h"
 #include "gateway.h"
 #include "http_routes.h"
 #include "log.h"
+#include "ws_gateway.h"
 
 static const anvil_token_store *token_store_of(anvil_gateway *gw);
+
+/* Is this browser Origin allowed to open the WebSocket? Same origin as the
+ * Host (http or https), or listed in allowedOrigins ("*" = any; in
+ * trusted-proxy mode the proxy's allowedOrigins count too). */
+static bool origin_allowed(const anvil_gateway *gw, const char *origin, const char *host)
+{
+    if (host && *host) {
+        static const char *const schemes[] = { "http://", "https://" };
+        for (size_t i = 0; i < 2; i++) {
+            size_t n = strlen(schemes[i]);
+            if (strncasecmp(origin, schemes[i], n) == 0 && strcasecmp(origin + n, host) == 0)
+                return true;
+        }
+    }
+    for (size_t i = 0; i < gw->cfg.n_allowed_origins; i++)
+        if (strcmp(gw->cfg.allowed_origins[i], "*") == 0 ||
+            strcasecmp(gw->cfg.allowed_origins[i], origin) == 0)
+            return true;
+    if (gw->cfg.auth.mode == ANVIL_AUTH_TRUSTED_PROXY) {
+        const anvil_proxy_config *p = &gw->cfg.auth.proxy;
+        for (size_t i = 0; i < p->n_allowed_origins; i++)
+            if (strcmp(p->allowed_origins[i], "*") == 0 || strcasecmp(p->allowed_origins[i], origin) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* The HTTP server's upgrade callback: the server has one ctx (the
+ * gateway), so this forwards to the bridge after the Origin check. */
+static int gateway_upgrade(void *ctx, evutil_socket_t fd, const anvil_http_request *req,
+                           const char *extra, size_t extra_len, anvil_http_response *res)
+{
+    anvil_gateway *gw = ctx;
+    anvil_ws_bridge *b = anvil_ws_gateway_bridge(gw->ws);
+    const char *origin = anvil_http_header_get(req->head, "Origin");
+    if (b && strcmp(req->path, "/") == 0 && origin &&
+        !origin_allowed(gw, origin, anvil_http_header_get(req->head, "Host"))) {
+        anvil_log(ANVIL_LOG_INFO, "WebSocket upgrade from %s refused: Origin %.200s not allowed",
+                  req->peer, origin);
+        anvil_routes_reject(gw, req->head, ANVIL_ERR_FORBIDDEN, 403,
+                            "Origin not allowed for the WebSocket", 0, res);
+        res->status = 403;
+        res->close = true;
+        return -1;
+    }
+    if (!b) {
+        anvil_routes_reject(gw, req->head, ANVIL_ERR_INTERNAL, 503, "WebSocket unavailable", 0, res);
+        res->status = 503;
+        res->close = true;
+        return -1;
+    }
+    return anvil_ws_bridge_upgrade(b, fd, req, extra, extra_len, res);
+}
 
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
@@ -69,12 +124,18 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
         anvil_gateway_free(gw);
         return NULL;
     }
+    gw->ws = anvil_ws_gateway_new(gw, err, errlen);
+    if (!gw->ws) {
+        anvil_gateway_free(gw);
+        return NULL;
+    }
     anvil_http_options opt = {
         .max_body_bytes = (uint64_t)gw->cfg.max_body_bytes,
         .headers_timeout_ms = gw->cfg.headers_timeout_ms,
         .request_timeout_ms = gw->cfg.request_timeout_ms,
         .handler = anvil_routes_handle,
         .reject = anvil_routes_reject,
+        .upgrade = gateway_upgrade,
         .ctx = gw,
     };
     gw->http = anvil_http_server_new(base, gw->cfg.listen_host, gw->cfg.listen_port, &opt, err, errlen);
@@ -113,6 +174,7 @@ void anvil_gateway_free(anvil_gateway *gw)
     if (!gw)
         return;
     anvil_http_server_free(gw->http);
+    anvil_ws_gateway_free(gw->ws);     /* after the server: no more upgrades */
     anvil_engine_free(gw->engine);
     if (gw->sigint)
         event_free(gw->sigint);

@@ -24,6 +24,7 @@ typedef struct anvil_gateway {
     anvil_store *store;
     anvil_engine *engine;
     anvil_http_server *http;
+    struct anvil_ws_gateway *ws;   /* the WebSocket protocol and its bridge */
     int64_t started_ms;        /* wall clock */
     int64_t started_mono_ms;
     struct event *sigint, *sigterm;

@@ -1,0 +1,593 @@
+"""The WebSocket protocol through the real binary (path `/`).
+
+connect.challenge on open; nothing but `connect` before connect; the connect
+deadline; protocol negotiation; token auth via auth.token and via the
+upgrade request's headers; hello with its snapshot; RPC over the socket with
+the same validation as HTTP; many requests in flight; engine events with a
+contiguous per-connection seq, exactly once, filtered by the subscription
+set; tick; many clients; maxConnections; allowedOrigins; the upgrade's
+API-version header.
+
+Uses Debian's python3-websockets (asyncio API, 10.4). Every wait is bounded
+(asyncio.wait_for); nothing depends on how long something took.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import UUID_RE  # noqa: E402
+
+import yaml  # noqa: E402
+import websockets  # noqa: E402  (python3-websockets)
+
+WAIT_S = 20.0
+OP = "op-token"
+
+TOKENS = {
+    "op-token": '{ role: operator, scopes: ["*"], userId: "user:op" }',
+    "read-token": '{ role: viewer, scopes: ["run:read"], userId: "user:viewer" }',
+    "old-token": '{ role: operator, scopes: ["*"], userId: "user:old", expiresAtMs: 1000 }',
+}
+
+WORKFLOWS = {
+    "gate": {"name": "gate", "root": {"sequence": [
+        {"task": {"id": "build", "output": {"built": True}}},
+        {"approval": {"id": "approve", "title": "Ship it?"}},
+        {"task": {"id": "ship", "output": {"shipped": True}}},
+    ]}},
+    "quick": {"name": "quick", "root": {"sequence": [
+        {"task": {"id": "only", "output": {"x": 1}}},
+    ]}},
+}
+
+
+def make_config(extra):
+    text = "listen: 127.0.0.1:0\n" + extra + "auth:\n  mode: token\n  tokens:\n"
+    text += "".join("    %s: %s\n" % (k, v) for k, v in TOKENS.items())
+    text += "workflows:\n" + "".join("  %s: { file: wf/%s.yaml }\n" % (k, k) for k in WORKFLOWS)
+    files = {"wf/%s.yaml" % k: yaml.safe_dump(v, sort_keys=False) for k, v in WORKFLOWS.items()}
+    return text, files
+
+
+def run(coro, timeout=60.0):
+    return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class Client:
+    """One WebSocket connection with a reader that sorts frames into
+    responses (by id) and events (in arrival order)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.events = []
+        self.responses = {}
+        self.cond = asyncio.Condition()
+        self.closed = False
+        self.reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def open(cls, port, headers=None):
+        ws = await asyncio.wait_for(
+            websockets.connect("ws://127.0.0.1:%d/" % port, extra_headers=headers or {},
+                               ping_interval=None, close_timeout=2, compression=None),
+            WAIT_S)
+        return cls(ws)
+
+    async def _read(self):
+        try:
+            async for msg in self.ws:
+                frame = json.loads(msg)
+                async with self.cond:
+                    if frame.get("type") == "res":
+                        self.responses[frame["id"]] = frame
+                    else:
+                        self.events.append(frame)
+                    self.cond.notify_all()
+        except websockets.ConnectionClosed:
+            pass
+        finally:
+            async with self.cond:
+                self.closed = True
+                self.cond.notify_all()
+
+    async def wait_for(self, pred, timeout=WAIT_S):
+        async with self.cond:
+            await asyncio.wait_for(self.cond.wait_for(pred), timeout)
+
+    async def send(self, frame):
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def call(self, method, params=None, id=None, timeout=WAIT_S):
+        id = id or "r%d-%f" % (id_counter(), time.monotonic())
+        frame = {"type": "req", "id": id, "method": method}
+        if params is not None:
+            frame["params"] = params
+        await self.send(frame)
+        await self.wait_for(lambda: id in self.responses or self.closed, timeout)
+        if id not in self.responses:
+            raise AssertionError("connection closed before the answer to %s" % method)
+        return self.responses.pop(id)
+
+    async def connect(self, token=OP, subscribe=None, min_p=1, max_p=1):
+        params = {"minProtocol": min_p, "maxProtocol": max_p, "client": {"name": "test"}}
+        if token is not None:
+            params["auth"] = {"token": token}
+        if subscribe is not None:
+            params["subscribe"] = subscribe
+        return await self.call("connect", params)
+
+    async def wait_event(self, name, run_id=None, timeout=WAIT_S):
+        def find():
+            for e in self.events:
+                if e["event"] == name and (run_id is None or e["payload"].get("runId") == run_id):
+                    return e
+            return None
+        await self.wait_for(lambda: find() is not None or self.closed, timeout)
+        e = find()
+        if e is None:
+            raise AssertionError("connection closed before %s" % name)
+        return e
+
+    async def wait_closed(self, timeout=WAIT_S):
+        await self.wait_for(lambda: self.closed, timeout)
+        return self.ws.close_code, self.ws.close_reason
+
+    async def close(self):
+        await self.ws.close()
+        await asyncio.wait_for(self.reader, WAIT_S)
+
+
+_ids = [0]
+
+
+def id_counter():
+    _ids[0] += 1
+    return _ids[0]
+
+
+def upgrade_request(path="/", headers=None):
+    h = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    h.update(headers or {})
+    return harness.build_request("GET", path, headers=h, content_length=False)
+
+
+class WsTestCase(harness.ServerTestCase):
+    def assertWsError(self, frame, code, path=None, message=None):
+        self.assertEqual(frame.get("type"), "res", frame)
+        self.assertEqual(frame.get("apiVersion"), "v1", frame)
+        self.assertIs(frame.get("ok"), False, frame)
+        self.assertNotIn("payload", frame)
+        err = frame["error"]
+        self.assertEqual(err["code"], code, frame)
+        self.assertEqual(err["version"], "v1", frame)
+        if path is not None:
+            self.assertEqual(err.get("path"), path, frame)
+        if message is not None:
+            self.assertEqual(err["message"], message, frame)
+        return err
+
+    def assertWsOk(self, frame):
+        self.assertEqual(frame.get("type"), "res", frame)
+        self.assertEqual(frame.get("apiVersion"), "v1", frame)
+        self.assertIs(frame.get("ok"), True, frame)
+        self.assertNotIn("error", frame)
+        return frame["payload"]
+
+    def assertSeqContiguous(self, events):
+        self.assertEqual([e["seq"] for e in events], list(range(1, len(events) + 1)), events)
+        for e in events:
+            self.assertEqual(e["type"], "event", e)
+            self.assertEqual(e["apiVersion"], "v1", e)
+            self.assertIsInstance(e["stateVersion"], int, e)
+
+
+_CFG, _FILES = make_config("headersTimeout: 1000\nheartbeatMs: 200\nmaxConnections: 200\n")
+
+
+class WsProtocol(WsTestCase):
+    CONFIG = _CFG
+    FILES = _FILES
+
+    def test_challenge_on_open(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            e = await c.wait_event("connect.challenge")
+            await c.close()
+            return e
+        e = run(go())
+        self.assertEqual(e["type"], "event")
+        self.assertEqual(e["seq"], 1)
+        self.assertEqual(e["apiVersion"], "v1")
+        self.assertRegex(e["payload"]["nonce"], UUID_RE)
+        self.assertIsInstance(e["payload"]["ts"], int)
+        self.assertLess(abs(e["payload"]["ts"] - time.time() * 1000), 60000)
+
+    def test_methods_before_connect_refused(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            r1 = await c.call("health", id="h1")
+            r2 = await c.call("launchRun", {"workflow": "quick"}, id="h2")
+            await c.send("not json")
+            await c.send({"type": "req", "method": "connect"})
+            await c.wait_for(lambda: len(c.responses) >= 2)
+            rest = dict(c.responses)
+            c.responses.clear()
+            hello = await c.connect()
+            ok = await c.call("health")
+            await c.close()
+            return r1, r2, rest, hello, ok
+        r1, r2, rest, hello, ok = run(go())
+        self.assertWsError(r1, "Unauthorized", message="The first request must be connect")
+        self.assertEqual(r1["id"], "h1")
+        self.assertWsError(r2, "Unauthorized")
+        self.assertEqual(r2["id"], "h2")
+        codes = sorted(f["error"]["code"] for f in rest.values())
+        self.assertEqual(codes, ["InvalidRequest", "InvalidRequest"], rest)
+        self.assertIn("$.id", [f["error"].get("path") for f in rest.values()], rest)
+        self.assertWsOk(hello)
+        self.assertTrue(self.assertWsOk(ok)["ok"])
+
+    def test_connect_timeout_closes(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            return await c.wait_closed(timeout=10)
+        code, reason = run(go())
+        self.assertEqual(code, 1008)
+        self.assertEqual(reason, "connect timeout")
+
+    def test_protocol_negotiation(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            bad = await c.connect(min_p=2, max_p=3)
+            bad2 = await c.connect(min_p=0, max_p=0)
+            good = await c.connect(min_p=0, max_p=5)
+            again = await c.connect()
+            await c.close()
+            return bad, bad2, good, again
+        bad, bad2, good, again = run(go())
+        self.assertWsError(bad, "ProtocolUnsupported")
+        self.assertEqual(bad["error"]["legacyCode"], "PROTOCOL_UNSUPPORTED")
+        self.assertWsError(bad2, "ProtocolUnsupported")
+        self.assertEqual(self.assertWsOk(good)["protocol"], 1)
+        self.assertWsError(again, "InvalidRequest", message="already connected")
+
+    def test_connect_params_validated(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            r1 = await c.call("connect", {"maxProtocol": 1})
+            r2 = await c.call("connect", {"minProtocol": 1, "maxProtocol": "1"})
+            r3 = await c.call("connect", {"minProtocol": 1, "maxProtocol": 1, "subscribe": [1]})
+            r4 = await c.call("connect", {"minProtocol": 1, "maxProtocol": 1, "bogus": 1})
+            await c.close()
+            return r1, r2, r3, r4
+        r1, r2, r3, r4 = run(go())
+        self.assertWsError(r1, "InvalidRequest", path="$.params.minProtocol")
+        self.assertWsError(r2, "InvalidRequest", path="$.params.maxProtocol")
+        self.assertWsError(r3, "InvalidRequest", path="$.params.subscribe[0]")
+        self.assertWsError(r4, "InvalidRequest", path="$.params.bogus")
+
+    def test_auth_token_and_headers(self):
+        async def go():
+            out = []
+            c = await Client.open(self.server.port)
+            out.append(await c.connect(token="read-token"))
+            out.append(await c.call("launchRun", {"workflow": "quick"}))
+            await c.close()
+            c = await Client.open(self.server.port, headers={"Authorization": "Bearer " + OP})
+            out.append(await c.connect(token=None))
+            await c.close()
+            c = await Client.open(self.server.port, headers={"x-smithers-key": "read-token"})
+            out.append(await c.connect(token=None))
+            await c.close()
+            return out
+        viewer, forbidden, header_op, key_viewer = run(go())
+        a = self.assertWsOk(viewer)["auth"]
+        self.assertEqual((a["role"], a["scopes"], a["userId"]), ("viewer", ["run:read"], "user:viewer"))
+        self.assertIsInstance(a["tokenId"], str)
+        self.assertRegex(a["sessionToken"], UUID_RE)
+        err = self.assertWsError(forbidden, "Forbidden")
+        self.assertEqual(err["requiredScope"], "run:write")
+        self.assertEqual(self.assertWsOk(header_op)["auth"]["userId"], "user:op")
+        self.assertEqual(self.assertWsOk(key_viewer)["auth"]["role"], "viewer")
+
+    def test_bad_and_expired_token(self):
+        async def go():
+            out = []
+            for tok in ("nope", "old-token", None):
+                c = await Client.open(self.server.port)
+                r = await c.connect(token=tok)
+                closed = await c.wait_closed(timeout=10)
+                out.append((r, closed))
+            return out
+        (bad, c1), (old, c2), (none, c3) = run(go())
+        self.assertWsError(bad, "Unauthorized")
+        err = self.assertWsError(old, "Unauthorized")
+        self.assertIn("refresh", err)
+        self.assertWsError(none, "Unauthorized")
+        for code, reason in (c1, c2, c3):
+            self.assertEqual(code, 1008)
+            self.assertEqual(reason, "Unauthorized")
+
+    def _launch_waiting(self):
+        st, _, doc = self.server.rpc("launchRun", {"workflow": "gate"}, token=OP)
+        run_id = self.assertOk(st, doc)["runId"]
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            st, _, doc = self.server.rpc("getRun", {"runId": run_id}, token=OP)
+            if self.assertOk(st, doc)["status"] == "waiting-approval":
+                return run_id
+            time.sleep(0.05)
+        self.fail("run %s never waited for its approval" % run_id)
+
+    def test_hello_snapshot(self):
+        run_id = self._launch_waiting()
+
+        async def go():
+            c = await Client.open(self.server.port)
+            h = await c.connect()
+            await c.close()
+            return h
+        hello = self.assertWsOk(run(go()))
+        self.assertEqual(set(hello), {"protocol", "features", "policy", "auth", "snapshot"})
+        self.assertEqual(hello["protocol"], 1)
+        self.assertEqual(hello["features"], ["streaming", "runs"])
+        self.assertEqual(hello["policy"], {"heartbeatMs": 200})
+        self.assertEqual(set(hello["auth"]), {"sessionToken", "role", "scopes", "userId", "tokenId"})
+        snap = hello["snapshot"]
+        self.assertEqual(set(snap), {"runs", "approvals", "stateVersion"})
+        self.assertIsInstance(snap["stateVersion"], int)
+        self.assertGreater(snap["stateVersion"], 0)
+        runs = {r["runId"]: r for r in snap["runs"]}
+        self.assertIn(run_id, runs)
+        self.assertEqual(set(runs[run_id]), {"runId", "workflowKey", "status", "createdAtMs"})
+        self.assertEqual(runs[run_id]["workflowKey"], "gate")
+        self.assertEqual(runs[run_id]["status"], "waiting-approval")
+        for r in snap["runs"]:
+            self.assertNotIn(r["status"], ("finished", "failed", "cancelled"))
+        appr = [a for a in snap["approvals"] if a["runId"] == run_id]
+        self.assertEqual(len(appr), 1, snap)
+        a = appr[0]
+        self.assertEqual(set(a), {"runId", "workflowKey", "nodeId", "iteration", "requestTitle",
+                                  "requestedAtMs"})
+        self.assertEqual((a["workflowKey"], a["nodeId"], a["iteration"], a["requestTitle"]),
+                         ("gate", "approve", 0, "Ship it?"))
+        self.assertIsInstance(a["requestedAtMs"], int)
+
+    def test_rpc_same_validation_as_http(self):
+        cases = [
+            ("getRun", {"runId": "does-not-exist"}),
+            ("getRun", {}),
+            ("listRuns", {"limit": "ten"}),
+            ("launchRun", {"workflow": "quick", "bogus": 1}),
+            ("launchRun", {"workflow": "nope"}),
+            ("noSuchMethod", {}),
+            ("listWorkflows", None),
+        ]
+
+        async def go():
+            c = await Client.open(self.server.port)
+            await c.connect()
+            out = [await c.call(m, p) for m, p in cases]
+            await c.send({"type": "req", "method": "health"})
+            await c.send({"type": "req", "id": 7, "method": "health"})
+            await c.send({"type": "req", "id": "x1", "method": "health", "extra": 1})
+            await c.send({"type": "req", "id": "x2", "method": "health", "params": []})
+            await c.wait_for(lambda: len(c.responses) >= 4)
+            framing = list(c.responses.values())
+            await c.close()
+            return out, framing
+        ws_out, framing = run(go())
+        for (method, params), ws in zip(cases, ws_out):
+            frame = {"id": "same", "method": method}
+            if params is not None:
+                frame["params"] = params
+            st, _, http = self.server.rpc_frame(frame, token=OP)
+            self.assertEqual(ws["ok"], http["ok"], (ws, http))
+            if not http["ok"]:
+                self.assertEqual(ws["error"]["code"], http["error"]["code"], (ws, http))
+                self.assertEqual(ws["error"].get("path"), http["error"].get("path"), (ws, http))
+                self.assertEqual(ws["error"]["message"], http["error"]["message"], (ws, http))
+            else:
+                self.assertEqual(type(ws["payload"]), type(http["payload"]))
+                if isinstance(ws["payload"], dict):
+                    self.assertEqual(set(ws["payload"]), set(http["payload"]))
+        self.assertEqual(ws_out[2]["error"]["path"], "$.params.limit")
+        self.assertEqual(ws_out[5]["error"]["code"], "MethodNotFound")
+        paths = sorted(f["error"].get("path") for f in framing)
+        self.assertEqual(paths, ["$.extra", "$.id", "$.id", "$.params"], framing)
+
+    def test_many_requests_in_flight(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            await c.connect()
+            ids = ["m%d" % i for i in range(50)]
+            for i, rid in enumerate(ids):
+                method = ("health", "listRuns", "listWorkflows", "listApprovals")[i % 4]
+                await c.send({"type": "req", "id": rid, "method": method, "params": {}})
+            await c.wait_for(lambda: all(i in c.responses for i in ids))
+            got = {i: c.responses[i] for i in ids}
+            await c.close()
+            return got
+        got = run(go())
+        self.assertEqual(len(got), 50)
+        for rid, frame in got.items():
+            self.assertEqual(frame["id"], rid)
+            self.assertWsOk(frame)
+
+    def test_events_exactly_once_and_filtered(self):
+        async def go():
+            a = await Client.open(self.server.port)
+            b = await Client.open(self.server.port)
+            s = await Client.open(self.server.port)
+            self.assertWsOk(await a.connect())
+            self.assertWsOk(await b.connect(subscribe=["some-other-run"]))
+            self.assertWsOk(await s.connect(subscribe=[]))
+            launched = self.assertWsOk(await a.call("launchRun", {"workflow": "gate"}))
+            run_id = launched["runId"]
+            req = await a.wait_event("approval.requested", run_id)
+            decided = await a.call("submitApproval", {"runId": run_id, "nodeId": "approve",
+                                                      "decision": {"approved": True}})
+            self.assertWsOk(decided)
+            await a.wait_event("run.completed", run_id)
+            # s launches its own run: subscribed by the call, it sees it all.
+            own = self.assertWsOk(await s.call("launchRun", {"workflow": "quick"}))["runId"]
+            await s.wait_event("run.completed", own)
+            await a.wait_event("run.completed", own)
+            # Ticks keep flowing; give duplicates a chance to show up.
+            n = len(a.events)
+            await a.wait_for(lambda: sum(1 for e in a.events[n:] if e["event"] == "tick") >= 2)
+            await b.wait_for(lambda: sum(1 for e in b.events if e["event"] == "tick") >= 2)
+            for c in (a, b, s):
+                await c.close()
+            return run_id, own, req, a.events, b.events, s.events
+        run_id, own, req, ea, eb, es = run(go())
+        self.assertEqual(req["payload"]["nodeId"], "approve")
+        for evs in (ea, eb, es):
+            self.assertEqual(evs[0]["event"], "connect.challenge")
+            self.assertSeqContiguous(evs)
+            ticks = [e for e in evs if e["event"] == "tick"]
+            for t in ticks:
+                self.assertIsInstance(t["payload"]["ts"], int)
+        mine = [e for e in ea if e["payload"].get("runId") == run_id]
+        names = [e["event"] for e in mine]
+        for name in ("run.started", "node.started", "approval.requested", "approval.decided",
+                     "run.completed"):
+            self.assertEqual(names.count(name), 1 if name != "node.started" else 3, names)
+        self.assertLess(names.index("run.started"), names.index("approval.requested"))
+        self.assertLess(names.index("approval.requested"), names.index("approval.decided"))
+        self.assertEqual(names[-1], "run.completed", names)
+        svs = [e["stateVersion"] for e in mine]
+        self.assertEqual(svs, sorted(set(svs)), "stateVersion strictly increasing")
+        allsv = [e["stateVersion"] for e in ea]
+        self.assertEqual(allsv, sorted(allsv), "stateVersion never goes back")
+        # b subscribed to another run only: no run events at all.
+        self.assertEqual([e for e in eb if e["event"] not in ("connect.challenge", "tick")], [])
+        # s: exactly its own run, from run.started on, once each.
+        s_runs = {e["payload"].get("runId") for e in es if e["event"] not in ("connect.challenge", "tick")}
+        self.assertEqual(s_runs, {own})
+        s_names = [e["event"] for e in es if e["payload"].get("runId") == own]
+        self.assertEqual(s_names[0], "run.started", s_names)
+        self.assertEqual(s_names.count("run.completed"), 1, s_names)
+        a_own = [e["event"] for e in ea if e["payload"].get("runId") == own]
+        self.assertEqual(a_own, s_names)
+
+    def test_tick(self):
+        async def go():
+            c = await Client.open(self.server.port)
+            await c.connect()
+            t = await c.wait_event("tick", timeout=10)
+            await c.close()
+            return t
+        t = run(go())
+        self.assertIsInstance(t["payload"]["ts"], int)
+        self.assertEqual(t["apiVersion"], "v1")
+        self.assertGreaterEqual(t["seq"], 2)
+
+    def test_fifty_clients(self):
+        async def one(i):
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            for j in range(5):
+                r = await c.call(("health", "listRuns", "listWorkflows")[j % 3], {}, id="c%d-%d" % (i, j))
+                self.assertEqual(r["id"], "c%d-%d" % (i, j))
+                self.assertWsOk(r)
+            await c.close()
+            return True
+
+        async def go():
+            return await asyncio.gather(*[one(i) for i in range(50)])
+        self.assertEqual(run(go(), timeout=120), [True] * 50)
+
+    def test_upgrade_headers_and_path(self):
+        with self.server.raw() as conn:
+            conn.send(upgrade_request("/"))
+            r = conn.read_response()
+            self.assertEqual(r.status, 101)
+            self.assertEqual(r.headers.get("x-smithers-api-version"), "v1")
+        with self.server.raw() as conn:
+            conn.send(upgrade_request("/elsewhere"))
+            r = conn.read_response()
+            self.assertEqual(r.status, 404)
+            self.assertEqual(r.headers.get("x-smithers-api-version"), "v1")
+            self.assertEqual(r.json()["error"]["code"], "NotFound")
+
+
+_CFG2, _FILES2 = make_config("maxConnections: 5\nallowedOrigins: [\"http://app.example\"]\n")
+
+
+class WsLimits(WsTestCase):
+    CONFIG = _CFG2
+    FILES = _FILES2
+
+    def test_max_connections(self):
+        async def go():
+            clients = []
+            deadline = time.monotonic() + WAIT_S
+            while len(clients) < 5:
+                try:
+                    c = await Client.open(self.server.port)
+                    self.assertWsOk(await c.connect())
+                    clients.append(c)
+                except websockets.InvalidStatusCode as e:
+                    # Connections of earlier tests may still be counted.
+                    self.assertEqual(e.status_code, 503)
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.05)
+            return clients
+
+        async def main():
+            clients = await go()
+            try:
+                loop = asyncio.get_running_loop()
+                r = await loop.run_in_executor(None, self._raw_upgrade, {})
+            finally:
+                for c in clients:
+                    await c.close()
+            return r
+        r = run(main())
+        self.assertEqual(r.status, 503)
+        self.assertEqual(r.headers.get("x-smithers-api-version"), "v1")
+        self.assertEqual(r.json()["error"]["code"], "Busy")
+
+    def _raw_upgrade(self, headers):
+        with self.server.raw() as conn:
+            conn.send(upgrade_request("/", headers))
+            return conn.read_response()
+
+    def test_allowed_origins(self):
+        port = self.server.port
+        cases = [
+            ({"Origin": "http://evil.example"}, 403),
+            ({"Origin": "http://127.0.0.1:%d" % port, "Host": "127.0.0.1:%d" % port}, 101),
+            ({"Origin": "http://app.example"}, 101),
+            ({}, 101),
+        ]
+        for headers, want in cases:
+            with self.subTest(headers=headers):
+                h = dict(headers)
+                raw = upgrade_request("/", {k: v for k, v in h.items() if k != "Host"})
+                if "Host" in h:
+                    raw = raw.replace(b"Host: 127.0.0.1\r\n", ("Host: %s\r\n" % h["Host"]).encode())
+                deadline = time.monotonic() + WAIT_S
+                while True:
+                    with self.server.raw() as conn:
+                        conn.send(raw)
+                        r = conn.read_response()
+                    if r.status != 503 or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+                self.assertEqual(r.status, want, r.body)
+                self.assertEqual(r.headers.get("x-smithers-api-version"), "v1")
+                if want == 403:
+                    self.assertEqual(r.json()["error"]["code"], "Forbidden")
+
+
+if __name__ == "__main__":
+    harness.main()
