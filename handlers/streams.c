@@ -1,18 +1,89 @@
 /*
  * handlers/streams.c — WebSocket subscriptions to run events and DevTools.
  *
- * The engine issue replaces these: until then each answers Internal
- * "<method> is not available yet" after the dispatcher has validated the
- * request against the contract, so clients already get real validation.
+ * streamRunEvents validates the request against the durable event log
+ * (RunNotFound, SeqOutOfRange), works out the replay window and, when the
+ * client is further behind than the window, the gap snapshot (the getRun
+ * RunStateView); runtime/ws_gateway registers the stream on the calling
+ * connection, sends the replay right after the response and the live
+ * events after that.
+ *
+ * streamDevTools is still the placeholder: Internal "<method> is not
+ * available yet" after the dispatcher has validated the request.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "anvil_handlers.h"
 #include "call.h"
+#include "schema.h"
+#include "store_runs.h"
+#include "ws_gateway.h"
+
+#define EVENT_WINDOW_DEFAULT 10000
+
+/* The RunStateView of getRun, as JSON. NULL with call->err set. */
+static cJSON *run_snapshot(anvil_call *call, const char *run_id)
+{
+    anvil_get_run_request req = { .run_id = (char *)run_id };
+    anvil_get_run_response res;
+    memset(&res, 0, sizeof res);
+    cJSON *out = NULL;
+    if (anvil_handle_get_run(call, &req, &res) == 0) {
+        anvil_schema_error se;
+        out = anvil_schema_encode(&anvil_schema_get_run_response, &res, &se);
+        if (!out)
+            anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "gap snapshot: %s: %s", se.path, se.message);
+    }
+    anvil_schema_free(&anvil_schema_get_run_response, &res);
+    return out;
+}
 
 int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_events_request *req, anvil_stream_run_events_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    if (call->transport != ANVIL_TRANSPORT_WEBSOCKET || !call->conn)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
+                               "streamRunEvents needs a WebSocket connection");
+    anvil_run_record rec;
+    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+        return -1;
+    int64_t current = rec.last_seq;
+    anvil_run_record_clear(&rec);
+    if (req->has_after_seq && req->after_seq > current) {
+        anvil_error_set(&call->err, ANVIL_ERR_SEQ_OUT_OF_RANGE, "afterSeq %lld is newer than current seq %lld",
+                        (long long)req->after_seq, (long long)current);
+        anvil_error_detail_int(&call->err, "afterSeq", req->after_seq);
+        anvil_error_detail_int(&call->err, "currentSeq", current);
+        return -1;
+    }
+    int64_t window = call->gw->cfg.event_window_size > 0 ? call->gw->cfg.event_window_size
+                                                         : EVENT_WINDOW_DEFAULT;
+    int64_t first = current - window + 1;   /* first seq inside the window */
+    if (first < 1)
+        first = 1;
+
+    anvil_ws_run_stream rs = { .run_id = req->run_id, .replay_after = current };
+    if (req->has_after_seq) {
+        rs.replay_after = req->after_seq;
+        if (req->after_seq < first - 1) {
+            rs.gap_from = req->after_seq + 1;
+            rs.gap_to = first - 1;
+            rs.replay_after = first - 1;
+            if (!(rs.gap_snapshot = run_snapshot(call, req->run_id)))
+                return -1;
+        }
+    }
+    char stream_id[37];
+    if (anvil_ws_stream_run_events(call->conn, &rs, stream_id, &call->err) != 0)
+        return -1;
+    res->stream_id = strdup(stream_id);
+    res->run_id = strdup(req->run_id);
+    res->has_after_seq = req->has_after_seq;
+    res->after_seq = req->after_seq;
+    res->current_seq = current;
+    if (!res->stream_id || !res->run_id)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    return 0;
 }
 
 int anvil_handle_stream_dev_tools(anvil_call *call, const anvil_stream_dev_tools_request *req, anvil_stream_dev_tools_response *res)

@@ -20,6 +20,8 @@ typedef struct anvil_call {
     const char *called_as;        /* method name as sent (may be an alias) */
     const anvil_method *method;
     anvil_transport transport;    /* ANVIL_TRANSPORT_HTTP or _WEBSOCKET */
+    void *conn;                   /* opaque transport connection (ws_gateway's
+                                     for WebSocket calls); NULL over HTTP */
     anvil_error err;
 } anvil_call;
 

@@ -276,7 +276,7 @@ char *anvil_rpc_handle(anvil_gateway *gw, const anvil_principal *principal,
 
     anvil_call call = {
         .gw = gw, .principal = principal, .called_as = name, .method = m,
-        .transport = in->transport,
+        .transport = in->transport, .conn = in->conn,
     };
     rc = m->handler(&call, req, res);
     cJSON *payload = NULL;

@@ -24,6 +24,8 @@ typedef struct anvil_rpc_input {
     size_t body_len;
     const char *request_id;      /* x-request-id, used when the frame has no id */
     anvil_transport transport;
+    void *conn;                  /* the transport's connection (WebSocket: its
+                                    ws_gateway connection); NULL over HTTP */
 } anvil_rpc_input;
 
 /* Run one call. Returns the ResponseFrame JSON and sets *http_status, or

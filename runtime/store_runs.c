@@ -590,6 +590,39 @@ int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, co
                           at_ms) < 0 ? -1 : 0;
 }
 
+typedef struct event_each {
+    anvil_event_record_fn fn;
+    void *ctx;
+} event_each;
+
+static int each_event(void *ctx, sqlite3_stmt *st)
+{
+    event_each *e = ctx;
+    anvil_event_record r = {
+        .seq = anvil_sql_int(st, 0, 0),
+        .event = (const char *)sqlite3_column_text(st, 1),
+        .payload_json = (const char *)sqlite3_column_text(st, 2),
+        .state_version = anvil_sql_int(st, 3, 0),
+        .created_at_ms = anvil_sql_int(st, 4, 0),
+    };
+    if (!r.event)
+        r.event = "";
+    if (!r.payload_json)
+        r.payload_json = "{}";
+    return e->fn(e->ctx, &r);
+}
+
+int anvil_store_events_range(anvil_store *s, const char *run_id, int64_t after_seq,
+                             int64_t upto_seq, int64_t limit, anvil_event_record_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "SELECT seq, event, payload_json, state_version, created_at_ms FROM events"
+        " WHERE run_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4";
+    event_each e = { fn, ctx };
+    return anvil_sql_query(s, sql, each_event, &e, "siii", run_id, after_seq,
+                           upto_seq < 0 ? INT64_MAX : upto_seq, limit > 0 ? limit : (int64_t)-1);
+}
+
 int anvil_store_events_max_state_version(anvil_store *s, int64_t *out)
 {
     static const char sql[] = "SELECT COALESCE(MAX(state_version), 0) FROM events";

@@ -136,6 +136,22 @@ int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_n
                              int64_t at_ms, const char *tree_json);
 int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,
                              const char *payload_json, int64_t state_version, int64_t at_ms);
+
+/* One row of a run's event log. The strings are valid during the callback
+ * only. */
+typedef struct anvil_event_record {
+    int64_t seq;
+    const char *event;
+    const char *payload_json;
+    int64_t state_version, created_at_ms;
+} anvil_event_record;
+typedef int (*anvil_event_record_fn)(void *ctx, const anvil_event_record *ev);
+/* The run's events with after_seq < seq <= upto_seq (upto_seq < 0: no upper
+ * bound), in seq order, at most `limit` of them (<= 0: no limit). The read
+ * is a range scan of the (run_id, seq) primary key: it touches only the rows
+ * it returns. fn may return non-zero to stop. Rows seen, or -1. */
+int anvil_store_events_range(anvil_store *s, const char *run_id, int64_t after_seq,
+                             int64_t upto_seq, int64_t limit, anvil_event_record_fn fn, void *ctx);
 /* Highest stateVersion ever recorded (0 when none), to continue after a restart. */
 int anvil_store_events_max_state_version(anvil_store *s, int64_t *out);
 

@@ -18,6 +18,17 @@
  * subscription set they are held and delivered right after the response
  * (with seq assigned at delivery), so the subscribe-on-call never misses
  * the first events of the run it started.
+ *
+ * Run event streams (streamRunEvents): a connection holds any number of
+ * them, each on one run, each with the highest run seq it has delivered.
+ * The handler registers a stream during its call (pending); once the
+ * response has gone out, the stream sends its gap resync (if any), then the
+ * durable log from the store, and from then on the run's live events. The
+ * core thread is the only writer and the engine publishes an event only
+ * after committing it, so "read the log, then go live" leaves neither gap
+ * nor duplicate; a live event at or below the delivered seq is dropped and
+ * one beyond the next expected seq first pulls the missing ones from the
+ * log, so the stream stays exactly-once whatever the publication order.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -53,6 +64,16 @@ typedef struct held_event {
     struct held_event *next;
 } held_event;
 
+typedef struct run_stream {
+    char id[37];
+    char *run_id;
+    int64_t sent_seq;             /* highest run seq delivered (or the starting point) */
+    bool pending;                 /* registered by the call in progress: waits for its response */
+    cJSON *gap_snapshot;          /* send run.gap_resync first (pending streams only) */
+    int64_t gap_from, gap_to;
+    struct run_stream *next;
+} run_stream;
+
 typedef struct ws_conn {
     uint64_t id;
     struct anvil_ws_gateway *w;
@@ -70,6 +91,8 @@ typedef struct ws_conn {
     /* Set while this connection's own subscribing call runs. */
     bool holding;
     held_event *held, **held_tail;
+    run_stream *streams;          /* streamRunEvents subscriptions, oldest first */
+    struct event *stream_hb;      /* run.heartbeat timer, while there are streams */
     struct ws_conn *next, *prev;  /* all connections */
     struct ws_conn *hnext;        /* hash chain */
 } ws_conn;
@@ -177,10 +200,33 @@ static void free_held(ws_conn *c)
     c->held_tail = &c->held;
 }
 
+static void stream_free(run_stream *st)
+{
+    free(st->run_id);
+    cJSON_Delete(st->gap_snapshot);
+    free(st);
+}
+
+static void free_streams(ws_conn *c)
+{
+    run_stream *st = c->streams;
+    while (st) {
+        run_stream *n = st->next;
+        stream_free(st);
+        st = n;
+    }
+    c->streams = NULL;
+    if (c->stream_hb) {
+        event_free(c->stream_hb);
+        c->stream_hb = NULL;
+    }
+}
+
 static void conn_free(ws_conn *c)
 {
     if (c->deadline)
         event_free(c->deadline);
+    free_streams(c);
     anvil_principal_clear(&c->principal);
     anvil_strv_free(c->subs, c->n_subs);
     free_headers(c);
@@ -197,6 +243,8 @@ static void conn_close(ws_conn *c, int code, const char *reason)
     c->closing = true;
     if (c->deadline)
         event_del(c->deadline);
+    if (c->stream_hb)
+        event_del(c->stream_hb);
     anvil_ws_close(c->w->bridge, c->id, code, reason);
 }
 
@@ -305,24 +353,228 @@ static int subscribe(ws_conn *c, const char *run_id)
     return 0;
 }
 
+/* ---------------------------------------------------------------- run event streams */
+
+/* Send event `name` whose payload is `p` (consumed). */
+static void send_owned_event(ws_conn *c, const char *name, cJSON *p, int64_t sv)
+{
+    char *prefix = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (o && p && cJSON_AddStringToObject(o, "type", "event") && cJSON_AddStringToObject(o, "event", name) &&
+        cJSON_AddItemToObject(o, "payload", p)) {
+        p = NULL;
+        prefix = anvil_json_print(o);
+        size_t n = prefix ? strlen(prefix) : 0;
+        if (n && prefix[n - 1] == '}')
+            prefix[n - 1] = '\0';
+    }
+    cJSON_Delete(p);
+    cJSON_Delete(o);
+    if (!prefix) {
+        send_text(c, NULL);
+        return;
+    }
+    send_event_prefix(c, prefix, sv);
+    free(prefix);
+}
+
+/* One run.event frame; payload_json is the event's payload as JSON text. */
+static void stream_send(ws_conn *c, run_stream *st, int64_t seq, const char *event,
+                        const char *payload_json, int64_t sv)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON *raw = cJSON_CreateRaw(payload_json ? payload_json : "{}");
+    if (!p || !raw || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+        !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
+        !cJSON_AddStringToObject(p, "type", "RunEvent") || !cJSON_AddStringToObject(p, "runId", st->run_id) ||
+        !cJSON_AddStringToObject(p, "event", event) || !cJSON_AddItemToObject(p, "payload", raw) ||
+        !cJSON_AddNumberToObject(p, "seq", (double)seq) || !cJSON_AddNumberToObject(p, "stateVersion", (double)sv)) {
+        if (raw && !(p && cJSON_GetObjectItemCaseSensitive(p, "payload") == raw))
+            cJSON_Delete(raw);
+        cJSON_Delete(p);
+        send_text(c, NULL);
+        return;
+    }
+    send_owned_event(c, "run.event", p, sv);
+    if (seq > st->sent_seq)
+        st->sent_seq = seq;
+}
+
+typedef struct replay_ctx {
+    ws_conn *c;
+    run_stream *st;
+} replay_ctx;
+
+static int replay_row(void *ctx, const anvil_event_record *ev)
+{
+    replay_ctx *r = ctx;
+    if (r->c->closing)
+        return 1;
+    if (ev->seq <= r->st->sent_seq)
+        return 0;
+    stream_send(r->c, r->st, ev->seq, ev->event, ev->payload_json, ev->state_version);
+    return r->c->closing ? 1 : 0;
+}
+
+/* Send the logged events after st->sent_seq up to `upto` (< 0: all), one
+ * frame at a time straight from the statement. */
+static void stream_replay(ws_conn *c, run_stream *st, int64_t upto)
+{
+    anvil_store *s = c->w->gw->store;
+    replay_ctx r = { c, st };
+    if (!c->closing && anvil_store_events_range(s, st->run_id, st->sent_seq, upto, 0, replay_row, &r) < 0) {
+        anvil_log(ANVIL_LOG_ERROR, "ws %llu: stream %s: reading the event log: %s",
+                  (unsigned long long)c->id, st->id, anvil_store_errmsg(s));
+        conn_close(c, 1011, "Internal");
+    }
+}
+
+static void stream_start(ws_conn *c, run_stream *st)
+{
+    st->pending = false;
+    if (st->gap_snapshot) {
+        cJSON *p = cJSON_CreateObject();
+        cJSON *snap = st->gap_snapshot;
+        st->gap_snapshot = NULL;
+        if (!p || !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
+            !cJSON_AddStringToObject(p, "type", "GapResync") || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+            !cJSON_AddStringToObject(p, "runId", st->run_id) ||
+            !cJSON_AddNumberToObject(p, "fromSeq", (double)st->gap_from) ||
+            !cJSON_AddNumberToObject(p, "toSeq", (double)st->gap_to) || !cJSON_AddItemToObject(p, "snapshot", snap)) {
+            if (!p || cJSON_GetObjectItemCaseSensitive(p, "snapshot") != snap)
+                cJSON_Delete(snap);
+            cJSON_Delete(p);
+            send_text(c, NULL);
+            return;
+        }
+        send_owned_event(c, "run.gap_resync", p, state_version(c->w));
+    }
+    stream_replay(c, st, -1);
+}
+
+/* After a call: start the streams it registered when it succeeded, drop
+ * them when it did not (the client never learned their ids). */
+static void streams_after_call(ws_conn *c, bool ok)
+{
+    run_stream **pp = &c->streams;
+    while (*pp) {
+        run_stream *st = *pp;
+        if (!st->pending) {
+            pp = &st->next;
+        } else if (ok && !c->closing) {
+            stream_start(c, st);
+            pp = &st->next;
+        } else {
+            *pp = st->next;
+            stream_free(st);
+        }
+    }
+}
+
+/* A live engine event: to every started stream on its run. */
+static void streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
+{
+    for (run_stream *st = c->streams; st && !c->closing; st = st->next) {
+        if (st->pending || ev->seq <= st->sent_seq || strcmp(st->run_id, ev->run_id) != 0)
+            continue;
+        if (ev->seq > st->sent_seq + 1)
+            stream_replay(c, st, ev->seq - 1);
+        if (c->closing)
+            return;
+        if (!*ptext && !(*ptext = ev->payload ? anvil_json_print(ev->payload) : strdup("{}"))) {
+            send_text(c, NULL);
+            return;
+        }
+        stream_send(c, st, ev->seq, ev->event, *ptext, ev->state_version);
+    }
+}
+
+static void on_stream_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ws_conn *c = arg;
+    int64_t now = anvil_now_ms();
+    for (run_stream *st = c->streams; st && !c->closing; st = st->next) {
+        if (st->pending)
+            continue;
+        cJSON *p = cJSON_CreateObject();
+        if (!p || !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
+            !cJSON_AddStringToObject(p, "type", "Heartbeat") || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+            !cJSON_AddStringToObject(p, "runId", st->run_id) || !cJSON_AddNumberToObject(p, "ts", (double)now)) {
+            cJSON_Delete(p);
+            send_text(c, NULL);
+            return;
+        }
+        send_owned_event(c, "run.heartbeat", p, state_version(c->w));
+    }
+}
+
+int anvil_ws_stream_run_events(void *conn, const anvil_ws_run_stream *rs, char stream_id[37],
+                               anvil_error *err)
+{
+    ws_conn *c = conn;
+    cJSON *snap = rs->gap_snapshot;
+    run_stream *st = NULL;
+    if (!c || c->closing) {
+        cJSON_Delete(snap);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
+    }
+    if (!c->stream_hb) {
+        c->stream_hb = event_new(c->w->gw->base, -1, EV_PERSIST, on_stream_heartbeat, c);
+        struct timeval tv = { ANVIL_RUN_EVENT_HEARTBEAT_MS / 1000, (ANVIL_RUN_EVENT_HEARTBEAT_MS % 1000) * 1000 };
+        if (!c->stream_hb || event_add(c->stream_hb, &tv) != 0) {
+            if (c->stream_hb)
+                event_free(c->stream_hb);
+            c->stream_hb = NULL;
+            goto oom;
+        }
+    }
+    st = calloc(1, sizeof *st);
+    if (!st || !(st->run_id = strdup(rs->run_id)) || anvil_uuid4(st->id) != 0)
+        goto oom;
+    st->sent_seq = rs->replay_after;
+    st->pending = true;
+    st->gap_snapshot = snap;
+    st->gap_from = rs->gap_from;
+    st->gap_to = rs->gap_to;
+    run_stream **pp = &c->streams;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = st;
+    memcpy(stream_id, st->id, sizeof st->id);
+    return 0;
+oom:
+    if (st)
+        free(st->run_id);
+    free(st);
+    cJSON_Delete(snap);
+    return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+}
+
 /* ---------------------------------------------------------------- events */
 
 static void on_bus_event(void *ctx, const anvil_event *ev)
 {
     anvil_ws_gateway *w = ctx;
-    char *prefix = NULL;
+    char *prefix = NULL, *ptext = NULL;
     for (ws_conn *c = w->head; c; c = c->next) {
         if (!c->authenticated || c->closing)
             continue;
         bool deliver = subscribed_to(c, ev->run_id);
-        if (!deliver && !c->holding)
+        if (!deliver && !c->holding) {
+            if (c->streams && ev->run_id)
+                streams_deliver(c, ev, &ptext);
             continue;
+        }
         if (!prefix && !(prefix = event_prefix(ev->event, ev->payload))) {
             anvil_log(ANVIL_LOG_ERROR, "ws: out of memory rendering %s", ev->event);
-            return;
+            break;
         }
         if (deliver) {
             send_event_prefix(c, prefix, ev->state_version);
+            if (c->streams && ev->run_id)
+                streams_deliver(c, ev, &ptext);
             continue;
         }
         held_event *h = calloc(1, sizeof *h);
@@ -334,8 +586,11 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
             free(h->run_id);
             free(h);
         }
+        if (c->streams && ev->run_id)
+            streams_deliver(c, ev, &ptext);
     }
     free(prefix);
+    free(ptext);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -778,11 +1033,12 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
     }
     anvil_rpc_input in = {
         .forced_method = NULL, .body = data, .body_len = len, .request_id = NULL,
-        .transport = ANVIL_TRANSPORT_WEBSOCKET,
+        .transport = ANVIL_TRANSPORT_WEBSOCKET, .conn = c,
     };
     int status = 0;
     char *text = anvil_rpc_handle(w->gw, &c->principal, &in, &status);
     c->holding = false;
+    bool ok = text && status == 200;
     char *run_id = NULL;
     if (sub && text)
         run_id = call_run_id(text, params);
@@ -795,6 +1051,8 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
             send_event_prefix(c, h->prefix, h->state_version);
     free_held(c);
     free(run_id);
+    if (c->streams)
+        streams_after_call(c, ok);
 }
 
 static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len)

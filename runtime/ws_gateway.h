@@ -15,8 +15,13 @@
 #ifndef ANVIL_WS_GATEWAY_H
 #define ANVIL_WS_GATEWAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include <cjson/cJSON.h>
+
+#include "error.h"
 #include "gateway.h"
 #include "ws_bridge.h"
 
@@ -28,6 +33,27 @@ anvil_ws_gateway *anvil_ws_gateway_new(anvil_gateway *gw, char *err, size_t errl
 
 /* The bridge, for anvil_ws_bridge_upgrade. */
 anvil_ws_bridge *anvil_ws_gateway_bridge(anvil_ws_gateway *w);
+
+/* Interval of the per-stream `run.heartbeat`. */
+#define ANVIL_RUN_EVENT_HEARTBEAT_MS 1000
+
+/* A streamRunEvents subscription, as worked out by its handler. */
+typedef struct anvil_ws_run_stream {
+    const char *run_id;
+    int64_t replay_after;         /* replay the log's events with seq > this */
+    cJSON *gap_snapshot;          /* non-NULL: send run.gap_resync first; consumed */
+    int64_t gap_from, gap_to;     /* its fromSeq / toSeq */
+} anvil_ws_run_stream;
+
+/* Register a run event stream on `conn` (anvil_call.conn of a WebSocket
+ * call) and write its id into stream_id. Once the call's response has been
+ * sent (and only if it succeeded), the stream sends run.gap_resync when
+ * asked, then every logged event with seq > replay_after as run.event, then
+ * each new event of the run live — exactly once, in seq order — and a
+ * run.heartbeat every ANVIL_RUN_EVENT_HEARTBEAT_MS, until the connection
+ * closes. 0, or -1 with err set; gap_snapshot is consumed either way. */
+int anvil_ws_stream_run_events(void *conn, const anvil_ws_run_stream *rs, char stream_id[37],
+                               anvil_error *err);
 
 /* Close every connection (1001), stop the bridge thread, unsubscribe from
  * the bus and free everything. NULL is ignored. */

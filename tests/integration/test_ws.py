@@ -6,7 +6,10 @@ upgrade request's headers; hello with its snapshot; RPC over the socket with
 the same validation as HTTP; many requests in flight; engine events with a
 contiguous per-connection seq, exactly once, filtered by the subscription
 set; tick; many clients; maxConnections; allowedOrigins; the upgrade's
-API-version header.
+API-version header; streamRunEvents (replay from the durable log after the
+response, then live with neither gap nor duplicate, gap resync beyond the
+window, heartbeats, several streams per connection, resume after a
+restart).
 
 Uses Debian's python3-websockets (asyncio API, 10.4). Every wait is bounded
 (asyncio.wait_for); nothing depends on how long something took.
@@ -66,6 +69,7 @@ class Client:
         self.ws = ws
         self.events = []
         self.responses = {}
+        self.res_at = {}          # response id -> number of events received before it
         self.cond = asyncio.Condition()
         self.closed = False
         self.reader = asyncio.ensure_future(self._read())
@@ -85,6 +89,7 @@ class Client:
                 async with self.cond:
                     if frame.get("type") == "res":
                         self.responses[frame["id"]] = frame
+                        self.res_at[frame["id"]] = len(self.events)
                     else:
                         self.events.append(frame)
                     self.cond.notify_all()
@@ -132,6 +137,27 @@ class Client:
         if e is None:
             raise AssertionError("connection closed before %s" % name)
         return e
+
+    def stream(self, stream_id, names=("run.event", "run.gap_resync")):
+        return [e for e in self.events
+                if e["event"] in names and e["payload"].get("streamId") == stream_id]
+
+    async def open_stream(self, run_id, after_seq=None):
+        params = {"runId": run_id}
+        if after_seq is not None:
+            params["afterSeq"] = after_seq
+        id = "s%d" % id_counter()
+        r = await self.call("streamRunEvents", params, id=id)
+        return r, self.res_at.get(id)
+
+    async def wait_stream_seq(self, stream_id, seq, timeout=WAIT_S):
+        """Until the stream delivered run seq `seq` (or the connection closed)."""
+        def seen():
+            return any(e["event"] == "run.event" and e["payload"]["seq"] >= seq
+                       for e in self.stream(stream_id))
+        await self.wait_for(lambda: seen() or self.closed, timeout)
+        if not seen():
+            raise AssertionError("connection closed before seq %d of stream %s" % (seq, stream_id))
 
     async def wait_closed(self, timeout=WAIT_S):
         await self.wait_for(lambda: self.closed, timeout)
@@ -587,6 +613,294 @@ class WsLimits(WsTestCase):
                 self.assertEqual(r.headers.get("x-smithers-api-version"), "v1")
                 if want == 403:
                     self.assertEqual(r.json()["error"]["code"], "Forbidden")
+
+
+class StreamMixin:
+    def launch_waiting(self):
+        st, _, doc = self.server.rpc("launchRun", {"workflow": "gate"}, token=OP)
+        run_id = self.assertOk(st, doc)["runId"]
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            view = self.get_run(run_id)
+            if view["status"] == "waiting-approval":
+                return run_id, view["lastSeq"]
+            time.sleep(0.05)
+        self.fail("run %s never waited for its approval" % run_id)
+
+    def get_run(self, run_id):
+        st, _, doc = self.server.rpc("getRun", {"runId": run_id}, token=OP)
+        return self.assertOk(st, doc)
+
+    def approve(self, run_id):
+        st, _, doc = self.server.rpc("submitApproval", {"runId": run_id, "nodeId": "approve",
+                                                        "decision": {"approved": True}}, token=OP)
+        self.assertOk(st, doc)
+
+    def wait_finished(self, run_id):
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            view = self.get_run(run_id)
+            if view["status"] == "finished":
+                return view["lastSeq"]
+            time.sleep(0.05)
+        self.fail("run %s never finished" % run_id)
+
+    def assertRunEvents(self, frames, stream_id, run_id, seqs):
+        self.assertEqual([f["payload"]["seq"] for f in frames], list(seqs), frames)
+        prev_sv = 0
+        for f in frames:
+            self.assertEqual(f["type"], "event")
+            self.assertEqual(f["event"], "run.event", f)
+            p = f["payload"]
+            self.assertEqual(set(p), {"streamId", "apiVersion", "type", "runId", "event", "payload",
+                                      "seq", "stateVersion"}, p)
+            self.assertEqual(p["streamId"], stream_id)
+            self.assertEqual(p["apiVersion"], "v1")
+            self.assertEqual(p["type"], "RunEvent")
+            self.assertEqual(p["runId"], run_id)
+            self.assertIsInstance(p["event"], str)
+            self.assertIsInstance(p["payload"], dict)
+            self.assertEqual(p["payload"].get("runId"), run_id, p)
+            self.assertGreater(p["stateVersion"], prev_sv)
+            self.assertEqual(f["stateVersion"], p["stateVersion"])
+            prev_sv = p["stateVersion"]
+
+    def assertStreamResponse(self, res, run_id, after_seq, current_seq):
+        p = self.assertWsOk(res)
+        self.assertEqual(set(p), {"streamId", "runId", "afterSeq", "currentSeq"}, p)
+        self.assertRegex(p["streamId"], UUID_RE)
+        self.assertEqual(p["runId"], run_id)
+        self.assertEqual(p["afterSeq"], after_seq)
+        self.assertEqual(p["currentSeq"], current_seq)
+        return p["streamId"]
+
+
+_CFG3, _FILES3 = make_config("")
+
+
+class WsRunStreams(WsTestCase, StreamMixin):
+    CONFIG = _CFG3
+    FILES = _FILES3
+
+    def test_replay_then_live(self):
+        run_id, last = self.launch_waiting()
+        self.assertGreater(last, 3)
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect(subscribe=[]))
+            res, res_at = await c.open_stream(run_id, after_seq=2)
+            sid = self.assertStreamResponse(res, run_id, 2, last)
+            await c.wait_stream_seq(sid, last)
+            replay = c.stream(sid)
+            first_idx = c.events.index(replay[0])
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.approve, run_id)
+            await c.wait_for(lambda: any(e["payload"]["event"] == "run.completed" for e in c.stream(sid))
+                             or c.closed)
+            final = await loop.run_in_executor(None, self.wait_finished, run_id)
+            await c.wait_stream_seq(sid, final)
+            await c.close()
+            return sid, res_at, first_idx, replay, c.stream(sid), final, c.events
+        sid, res_at, first_idx, replay, frames, final, events = run(go())
+        # The response came first, then the replay.
+        self.assertLessEqual(res_at, first_idx)
+        self.assertRunEvents(replay, sid, run_id, range(3, last + 1))
+        # Live continues at last+1: no gap, no duplicate, through run.completed.
+        self.assertRunEvents(frames, sid, run_id, range(3, final + 1))
+        self.assertGreater(final, last)
+        self.assertEqual(frames[-1]["payload"]["event"], "run.completed")
+        names = [f["payload"]["event"] for f in frames]
+        self.assertEqual(names.count("run.completed"), 1)
+        self.assertIn("approval.decided", names)
+        # Stream frames are ordinary event frames: one contiguous connection seq.
+        self.assertSeqContiguous(events)
+
+    def test_live_only_and_heartbeat(self):
+        run_id, last = self.launch_waiting()
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect(subscribe=[]))
+            res, _ = await c.open_stream(run_id)
+            sid = self.assertStreamResponse(res, run_id, None, last)
+            hb = await c.wait_event("run.heartbeat", timeout=10)
+            before = list(c.stream(sid))
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.approve, run_id)
+            final = await loop.run_in_executor(None, self.wait_finished, run_id)
+            await c.wait_stream_seq(sid, final)
+            await c.close()
+            return sid, hb, before, c.stream(sid), final
+        sid, hb, before, frames, final = run(go())
+        self.assertEqual(before, [], "no replay without afterSeq")
+        self.assertRunEvents(frames, sid, run_id, range(last + 1, final + 1))
+        p = hb["payload"]
+        self.assertEqual(set(p), {"apiVersion", "type", "streamId", "runId", "ts"}, p)
+        self.assertEqual(p["type"], "Heartbeat")
+        self.assertEqual(p["apiVersion"], "v1")
+        self.assertEqual(p["streamId"], sid)
+        self.assertEqual(p["runId"], run_id)
+        self.assertIsInstance(p["ts"], int)
+
+    def test_errors(self):
+        run_id, last = self.launch_waiting()
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            ahead, _ = await c.open_stream(run_id, after_seq=last + 5)
+            missing, _ = await c.open_stream("no-such-run", after_seq=0)
+            bad, _ = await c.open_stream(run_id, after_seq=-1)
+            ok, _ = await c.open_stream(run_id, after_seq=last)
+            await c.close()
+            return ahead, missing, bad, ok
+        ahead, missing, bad, ok = run(go())
+        self.assertWsError(ahead, "SeqOutOfRange",
+                           message="afterSeq %d is newer than current seq %d" % (last + 5, last))
+        self.assertWsError(missing, "RunNotFound")
+        self.assertWsError(bad, "InvalidRequest")
+        self.assertStreamResponse(ok, run_id, last, last)
+
+    def test_two_streams_one_connection(self):
+        run_id, last = self.launch_waiting()
+        other, other_last = self.launch_waiting()
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            r1, _ = await c.open_stream(run_id, after_seq=0)
+            r2, _ = await c.open_stream(run_id, after_seq=1)
+            r3, _ = await c.open_stream(other, after_seq=other_last)
+            s1 = self.assertStreamResponse(r1, run_id, 0, last)
+            s2 = self.assertStreamResponse(r2, run_id, 1, last)
+            s3 = self.assertStreamResponse(r3, other, other_last, other_last)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.approve, run_id)
+            final = await loop.run_in_executor(None, self.wait_finished, run_id)
+            await c.wait_stream_seq(s1, final)
+            await c.wait_stream_seq(s2, final)
+            await c.close()
+            return s1, s2, s3, c.stream(s1), c.stream(s2), c.stream(s3), final, c.events
+        s1, s2, s3, f1, f2, f3, final, events = run(go())
+        self.assertEqual(len({s1, s2, s3}), 3)
+        self.assertRunEvents(f1, s1, run_id, range(1, final + 1))
+        self.assertRunEvents(f2, s2, run_id, range(2, final + 1))
+        self.assertEqual(f3, [], "the other run did not move")
+        self.assertEqual([f["payload"]["payload"] for f in f1[1:]], [f["payload"]["payload"] for f in f2])
+        self.assertSeqContiguous(events)
+
+
+_CFG4, _FILES4 = make_config("eventWindowSize: 3\n")
+
+
+class WsRunStreamWindow(WsTestCase, StreamMixin):
+    CONFIG = _CFG4
+    FILES = _FILES4
+
+    def test_gap_resync(self):
+        run_id, _ = self.launch_waiting()
+        self.approve(run_id)
+        last = self.wait_finished(run_id)
+        self.assertGreater(last, 5)
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            out = []
+            for after in (0, last - 4, last - 3, last - 1):
+                res, res_at = await c.open_stream(run_id, after_seq=after)
+                sid = self.assertStreamResponse(res, run_id, after, last)
+                await c.wait_stream_seq(sid, last)
+                out.append((after, sid, res_at, c.stream(sid)))
+            await c.close()
+            return out
+        for after, sid, res_at, frames in run(go()):
+            with self.subTest(after=after):
+                if after < last - 3:
+                    gap, frames = frames[0], frames[1:]
+                    self.assertEqual(gap["event"], "run.gap_resync")
+                    p = gap["payload"]
+                    self.assertEqual(set(p), {"apiVersion", "type", "streamId", "runId", "fromSeq",
+                                              "toSeq", "snapshot"}, p)
+                    self.assertEqual(p["type"], "GapResync")
+                    self.assertEqual(p["apiVersion"], "v1")
+                    self.assertEqual(p["streamId"], sid)
+                    self.assertEqual(p["runId"], run_id)
+                    self.assertEqual(p["fromSeq"], after + 1)
+                    self.assertEqual(p["toSeq"], last - 3)
+                    self.assertEqual(p["snapshot"]["runId"], run_id)
+                    self.assertEqual(p["snapshot"]["status"], "finished")
+                    self.assertEqual(p["snapshot"]["lastSeq"], last)
+                    self.assertIn("summary", p["snapshot"])
+                # The window: never more than the last 3 events.
+                self.assertRunEvents(frames, sid, run_id, range(max(after, last - 3) + 1, last + 1))
+
+    def test_window_read_is_a_range_scan(self):
+        """The log read behind the replay walks the (run_id, seq) key from
+        the window's start: it is bounded by the window, not by the log."""
+        import sqlite3
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True)
+        try:
+            plan = db.execute(
+                "EXPLAIN QUERY PLAN SELECT seq, event, payload_json, state_version, created_at_ms"
+                " FROM events WHERE run_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4",
+                ("r", 0, 10, -1)).fetchall()
+        finally:
+            db.close()
+        detail = " ".join(str(row[-1]) for row in plan)
+        self.assertIn("SEARCH", detail)
+        self.assertRegex(detail, r"run_id=\? AND seq>\? AND seq<\?")
+        self.assertNotIn("TEMP B-TREE", detail)
+
+
+_CFG5, _FILES5 = make_config("")
+
+
+class WsRunStreamRestart(WsTestCase, StreamMixin):
+    CONFIG = _CFG5
+    FILES = _FILES5
+
+    def test_resume_after_restart(self):
+        run_id, last = self.launch_waiting()
+
+        async def first():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            res, _ = await c.open_stream(run_id, after_seq=0)
+            sid = self.assertStreamResponse(res, run_id, 0, last)
+            await c.wait_stream_seq(sid, last)
+            await c.close()
+            return c.stream(sid)
+        seen = run(first())
+        self.assertEqual([f["payload"]["seq"] for f in seen], list(range(1, last + 1)))
+        self.server.stop()
+        self.server.start()
+        current = self.get_run(run_id)["lastSeq"]
+        resume_from = 2
+
+        async def second():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect())
+            res, _ = await c.open_stream(run_id, after_seq=resume_from)
+            sid = self.assertStreamResponse(res, run_id, resume_from, current)
+            await c.wait_stream_seq(sid, current)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.approve, run_id)
+            final = await loop.run_in_executor(None, self.wait_finished, run_id)
+            await c.wait_stream_seq(sid, final)
+            await c.close()
+            return sid, c.stream(sid), final
+        sid, frames, final = run(second())
+        self.assertRunEvents(frames, sid, run_id, range(resume_from + 1, final + 1))
+        # What was logged before the restart comes back identical.
+        before = {f["payload"]["seq"]: f["payload"] for f in seen}
+        for f in frames:
+            p = f["payload"]
+            if p["seq"] in before:
+                self.assertEqual({k: v for k, v in p.items() if k != "streamId"},
+                                 {k: v for k, v in before[p["seq"]].items() if k != "streamId"})
+        self.assertEqual(frames[-1]["payload"]["event"], "run.completed")
 
 
 if __name__ == "__main__":
