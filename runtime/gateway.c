@@ -74,9 +74,11 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     (void)what;
     anvil_gateway *gw = arg;
     static int ticks;
-    /* Connections finish the response they are writing; after ~2 s the
-     * rest are dropped so a stuck client cannot hold shutdown. */
-    if (anvil_http_server_connections(gw->http) == 0 || ++ticks > 40) {
+    /* HTTP connections finish the response they are writing and
+     * WebSockets their close handshake; after ~2 s the rest are dropped so
+     * a stuck client cannot hold shutdown. */
+    if ((anvil_http_server_connections(gw->http) == 0 &&
+         anvil_ws_gateway_connections(gw->ws) == 0) || ++ticks > 40) {
         event_base_loopexit(gw->base, NULL);
         return;
     }
@@ -90,6 +92,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     anvil_gateway *gw = arg;
     anvil_log(ANVIL_LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     anvil_http_server_stop_accepting(gw->http);
+    /* Upgrades are refused from now on; answers already due go out, then
+     * every WebSocket gets a close frame 1001. */
+    anvil_ws_gateway_shutdown(gw->ws);
     if (!gw->drain_timer)
         gw->drain_timer = evtimer_new(gw->base, on_drain, gw);
     if (gw->drain_timer) {

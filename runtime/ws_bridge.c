@@ -39,6 +39,7 @@
 #define WS_TX_CHUNK 16384         /* outbound messages are written in frames this big */
 #define WS_REASON_MAX 123         /* close frame payload is at most 125 bytes */
 #define WS_SHUTDOWN_GRACE_MS 2000
+#define WS_FINAL_GRACE_S 30       /* a final message + close must be written by then */
 #define WS_KEY_MAX 64
 
 enum { WS_EV_OPEN, WS_EV_MESSAGE, WS_EV_CLOSED };
@@ -72,6 +73,7 @@ typedef struct ws_conn {
     bool paused;                  /* lws stopped reading; core asks to resume */
     bool resume_req;
     bool close_req;
+    bool final_req;               /* anvil_ws_send_final: arm the kill timeout */
     int close_code;
     char close_reason[WS_REASON_MAX + 1];
     /* Hand-off, written by the core before publishing; then lws-thread only
@@ -99,6 +101,7 @@ struct anvil_ws_bridge {
     char *path;
 
     /* core thread only */
+    bool stopping;                /* anvil_ws_bridge_shutdown was called */
     size_t count;
     uint64_t next_id;
     struct event *wake_ev;
@@ -374,9 +377,16 @@ static void drain_pending(anvil_ws_bridge *b)
             c->pnext = NULL;
         }
         bool resume = c && c->resume_req;
+        bool final = c && c->final_req;
         bool shutdown = b->shutdown;
-        if (c)
+        int final_code = c ? c->close_code : 0;
+        char final_reason[WS_REASON_MAX + 1] = "";
+        if (c) {
             c->resume_req = false;
+            c->final_req = false;
+            if (final)
+                memcpy(final_reason, c->close_reason, sizeof final_reason);
+        }
         pthread_mutex_unlock(&b->mu);
         if (!c)
             break;
@@ -396,6 +406,14 @@ static void drain_pending(anvil_ws_bridge *b)
             continue;
         if (resume)
             lws_rx_flow_control(c->wsi, 1);
+        if (final && c->opened) {
+            /* The peer may have stopped reading altogether: if the final
+             * message and the close frame cannot be written in time, drop
+             * the socket (on_close still reports the code we chose). */
+            c->end_code = final_code;
+            snprintf(c->end_reason, sizeof c->end_reason, "%s", final_reason);
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, WS_FINAL_GRACE_S);
+        }
         if (c->opened)
             lws_callback_on_writable(c->wsi);
         else if (shutdown)
@@ -668,13 +686,9 @@ static void deliver_open(anvil_ws_bridge *b, ws_event *e)
     free(path);
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+/* Deliver every event the lws thread has queued so far. */
+static void deliver_events(anvil_ws_bridge *b)
 {
-    (void)what;
-    anvil_ws_bridge *b = arg;
-    char buf[64];
-    while (read(fd, buf, sizeof buf) > 0) {
-    }
     pthread_mutex_lock(&b->mu);
     b->core_signaled = false;
     ws_event *list = b->ev_head;
@@ -718,6 +732,16 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         }
         free_event(e);
     }
+}
+
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    anvil_ws_bridge *b = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+    deliver_events(b);
 }
 
 static void refuse(anvil_ws_bridge *b, const anvil_http_request *req, anvil_http_response *res,
@@ -805,6 +829,10 @@ int anvil_ws_bridge_upgrade(void *bridge, evutil_socket_t fd, const anvil_http_r
     if (b->path && strcmp(req->path, b->path) != 0) {
         refuse(b, req, res, 404, ANVIL_ERR_NOT_FOUND, "NotFound",
                "No WebSocket endpoint at this path");
+        return -1;
+    }
+    if (b->stopping) {
+        refuse(b, req, res, 503, ANVIL_ERR_BUSY, "Busy", "The server is shutting down");
         return -1;
     }
     if (b->count >= b->opt.max_connections) {
@@ -926,6 +954,62 @@ int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t
     if (wake)
         lws_cancel_service(b->ctx);
     return 0;
+}
+
+int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len,
+                       int code, const char *reason)
+{
+    if (!b || len > SIZE_MAX - sizeof(ws_msg) - LWS_PRE)
+        return -1;
+    if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
+        code = LWS_CLOSE_STATUS_NORMAL;
+    ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
+    if (!m)
+        return -1;
+    m->next = NULL;
+    m->len = len;
+    if (len)
+        memcpy(m->buf + LWS_PRE, text, len);
+
+    pthread_mutex_lock(&b->mu);
+    ws_conn *c = table_find(b, conn_id);
+    if (!c || c->close_req || b->shutdown) {
+        pthread_mutex_unlock(&b->mu);
+        free(m);
+        return -1;
+    }
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out_head = m;
+    c->out_tail = m;
+    c->out_bytes += len;
+    c->close_req = true;
+    c->final_req = true;
+    c->close_code = code;
+    copy_reason(c->close_reason, reason ? reason : "", reason ? strlen(reason) : 0);
+    bool wake = mark_pending(b, c);
+    pthread_mutex_unlock(&b->mu);
+    if (wake)
+        lws_cancel_service(b->ctx);
+    return 0;
+}
+
+void anvil_ws_bridge_shutdown(anvil_ws_bridge *b)
+{
+    if (!b || b->stopping)
+        return;
+    b->stopping = true;
+    /* Messages already received are handled first, so their answers are
+     * queued ahead of the close frames. */
+    deliver_events(b);
+    if (!b->thread_started)
+        return;
+    pthread_mutex_lock(&b->mu);
+    b->shutdown = true;
+    b->lws_signaled = true;
+    pthread_mutex_unlock(&b->mu);
+    lws_cancel_service(b->ctx);
 }
 
 void anvil_ws_close(anvil_ws_bridge *b, uint64_t conn_id, int code, const char *reason)

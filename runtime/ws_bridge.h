@@ -80,6 +80,15 @@ int anvil_ws_bridge_upgrade(void *bridge, evutil_socket_t fd, const anvil_http_r
  * (nothing is queued then; the caller decides, typically anvil_ws_close). */
 int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len);
 
+/* The last message of a connection: queue it after the queued messages,
+ * past max_queued_bytes_per_conn (keep it small), then close with code and
+ * reason (as anvil_ws_close). A peer that has not taken the backlog, this
+ * message and the close frame within ~30 s is dropped; on_close then reports this code and reason.
+ * Used when anvil_ws_send failed for backlog, to tell the peer why.
+ * Returns -1 when the connection is gone or already closing. */
+int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len,
+                        int code, const char *reason);
+
 /* Send a close frame with code (1000..4999; others become 1000) and reason
  * (truncated to 123 bytes, non-printable-ASCII bytes become '?') after the
  * messages already queued, then drop the connection. on_close still
@@ -89,6 +98,15 @@ void anvil_ws_close(anvil_ws_bridge *b, uint64_t conn_id, int code, const char *
 /* Connections counted against max_connections: handshaking, open, and
  * closed ones whose on_close has not been delivered yet. */
 size_t anvil_ws_connections(const anvil_ws_bridge *b);
+
+/* Begin a graceful shutdown (idempotent): refuse further upgrades (503),
+ * deliver the messages already received (callbacks run during this call,
+ * so their answers are queued first), then have every connection send what
+ * it has queued and a close frame 1001 "server shutting down". Sends fail
+ * from here on. Keep running the event loop for on_close (watch
+ * anvil_ws_connections); the lws thread gives peers ~2 s. Not from inside
+ * a callback. */
+void anvil_ws_bridge_shutdown(anvil_ws_bridge *b);
 
 /* Send close frames (1001) to every open connection, wait up to ~2 s for
  * them to finish, join the thread and free everything. No callback runs

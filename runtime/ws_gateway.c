@@ -105,6 +105,8 @@ struct anvil_ws_gateway {
     size_t n_buckets, n_conns;
     struct event *tick;
     bool subscribed;
+    bool stopping;                /* anvil_ws_gateway_shutdown was called */
+    size_t queue_limit;           /* the bridge's max_queued_bytes_per_conn */
 };
 
 /* ---------------------------------------------------------------- table */
@@ -248,17 +250,81 @@ static void conn_close(ws_conn *c, int code, const char *reason)
     anvil_ws_close(c->w->bridge, c->id, code, reason);
 }
 
-/* Send text (freed here). A full or gone connection is closed. */
-static void send_text(ws_conn *c, char *text)
+static char *event_prefix(const char *name, const cJSON *payload);
+static int64_t state_version(anvil_ws_gateway *w);
+
+/* The connection's outbound queue is full (it does not keep up): after
+ * what is already queued, send one last event telling it why —
+ * run.error with the contract error BackpressureDisconnect — and close with
+ * 1008 "BackpressureDisconnect". Other connections are not affected and
+ * nothing here waits for the peer. */
+static void backpressure_disconnect(ws_conn *c)
+{
+    anvil_ws_gateway *w = c->w;
+    if (w->stopping) {
+        /* Sends fail during shutdown; the close frame is on its way. */
+        conn_close(c, 1001, "server shutting down");
+        return;
+    }
+    anvil_log(ANVIL_LOG_WARN, "ws %llu: outbound queue exceeded %zu bytes; disconnecting",
+              (unsigned long long)c->id, w->queue_limit);
+    anvil_error e;
+    memset(&e, 0, sizeof e);
+    anvil_error_set(&e, ANVIL_ERR_BACKPRESSURE_DISCONNECT,
+                    "outbound queue exceeded %zu bytes; reconnect and resume with "
+                    "streamRunEvents afterSeq", w->queue_limit);
+    char *text = NULL;
+    cJSON *payload = cJSON_CreateObject();
+    cJSON *ej = anvil_error_to_json(&e);
+    anvil_error_clear(&e);
+    if (payload && ej && cJSON_AddItemToObject(payload, "error", ej)) {
+        ej = NULL;
+        char *prefix = event_prefix("run.error", payload);
+        if (prefix) {
+            char tail[96];
+            int tn = snprintf(tail, sizeof tail,
+                              ",\"seq\":%lld,\"stateVersion\":%lld,\"apiVersion\":\"%s\"}",
+                              (long long)(c->seq + 1), (long long)state_version(w),
+                              ANVIL_API_VERSION);
+            size_t pn = strlen(prefix);
+            text = malloc(pn + (size_t)tn + 1);
+            if (text) {
+                memcpy(text, prefix, pn);
+                memcpy(text + pn, tail, (size_t)tn + 1);
+                c->seq++;
+            }
+            free(prefix);
+        }
+    }
+    cJSON_Delete(ej);
+    cJSON_Delete(payload);
+    /* Mark closing first (timers stop; nothing else is sent), then hand the
+     * bridge the final frame and the close in one step. */
+    c->closing = true;
+    if (c->deadline)
+        event_del(c->deadline);
+    if (c->stream_hb)
+        event_del(c->stream_hb);
+    if (!text || anvil_ws_send_final(w->bridge, c->id, text, strlen(text), 1008,
+                                     "BackpressureDisconnect") != 0)
+        anvil_ws_close(w->bridge, c->id, 1008, "BackpressureDisconnect");
+    free(text);
+}
+
+/* Send text (freed here); true when queued. A full connection gets
+ * BackpressureDisconnect. */
+static bool send_text(ws_conn *c, char *text)
 {
     if (!text) {
         anvil_log(ANVIL_LOG_ERROR, "ws %llu: out of memory building a frame", (unsigned long long)c->id);
         conn_close(c, 1011, "Internal");
-        return;
+        return false;
     }
-    if (!c->closing && anvil_ws_send(c->w->bridge, c->id, text, strlen(text)) != 0)
-        conn_close(c, 1008, "BackpressureDisconnect");
+    bool ok = !c->closing && anvil_ws_send(c->w->bridge, c->id, text, strlen(text)) == 0;
     free(text);
+    if (!ok && !c->closing)
+        backpressure_disconnect(c);
+    return ok;
 }
 
 static void send_error(ws_conn *c, const char *id, anvil_error *e)
@@ -301,9 +367,12 @@ static void send_event_prefix(ws_conn *c, const char *prefix, int64_t state_vers
     if (text) {
         memcpy(text, prefix, pn);
         memcpy(text + pn, tail, (size_t)tn + 1);
-        c->seq++;
     }
-    send_text(c, text);
+    /* The seq is taken only when the frame is queued: the
+     * BackpressureDisconnect event reuses the number of the frame that did
+     * not fit, so the client sees no gap. */
+    if (send_text(c, text))
+        c->seq++;
 }
 
 static void send_event(ws_conn *c, const char *name, const cJSON *payload, int64_t state_version)
@@ -1164,8 +1233,14 @@ anvil_ws_gateway *anvil_ws_gateway_new(anvil_gateway *gw, char *err, size_t errl
             return NULL;
         }
     }
+    /* Per-connection outbound queue: max(4 * maxPayload, 1 MiB). */
+    size_t max_payload = gw->cfg.max_payload > 0 ? (size_t)gw->cfg.max_payload : 1024 * 1024;
+    w->queue_limit = max_payload > SIZE_MAX / 4 ? SIZE_MAX : 4 * max_payload;
+    if (w->queue_limit < 1024 * 1024)
+        w->queue_limit = 1024 * 1024;
     anvil_ws_options opt = {
-        .max_payload = gw->cfg.max_payload > 0 ? (size_t)gw->cfg.max_payload : 0,
+        .max_payload = max_payload,
+        .max_queued_bytes_per_conn = w->queue_limit,
         .max_connections = gw->cfg.max_connections > 0 ? (size_t)gw->cfg.max_connections : 0,
         .ping_interval_s = PING_INTERVAL_S,
         .path = "/",
@@ -1185,6 +1260,32 @@ anvil_ws_gateway *anvil_ws_gateway_new(anvil_gateway *gw, char *err, size_t errl
 anvil_ws_bridge *anvil_ws_gateway_bridge(anvil_ws_gateway *w)
 {
     return w ? w->bridge : NULL;
+}
+
+void anvil_ws_gateway_shutdown(anvil_ws_gateway *w)
+{
+    if (!w || w->stopping)
+        return;
+    /* Answers to requests already received are queued inside this call,
+     * ahead of the close frames. */
+    anvil_ws_bridge_shutdown(w->bridge);
+    w->stopping = true;
+    if (w->tick)
+        event_del(w->tick);
+    for (ws_conn *c = w->head; c; c = c->next) {
+        if (c->closing)
+            continue;
+        c->closing = true;        /* the bridge sends 1001 after the queue */
+        if (c->deadline)
+            event_del(c->deadline);
+        if (c->stream_hb)
+            event_del(c->stream_hb);
+    }
+}
+
+size_t anvil_ws_gateway_connections(const anvil_ws_gateway *w)
+{
+    return w ? anvil_ws_connections(w->bridge) : 0;
 }
 
 void anvil_ws_gateway_free(anvil_ws_gateway *w)

@@ -55,6 +55,16 @@ typedef struct anvil_ws_run_stream {
 int anvil_ws_stream_run_events(void *conn, const anvil_ws_run_stream *rs, char stream_id[37],
                                anvil_error *err);
 
+/* SIGTERM/SIGINT: refuse further upgrades, answer the requests already
+ * received, then close every connection with 1001 "server shutting down"
+ * once its queued frames are out. Keep the loop running until
+ * anvil_ws_gateway_connections is 0 (or a bounded wait), then free. */
+void anvil_ws_gateway_shutdown(anvil_ws_gateway *w);
+
+/* Connections still counted by the bridge (open, handshaking, or closed
+ * with on_close not yet delivered). */
+size_t anvil_ws_gateway_connections(const anvil_ws_gateway *w);
+
 /* Close every connection (1001), stop the bridge thread, unsubscribe from
  * the bus and free everything. NULL is ignored. */
 void anvil_ws_gateway_free(anvil_ws_gateway *w);

@@ -9,14 +9,21 @@ set; tick; many clients; maxConnections; allowedOrigins; the upgrade's
 API-version header; streamRunEvents (replay from the durable log after the
 response, then live with neither gap nor duplicate, gap resync beyond the
 window, heartbeats, several streams per connection, resume after a
-restart).
+restart); backpressure (a client that stops reading gets the
+BackpressureDisconnect event, then close 1008, while a healthy one gets the
+whole run); SIGTERM (close 1001 to every socket, in-flight RPC answered,
+exit 0).
 
 Uses Debian's python3-websockets (asyncio API, 10.4). Every wait is bounded
-(asyncio.wait_for); nothing depends on how long something took.
+(asyncio.wait_for); nothing depends on how long something took, except
+that the SIGTERM test gives the server 0.2 s to read the in-flight RPC.
 """
 import asyncio
 import json
 import os
+import signal
+import socket
+import struct
 import sys
 import time
 import unittest
@@ -901,6 +908,243 @@ class WsRunStreamRestart(WsTestCase, StreamMixin):
                 self.assertEqual({k: v for k, v in p.items() if k != "streamId"},
                                  {k: v for k, v in before[p["seq"]].items() if k != "streamId"})
         self.assertEqual(frames[-1]["payload"]["event"], "run.completed")
+
+
+# -------------------------------------------------------------- backpressure
+
+class RawWs:
+    """A hand-made WebSocket client on a plain socket with a tiny receive
+    buffer, so it can stop reading for real (python3-websockets keeps
+    reading into its own buffers)."""
+
+    def __init__(self, port, rcvbuf=4096):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(WAIT_S)
+        self.sock.connect(("127.0.0.1", port))
+        self.buf = b""
+        self.sock.sendall(upgrade_request("/"))
+        while b"\r\n\r\n" not in self.buf:
+            self._fill()
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise AssertionError("upgrade refused: %r" % head)
+        self.messages = []        # decoded text messages (JSON)
+        self.close_code = None
+        self.close_reason = None
+        self.eof = False
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("connection closed")
+        self.buf += chunk
+
+    def send_text(self, text):
+        data = text.encode("utf-8")
+        mask = os.urandom(4)
+        n = len(data)
+        if n < 126:
+            head = struct.pack("!BB", 0x81, 0x80 | n)
+        elif n < 65536:
+            head = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+        else:
+            head = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        self.sock.sendall(head + mask + body)
+
+    def send_close(self, code=1000):
+        mask = os.urandom(4)
+        payload = struct.pack("!H", code)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        try:
+            self.sock.sendall(struct.pack("!BB", 0x88, 0x80 | len(payload)) + mask + body)
+        except OSError:
+            pass
+
+    def _frame(self):
+        """One frame from self.buf, or None when incomplete."""
+        if len(self.buf) < 2:
+            return None
+        b0, b1 = self.buf[0], self.buf[1]
+        n = b1 & 0x7F
+        off = 2
+        if n == 126:
+            if len(self.buf) < 4:
+                return None
+            n = struct.unpack("!H", self.buf[2:4])[0]
+            off = 4
+        elif n == 127:
+            if len(self.buf) < 10:
+                return None
+            n = struct.unpack("!Q", self.buf[2:10])[0]
+            off = 10
+        if b1 & 0x80:
+            raise AssertionError("server frames must not be masked")
+        if len(self.buf) < off + n:
+            return None
+        payload = self.buf[off:off + n]
+        self.buf = self.buf[off + n:]
+        return b0 & 0x80, b0 & 0x0F, payload
+
+    def read_until(self, pred, deadline):
+        """Read frames until pred() holds, the close frame came, or EOF."""
+        partial = b""
+        while not pred() and self.close_code is None:
+            f = self._frame()
+            if f is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError("timed out reading the slow client")
+                self.sock.settimeout(left)
+                try:
+                    self._fill()
+                except (EOFError, ConnectionResetError):
+                    self.eof = True
+                    return
+                continue
+            fin, op, payload = f
+            if op in (0x1, 0x0):
+                partial += payload
+                if fin:
+                    self.messages.append(json.loads(partial.decode("utf-8")))
+                    partial = b""
+            elif op == 0x8:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_reason = payload[2:].decode("utf-8", "replace")
+                self.send_close(self.close_code)
+            # pings (0x9) are not answered: this client is "stuck"
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# Each task writes 1,000,000 bytes to stdout and to stderr (the default
+# capture limit is 1 MiB per stream): 12 MB of task.output for the run,
+# far beyond the 1 MiB queue limit plus what the kernel buffers absorb.
+_FLOOD_TASKS = 6
+_FLOOD_CMD = ("yes 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'"
+              " | head -c 1000000; yes 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy'"
+              " | head -c 1000000 >&2")
+_FILES6 = dict(_FILES)
+_FILES6["wf/flood.yaml"] = yaml.safe_dump({"name": "flood", "root": {"sequence": [
+    {"task": {"id": "t%d" % i, "run": _FLOOD_CMD}} for i in range(_FLOOD_TASKS)]}},
+    sort_keys=False)
+# maxPayload 65536 -> per-connection outbound limit max(4 * 65536, 1 MiB) = 1 MiB.
+_CFG6 = _CFG.replace("heartbeatMs: 200\n", "heartbeatMs: 200\nmaxPayload: 65536\n") + \
+    "  flood: { file: wf/flood.yaml }\n"
+
+
+class WsBackpressure(WsTestCase):
+    CONFIG = _CFG6
+    FILES = _FILES6
+
+    def test_slow_subscriber_is_disconnected(self):
+        port = self.server.port
+        slow = RawWs(port)
+        try:
+            connect = {"type": "req", "id": "c1", "method": "connect",
+                       "params": {"minProtocol": 1, "maxProtocol": 1, "client": {"name": "slow"},
+                                  "auth": {"token": OP}}}
+            slow.send_text(json.dumps(connect))
+            slow.read_until(lambda: any(m.get("id") == "c1" for m in slow.messages),
+                            time.monotonic() + WAIT_S)
+            hello = [m for m in slow.messages if m.get("id") == "c1"][0]
+            self.assertWsOk(hello)
+            # From here on the slow client does not read.
+
+            async def healthy():
+                ws = await asyncio.wait_for(
+                    websockets.connect("ws://127.0.0.1:%d/" % port, ping_interval=None,
+                                       close_timeout=2, compression=None, max_size=None),
+                    WAIT_S)
+                c = Client(ws)
+                self.assertWsOk(await c.connect())
+                r = await c.call("launchRun", {"workflow": "flood"})
+                run_id = self.assertWsOk(r)["runId"]
+                done = await c.wait_event("run.completed", run_id, timeout=120)
+                await c.close()
+                return run_id, done, c.events
+            run_id, done, events = run(healthy(), timeout=180)
+            self.assertEqual(done["payload"]["status"], "finished", done)
+
+            # Now read everything the slow client was sent.
+            slow.read_until(lambda: False, time.monotonic() + WAIT_S)
+        finally:
+            slow.close()
+
+        # The healthy client got every event of the run, in order, no gap.
+        self.assertSeqContiguous(events)
+        mine = [e for e in events if e["payload"].get("runId") == run_id]
+        self.assertEqual(mine[0]["event"], "run.started")
+        self.assertEqual(mine[-1]["event"], "run.completed")
+        out = {}
+        for e in mine:
+            if e["event"] == "task.output":
+                key = (e["payload"]["nodeId"], e["payload"]["stream"])
+                out[key] = out.get(key, 0) + len(e["payload"]["data"])
+        self.assertEqual(out, {("t%d" % i, s): 1000000
+                               for i in range(_FLOOD_TASKS) for s in ("stdout", "stderr")})
+
+        # The slow one: its frames in order, then the reason, then 1008.
+        self.assertEqual(slow.close_code, 1008, (slow.close_code, slow.eof))
+        self.assertEqual(slow.close_reason, "BackpressureDisconnect")
+        evs = [m for m in slow.messages if m.get("type") == "event"]
+        self.assertSeqContiguous(evs)
+        last = evs[-1]
+        self.assertIs(slow.messages[-1], last)
+        self.assertEqual(last["event"], "run.error", last)
+        err = last["payload"]["error"]
+        self.assertEqual(err["code"], "BackpressureDisconnect", last)
+        self.assertEqual(err["legacyCode"], "BACKPRESSURE_DISCONNECT", last)
+        self.assertEqual(err["version"], "v1", last)
+        self.assertIn("1048576 bytes", err["message"])
+        self.assertIn("afterSeq", err["message"])
+        # It was cut off before the end of the run.
+        self.assertFalse(any(e["event"] == "run.completed" for e in evs))
+
+
+class WsShutdown(WsTestCase):
+    CONFIG = _CFG
+    FILES = _FILES
+
+    def test_sigterm_closes_sockets_1001(self):
+        async def go():
+            clients = []
+            for _ in range(3):
+                c = await Client.open(self.server.port)
+                self.assertWsOk(await c.connect())
+                clients.append(c)
+            # One RPC in flight when the signal arrives: sent, not answered
+            # yet when SIGTERM is sent (the short pause lets the server read
+            # it; its answer must still come before the close frame).
+            await clients[0].send({"type": "req", "id": "last", "method": "listRuns",
+                                   "params": {}})
+            await asyncio.sleep(0.2)
+            t0 = time.monotonic()
+            self.server.proc.send_signal(signal.SIGTERM)
+            closes = []
+            for c in clients:
+                closes.append(await c.wait_closed(timeout=10))
+            loop = asyncio.get_running_loop()
+            rc = await loop.run_in_executor(None, lambda: self.server.proc.wait(timeout=10))
+            return clients, closes, rc, time.monotonic() - t0
+
+        clients, closes, rc, took = run(go())
+        try:
+            self.assertEqual(rc, 0, self.server.stderr())
+            self.assertLess(took, 10.0)
+            for code, reason in closes:
+                self.assertEqual((code, reason), (1001, "server shutting down"))
+            self.assertWsOk(clients[0].responses["last"])
+        finally:
+            # Let tearDownClass see a stopped server.
+            self.server.proc = None
+            self.server._out.close()
+            self.server._err.close()
 
 
 if __name__ == "__main__":
