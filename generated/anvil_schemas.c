@@ -735,7 +735,7 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
 static const anvil_field anvil_schema_stream_dev_tools_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_dev_tools_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_response, run_id), -1, true },
-    { "afterSeq", &s_32, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), false },
+    { "afterSeq", &s_32, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
 };
 const anvil_schema anvil_schema_stream_dev_tools_response = {
     .name = "StreamDevToolsResponse",

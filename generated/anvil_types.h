@@ -274,7 +274,7 @@ typedef struct anvil_stream_dev_tools_response {
     char *stream_id;  /* required */
     char *run_id;  /* required */
     bool has_after_seq;
-    int64_t after_seq;
+    int64_t after_seq;  /* required */
 } anvil_stream_dev_tools_response;
 extern const anvil_schema anvil_schema_stream_dev_tools_response;
 

@@ -8,8 +8,10 @@
  * connection, sends the replay right after the response and the live
  * events after that.
  *
- * streamDevTools is still the placeholder: Internal "<method> is not
- * available yet" after the dispatcher has validated the request.
+ * streamDevTools validates the run and afterSeq against the run's recorded
+ * frames (afterSeq is a frameNo) and registers a DevTools stream:
+ * runtime/ws_gateway sends the snapshot right after the response and the
+ * deltas after that (runtime/devtools.c builds them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -88,7 +90,33 @@ int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_even
 
 int anvil_handle_stream_dev_tools(anvil_call *call, const anvil_stream_dev_tools_request *req, anvil_stream_dev_tools_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    if (call->transport != ANVIL_TRANSPORT_WEBSOCKET || !call->conn)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
+                               "streamDevTools needs a WebSocket connection");
+    anvil_run_record rec;
+    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+        return -1;
+    int64_t latest = rec.frame_no;
+    anvil_run_record_clear(&rec);
+    if (req->has_after_seq && req->after_seq > latest) {
+        anvil_error_set(&call->err, ANVIL_ERR_SEQ_OUT_OF_RANGE, "afterSeq %lld is newer than the latest frame %lld",
+                        (long long)req->after_seq, (long long)latest);
+        anvil_error_detail_int(&call->err, "afterSeq", req->after_seq);
+        anvil_error_detail_int(&call->err, "currentSeq", latest);
+        return -1;
+    }
+    /* The first frame sent is the snapshot (the baseline): frame afterSeq
+     * itself (the first frame for afterSeq 0), else the latest frame. */
+    int64_t base = req->has_after_seq ? req->after_seq : latest;
+    int64_t start_after = base > 0 ? base - 1 : 0;
+    char stream_id[37];
+    if (anvil_ws_stream_devtools(call->conn, req->run_id, start_after, stream_id, &call->err) != 0)
+        return -1;
+    res->stream_id = strdup(stream_id);
+    res->run_id = strdup(req->run_id);
+    res->has_after_seq = req->has_after_seq;
+    res->after_seq = req->after_seq;
+    if (!res->stream_id || !res->run_id)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    return 0;
 }

@@ -580,6 +580,35 @@ int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_n
     return anvil_sql_exec(s, sql, "siis", run_id, frame_no, at_ms, tree_json) < 0 ? -1 : 0;
 }
 
+typedef struct frame_each {
+    anvil_frame_record_fn fn;
+    void *ctx;
+} frame_each;
+
+static int each_frame(void *ctx, sqlite3_stmt *st)
+{
+    frame_each *e = ctx;
+    anvil_frame_record r = {
+        .frame_no = anvil_sql_int(st, 0, 0),
+        .created_at_ms = anvil_sql_int(st, 1, 0),
+        .tree_json = (const char *)sqlite3_column_text(st, 2),
+    };
+    if (!r.tree_json)
+        r.tree_json = "{}";
+    return e->fn(e->ctx, &r);
+}
+
+int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_no,
+                             int64_t upto_no, int64_t limit, anvil_frame_record_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "SELECT frame_no, created_at_ms, tree_json FROM frames"
+        " WHERE run_id = ?1 AND frame_no > ?2 AND frame_no <= ?3 ORDER BY frame_no LIMIT ?4";
+    frame_each e = { fn, ctx };
+    return anvil_sql_query(s, sql, each_frame, &e, "siii", run_id, after_no,
+                           upto_no < 0 ? INT64_MAX : upto_no, limit > 0 ? limit : (int64_t)-1);
+}
+
 int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,
                              const char *payload_json, int64_t state_version, int64_t at_ms)
 {

@@ -137,6 +137,21 @@ int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_n
 int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,
                              const char *payload_json, int64_t state_version, int64_t at_ms);
 
+/* One recorded frame of a run (the node tree after a state change). The
+ * string is valid during the callback only. */
+typedef struct anvil_frame_record {
+    int64_t frame_no, created_at_ms;
+    const char *tree_json;        /* {"frameNo","runId","status","root"} */
+} anvil_frame_record;
+typedef int (*anvil_frame_record_fn)(void *ctx, const anvil_frame_record *fr);
+/* The run's frames with after_no < frame_no <= upto_no (upto_no < 0: no
+ * upper bound), in frame order, at most `limit` (<= 0: no limit); a range
+ * scan of the (run_id, frame_no) primary key. fn may return non-zero to
+ * stop. Rows seen, or -1. The latest frame number is the run record's
+ * frame_no. */
+int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_no,
+                             int64_t upto_no, int64_t limit, anvil_frame_record_fn fn, void *ctx);
+
 /* One row of a run's event log. The strings are valid during the callback
  * only. */
 typedef struct anvil_event_record {

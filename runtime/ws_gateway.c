@@ -29,6 +29,12 @@
  * nor duplicate; a live event at or below the delivered seq is dropped and
  * one beyond the next expected seq first pulls the missing ones from the
  * log, so the stream stays exactly-once whatever the publication order.
+ *
+ * DevTools streams (streamDevTools) work the same way on the run's frames:
+ * after the response, the frames after the starting point are read from
+ * the store (the first becomes the snapshot); on every later event of the
+ * run the frames after the last delivered frameNo are read again and each
+ * becomes a delta or a re-baseline snapshot (runtime/devtools.c).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +49,7 @@
 #include "anvil_contract.h"
 #include "auth.h"
 #include "clock.h"
+#include "devtools.h"
 #include "error.h"
 #include "events.h"
 #include "http_routes.h"
@@ -74,6 +81,17 @@ typedef struct run_stream {
     struct run_stream *next;
 } run_stream;
 
+/* A streamDevTools subscription: the frames of one run as snapshot/delta
+ * events. */
+typedef struct dt_stream {
+    char id[37];
+    char *run_id;
+    int64_t sent_frame;           /* highest frameNo delivered (or the starting point) */
+    bool pending;                 /* registered by the call in progress */
+    anvil_devtools_state state;   /* the tree the client has, the delta count */
+    struct dt_stream *next;
+} dt_stream;
+
 typedef struct ws_conn {
     uint64_t id;
     struct anvil_ws_gateway *w;
@@ -93,6 +111,7 @@ typedef struct ws_conn {
     held_event *held, **held_tail;
     run_stream *streams;          /* streamRunEvents subscriptions, oldest first */
     struct event *stream_hb;      /* run.heartbeat timer, while there are streams */
+    dt_stream *dt_streams;        /* streamDevTools subscriptions, oldest first */
     struct ws_conn *next, *prev;  /* all connections */
     struct ws_conn *hnext;        /* hash chain */
 } ws_conn;
@@ -209,8 +228,22 @@ static void stream_free(run_stream *st)
     free(st);
 }
 
+static void dt_stream_free(dt_stream *st)
+{
+    free(st->run_id);
+    anvil_devtools_state_clear(&st->state);
+    free(st);
+}
+
 static void free_streams(ws_conn *c)
 {
+    dt_stream *dt = c->dt_streams;
+    while (dt) {
+        dt_stream *n = dt->next;
+        dt_stream_free(dt);
+        dt = n;
+    }
+    c->dt_streams = NULL;
     run_stream *st = c->streams;
     while (st) {
         run_stream *n = st->next;
@@ -621,6 +654,135 @@ oom:
     return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
 }
 
+/* ---------------------------------------------------------------- devtools streams */
+
+typedef struct dt_ctx {
+    ws_conn *c;
+    dt_stream *st;
+} dt_ctx;
+
+static int dt_frame(void *ctx, const anvil_frame_record *fr)
+{
+    dt_ctx *x = ctx;
+    ws_conn *c = x->c;
+    dt_stream *st = x->st;
+    if (c->closing)
+        return 1;
+    if (fr->frame_no <= st->sent_frame)
+        return 0;
+    /* A hole in the frame numbers (frames the client never saw in the
+     * tree it holds): the delta would be against the wrong base. */
+    if (st->state.root && fr->frame_no != st->state.seq + 1)
+        anvil_devtools_request_rebaseline(&st->state);
+    cJSON *frame = cJSON_Parse(fr->tree_json);
+    cJSON *p = frame ? anvil_devtools_next(&st->state, frame) : NULL;
+    cJSON_Delete(frame);
+    st->sent_frame = fr->frame_no;
+    if (!p) {
+        /* Unreadable frame (or out of memory): skip it; the next one is a
+         * snapshot so the client's tree stays right. */
+        anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: frame %lld of run %s is not usable",
+                  (unsigned long long)c->id, st->id, (long long)fr->frame_no, st->run_id);
+        anvil_devtools_request_rebaseline(&st->state);
+        return 0;
+    }
+    /* Which stream (a connection may hold several) and run it belongs to. */
+    if (!cJSON_AddStringToObject(p, "streamId", st->id) || !cJSON_AddStringToObject(p, "runId", st->run_id)) {
+        cJSON_Delete(p);
+        send_text(c, NULL);
+        return 1;
+    }
+    send_owned_event(c, "devtools.event", p, state_version(c->w));
+    return c->closing ? 1 : 0;
+}
+
+/* Send the run's frames after st->sent_frame, straight from the store. */
+static void dt_pull(ws_conn *c, dt_stream *st)
+{
+    anvil_store *s = c->w->gw->store;
+    dt_ctx x = { c, st };
+    if (!c->closing && anvil_store_frames_range(s, st->run_id, st->sent_frame, -1, 0, dt_frame, &x) < 0) {
+        anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: reading frames: %s",
+                  (unsigned long long)c->id, st->id, anvil_store_errmsg(s));
+        conn_close(c, 1011, "Internal");
+    }
+}
+
+static void dt_after_call(ws_conn *c, bool ok)
+{
+    dt_stream **pp = &c->dt_streams;
+    while (*pp) {
+        dt_stream *st = *pp;
+        if (!st->pending) {
+            pp = &st->next;
+        } else if (ok && !c->closing) {
+            st->pending = false;
+            dt_pull(c, st);
+            pp = &st->next;
+        } else {
+            *pp = st->next;
+            dt_stream_free(st);
+        }
+    }
+}
+
+/* A live engine event of a run: the frames it recorded (if any) go to
+ * every started DevTools stream on that run. The engine publishes only
+ * after committing, so the store already holds them; reading "after the
+ * last delivered frameNo" keeps each stream exactly-once and in order
+ * whatever events carry the frames. */
+static void dt_deliver(ws_conn *c, const anvil_event *ev)
+{
+    for (dt_stream *st = c->dt_streams; st && !c->closing; st = st->next) {
+        if (st->pending || strcmp(st->run_id, ev->run_id) != 0)
+            continue;
+        if (strcmp(ev->event, "run.time_travel_jumped") == 0) {
+            /* Rewind hook (rewindRun is not implemented yet): frames after
+             * toFrameNo were truncated and are recorded again; re-read from
+             * the target and send it as a snapshot. */
+            const cJSON *to = cJSON_GetObjectItemCaseSensitive(ev->payload, "toFrameNo");
+            if (cJSON_IsNumber(to) && (int64_t)to->valuedouble - 1 < st->sent_frame)
+                st->sent_frame = (int64_t)to->valuedouble - 1;
+            anvil_devtools_request_rebaseline(&st->state);
+        }
+        dt_pull(c, st);
+    }
+}
+
+int anvil_ws_stream_devtools(void *conn, const char *run_id, int64_t start_after, char stream_id[37],
+                             anvil_error *err)
+{
+    ws_conn *c = conn;
+    if (!c || c->closing)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
+    dt_stream *st = calloc(1, sizeof *st);
+    if (!st || !(st->run_id = strdup(run_id)) || anvil_uuid4(st->id) != 0) {
+        if (st)
+            free(st->run_id);
+        free(st);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    }
+    st->sent_frame = start_after;
+    st->pending = true;
+    dt_stream **pp = &c->dt_streams;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = st;
+    memcpy(stream_id, st->id, sizeof st->id);
+    return 0;
+}
+
+/* Both kinds of stream, for a run-scoped event. */
+static void conn_streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
+{
+    if (!ev->run_id)
+        return;
+    if (c->streams)
+        streams_deliver(c, ev, ptext);
+    if (c->dt_streams && !c->closing)
+        dt_deliver(c, ev);
+}
+
 /* ---------------------------------------------------------------- events */
 
 static void on_bus_event(void *ctx, const anvil_event *ev)
@@ -632,8 +794,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
             continue;
         bool deliver = subscribed_to(c, ev->run_id);
         if (!deliver && !c->holding) {
-            if (c->streams && ev->run_id)
-                streams_deliver(c, ev, &ptext);
+            conn_streams_deliver(c, ev, &ptext);
             continue;
         }
         if (!prefix && !(prefix = event_prefix(ev->event, ev->payload))) {
@@ -642,8 +803,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
         }
         if (deliver) {
             send_event_prefix(c, prefix, ev->state_version);
-            if (c->streams && ev->run_id)
-                streams_deliver(c, ev, &ptext);
+            conn_streams_deliver(c, ev, &ptext);
             continue;
         }
         held_event *h = calloc(1, sizeof *h);
@@ -655,8 +815,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
             free(h->run_id);
             free(h);
         }
-        if (c->streams && ev->run_id)
-            streams_deliver(c, ev, &ptext);
+        conn_streams_deliver(c, ev, &ptext);
     }
     free(prefix);
     free(ptext);
@@ -1122,6 +1281,8 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
     free(run_id);
     if (c->streams)
         streams_after_call(c, ok);
+    if (c->dt_streams)
+        dt_after_call(c, ok);
 }
 
 static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len)

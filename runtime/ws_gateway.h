@@ -55,6 +55,16 @@ typedef struct anvil_ws_run_stream {
 int anvil_ws_stream_run_events(void *conn, const anvil_ws_run_stream *rs, char stream_id[37],
                                anvil_error *err);
 
+/* Register a DevTools stream (streamDevTools) on `conn` and write its id
+ * into stream_id. Once the call's response has been sent (and only if it
+ * succeeded), the stream sends the run's recorded frames with frameNo >
+ * start_after as `devtools.event` — the first as a snapshot, each later
+ * one as a delta against the previous (or a re-baseline snapshot, see
+ * runtime/devtools.h) — then every new frame of the run live, exactly once
+ * and in frameNo order, until the connection closes. 0, or -1 with err. */
+int anvil_ws_stream_devtools(void *conn, const char *run_id, int64_t start_after, char stream_id[37],
+                             anvil_error *err);
+
 /* SIGTERM/SIGINT: refuse further upgrades, answer the requests already
  * received, then close every connection with 1001 "server shutting down"
  * once its queued frames are out. Keep the loop running until

@@ -9,7 +9,8 @@ set; tick; many clients; maxConnections; allowedOrigins; the upgrade's
 API-version header; streamRunEvents (replay from the durable log after the
 response, then live with neither gap nor duplicate, gap resync beyond the
 window, heartbeats, several streams per connection, resume after a
-restart); backpressure (a client that stops reading gets the
+restart); streamDevTools (snapshot first, deltas that rebuild the final
+tree, re-baseline after 50 deltas, errors, scope); backpressure (a client that stops reading gets the
 BackpressureDisconnect event, then close 1008, while a healthy one gets the
 whole run); SIGTERM (close 1001 to every socket, in-flight RPC answered,
 exit 0).
@@ -52,6 +53,9 @@ WORKFLOWS = {
     ]}},
     "quick": {"name": "quick", "root": {"sequence": [
         {"task": {"id": "only", "output": {"x": 1}}},
+    ]}},
+    "long": {"name": "long", "root": {"sequence": [
+        {"task": {"id": "step%02d" % i, "output": {"i": i}}} for i in range(30)
     ]}},
 }
 
@@ -911,6 +915,234 @@ class WsRunStreamRestart(WsTestCase, StreamMixin):
 
 
 # -------------------------------------------------------------- backpressure
+
+def dt_apply(root, ops):
+    """Apply DevTools delta ops (docs/websocket.md#streamdevtools) to a tree."""
+    def find(node, id, parent=None):
+        if node["id"] == id:
+            return node, parent
+        for c in node.get("children", []):
+            hit = find(c, id, node)
+            if hit:
+                return hit
+        return None
+
+    for op in ops:
+        kind = op["op"]
+        if kind == "replaceRoot":
+            root = json.loads(json.dumps(op["root"]))
+        elif kind == "removeNode":
+            node, parent = find(root, op["id"])
+            parent["children"].remove(node)
+            if not parent["children"]:
+                del parent["children"]
+        elif kind == "addNode":
+            parent, _ = find(root, op["parentId"])
+            parent.setdefault("children", []).insert(op["index"], json.loads(json.dumps(op["node"])))
+        elif kind in ("updateProps", "updateTask"):
+            node, _ = find(root, op["id"])
+            for k, v in op["props" if kind == "updateProps" else "task"].items():
+                if v is None:
+                    node.pop(k, None)
+                else:
+                    node[k] = v
+        else:
+            raise AssertionError("unknown op %r" % op)
+    return root
+
+
+def dt_flatten(node, out=None):
+    out = {} if out is None else out
+    out[node["id"]] = node
+    for c in node.get("children", []):
+        dt_flatten(c, out)
+    return out
+
+
+class WsDevTools(WsTestCase, StreamMixin):
+    CONFIG = _CFG3
+    FILES = _FILES3
+
+    async def open_dt(self, c, run_id, after_seq=None, **extra):
+        params = {"runId": run_id}
+        if after_seq is not None:
+            params["afterSeq"] = after_seq
+        params.update(extra)
+        id = "d%d" % id_counter()
+        r = await c.call("streamDevTools", params, id=id)
+        return r, c.res_at.get(id)
+
+    def dt_events(self, c, sid):
+        return [e for e in c.events if e["event"] == "devtools.event" and e["payload"].get("streamId") == sid]
+
+    def assertDtResponse(self, res, run_id, after_seq):
+        p = self.assertWsOk(res)
+        # afterSeq is always present, null when the request had none (as
+        # streamRunEvents answers and the reference server does).
+        self.assertEqual(set(p), {"streamId", "runId", "afterSeq"}, p)
+        self.assertRegex(p["streamId"], UUID_RE)
+        self.assertEqual(p["runId"], run_id)
+        self.assertEqual(p["afterSeq"], after_seq)
+        return p["streamId"]
+
+    def replay(self, events, run_id):
+        """Check the shapes and seq chain; return (tree, kinds, last seq)."""
+        tree, seq, kinds = None, None, []
+        for e in events:
+            p = e["payload"]
+            self.assertEqual(p["version"], 1, p)
+            self.assertEqual(p["runId"], run_id, p)
+            kinds.append(p["kind"])
+            if p["kind"] == "snapshot":
+                self.assertEqual(set(p), {"version", "kind", "snapshot", "streamId", "runId"}, p)
+                snap = p["snapshot"]
+                self.assertEqual(set(snap), {"version", "runId", "frameNo", "seq", "status", "root"}, snap)
+                self.assertEqual(snap["version"], 1)
+                self.assertEqual(snap["runId"], run_id)
+                self.assertEqual(snap["seq"], snap["frameNo"])
+                if seq is not None:
+                    self.assertEqual(snap["seq"], seq + 1, "snapshots continue the frame sequence")
+                tree, seq = json.loads(json.dumps(snap["root"])), snap["seq"]
+            else:
+                self.assertEqual(p["kind"], "delta", p)
+                self.assertEqual(set(p), {"version", "kind", "delta", "streamId", "runId"}, p)
+                d = p["delta"]
+                self.assertEqual(set(d), {"version", "baseSeq", "seq", "ops"}, d)
+                self.assertEqual(d["version"], 1)
+                self.assertIsNotNone(tree, "a delta before any snapshot")
+                self.assertEqual(d["baseSeq"], seq)
+                self.assertEqual(d["seq"], seq + 1, "one delta per frame, no gap")
+                tree, seq = dt_apply(tree, d["ops"]), d["seq"]
+        return tree, kinds, seq
+
+    def assertTreeMatchesRun(self, tree, view):
+        nodes = dt_flatten(tree)
+        want = {n["nodeId"]: n["state"] for n in view["nodes"]}
+        self.assertEqual({k: v["state"] for k, v in nodes.items() if k in want}, want)
+        for n in view["nodes"]:
+            if n["kind"] == "task" and "attempts" in n:
+                self.assertEqual(nodes[n["nodeId"]]["attempts"], n["attempts"], n)
+
+    def test_snapshot_first_then_deltas_rebuild_the_tree(self):
+        run_id, _ = self.launch_waiting()
+        view = self.get_run(run_id)
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect(subscribe=[]))
+            res, res_at = await self.open_dt(c, run_id)
+            sid = self.assertDtResponse(res, run_id, None)
+            await c.wait_for(lambda: self.dt_events(c, sid) or c.closed)
+            first = list(self.dt_events(c, sid))
+            first_idx = c.events.index(first[0])
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.approve, run_id)
+            await loop.run_in_executor(None, self.wait_finished, run_id)
+            done = await loop.run_in_executor(None, self.get_run, run_id)
+
+            def finished():
+                evs = self.dt_events(c, sid)
+                return evs and evs[-1]["payload"].get(evs[-1]["payload"]["kind"], {}).get("seq") \
+                    is not None and self.replay(evs, run_id)[0]["state"] == "finished"
+            await c.wait_for(lambda: finished() or c.closed)
+            await c.close()
+            return sid, res_at, first_idx, first, self.dt_events(c, sid), done, c.events
+        sid, res_at, first_idx, first, events, done, all_events = run(go())
+        self.assertLessEqual(res_at, first_idx, "the response comes first")
+        self.assertEqual(len(first), 1, first)
+        snap = first[0]["payload"]
+        self.assertEqual(snap["kind"], "snapshot")
+        self.assertEqual(snap["snapshot"]["status"], "waiting-approval")
+        self.assertEqual(snap["snapshot"]["root"]["kind"], "sequence")
+        self.assertTreeMatchesRun(snap["snapshot"]["root"], view)
+        tree, kinds, seq = self.replay(events, run_id)
+        self.assertEqual(kinds[0], "snapshot")
+        self.assertIn("delta", kinds)
+        self.assertEqual(kinds.count("snapshot"), 1, kinds)
+        self.assertTreeMatchesRun(tree, done)
+        self.assertEqual(tree["state"], "finished")
+        self.assertEqual(dt_flatten(tree)["ship"]["attempts"], 1)
+        self.assertSeqContiguous(all_events)
+
+    def test_after_seq_rebaselines_after_fifty_deltas(self):
+        st, _, doc = self.server.rpc("launchRun", {"workflow": "long"}, token=OP)
+        run_id = self.assertOk(st, doc)["runId"]
+        self.wait_finished(run_id)
+        view = self.get_run(run_id)
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect(subscribe=[]))
+            res, _ = await self.open_dt(c, run_id, after_seq=0)
+            sid = self.assertDtResponse(res, run_id, 0)
+            # a frame per task start and finish, and more: > 61 frames
+            await c.wait_for(lambda: len(self.dt_events(c, sid)) >= 61 or c.closed)
+            res2, _ = await self.open_dt(c, run_id, after_seq=5)
+            sid2 = self.assertDtResponse(res2, run_id, 5)
+            await c.wait_for(lambda: self.dt_events(c, sid2) or c.closed)
+            await asyncio.sleep(0.2)
+            await c.close()
+            return self.dt_events(c, sid), self.dt_events(c, sid2)
+        events, events2 = run(go())
+        tree, kinds, seq = self.replay(events, run_id)
+        self.assertGreater(len(kinds), 61)
+        # snapshot, 50 deltas, then the re-baseline snapshot at position 51
+        self.assertEqual(kinds[0], "snapshot")
+        self.assertEqual(kinds[1:51], ["delta"] * 50)
+        self.assertEqual(kinds[51], "snapshot")
+        self.assertEqual(events[0]["payload"]["snapshot"]["frameNo"], 1)
+        self.assertEqual(events[51]["payload"]["snapshot"]["frameNo"], 52)
+        self.assertEqual(kinds[52:], ["delta"] * (len(kinds) - 52))
+        self.assertTreeMatchesRun(tree, view)
+        self.assertEqual(tree["state"], "finished")
+        # afterSeq N: the snapshot is frame N, then the frames after it
+        self.assertEqual(events2[0]["payload"]["snapshot"]["frameNo"], 5)
+        tree2, kinds2, seq2 = self.replay(events2, run_id)
+        self.assertEqual(seq2, seq)
+        self.assertEqual(tree2, tree)
+
+    def test_errors_and_scope(self):
+        run_id, _ = self.launch_waiting()
+        latest = None
+
+        async def go():
+            c = await Client.open(self.server.port)
+            self.assertWsOk(await c.connect(subscribe=[]))
+            missing, _ = await self.open_dt(c, "no-such-run")
+            probe, _ = await self.open_dt(c, run_id)
+            sid = self.assertDtResponse(probe, run_id, None)
+            await c.wait_for(lambda: self.dt_events(c, sid) or c.closed)
+            top = self.dt_events(c, sid)[0]["payload"]["snapshot"]["frameNo"]
+            ahead, _ = await self.open_dt(c, run_id, after_seq=top + 1)
+            same, _ = await self.open_dt(c, run_id, after_seq=top)
+            from_seq, _ = await self.open_dt(c, run_id, fromSeq=1)
+            sid_same = self.assertDtResponse(same, run_id, top)
+            await c.wait_for(lambda: self.dt_events(c, sid_same) or c.closed)
+            same_events = self.dt_events(c, sid_same)
+            r = await Client.open(self.server.port)
+            self.assertWsOk(await r.connect(token="read-token"))
+            denied, _ = await self.open_dt(r, run_id)
+            await r.close()
+            await c.close()
+            return missing, ahead, from_seq, same_events, denied, top
+        missing, ahead, from_seq, same_events, denied, top = run(go())
+        self.assertWsError(missing, "RunNotFound")
+        self.assertWsError(ahead, "SeqOutOfRange",
+                           message="afterSeq %d is newer than the latest frame %d" % (top + 1, top))
+        self.assertWsError(from_seq, "InvalidRequest")
+        # afterSeq = the latest frame: still a snapshot first (the baseline)
+        self.assertEqual(len(same_events), 1)
+        self.assertEqual(same_events[0]["payload"]["kind"], "snapshot")
+        self.assertEqual(same_events[0]["payload"]["snapshot"]["frameNo"], top)
+        err = self.assertWsError(denied, "Forbidden")
+        self.assertEqual(err.get("requiredScope"), "observability:read", err)
+
+    def test_http_refused(self):
+        run_id, _ = self.launch_waiting()
+        st, _, doc = self.server.rpc("streamDevTools", {"runId": run_id}, token=OP)
+        err = self.assertError(st, doc, "InvalidRequest")
+        self.assertIn("WebSocket", err["message"])
+
 
 class RawWs:
     """A hand-made WebSocket client on a plain socket with a tiny receive
