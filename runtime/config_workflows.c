@@ -8,6 +8,7 @@
  * the workflow tree itself belongs to the workflow loader, not here.
  */
 #include "config_internal.h"
+#include "cron.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -172,7 +173,12 @@ static void parse_workflow(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
     if ((v = anvil_cfg_get(c, n, "schedule"))) {
         anvil_cfg_path(p, path, "schedule");
-        anvil_cfg_string(c, v, p, false, &w->schedule);
+        if (anvil_cfg_string(c, v, p, false, &w->schedule) && w->schedule) {
+            anvil_cron cron;
+            char perr[200];
+            if (anvil_cron_parse(w->schedule, &cron, perr, sizeof perr) != 0)
+                anvil_cfg_error(c, v, "%s: invalid cron pattern \"%s\": %s", p, w->schedule, perr);
+        }
     }
     if ((v = anvil_cfg_get(c, n, "webhook"))) {
         anvil_cfg_path(p, path, "webhook");

@@ -539,6 +539,13 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         cJSON_AddStringToObject(p, "workflow", r->rec.workflow);
         cJSON_AddStringToObject(p, "triggeredBy", r->rec.triggered_by);
         ok = anvil_run_note(r, true, "run.started", p) == 0;
+        if (ok && l->trigger_event) {
+            cJSON *tp = l->trigger_payload ? cJSON_Duplicate(l->trigger_payload, true)
+                                           : cJSON_CreateObject();
+            if (tp && !cJSON_GetObjectItemCaseSensitive(tp, "runId"))
+                cJSON_AddStringToObject(tp, "runId", r->rec.run_id);
+            ok = tp && anvil_run_note(r, false, l->trigger_event, tp) == 0;
+        }
     } else {
         ok = false;
     }
@@ -952,4 +959,92 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
     }
     anvil_run_advance(r);
     return 0;
+}
+
+/* A signal node of r waiting now for `name` with a matching correlation. */
+static bool waits_for(run_rt *r, const char *name, const char *correlation)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING ||
+            strcmp(n->def->signal_name, name) != 0)
+            continue;
+        if (!n->def->correlation_key)
+            return true;
+        if (!correlation)
+            continue;
+        char why[200];
+        char *key = anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT, r->input,
+                                          r->outputs, why, sizeof why);
+        bool same = key && strcmp(key, correlation) == 0;
+        free(key);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++)
+        free(d[i].run_id);
+    free(d);
+}
+
+int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
+                                const char *correlation, const cJSON *payload,
+                                const char *received_by, anvil_signal_delivery **out,
+                                size_t *n_out, anvil_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    /* Collect first: delivering advances a run, which may end it and take
+     * it out of the registry while we would still be walking it. */
+    size_t n = 0, cap = 0;
+    anvil_signal_delivery *d = NULL;
+    for (size_t b = 0; b < e->n_buckets; b++) {
+        for (run_rt *r = e->buckets[b]; r; r = r->next) {
+            if (r->broken || r->rec.cancel_requested || strcmp(r->rec.workflow, workflow) != 0 ||
+                !waits_for(r, name, correlation))
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 4;
+                anvil_signal_delivery *nd = realloc(d, ncap * sizeof *nd);
+                if (!nd)
+                    goto oom;
+                d = nd;
+                cap = ncap;
+            }
+            memset(&d[n], 0, sizeof d[n]);
+            d[n].run_id = strdup(r->rec.run_id);
+            if (!d[n].run_id)
+                goto oom;
+            n++;
+        }
+    }
+    size_t done = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (anvil_engine_signal(e, d[i].run_id, name, correlation, payload, received_by,
+                                &d[i].receipt, err) != 0) {
+            rc = -1;
+            break;
+        }
+        if (done != i) {
+            anvil_signal_delivery t = d[done];
+            d[done] = d[i];
+            d[i] = t;
+        }
+        done++;
+    }
+    for (size_t i = done; i < n; i++) {
+        free(d[i].run_id);
+        d[i].run_id = NULL;
+    }
+    *out = d;
+    *n_out = done;
+    return rc;
+oom:
+    anvil_signal_deliveries_free(d, n);
+    return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
 }

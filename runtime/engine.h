@@ -53,6 +53,12 @@ typedef struct anvil_launch {
     char *const *scopes;
     size_t n_scopes;
     const char *token_id;            /* may be NULL */
+    /* An event recorded in the launch transaction right after run.started
+     * (e.g. "cron.triggered"), so it precedes everything the run does even
+     * when the run ends inside the launch. NULL = none. The payload is
+     * copied; runId is added. */
+    const char *trigger_event;
+    const cJSON *trigger_payload;
 } anvil_launch;
 
 /* Start a run (or, for a known idempotency key, find the earlier one).
@@ -97,6 +103,25 @@ typedef struct anvil_signal_receipt {
 int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         const char *correlation, const cJSON *payload, const char *received_by,
                         anvil_signal_receipt *receipt, anvil_error *err);
+
+/* One signal recorded by anvil_engine_signal_waiting. */
+typedef struct anvil_signal_delivery {
+    char *run_id;                    /* malloc'd */
+    anvil_signal_receipt receipt;
+} anvil_signal_delivery;
+
+/* Deliver a signal to every active run of `workflow` that has a signal node
+ * waiting now for `name` whose correlation key matches `correlation` (a node
+ * without a correlationKey matches any; a NULL correlation matches only
+ * such nodes). Each run gets the signal through anvil_engine_signal, so it
+ * is recorded and delivered exactly as submitSignal would. *out (malloc'd,
+ * free with anvil_signal_deliveries_free) lists the runs in no particular
+ * order. Returns 0, or -1 with err (deliveries made so far stay in *out). */
+int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
+                                const char *correlation, const cJSON *payload,
+                                const char *received_by, anvil_signal_delivery **out,
+                                size_t *n_out, anvil_error *err);
+void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n);
 
 const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name);
 anvil_event_bus *anvil_engine_bus(anvil_engine *e);

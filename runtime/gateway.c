@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "clock.h"
+#include "cron_sched.h"
 #include "gateway.h"
 #include "http_routes.h"
 #include "log.h"
@@ -129,6 +130,11 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
         anvil_gateway_free(gw);
         return NULL;
     }
+    /* Config schedules become rows gateway:<name>; the poll timer starts. */
+    if (anvil_cron_sched_start(gw, err, errlen) != 0) {
+        anvil_gateway_free(gw);
+        return NULL;
+    }
     gw->ws = anvil_ws_gateway_new(gw, err, errlen);
     if (!gw->ws) {
         anvil_gateway_free(gw);
@@ -180,6 +186,7 @@ void anvil_gateway_free(anvil_gateway *gw)
         return;
     anvil_http_server_free(gw->http);
     anvil_ws_gateway_free(gw->ws);     /* after the server: no more upgrades */
+    anvil_cron_sched_stop(gw);
     anvil_engine_free(gw->engine);
     if (gw->sigint)
         event_free(gw->sigint);

@@ -29,6 +29,7 @@ typedef struct anvil_gateway {
     int64_t started_mono_ms;
     struct event *sigint, *sigterm;
     struct event *drain_timer;
+    struct event *cron_timer;      /* cron_sched.c's poll */
 } anvil_gateway;
 
 /* Open the store, load the workflows and recover runs (problems in workflow

@@ -1,6 +1,7 @@
 /*
  * runtime/http_routes.c — GET /health, POST /rpc, POST /v1/rpc/{method},
- * and JSON 404/405 for everything else.
+ * POST /webhooks/{workflow} (runtime/webhooks.c), and JSON 404/405 for
+ * everything else.
  *
  * Authentication happens here, before the body is parsed, because a caller
  * without credentials should learn nothing about what the body would do.
@@ -18,6 +19,7 @@
 #include "http_routes.h"
 #include "log.h"
 #include "rpc.h"
+#include "webhooks.h"
 
 static const char *head_header(void *ctx, const char *name)
 {
@@ -128,6 +130,24 @@ static void rpc(anvil_gateway *gw, const anvil_http_request *req, const char *fo
     free(text);
 }
 
+/* No bearer auth here: the webhook's HMAC signature is its authentication. */
+static void webhook(anvil_gateway *gw, const anvil_http_request *req, const char *workflow,
+                    anvil_http_response *res)
+{
+    anvil_error e = { 0 };
+    cJSON *reply = anvil_webhook_handle(gw, workflow, req->head, req->body, req->body_len, &e);
+    char *text = reply ? anvil_json_print(reply) : NULL;
+    cJSON_Delete(reply);
+    if (!reply)
+        return send_route_error(res, &e);
+    if (!text) {
+        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
+        return send_route_error(res, &e);
+    }
+    send_text(res, 200, text);
+    free(text);
+}
+
 static void method_not_allowed(anvil_http_response *res, const char *allow, const char *method,
                                const char *path)
 {
@@ -167,6 +187,18 @@ void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_re
         if (!post)
             return method_not_allowed(res, "POST", req->method, path);
         return rpc(gw, req, name, res);
+    }
+    static const char hooks[] = "/webhooks/";
+    if (strncmp(path, hooks, sizeof hooks - 1) == 0) {
+        const char *name = path + sizeof hooks - 1;
+        if (!*name || strchr(name, '/')) {
+            anvil_error e = { 0 };
+            anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);
+            return send_route_error(res, &e);
+        }
+        if (!post)
+            return method_not_allowed(res, "POST", req->method, path);
+        return webhook(gw, req, name, res);
     }
     anvil_error e = { 0 };
     anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);

@@ -127,6 +127,21 @@ const char *const anvil_store_migrations[] = {
     "  token_id TEXT,"
     "  options_json TEXT,"
     "  created_at_ms INTEGER NOT NULL);",
+
+    /* 3: cron schedules (runtime/cron.h patterns, UTC). Rows named
+     * gateway:<workflow> come from the config's `schedule`; next_run_at_ms
+     * is advanced before a fired run is launched, so a poll never fires a
+     * row twice. */
+    "CREATE TABLE crons("
+    "  cron_id TEXT PRIMARY KEY,"
+    "  workflow TEXT NOT NULL,"
+    "  pattern TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  next_run_at_ms INTEGER,"
+    "  last_run_at_ms INTEGER,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX crons_due ON crons(enabled, next_run_at_ms);",
 };
 
 const size_t anvil_store_n_migrations =

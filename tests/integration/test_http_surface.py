@@ -440,11 +440,13 @@ workflows:
         aliases = harness.legacy_aliases()
         self.assertTrue(aliases)
         # Params that answer the same twice: the examples, except that a
-        # launch uses an idempotency key (same key -> same run) and a getRun
-        # names a run that exists.
+        # launch uses an idempotency key (same key -> same run), a getRun
+        # names a run that exists and a cronCreate names its cronId.
         params = {name: m["example"] for name, m in methods.items()}
         params["launchRun"] = {"workflow": "deploy", "options": {"idempotencyKey": "alias-key"}}
         params["getRun"] = {"runId": self.RUN}
+        # cronCreate replaces a row with the same cronId: same answer twice.
+        params["cronCreate"] = dict(methods["cronCreate"]["example"], cronId="alias-cron")
         for alias, canonical in aliases.items():
             m = methods[canonical]
             p = params[canonical]
