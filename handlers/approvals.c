@@ -51,17 +51,12 @@ typedef struct approvals_ctx {
 static int add_approval(void *ctx, const anvil_approval_record *a)
 {
     approvals_ctx *c = ctx;
-    if (c->res->count == c->cap) {
-        size_t ncap = c->cap ? c->cap * 2 : 16;
-        anvil_approval_summary *items = realloc(c->res->items, ncap * sizeof *items);
-        if (!items) {
-            c->oom = true;
-            return 1;
-        }
-        memset(items + c->cap, 0, (ncap - c->cap) * sizeof *items);
-        c->res->items = items;
-        c->cap = ncap;
+    anvil_approval_summary *items = anvil_grow(c->res->items, c->res->count, &c->cap, sizeof *items);
+    if (!items) {
+        c->oom = true;
+        return 1;
     }
+    c->res->items = items;
     anvil_approval_summary *s = &c->res->items[c->res->count++];
     s->run_id = strdup(a->run_id);
     s->workflow_key = strdup(a->workflow);

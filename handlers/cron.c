@@ -48,16 +48,12 @@ typedef struct list_ctx {
 static int add_row(void *ctx, const anvil_cron_record *r)
 {
     list_ctx *l = ctx;
-    if (l->res->count == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 8;
-        cJSON **items = realloc(l->res->items, ncap * sizeof *items);
-        if (!items) {
-            l->oom = true;
-            return 1;
-        }
-        l->res->items = items;
-        l->cap = ncap;
+    cJSON **items = anvil_grow(l->res->items, l->res->count, &l->cap, sizeof *items);
+    if (!items) {
+        l->oom = true;
+        return 1;
     }
+    l->res->items = items;
     cJSON *row = anvil_cron_row_json(r);
     if (!row) {
         l->oom = true;

@@ -74,17 +74,13 @@ static int add_node(void *ctx, const anvil_node_record *n)
 {
     run_view_ctx *v = ctx;
     anvil_get_run_response *res = v->res;
-    if (res->nodes.count == v->cap) {
-        size_t ncap = v->cap ? v->cap * 2 : 8;
-        anvil_node_state_view *items = realloc(res->nodes.items, ncap * sizeof *items);
-        if (!items) {
-            v->oom = true;
-            return 1;
-        }
-        memset(items + v->cap, 0, (ncap - v->cap) * sizeof *items);
-        res->nodes.items = items;
-        v->cap = ncap;
+    anvil_node_state_view *items = anvil_grow(res->nodes.items, res->nodes.count, &v->cap,
+                                              sizeof *items);
+    if (!items) {
+        v->oom = true;
+        return 1;
     }
+    res->nodes.items = items;
     anvil_node_state_view *s = &res->nodes.items[res->nodes.count++];
     s->node_id = strdup(n->node_id);
     s->kind = strdup(n->kind);

@@ -29,6 +29,13 @@ typedef struct anvil_call {
  * "<method> is not available yet". Returns -1. */
 int anvil_call_not_available(anvil_call *call);
 
+/* Room for one more element in a response array of `count` elements of
+ * `elem` bytes: when count == *cap the array doubles (new slots zeroed) and
+ * *cap grows. Returns the (possibly moved) array, or NULL when out of
+ * memory, in which case `items` is unchanged and still owned by the
+ * caller. */
+void *anvil_grow(void *items, size_t count, size_t *cap, size_t elem);
+
 /* Load a run's record into *out (caller clears it with
  * anvil_run_record_clear). 0, or -1 with RunNotFound / Internal set. */
 int anvil_call_load_run(anvil_call *call, const char *run_id, anvil_run_record *out);
