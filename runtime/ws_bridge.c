@@ -924,17 +924,29 @@ static void on_handoff(evutil_socket_t fd, short what, void *arg)
         lws_cancel_service(b->ctx);
 }
 
-int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len)
+/* A queued outbound message with LWS_PRE bytes of headroom, as lws_write
+ * wants; NULL when out of memory or absurdly large. */
+static ws_msg *msg_new(const char *text, size_t len)
 {
-    if (!b || len > SIZE_MAX - sizeof(ws_msg) - LWS_PRE)
-        return -1;
+    if (len > SIZE_MAX - sizeof(ws_msg) - LWS_PRE)
+        return NULL;
     ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
     if (!m)
-        return -1;
+        return NULL;
     m->next = NULL;
     m->len = len;
     if (len)
         memcpy(m->buf + LWS_PRE, text, len);
+    return m;
+}
+
+int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len)
+{
+    if (!b)
+        return -1;
+    ws_msg *m = msg_new(text, len);
+    if (!m)
+        return -1;
 
     pthread_mutex_lock(&b->mu);
     ws_conn *c = table_find(b, conn_id);
@@ -959,17 +971,13 @@ int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t
 int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len,
                        int code, const char *reason)
 {
-    if (!b || len > SIZE_MAX - sizeof(ws_msg) - LWS_PRE)
+    if (!b)
         return -1;
     if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
         code = LWS_CLOSE_STATUS_NORMAL;
-    ws_msg *m = malloc(sizeof *m + LWS_PRE + len);
+    ws_msg *m = msg_new(text, len);
     if (!m)
         return -1;
-    m->next = NULL;
-    m->len = len;
-    if (len)
-        memcpy(m->buf + LWS_PRE, text, len);
 
     pthread_mutex_lock(&b->mu);
     ws_conn *c = table_find(b, conn_id);
