@@ -940,6 +940,17 @@ static ws_msg *msg_new(const char *text, size_t len)
     return m;
 }
 
+/* Append to a connection's outbound queue; the caller holds b->mu. */
+static void queue_append(ws_conn *c, ws_msg *m)
+{
+    if (c->out_tail)
+        c->out_tail->next = m;
+    else
+        c->out_head = m;
+    c->out_tail = m;
+    c->out_bytes += m->len;
+}
+
 int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len)
 {
     if (!b)
@@ -955,12 +966,7 @@ int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t
         free(m);
         return -1;
     }
-    if (c->out_tail)
-        c->out_tail->next = m;
-    else
-        c->out_head = m;
-    c->out_tail = m;
-    c->out_bytes += len;
+    queue_append(c, m);
     bool wake = mark_pending(b, c);
     pthread_mutex_unlock(&b->mu);
     if (wake)
@@ -986,12 +992,7 @@ int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, 
         free(m);
         return -1;
     }
-    if (c->out_tail)
-        c->out_tail->next = m;
-    else
-        c->out_head = m;
-    c->out_tail = m;
-    c->out_bytes += len;
+    queue_append(c, m);
     c->close_req = true;
     c->final_req = true;
     c->close_code = code;
