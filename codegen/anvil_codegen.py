@@ -35,6 +35,7 @@ OUTPUTS = [
     ("anvil_schemas.c", "schemas.c.j2"),
     ("anvil_handlers.h", "handlers.h.j2"),
     ("anvil_methods.c", "methods.c.j2"),
+    ("anvil_dispatch.c", "dispatch.c.j2"),
     ("anvil_scopes.c", "scopes.c.j2"),
 ]
 

@@ -8,7 +8,9 @@
 #ifndef ANVIL_HANDLERS_H
 #define ANVIL_HANDLERS_H
 
+#include "anvil_contract.h"
 #include "anvil_types.h"
+#include "method.h"
 
 struct anvil_call;
 
@@ -52,5 +54,8 @@ int anvil_handle_health(struct anvil_call *call, const anvil_health_request *req
 int anvil_handle_list_workflows(struct anvil_call *call, const anvil_list_workflows_request *req, anvil_list_workflows_response *res);
 /* listApprovals — List Approvals (scope run:read, http+websocket) */
 int anvil_handle_list_approvals(struct anvil_call *call, const anvil_list_approvals_request *req, anvil_list_approvals_response *res);
+
+/* Handler of each method, indexed by anvil_method.id (anvil_dispatch.c). */
+extern const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT];
 
 #endif

@@ -3,91 +3,8 @@
 #include <stddef.h>
 
 #include "anvil_contract.h"
-#include "anvil_handlers.h"
+#include "anvil_types.h"
 #include "method.h"
-
-/* Thunks: the table holds one handler type; each typed handler is called
- * through its own signature, never through a cast function pointer. */
-static int thunk_launch_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_launch_run(call, req, res);
-}
-static int thunk_resume_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_resume_run(call, req, res);
-}
-static int thunk_cancel_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_cancel_run(call, req, res);
-}
-static int thunk_hijack_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_hijack_run(call, req, res);
-}
-static int thunk_rewind_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_rewind_run(call, req, res);
-}
-static int thunk_submit_approval(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_submit_approval(call, req, res);
-}
-static int thunk_submit_signal(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_submit_signal(call, req, res);
-}
-static int thunk_get_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_get_run(call, req, res);
-}
-static int thunk_list_runs(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_list_runs(call, req, res);
-}
-static int thunk_stream_run_events(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_stream_run_events(call, req, res);
-}
-static int thunk_stream_dev_tools(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_stream_dev_tools(call, req, res);
-}
-static int thunk_get_node_output(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_get_node_output(call, req, res);
-}
-static int thunk_get_node_diff(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_get_node_diff(call, req, res);
-}
-static int thunk_cron_list(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_cron_list(call, req, res);
-}
-static int thunk_cron_create(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_cron_create(call, req, res);
-}
-static int thunk_cron_delete(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_cron_delete(call, req, res);
-}
-static int thunk_cron_run(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_cron_run(call, req, res);
-}
-static int thunk_health(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_health(call, req, res);
-}
-static int thunk_list_workflows(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_list_workflows(call, req, res);
-}
-static int thunk_list_approvals(struct anvil_call *call, const void *req, void *res)
-{
-    return anvil_handle_list_approvals(call, req, res);
-}
 
 static const anvil_error_code errors_launch_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_resume_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
@@ -119,7 +36,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_launch_run_request,
         .response = &anvil_schema_launch_run_response,
-        .handler = thunk_launch_run,
+        .id = ANVIL_METHOD_LAUNCH_RUN,
         .errors = errors_launch_run,
         .n_errors = 5,
     },
@@ -131,7 +48,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_resume_run_request,
         .response = &anvil_schema_resume_run_response,
-        .handler = thunk_resume_run,
+        .id = ANVIL_METHOD_RESUME_RUN,
         .errors = errors_resume_run,
         .n_errors = 5,
     },
@@ -143,7 +60,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_cancel_run_request,
         .response = &anvil_schema_cancel_run_response,
-        .handler = thunk_cancel_run,
+        .id = ANVIL_METHOD_CANCEL_RUN,
         .errors = errors_cancel_run,
         .n_errors = 6,
     },
@@ -155,7 +72,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_hijack_run_request,
         .response = &anvil_schema_hijack_run_response,
-        .handler = thunk_hijack_run,
+        .id = ANVIL_METHOD_HIJACK_RUN,
         .errors = errors_hijack_run,
         .n_errors = 5,
     },
@@ -167,7 +84,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_rewind_run_request,
         .response = &anvil_schema_rewind_run_response,
-        .handler = thunk_rewind_run,
+        .id = ANVIL_METHOD_REWIND_RUN,
         .errors = errors_rewind_run,
         .n_errors = 10,
     },
@@ -179,7 +96,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_submit_approval_request,
         .response = &anvil_schema_submit_approval_response,
-        .handler = thunk_submit_approval,
+        .id = ANVIL_METHOD_SUBMIT_APPROVAL,
         .errors = errors_submit_approval,
         .n_errors = 9,
     },
@@ -191,7 +108,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_submit_signal_request,
         .response = &anvil_schema_submit_signal_response,
-        .handler = thunk_submit_signal,
+        .id = ANVIL_METHOD_SUBMIT_SIGNAL,
         .errors = errors_submit_signal,
         .n_errors = 5,
     },
@@ -203,7 +120,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_get_run_request,
         .response = &anvil_schema_get_run_response,
-        .handler = thunk_get_run,
+        .id = ANVIL_METHOD_GET_RUN,
         .errors = errors_get_run,
         .n_errors = 5,
     },
@@ -215,7 +132,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_list_runs_request,
         .response = &anvil_schema_list_runs_response,
-        .handler = thunk_list_runs,
+        .id = ANVIL_METHOD_LIST_RUNS,
         .errors = errors_list_runs,
         .n_errors = 4,
     },
@@ -227,7 +144,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_stream_run_events_request,
         .response = &anvil_schema_stream_run_events_response,
-        .handler = thunk_stream_run_events,
+        .id = ANVIL_METHOD_STREAM_RUN_EVENTS,
         .errors = errors_stream_run_events,
         .n_errors = 6,
     },
@@ -239,7 +156,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_stream_dev_tools_request,
         .response = &anvil_schema_stream_dev_tools_response,
-        .handler = thunk_stream_dev_tools,
+        .id = ANVIL_METHOD_STREAM_DEV_TOOLS,
         .errors = errors_stream_dev_tools,
         .n_errors = 7,
     },
@@ -251,7 +168,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_get_node_output_request,
         .response = &anvil_schema_get_node_output_response,
-        .handler = thunk_get_node_output,
+        .id = ANVIL_METHOD_GET_NODE_OUTPUT,
         .errors = errors_get_node_output,
         .n_errors = 9,
     },
@@ -263,7 +180,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_get_node_diff_request,
         .response = &anvil_schema_get_node_diff_response,
-        .handler = thunk_get_node_diff,
+        .id = ANVIL_METHOD_GET_NODE_DIFF,
         .errors = errors_get_node_diff,
         .n_errors = 9,
     },
@@ -275,7 +192,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_cron_list_request,
         .response = &anvil_schema_cron_list_response,
-        .handler = thunk_cron_list,
+        .id = ANVIL_METHOD_CRON_LIST,
         .errors = errors_cron_list,
         .n_errors = 4,
     },
@@ -287,7 +204,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_cron_create_request,
         .response = &anvil_schema_cron_create_response,
-        .handler = thunk_cron_create,
+        .id = ANVIL_METHOD_CRON_CREATE,
         .errors = errors_cron_create,
         .n_errors = 4,
     },
@@ -299,7 +216,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_cron_delete_request,
         .response = &anvil_schema_cron_delete_response,
-        .handler = thunk_cron_delete,
+        .id = ANVIL_METHOD_CRON_DELETE,
         .errors = errors_cron_delete,
         .n_errors = 5,
     },
@@ -311,7 +228,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_cron_run_request,
         .response = &anvil_schema_cron_run_response,
-        .handler = thunk_cron_run,
+        .id = ANVIL_METHOD_CRON_RUN,
         .errors = errors_cron_run,
         .n_errors = 6,
     },
@@ -323,7 +240,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_health_request,
         .response = &anvil_schema_health_response,
-        .handler = thunk_health,
+        .id = ANVIL_METHOD_HEALTH,
         .errors = errors_health,
         .n_errors = 4,
     },
@@ -335,7 +252,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_list_workflows_request,
         .response = &anvil_schema_list_workflows_response,
-        .handler = thunk_list_workflows,
+        .id = ANVIL_METHOD_LIST_WORKFLOWS,
         .errors = errors_list_workflows,
         .n_errors = 4,
     },
@@ -347,7 +264,7 @@ const anvil_method anvil_methods[] = {
         .maturity = "stable",
         .request = &anvil_schema_list_approvals_request,
         .response = &anvil_schema_list_approvals_response,
-        .handler = thunk_list_approvals,
+        .id = ANVIL_METHOD_LIST_APPROVALS,
         .errors = errors_list_approvals,
         .n_errors = 4,
     },

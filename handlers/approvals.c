@@ -17,7 +17,7 @@
 int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req,
                                  anvil_submit_approval_response *res)
 {
-    if (!call->gw->engine)
+    if (!call->svc->engine)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "the run engine is not running");
     const anvil_principal *p = call->principal;
     anvil_decision d = {
@@ -31,7 +31,7 @@ int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_r
         .scopes = p->scopes,
         .n_scopes = p->n_scopes,
     };
-    if (anvil_engine_decide(call->gw->engine, &d, &call->err) != 0)
+    if (anvil_engine_decide(call->svc->engine, &d, &call->err) != 0)
         return -1;
     res->run_id = strdup(req->run_id);
     res->node_id = strdup(req->node_id);
@@ -81,9 +81,9 @@ int anvil_handle_list_approvals(anvil_call *call, const anvil_list_approvals_req
         return -1;
     }
     approvals_ctx c = { .res = res };
-    if (anvil_store_approvals_pending(call->gw->store, f ? f->run_id : NULL, f ? f->workflow : NULL,
+    if (anvil_store_approvals_pending(call->svc->store, f ? f->run_id : NULL, f ? f->workflow : NULL,
                                       limit, add_approval, &c) < 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                               anvil_store_errmsg(call->gw->store));
+                               anvil_store_errmsg(call->svc->store));
     return c.oom ? anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory") : 0;
 }

@@ -15,7 +15,7 @@
 #include "anvil_handlers.h"
 #include "call.h"
 #include "clock.h"
-#include "cron.h"
+#include "cron_expr.h"
 #include "cron_sched.h"
 #include "store_cron.h"
 
@@ -27,7 +27,7 @@ static int oom(anvil_call *call)
 static int store_failed(anvil_call *call)
 {
     return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                           anvil_store_errmsg(call->gw->store));
+                           anvil_store_errmsg(call->svc->store));
 }
 
 static int bad_field(anvil_call *call, const char *path, const char *what, const char *arg)
@@ -68,7 +68,7 @@ int anvil_handle_cron_list(anvil_call *call, const anvil_cron_list_request *req,
 {
     const char *workflow = req->has_filter ? req->filter.workflow : NULL;
     list_ctx l = { .res = res };
-    if (anvil_store_crons_list(call->gw->store, workflow, add_row, &l) < 0)
+    if (anvil_store_crons_list(call->svc->store, workflow, add_row, &l) < 0)
         return store_failed(call);
     return l.oom ? oom(call) : 0;
 }
@@ -78,12 +78,12 @@ int anvil_handle_cron_list(anvil_call *call, const anvil_cron_list_request *req,
 int anvil_handle_cron_create(anvil_call *call, const anvil_cron_create_request *req,
                              anvil_cron_create_response *res)
 {
-    anvil_store *s = call->gw->store;
+    anvil_store *s = call->svc->store;
     anvil_cron c;
     char perr[200];
     if (anvil_cron_parse(req->pattern, &c, perr, sizeof perr) != 0)
         return bad_field(call, "$.params.pattern", "Invalid cron pattern: ", perr);
-    if (!call->gw->engine || !anvil_engine_workflow(call->gw->engine, req->workflow))
+    if (!call->svc->engine || !anvil_engine_workflow(call->svc->engine, req->workflow))
         return bad_field(call, "$.params.workflow", "Unknown workflow: ", req->workflow);
     if (req->cron_id && (!*req->cron_id || strlen(req->cron_id) > 200))
         return bad_field(call, "$.params.cronId", "cronId must be 1-200 characters", "");
@@ -127,7 +127,7 @@ int anvil_handle_cron_create(anvil_call *call, const anvil_cron_create_request *
 int anvil_handle_cron_delete(anvil_call *call, const anvil_cron_delete_request *req,
                              anvil_cron_delete_response *res)
 {
-    int n = anvil_store_cron_delete(call->gw->store, req->cron_id);
+    int n = anvil_store_cron_delete(call->svc->store, req->cron_id);
     if (n < 0)
         return store_failed(call);
     if (n == 0) {
@@ -145,8 +145,8 @@ int anvil_handle_cron_delete(anvil_call *call, const anvil_cron_delete_request *
 int anvil_handle_cron_run(anvil_call *call, const anvil_cron_run_request *req,
                           anvil_cron_run_response *res)
 {
-    anvil_engine *e = call->gw->engine;
-    anvil_store *s = call->gw->store;
+    anvil_engine *e = call->svc->engine;
+    anvil_store *s = call->svc->store;
     if (!req->cron_id && !req->workflow)
         return bad_field(call, "$.params", "cronRun needs cronId or workflow", "");
     if (!e)

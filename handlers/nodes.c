@@ -10,6 +10,7 @@
 
 #include "anvil_handlers.h"
 #include "call.h"
+#include "run_lookup.h"
 #include "engine.h"
 #include "store_runs.h"
 
@@ -93,10 +94,10 @@ static int fill_schema(anvil_get_node_output_response *res, const cJSON *schema)
 int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_request *req,
                                  anvil_get_node_output_response *res)
 {
-    anvil_store *s = call->gw->store;
-    anvil_engine *e = call->gw->engine;
+    anvil_store *s = call->svc->store;
+    anvil_engine *e = call->svc->engine;
     anvil_run_record rec;
-    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     const anvil_workflow *wf = e ? anvil_engine_workflow(e, rec.workflow) : NULL;
     anvil_run_record_clear(&rec);
@@ -125,7 +126,7 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
         free(nf.state);
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
     }
-    int64_t cap = call->gw->cfg.max_payload > 0 ? call->gw->cfg.max_payload : 1048576;
+    int64_t cap = call->svc->config->max_payload > 0 ? call->svc->config->max_payload : 1048576;
     if (row && (int64_t)strlen(row) > cap) {
         anvil_error_set(&call->err, ANVIL_ERR_PAYLOAD_TOO_LARGE,
                         "The output row of %s is %zu bytes, over the %lld-byte limit (maxPayload)",

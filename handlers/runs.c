@@ -12,6 +12,7 @@
 #include "json_print.h"
 #include "anvil_handlers.h"
 #include "call.h"
+#include "run_lookup.h"
 #include "clock.h"
 #include "engine.h"
 #include "store_runs.h"
@@ -32,7 +33,7 @@ static int oom(anvil_call *call)
 int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *req,
                             anvil_launch_run_response *res)
 {
-    anvil_engine *e = call->gw->engine;
+    anvil_engine *e = call->svc->engine;
     if (!e)
         return no_engine(call);
     const anvil_principal *p = call->principal;
@@ -114,9 +115,9 @@ static char *dup_opt(const char *s, bool *oom_flag)
 
 int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anvil_get_run_response *res)
 {
-    anvil_store *s = call->gw->store;
+    anvil_store *s = call->svc->store;
     anvil_run_record rec;
-    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     bool bad = false;
     res->run_id = dup_opt(rec.run_id, &bad);
@@ -218,9 +219,9 @@ int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
     res->items = calloc((size_t)limit, sizeof *res->items);
     if (!res->items)
         return oom(call);
-    if (anvil_store_run_summaries(call->gw->store, status, limit, add_summary, &l) < 0)
+    if (anvil_store_run_summaries(call->svc->store, status, limit, add_summary, &l) < 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                               anvil_store_errmsg(call->gw->store));
+                               anvil_store_errmsg(call->svc->store));
     return l.oom ? oom(call) : 0;
 }
 
@@ -229,9 +230,9 @@ int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
 int anvil_handle_cancel_run(anvil_call *call, const anvil_cancel_run_request *req,
                             anvil_cancel_run_response *res)
 {
-    if (!call->gw->engine)
+    if (!call->svc->engine)
         return no_engine(call);
-    if (anvil_engine_cancel(call->gw->engine, req->run_id, &call->err) != 0)
+    if (anvil_engine_cancel(call->svc->engine, req->run_id, &call->err) != 0)
         return -1;
     res->run_id = strdup(req->run_id);
     res->status = strdup("cancelling");
@@ -241,11 +242,11 @@ int anvil_handle_cancel_run(anvil_call *call, const anvil_cancel_run_request *re
 int anvil_handle_resume_run(anvil_call *call, const anvil_resume_run_request *req,
                             anvil_resume_run_response *res)
 {
-    if (!call->gw->engine)
+    if (!call->svc->engine)
         return no_engine(call);
     bool terminal = false;
     bool force = req->has_options && req->options.has_force && req->options.force;
-    if (anvil_engine_resume(call->gw->engine, req->run_id, force, &terminal, &call->err) != 0)
+    if (anvil_engine_resume(call->svc->engine, req->run_id, force, &terminal, &call->err) != 0)
         return -1;
     res->run_id = strdup(req->run_id);
     res->status = strdup(terminal ? "already_terminal" : "resume_requested");
@@ -255,9 +256,9 @@ int anvil_handle_resume_run(anvil_call *call, const anvil_resume_run_request *re
 int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *req,
                             anvil_hijack_run_response *res)
 {
-    anvil_store *s = call->gw->store;
+    anvil_store *s = call->svc->store;
     anvil_run_record rec;
-    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     anvil_run_record_clear(&rec);
     char uuid[37];

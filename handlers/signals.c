@@ -12,10 +12,10 @@
 int anvil_handle_submit_signal(anvil_call *call, const anvil_submit_signal_request *req,
                                anvil_submit_signal_response *res)
 {
-    if (!call->gw->engine)
+    if (!call->svc->engine)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "the run engine is not running");
     anvil_signal_receipt receipt;
-    if (anvil_engine_signal(call->gw->engine, req->run_id, req->signal_name, req->correlation_key,
+    if (anvil_engine_signal(call->svc->engine, req->run_id, req->signal_name, req->correlation_key,
                             req->payload, call->principal->user_id, &receipt, &call->err) != 0)
         return -1;
     res->run_id = strdup(req->run_id);

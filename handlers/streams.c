@@ -4,23 +4,24 @@
  * streamRunEvents validates the request against the durable event log
  * (RunNotFound, SeqOutOfRange), works out the replay window and, when the
  * client is further behind than the window, the gap snapshot (the getRun
- * RunStateView); runtime/ws_gateway registers the stream on the calling
- * connection, sends the replay right after the response and the live
- * events after that.
+ * RunStateView); the transport's stream ops (anvil_call.streams, the
+ * WebSocket's) register the stream on the calling connection, send the
+ * replay right after the response and the live events after that.
  *
  * streamDevTools validates the run and afterSeq against the run's recorded
- * frames (afterSeq is a frameNo) and registers a DevTools stream:
- * runtime/ws_gateway sends the snapshot right after the response and the
- * deltas after that (runtime/devtools.c builds them).
+ * frames (afterSeq is a frameNo) and registers a DevTools stream through
+ * the same ops: the snapshot goes right after the response and the deltas
+ * after that (runtime/engine/devtools.c builds them).
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "anvil_handlers.h"
 #include "call.h"
+#include "config.h"
+#include "run_lookup.h"
 #include "schema.h"
 #include "store_runs.h"
-#include "ws_gateway.h"
 
 #define EVENT_WINDOW_DEFAULT 10000
 
@@ -43,11 +44,11 @@ static cJSON *run_snapshot(anvil_call *call, const char *run_id)
 
 int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_events_request *req, anvil_stream_run_events_response *res)
 {
-    if (call->transport != ANVIL_TRANSPORT_WEBSOCKET || !call->conn)
+    if (!call->streams)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
                                "streamRunEvents needs a WebSocket connection");
     anvil_run_record rec;
-    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     int64_t current = rec.last_seq;
     anvil_run_record_clear(&rec);
@@ -58,13 +59,13 @@ int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_even
         anvil_error_detail_int(&call->err, "currentSeq", current);
         return -1;
     }
-    int64_t window = call->gw->cfg.event_window_size > 0 ? call->gw->cfg.event_window_size
+    int64_t window = call->svc->config->event_window_size > 0 ? call->svc->config->event_window_size
                                                          : EVENT_WINDOW_DEFAULT;
     int64_t first = current - window + 1;   /* first seq inside the window */
     if (first < 1)
         first = 1;
 
-    anvil_ws_run_stream rs = { .run_id = req->run_id, .replay_after = current };
+    anvil_run_stream rs = { .run_id = req->run_id, .replay_after = current };
     if (req->has_after_seq) {
         rs.replay_after = req->after_seq;
         if (req->after_seq < first - 1) {
@@ -76,7 +77,7 @@ int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_even
         }
     }
     char stream_id[37];
-    if (anvil_ws_stream_run_events(call->conn, &rs, stream_id, &call->err) != 0)
+    if (call->streams->run_events(call->conn, &rs, stream_id, &call->err) != 0)
         return -1;
     res->stream_id = strdup(stream_id);
     res->run_id = strdup(req->run_id);
@@ -90,11 +91,11 @@ int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_even
 
 int anvil_handle_stream_dev_tools(anvil_call *call, const anvil_stream_dev_tools_request *req, anvil_stream_dev_tools_response *res)
 {
-    if (call->transport != ANVIL_TRANSPORT_WEBSOCKET || !call->conn)
+    if (!call->streams)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
                                "streamDevTools needs a WebSocket connection");
     anvil_run_record rec;
-    if (anvil_call_load_run(call, req->run_id, &rec) != 0)
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     int64_t latest = rec.frame_no;
     anvil_run_record_clear(&rec);
@@ -110,7 +111,7 @@ int anvil_handle_stream_dev_tools(anvil_call *call, const anvil_stream_dev_tools
     int64_t base = req->has_after_seq ? req->after_seq : latest;
     int64_t start_after = base > 0 ? base - 1 : 0;
     char stream_id[37];
-    if (anvil_ws_stream_devtools(call->conn, req->run_id, start_after, stream_id, &call->err) != 0)
+    if (call->streams->devtools(call->conn, req->run_id, start_after, stream_id, &call->err) != 0)
         return -1;
     res->stream_id = strdup(stream_id);
     res->run_id = strdup(req->run_id);

@@ -7,6 +7,7 @@
 
 #include "anvil_handlers.h"
 #include "call.h"
+#include "config.h"
 
 static int by_key(const void *a, const void *b)
 {
@@ -26,7 +27,7 @@ static char *dup_or_null(const char *s, bool *oom)
 int anvil_handle_list_workflows(anvil_call *call, const anvil_list_workflows_request *req,
                                 anvil_list_workflows_response *res)
 {
-    const anvil_config *cfg = &call->gw->cfg;
+    const anvil_config *cfg = call->svc->config;
     bool filter = req->has_filter && req->filter.has_has_ui;
     if (cfg->n_workflows == 0)
         return 0;

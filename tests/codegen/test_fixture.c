@@ -46,7 +46,7 @@ static char *call_method(const char *name, const char *params, int *rc, anvil_sc
     char *out = NULL;
     *rc = anvil_schema_decode(m->request, j, req, "$.params", err);
     if (*rc == 0) {
-        *rc = m->handler(NULL, req, res);
+        *rc = anvil_handler_table[m->id](NULL, req, res);
         if (*rc == 0) {
             cJSON *o = anvil_schema_encode(m->response, res, err);
             out = cJSON_PrintUnformatted(o);

@@ -15,44 +15,52 @@
 
 #include <cjson/cJSON.h>
 
+#include "anvil_handlers.h"
+#include "call.h"
 #include "config.h"
 #include "engine.h"
-#include "gateway.h"
 #include "method.h"
 #include "rpc.h"
+#include "store.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* A gateway as `anvil serve` builds it, minus the listener: an in-memory
- * store and an engine without workflows, so every handler runs for real
- * (launchRun answers InvalidInput for any workflow name). */
-static anvil_gateway *fuzz_gateway(void)
+/* The services `anvil serve` hands the dispatcher, minus the listener: an
+ * in-memory store and an engine without workflows, so every handler runs
+ * for real (launchRun answers InvalidInput for any workflow name). */
+static const anvil_services *fuzz_services(void)
 {
-    static anvil_gateway gw;
+    static anvil_config cfg;
+    static anvil_services svc;
     static int ready;
     if (!ready) {
         char err[256];
         anvil_diags diags = { 0 };
-        if (anvil_config_defaults(&gw.cfg) != 0)
+        struct event_base *base;
+        anvil_store *store;
+        anvil_engine *engine;
+        if (anvil_config_defaults(&cfg) != 0)
             abort();
-        free(gw.cfg.database);
-        if (!(gw.cfg.database = strdup(":memory:")) ||
-            !(gw.base = event_base_new()) ||
-            anvil_store_open(":memory:", &gw.store, err, sizeof err) != 0 ||
-            anvil_engine_new(gw.base, gw.store, &gw.cfg, &gw.engine, &diags, err, sizeof err) != 0) {
+        free(cfg.database);
+        if (!(cfg.database = strdup(":memory:")) ||
+            !(base = event_base_new()) ||
+            anvil_store_open(":memory:", &store, err, sizeof err) != 0 ||
+            anvil_engine_new(base, store, &cfg, &engine, &diags, err, sizeof err) != 0) {
             fprintf(stderr, "fuzz setup failed: %s\n", err);
             abort();
         }
+        svc = (anvil_services){ .config = &cfg, .store = store, .engine = engine,
+                                .handlers = anvil_handler_table };
         ready = 1;
     }
-    return &gw;
+    return &svc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    anvil_gateway *gw = fuzz_gateway();
+    const anvil_services *svc = fuzz_services();
     char *scopes[] = { "*" };
     anvil_principal p = { .role = "operator", .scopes = scopes, .n_scopes = 1 };
     const char *forced = NULL;
@@ -69,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .request_id = "fuzz", .transport = ANVIL_TRANSPORT_HTTP,
     };
     int status = 0;
-    char *out = anvil_rpc_handle(gw, &p, &in, &status);
+    char *out = anvil_rpc_handle(svc, &p, &in, &status);
     free(body);
     if (!out)
         return 0;   /* out of memory is the only NULL */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cron.h"
+#include "cron_expr.h"
 #include "unit.h"
 
 /* UTC civil time -> ms since the epoch. */

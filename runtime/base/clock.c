@@ -1,0 +1,51 @@
+/*
+ * runtime/base/clock.c — time and random ids.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "clock.h"
+
+int64_t anvil_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t anvil_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* RAND_bytes takes the DRBG's locks on every call; most requests without an
+ * id need a fresh UUID, so draw random bytes in blocks. Per thread, because
+ * the WebSocket service thread may mint ids too. */
+static __thread unsigned char pool[1024];
+static __thread size_t pool_left;
+
+int anvil_uuid4(char out[37])
+{
+    unsigned char b[16];
+    if (pool_left < sizeof b) {
+        if (RAND_bytes(pool, sizeof pool) != 1)
+            return -1;
+        pool_left = sizeof pool;
+    }
+    memcpy(b, pool + sizeof pool - pool_left, sizeof b);
+    /* Used bytes are wiped so ids cannot be recovered from memory later. */
+    memset(pool + sizeof pool - pool_left, 0, sizeof b);
+    pool_left -= sizeof b;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    snprintf(out, 37,
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+             b[12], b[13], b[14], b[15]);
+    return 0;
+}

@@ -1,0 +1,91 @@
+/*
+ * runtime/config/config_internal.h — the YAML readers shared by the loaders of
+ * anvil.yaml (config*.c) and of workflow files (workflow.c); nothing else
+ * includes this.
+ *
+ * The config is checked by walking a libyaml document with small typed
+ * readers. Each reader reports its own problem (file:line:col, key path,
+ * what was expected) and returns false, so section parsers stay a list of
+ * "read this key into that field" lines and every problem is collected.
+ */
+#ifndef ANVIL_CONFIG_INTERNAL_H
+#define ANVIL_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <yaml.h>
+
+#include "config.h"
+#include "diag.h"
+
+/* Long enough for any path we build; longer user-supplied names truncate. */
+#define ANVIL_CFG_PATH_MAX 256
+
+typedef struct anvil_cfg_ctx {
+    yaml_document_t *doc;
+    const char *file;         /* config path as shown in diagnostics */
+    const char *dir;          /* directory of the config file; NULL = cwd */
+    anvil_diags *diags;
+    bool oom_reported;
+} anvil_cfg_ctx;
+
+/* Report a problem at node n (n may be NULL: no position). */
+void anvil_cfg_error(anvil_cfg_ctx *c, const yaml_node_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Report out of memory once per load; later OOMs add nothing new. */
+void anvil_cfg_oom(anvil_cfg_ctx *c);
+
+yaml_node_t *anvil_cfg_node(anvil_cfg_ctx *c, int id);
+bool anvil_cfg_is_null(const yaml_node_t *n);
+/* "parent.key", or "key" when parent is empty. */
+void anvil_cfg_path(char *out, const char *parent, const char *key);
+/* Token strings are secrets and appear as map keys; show only a prefix. */
+const char *anvil_cfg_key_display(const char *key, bool redact, char buf[16]);
+
+/*
+ * Check that n is a mapping whose keys are unique non-empty strings and,
+ * when known is non-NULL (NULL-terminated), each one of known. Reports every
+ * problem; returns false only when n is not a mapping at all.
+ */
+bool anvil_cfg_check_map(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                         const char *const *known, bool redact_keys);
+/* Whether pair i of a checked mapping is the first with its key (later
+ * duplicates were already reported and are skipped by callers). */
+bool anvil_cfg_first_key(anvil_cfg_ctx *c, yaml_node_t *map, size_t i);
+/* Value of key in mapping (first occurrence) or NULL. */
+yaml_node_t *anvil_cfg_get(anvil_cfg_ctx *c, yaml_node_t *map, const char *key);
+
+/* Typed readers: on success replace *out (freeing the old value). On a type
+ * problem they report it and leave *out alone. */
+bool anvil_cfg_string(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                      bool allow_empty, char **out);
+bool anvil_cfg_int(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                   int64_t min, int64_t max, int64_t *out);
+bool anvil_cfg_bool(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, bool *out);
+/* A list of non-empty strings; null counts as the empty list. */
+bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                       char ***out, size_t *n_out);
+/* A URL path: string starting with '/'. */
+bool anvil_cfg_url_path(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char **out);
+
+/* Replace *dst with a copy of src; false on OOM (reported). */
+bool anvil_cfg_set_str(anvil_cfg_ctx *c, char **dst, const char *src);
+/* Resolve p against c->dir; absolute paths and ":memory:" are kept. */
+char *anvil_cfg_resolve(const anvil_cfg_ctx *c, const char *p);
+
+/* A list of browser origins (scheme://host[:port]); config.c. */
+void anvil_config_parse_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                                char ***out, size_t *n_out);
+
+/* Section parsers, one file each. */
+void anvil_config_parse_auth(anvil_cfg_ctx *c, yaml_node_t *n, anvil_auth_config *auth);
+void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg);
+int anvil_config_auth_defaults(anvil_auth_config *auth);
+
+/* Load one YAML file into doc, reporting open/syntax problems under
+ * `what` (a key path, or NULL). Returns 0, or -1 after reporting. */
+int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what,
+                        yaml_document_t *doc);
+
+#endif

@@ -1,0 +1,233 @@
+/*
+ * runtime/config/config_workflows.c — the `workflows:` section of anvil.yaml.
+ *
+ * Owns turning each entry into an anvil_workflow_ref: name check, file path
+ * resolved against the config directory, schedule, webhook and UI options,
+ * and a first look at the workflow file (it exists, is YAML, has a mapping at
+ * the top; its `name` and `description` are kept for listings). Validating
+ * the workflow tree itself belongs to the workflow loader, not here.
+ */
+#include "config_internal.h"
+#include "cron_expr.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static bool name_char(char ch, bool first)
+{
+    bool alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+    return alnum || (!first && (ch == '_' || ch == '.' || ch == '-'));
+}
+
+/* ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ — names become URL segments and cron ids. */
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!name_char(s[i], i == 0))
+            return false;
+    return true;
+}
+
+static void header_string(anvil_cfg_ctx *wc, yaml_node_t *root, const char *key, char **out)
+{
+    yaml_node_t *v = anvil_cfg_get(wc, root, key);
+    if (v && v->type == YAML_SCALAR_NODE && !anvil_cfg_is_null(v))
+        anvil_cfg_set_str(wc, out, (const char *)v->data.scalar.value);
+}
+
+static void read_workflow_file(anvil_cfg_ctx *c, yaml_node_t *file_node, const char *path,
+                               anvil_workflow_ref *w)
+{
+    struct stat st;
+    if (stat(w->file, &st) != 0) {
+        anvil_cfg_error(c, file_node, "%s: cannot use %s: %s", path, w->file, strerror(errno));
+        return;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        anvil_cfg_error(c, file_node, "%s: %s is not a regular file", path, w->file);
+        return;
+    }
+    yaml_document_t doc;
+    if (anvil_cfg_load_yaml(c->diags, w->file, path, &doc) != 0)
+        return;
+    anvil_cfg_ctx wc = {.doc = &doc, .file = w->file, .diags = c->diags};
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root || anvil_cfg_is_null(root)) {
+        anvil_diags_add(c->diags, w->file, 0, 0, "%s: workflow file is empty", path);
+    } else if (root->type != YAML_MAPPING_NODE) {
+        anvil_cfg_error(&wc, root, "%s: top level of a workflow file must be a mapping, got %s",
+                        path, root->type == YAML_SEQUENCE_NODE ? "a list" : "a scalar");
+    } else {
+        header_string(&wc, root, "name", &w->readable_name);
+        header_string(&wc, root, "description", &w->description);
+    }
+    if (wc.oom_reported)
+        c->oom_reported = true;
+    yaml_document_delete(&doc);
+}
+
+static void parse_run(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, anvil_webhook_config *h)
+{
+    static const char *const keys[] = {"enabled", "inputPath", NULL};
+    char p[ANVIL_CFG_PATH_MAX];
+    if (!anvil_cfg_check_map(c, n, path, keys, false))
+        return;
+    /* Writing a run block at all means "start runs"; enabled: false pauses it. */
+    h->run_enabled = true;
+    yaml_node_t *v;
+    if ((v = anvil_cfg_get(c, n, "enabled"))) {
+        anvil_cfg_path(p, path, "enabled");
+        anvil_cfg_bool(c, v, p, &h->run_enabled);
+    }
+    if ((v = anvil_cfg_get(c, n, "inputPath"))) {
+        anvil_cfg_path(p, path, "inputPath");
+        anvil_cfg_string(c, v, p, false, &h->run_input_path);
+    }
+}
+
+static void parse_signal(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                         anvil_webhook_config *h)
+{
+    static const char *const keys[] = {"name", "correlationIdPath", "runIdPath", "payloadPath", NULL};
+    char **slots[] = {&h->signal_name, &h->signal_correlation_path, &h->signal_run_id_path,
+                      &h->signal_payload_path};
+    char p[ANVIL_CFG_PATH_MAX];
+    if (!anvil_cfg_check_map(c, n, path, keys, false))
+        return;
+    if (!anvil_cfg_get(c, n, "name")) {
+        anvil_cfg_path(p, path, "name");
+        anvil_cfg_error(c, n, "%s: missing (a webhook signal needs a name)", p);
+    }
+    for (size_t i = 0; keys[i]; i++) {
+        yaml_node_t *v = anvil_cfg_get(c, n, keys[i]);
+        if (v) {
+            anvil_cfg_path(p, path, keys[i]);
+            anvil_cfg_string(c, v, p, false, slots[i]);
+        }
+    }
+}
+
+static void parse_webhook(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                          anvil_workflow_ref *w)
+{
+    static const char *const keys[] = {
+        "secret", "signatureHeader", "signaturePrefix", "run", "signal", NULL,
+    };
+    anvil_webhook_config *h = &w->webhook;
+    char p[ANVIL_CFG_PATH_MAX];
+    if (!anvil_cfg_check_map(c, n, path, keys, false))
+        return;
+    w->has_webhook = true;
+    if (!anvil_cfg_set_str(c, &h->signature_header, "x-hub-signature-256") ||
+        !anvil_cfg_set_str(c, &h->signature_prefix, "sha256="))
+        return;
+    yaml_node_t *v;
+    if ((v = anvil_cfg_get(c, n, "secret"))) {
+        anvil_cfg_path(p, path, "secret");
+        anvil_cfg_string(c, v, p, false, &h->secret);
+    }
+    if ((v = anvil_cfg_get(c, n, "signatureHeader"))) {
+        anvil_cfg_path(p, path, "signatureHeader");
+        anvil_cfg_string(c, v, p, false, &h->signature_header);
+    }
+    if ((v = anvil_cfg_get(c, n, "signaturePrefix"))) {
+        anvil_cfg_path(p, path, "signaturePrefix");
+        anvil_cfg_string(c, v, p, true, &h->signature_prefix);
+    }
+    if ((v = anvil_cfg_get(c, n, "run"))) {
+        anvil_cfg_path(p, path, "run");
+        parse_run(c, v, p, h);
+    }
+    if ((v = anvil_cfg_get(c, n, "signal"))) {
+        anvil_cfg_path(p, path, "signal");
+        parse_signal(c, v, p, h);
+    }
+}
+
+static void parse_workflow(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                           anvil_workflow_ref *w)
+{
+    static const char *const keys[] = {"file", "schedule", "webhook", "ui", NULL};
+    static const char *const ui_keys[] = {"path", NULL};
+    char p[ANVIL_CFG_PATH_MAX];
+    if (!anvil_cfg_check_map(c, n, path, keys, false))
+        return;
+    yaml_node_t *v;
+    anvil_cfg_path(p, path, "file");
+    if (!(v = anvil_cfg_get(c, n, "file"))) {
+        anvil_cfg_error(c, n, "%s: missing (every workflow needs a file)", p);
+    } else {
+        char *rel = NULL;
+        if (anvil_cfg_string(c, v, p, false, &rel)) {
+            if (!(w->file = anvil_cfg_resolve(c, rel)))
+                anvil_cfg_oom(c);
+            else
+                read_workflow_file(c, v, p, w);
+        }
+        free(rel);
+    }
+    if ((v = anvil_cfg_get(c, n, "schedule"))) {
+        anvil_cfg_path(p, path, "schedule");
+        if (anvil_cfg_string(c, v, p, false, &w->schedule) && w->schedule) {
+            anvil_cron cron;
+            char perr[200];
+            if (anvil_cron_parse(w->schedule, &cron, perr, sizeof perr) != 0)
+                anvil_cfg_error(c, v, "%s: invalid cron pattern \"%s\": %s", p, w->schedule, perr);
+        }
+    }
+    if ((v = anvil_cfg_get(c, n, "webhook"))) {
+        anvil_cfg_path(p, path, "webhook");
+        parse_webhook(c, v, p, w);
+    }
+    if ((v = anvil_cfg_get(c, n, "ui"))) {
+        anvil_cfg_path(p, path, "ui");
+        if (anvil_cfg_check_map(c, v, p, ui_keys, false)) {
+            yaml_node_t *up = anvil_cfg_get(c, v, "path");
+            char pp[ANVIL_CFG_PATH_MAX];
+            anvil_cfg_path(pp, p, "path");
+            if (up)
+                anvil_cfg_url_path(c, up, pp, &w->ui_path);
+            else
+                anvil_cfg_error(c, v, "%s: missing", pp);
+        }
+    }
+}
+
+void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
+{
+    if (!anvil_cfg_check_map(c, n, "workflows", NULL, false))
+        return;
+    size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+    anvil_workflow_ref *refs = calloc(count ? count : 1, sizeof *refs);
+    if (!refs) {
+        anvil_cfg_oom(c);
+        return;
+    }
+    cfg->workflows = refs;
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
+        yaml_node_t *k = anvil_cfg_node(c, pair->key);
+        if (!anvil_cfg_first_key(c, n, i) || k->type != YAML_SCALAR_NODE ||
+            !k->data.scalar.length || anvil_cfg_is_null(k))
+            continue;
+        const char *name = (const char *)k->data.scalar.value;
+        char path[ANVIL_CFG_PATH_MAX];
+        anvil_cfg_path(path, "workflows", name);
+        if (!valid_name(name))
+            anvil_cfg_error(c, k, "%s: invalid workflow name (use 1-64 letters, digits, '_', "
+                            "'.' or '-', starting with a letter or digit)", path);
+        anvil_workflow_ref *w = &cfg->workflows[cfg->n_workflows];
+        if (!(w->name = strdup(name))) {
+            anvil_cfg_oom(c);
+            continue;
+        }
+        w->line = (int)k->start_mark.line + 1;
+        cfg->n_workflows++;
+        parse_workflow(c, anvil_cfg_node(c, pair->value), path, w);
+    }
+}

@@ -1,0 +1,315 @@
+/*
+ * runtime/contract/rpc.c — the data flow of one call, in the order DESIGN.md draws it.
+ *
+ * bounds -> frame -> method table -> scope -> generated decode -> handler ->
+ * generated encode -> ResponseFrame. Every early exit produces a contract
+ * error with the generated status; nothing here knows any method by name.
+ */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_print.h"
+#include "anvil_contract.h"
+#include "call.h"
+#include "clock.h"
+#include "json_bounds.h"
+#include "log.h"
+#include "rpc.h"
+#include "scope.h"
+
+static bool method_name_valid(const char *s)
+{
+    /* ^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*$ */
+    size_t n = strlen(s);
+    if (n == 0 || n > 128)
+        return false;
+    bool seg_start = true;
+    for (const char *p = s; *p; p++) {
+        char c = *p;
+        if (seg_start) {
+            if (c < 'a' || c > 'z')
+                return false;
+            seg_start = false;
+        } else if (c == '.') {
+            seg_start = true;
+        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
+            return false;
+        }
+    }
+    return !seg_start;
+}
+
+static char *frame_to_text(cJSON *frame)
+{
+    char *out = frame ? anvil_json_print(frame) : NULL;
+    cJSON_Delete(frame);
+    return out;
+}
+
+static cJSON *frame_head(const char *id, bool ok)
+{
+    char uuid[37];
+    /* Ids are bounded on every path, including errors found before the
+     * frame was read (auth, body size), where only x-request-id is known. */
+    if (id && strlen(id) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH)
+        id = NULL;
+    if (!id) {
+        if (anvil_uuid4(uuid) != 0)
+            snprintf(uuid, sizeof uuid, "unknown");
+        id = uuid;
+    }
+    cJSON *f = cJSON_CreateObject();
+    if (!f)
+        return NULL;
+    if (!cJSON_AddStringToObject(f, "type", "res") || !cJSON_AddStringToObject(f, "id", id) ||
+        !cJSON_AddBoolToObject(f, "ok", ok) ||
+        !cJSON_AddStringToObject(f, "apiVersion", ANVIL_API_VERSION)) {
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return f;
+}
+
+char *anvil_rpc_error_frame(const char *id, const anvil_error *e)
+{
+    cJSON *f = frame_head(id, false);
+    cJSON *err = anvil_error_to_json(e);
+    if (!f || !err || !cJSON_AddItemToObject(f, "error", err)) {
+        cJSON_Delete(err);
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return frame_to_text(f);
+}
+
+char *anvil_rpc_ok_frame(const char *id, cJSON *payload)
+{
+    cJSON *f = frame_head(id, true);
+    if (!f || !payload || !cJSON_AddItemToObject(f, "payload", payload)) {
+        cJSON_Delete(payload);
+        cJSON_Delete(f);
+        return NULL;
+    }
+    return frame_to_text(f);
+}
+
+static char *fail_frame(const char *id, anvil_error *e, int *http_status)
+{
+    *http_status = anvil_error_http_status(e);
+    char *out = anvil_rpc_error_frame(id, e);
+    anvil_error_clear(e);
+    return out;
+}
+
+static int invalid_at(anvil_error *e, const char *path, const char *fmt_msg)
+{
+    anvil_error_set(e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", path, fmt_msg);
+    anvil_error_detail_str(e, "path", path);
+    return -1;
+}
+
+char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *principal,
+                       const anvil_rpc_input *in, int *http_status)
+{
+    anvil_error e = { 0 };
+    const char *id = in->request_id;
+    char msg[160], path[256];
+    anvil_json_bounds bounds = anvil_json_bounds_default();
+
+    if (anvil_json_check_depth(in->body, in->body_len, bounds.max_depth, msg, sizeof msg) != 0) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s", msg);
+        if (strstr(msg, "depth"))
+            anvil_error_detail_int(&e, "maxDepth", (int64_t)bounds.max_depth);
+        return fail_frame(id, &e, http_status);
+    }
+    /* /v1/rpc/{method} with no body at all means "no params". */
+    const char *body = in->body;
+    size_t body_len = in->body_len;
+    size_t ws = 0;
+    while (ws < body_len && strchr(" \t\r\n", body[ws]) && body[ws])
+        ws++;
+    if (in->forced_method && ws == body_len) {
+        body = "{}";
+        body_len = 2;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
+    if (root) {
+        /* One JSON value and nothing after it but whitespace. */
+        const char *stop = body + body_len;
+        while (end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+            end++;
+        if (end != stop) {
+            cJSON_Delete(root);
+            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
+                            "Request body is not valid JSON: unexpected data after the JSON value");
+            return fail_frame(id, &e, http_status);
+        }
+    }
+    if (!root) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body is not valid JSON");
+        return fail_frame(id, &e, http_status);
+    }
+    char *out = NULL;
+    if (anvil_json_check_tree(root, &bounds, "$", msg, sizeof msg, path, sizeof path) != 0) {
+        invalid_at(&e, path, msg);
+        goto fail;
+    }
+    if (!cJSON_IsObject(root)) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body must be a JSON object");
+        goto fail;
+    }
+
+    /* Frame members. /v1/rpc/{method} takes bare params unless the body
+     * names a method (then it is a full frame). */
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(root, "id");
+    const cJSON *jmethod = cJSON_GetObjectItemCaseSensitive(root, "method");
+    bool full_frame = !in->forced_method || jmethod != NULL;
+    const cJSON *params = root;
+    if (full_frame) {
+        for (const cJSON *m = root->child; m; m = m->next) {
+            if (strcmp(m->string, "id") && strcmp(m->string, "method") &&
+                strcmp(m->string, "params") && strcmp(m->string, "type")) {
+                char where[160];
+                snprintf(where, sizeof where, "$.%s", m->string);
+                invalid_at(&e, where, "unknown frame member (allowed: type, id, method, params)");
+                goto fail;
+            }
+        }
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+        if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "req") == 0)) {
+            invalid_at(&e, "$.type", "must be \"req\"");
+            goto fail;
+        }
+        if (jid) {
+            if (!cJSON_IsString(jid)) {
+                invalid_at(&e, "$.id", "expected string");
+                goto fail;
+            }
+            if (strlen(jid->valuestring) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH) {
+                snprintf(msg, sizeof msg, "frame id exceeds %d characters", ANVIL_BOUND_MAX_FRAME_ID_LENGTH);
+                invalid_at(&e, "$.id", msg);
+                goto fail;
+            }
+            id = jid->valuestring;
+        }
+        params = cJSON_GetObjectItemCaseSensitive(root, "params");
+        if (params && !cJSON_IsObject(params)) {
+            invalid_at(&e, "$.params", "expected object");
+            goto fail;
+        }
+    }
+    if (id && strlen(id) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH)
+        id = NULL;   /* an over-long x-request-id is replaced, not echoed */
+
+    const char *name = NULL;
+    if (full_frame && jmethod) {
+        if (!cJSON_IsString(jmethod)) {
+            invalid_at(&e, "$.method", "expected string");
+            goto fail;
+        }
+        name = jmethod->valuestring;
+    } else if (in->forced_method) {
+        name = in->forced_method;
+    } else {
+        invalid_at(&e, "$.method", "required property \"method\" is missing");
+        goto fail;
+    }
+    if (!method_name_valid(name)) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Invalid method name \"%.64s\"", name);
+        anvil_error_detail_str(&e, "path", "$.method");
+        goto fail;
+    }
+    const anvil_method *m = anvil_method_find(name);
+    if (in->forced_method && jmethod && strcmp(name, in->forced_method) != 0) {
+        const anvil_method *pm = anvil_method_find(in->forced_method);
+        if (!pm || pm != m) {
+            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
+                            "Frame method \"%s\" does not match the path method \"%s\"",
+                            name, in->forced_method);
+            anvil_error_detail_str(&e, "path", "$.method");
+            goto fail;
+        }
+    }
+
+    /* Scope before existence: an unknown method still needs its fallback
+     * scope, so callers cannot probe the table without credentials. */
+    const char *required = m ? m->required_scope : anvil_method_fallback_scope(name);
+    if (!anvil_scope_allows(&anvil_scopes, principal->scopes, principal->n_scopes, required,
+                            name, m ? m->name : NULL)) {
+        anvil_error_set(&e, ANVIL_ERR_FORBIDDEN, "Missing required scope %s for %s", required, name);
+        anvil_error_detail_str(&e, "requiredScope", required);
+        goto fail;
+    }
+    if (!m) {
+        anvil_error_set(&e, ANVIL_ERR_METHOD_NOT_FOUND, "Unknown method \"%s\"", name);
+        goto fail;
+    }
+    if (!(m->transport & in->transport)) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s is only available over the %s", m->name,
+                        (m->transport & ANVIL_TRANSPORT_WEBSOCKET) ? "WebSocket" : "HTTP API");
+        goto fail;
+    }
+
+    void *req = calloc(1, m->request->size);
+    void *res = calloc(1, m->response->size);
+    if (!req || !res) {
+        free(req);
+        free(res);
+        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    cJSON *empty = NULL;
+    if (!params)
+        params = empty = cJSON_CreateObject();
+    anvil_schema_error se;
+    int rc = anvil_schema_decode(m->request, params, req, "$.params", &se);
+    cJSON_Delete(empty);
+    if (rc != 0) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", se.path, se.message);
+        anvil_error_detail_str(&e, "path", se.path);
+        free(req);
+        free(res);
+        goto fail;
+    }
+
+    anvil_call call = {
+        .svc = svc, .principal = principal, .called_as = name, .method = m,
+        .transport = in->transport, .streams = in->streams, .conn = in->conn,
+    };
+    assert(m->id < ANVIL_METHOD__COUNT && svc->handlers[m->id]);
+    rc = svc->handlers[m->id](&call, req, res);
+    cJSON *payload = NULL;
+    if (rc == 0) {
+        anvil_error_clear(&call.err);   /* a success may have set one on the way */
+        payload = anvil_schema_encode(m->response, res, &se);
+        if (!payload) {
+            anvil_log(ANVIL_LOG_ERROR, "%s: response does not match the contract at %s: %s",
+                      m->name, se.path, se.message);
+            anvil_error_set(&call.err, ANVIL_ERR_INTERNAL, "%s produced an invalid response", m->name);
+            rc = -1;
+        }
+    } else if (!call.err.set) {
+        anvil_error_set(&call.err, ANVIL_ERR_INTERNAL, "%s failed", m->name);
+    }
+    anvil_schema_free(m->request, req);
+    anvil_schema_free(m->response, res);
+    free(req);
+    free(res);
+    if (rc != 0) {
+        cJSON_Delete(payload);
+        e = call.err;
+        goto fail;
+    }
+    *http_status = 200;
+    out = anvil_rpc_ok_frame(id, payload);
+    cJSON_Delete(root);
+    return out;
+
+fail:
+    out = fail_frame(id, &e, http_status);
+    cJSON_Delete(root);
+    return out;
+}

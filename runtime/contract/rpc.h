@@ -1,0 +1,43 @@
+/*
+ * runtime/contract/rpc.h — one request frame in, one response frame out.
+ *
+ * Transport-neutral: HTTP (and later the WebSocket bridge) hand over the raw
+ * body and the authenticated principal; this module runs bounds, frame
+ * validation, the method table, the scope check, generated decoding, the
+ * handler and generated encoding, and renders the ResponseFrame.
+ *
+ * Ownership: returned strings are malloc'd and owned by the caller.
+ */
+#ifndef ANVIL_RPC_H
+#define ANVIL_RPC_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "call.h"
+#include "error.h"
+#include "method.h"
+
+typedef struct anvil_rpc_input {
+    const char *forced_method;   /* from /v1/rpc/{method}; NULL for /rpc */
+    const char *body;
+    size_t body_len;
+    const char *request_id;      /* x-request-id, used when the frame has no id */
+    anvil_transport transport;
+    const anvil_stream_ops *streams; /* NULL when the transport cannot stream */
+    void *conn;                  /* the transport's connection, for streams */
+} anvil_rpc_input;
+
+/* Run one call. Returns the ResponseFrame JSON and sets *http_status, or
+ * NULL when out of memory. */
+char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *principal,
+                       const anvil_rpc_input *in, int *http_status);
+
+/* Render {type:"res", id, ok:false, apiVersion, error} for an error found
+ * outside dispatch (auth, framing). NULL id means a fresh UUID. */
+char *anvil_rpc_error_frame(const char *id, const anvil_error *e);
+
+/* Render a successful frame around `payload` (consumed). */
+char *anvil_rpc_ok_frame(const char *id, cJSON *payload);
+
+#endif

@@ -1,0 +1,1050 @@
+/*
+ * runtime/engine/engine.c — the engine's lifecycle and its public operations:
+ * loading workflows, recovering runs after a restart, launch, cancel,
+ * resume, approval decisions and signals.
+ *
+ * Recovery is what makes `kill -9` safe: unfinished runs are reloaded from
+ * their rows; a task recorded as running was interrupted, so its attempt is
+ * marked so and the node is retried (or fails when out of retries); waits
+ * keep waiting, and a waiting signal node first looks for a signal that was
+ * stored but not yet delivered when the server stopped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json_print.h"
+#include "clock.h"
+#include "engine_internal.h"
+#include "log.h"
+#include "scope.h"
+#include "anvil_contract.h"
+
+bool anvil_run_status_terminal(const char *status)
+{
+    return status && (!strcmp(status, "finished") || !strcmp(status, "failed") ||
+                      !strcmp(status, "cancelled"));
+}
+
+/* ---- registry of active runs ---------------------------------------------- */
+
+static size_t hash(const char *s)
+{
+    size_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static int registry_add(anvil_engine *e, run_rt *r)
+{
+    if (e->n_runs + 1 > e->n_buckets * 2) {
+        size_t nb = e->n_buckets ? e->n_buckets * 2 : 256;
+        run_rt **b = calloc(nb, sizeof *b);
+        if (!b)
+            return -1;
+        for (size_t i = 0; i < e->n_buckets; i++) {
+            for (run_rt *x = e->buckets[i], *next; x; x = next) {
+                next = x->next;
+                size_t k = hash(x->rec.run_id) % nb;
+                x->next = b[k];
+                b[k] = x;
+            }
+        }
+        free(e->buckets);
+        e->buckets = b;
+        e->n_buckets = nb;
+    }
+    size_t k = hash(r->rec.run_id) % e->n_buckets;
+    r->next = e->buckets[k];
+    e->buckets[k] = r;
+    e->n_runs++;
+    return 0;
+}
+
+run_rt *anvil_engine_find(anvil_engine *e, const char *run_id)
+{
+    if (!e->n_buckets)
+        return NULL;
+    for (run_rt *r = e->buckets[hash(run_id) % e->n_buckets]; r; r = r->next)
+        if (strcmp(r->rec.run_id, run_id) == 0)
+            return r;
+    return NULL;
+}
+
+void anvil_engine_forget(anvil_engine *e, run_rt *r)
+{
+    if (r->running_tasks > 0 || !e->n_buckets)
+        return;
+    run_rt **pp = &e->buckets[hash(r->rec.run_id) % e->n_buckets];
+    for (; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            e->n_runs--;
+            anvil_run_free(r);
+            return;
+        }
+    }
+}
+
+const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_workflows; i++)
+        if (strcmp(e->workflows[i].name, name) == 0)
+            return e->workflows[i].wf;
+    return NULL;
+}
+
+anvil_event_bus *anvil_engine_bus(anvil_engine *e)
+{
+    return &e->bus;
+}
+
+int64_t anvil_engine_state_version(const anvil_engine *e)
+{
+    return e->state_version;
+}
+
+anvil_store *anvil_engine_store(anvil_engine *e)
+{
+    return e->store;
+}
+
+/* ---- building a run's mirror ---------------------------------------------- */
+
+static run_rt *run_new(anvil_engine *e, const anvil_workflow *wf)
+{
+    run_rt *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->eng = e;
+    r->wf = wf;
+    r->nodes = calloc(wf->n_nodes, sizeof *r->nodes);
+    r->outputs = cJSON_CreateObject();
+    if (!r->nodes || !r->outputs) {
+        free(r->nodes);
+        cJSON_Delete(r->outputs);
+        free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < wf->n_nodes; i++) {
+        r->nodes[i].def = wf->nodes[i];
+        r->nodes[i].started_at_ms = -1;
+        r->nodes[i].finished_at_ms = -1;
+        r->nodes[i].run = r;
+    }
+    return r;
+}
+
+static void apply_options(run_rt *r)
+{
+    cJSON *o = cJSON_Parse(r->rec.options_json);
+    const cJSON *v;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "maxConcurrency")) && cJSON_IsNumber(v))
+        r->max_concurrency = (int64_t)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "toolTimeoutMs")) && cJSON_IsNumber(v))
+        r->tool_timeout_ms = (int64_t)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(o, "maxOutputBytes")) && cJSON_IsNumber(v))
+        r->max_output_bytes = (int64_t)v->valuedouble;
+    cJSON_Delete(o);
+}
+
+/* ---- recovery ---------------------------------------------------------------- */
+
+typedef struct recovering {
+    anvil_engine *e;
+    run_rt *r;
+} recovering;
+
+static int load_node(void *ctx, const anvil_node_record *rec)
+{
+    run_rt *r = ctx;
+    const anvil_wf_node *def = anvil_workflow_node(r->wf, rec->node_id);
+    if (!def || rec->iteration != 0)
+        return 0;   /* a node of an older version of the file: ignored */
+    node_rt *n = &r->nodes[def->index];
+    n->state = anvil_node_state_parse(rec->state);
+    n->attempts = rec->attempts;
+    n->started_at_ms = rec->started_at_ms;
+    n->finished_at_ms = rec->finished_at_ms;
+    free(n->error);
+    n->error = rec->error ? strdup(rec->error) : NULL;
+    return 0;
+}
+
+static void recover_interrupted(run_rt *r)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (n->def->kind != ANVIL_NODE_TASK || n->state != NS_RUNNING)
+            continue;
+        bool retry = n->attempts <= n->def->retries && !r->rec.cancel_requested;
+        int64_t now = anvil_now_ms();
+        n->state = retry ? NS_PENDING : r->rec.cancel_requested ? NS_CANCELLED : NS_FAILED;
+        if (!retry)
+            n->finished_at_ms = now;
+        free(n->error);
+        n->error = strdup("interrupted: the server stopped while the task was running");
+        if (anvil_run_begin(r) != 0)
+            return;
+        cJSON *p = anvil_run_node_payload(r, n);
+        if (p) {
+            cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
+            cJSON_AddStringToObject(p, "error", n->error ? n->error : "interrupted");
+            cJSON_AddBoolToObject(p, "interrupted", true);
+            cJSON_AddBoolToObject(p, "willRetry", retry);
+        }
+        bool ok = p && anvil_store_attempts_interrupt(r->eng->store, r->rec.run_id, now) == 0 &&
+                  anvil_run_put_node(r, n) == 0;
+        if (ok)
+            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == NS_CANCELLED
+                                                               ? "node.cancelled" : "node.failed",
+                                p) == 0;
+        else
+            cJSON_Delete(p);
+        anvil_run_end(r, ok);
+    }
+}
+
+/* Signals that were stored while a node waited but not yet delivered. */
+static void recover_signal_waits(run_rt *r)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+            continue;
+        char err[200];
+        char *key = n->def->correlation_key
+                        ? anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT,
+                                                r->input, r->outputs, err, sizeof err)
+                        : NULL;
+        if (n->def->correlation_key && !key)
+            continue;
+        anvil_signal_take(r, n, key);
+        free(key);
+    }
+}
+
+static int recover_one(void *ctx, const anvil_run_record *rec)
+{
+    anvil_engine *e = ctx;
+    const anvil_workflow *wf = anvil_engine_workflow(e, rec->workflow);
+    if (!wf) {
+        anvil_log(ANVIL_LOG_WARN, "run %s: workflow %s is no longer configured; left as %s",
+                  rec->run_id, rec->workflow, rec->status);
+        return 0;
+    }
+    run_rt *r = run_new(e, wf);
+    if (!r)
+        return -1;
+    /* Copy the record: the one we were handed is freed after this call. */
+    r->rec = *rec;
+    memset((void *)rec, 0, sizeof *rec);
+    r->input = cJSON_Parse(r->rec.input_json);
+    if (!r->input)
+        r->input = cJSON_CreateObject();
+    apply_options(r);
+    char *outputs = NULL;
+    if (anvil_store_nodes(e->store, r->rec.run_id, load_node, r) < 0 ||
+        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0 || registry_add(e, r) != 0) {
+        free(outputs);
+        anvil_run_free(r);
+        return -1;
+    }
+    cJSON *o = outputs ? cJSON_Parse(outputs) : NULL;
+    free(outputs);
+    if (o) {
+        cJSON_Delete(r->outputs);
+        r->outputs = o;
+    }
+    return 0;
+}
+
+static int recover(anvil_engine *e)
+{
+    if (anvil_store_runs_unfinished(e->store, recover_one, e) < 0)
+        return -1;
+    /* Collect first, then drive: advancing may forget (free) a run. */
+    size_t n = 0;
+    run_rt **all = e->n_runs ? calloc(e->n_runs, sizeof *all) : NULL;
+    for (size_t b = 0; all && b < e->n_buckets; b++)
+        for (run_rt *r = e->buckets[b]; r; r = r->next)
+            all[n++] = r;
+    if (n)
+        anvil_log(ANVIL_LOG_INFO, "recovering %zu unfinished run(s)", n);
+    for (size_t i = 0; i < n; i++) {
+        recover_interrupted(all[i]);
+        recover_signal_waits(all[i]);
+        anvil_run_advance(all[i]);
+    }
+    free(all);
+    return 0;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------- */
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    anvil_task_heartbeats(arg);
+}
+
+static char *workspace_root_for(const char *database)
+{
+    char *out = NULL;
+    if (!database || !strcmp(database, ":memory:") || !*database) {
+        const char *tmp = getenv("TMPDIR");
+        if (asprintf(&out, "%s/anvil-workspaces-%d", tmp && *tmp ? tmp : "/tmp", (int)getpid()) < 0)
+            return NULL;
+        return out;
+    }
+    const char *slash = strrchr(database, '/');
+    if (!slash)
+        return strdup("workspaces");
+    if (asprintf(&out, "%.*s/workspaces", (int)(slash - database), database) < 0)
+        return NULL;
+    return out;
+}
+
+int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_config *cfg,
+                     anvil_engine **out, anvil_diags *diags, char *err, size_t errlen)
+{
+    *out = NULL;
+    anvil_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    e->base = base;
+    e->store = store;
+    e->cfg = cfg;
+    e->queue_tail = &e->queue;
+    e->workspace_root = workspace_root_for(cfg->database);
+    e->workflows = cfg->n_workflows ? calloc(cfg->n_workflows, sizeof *e->workflows) : NULL;
+    if (!e->workspace_root || (cfg->n_workflows && !e->workflows)) {
+        snprintf(err, errlen, "out of memory");
+        anvil_engine_free(e);
+        return -1;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < cfg->n_workflows; i++) {
+        anvil_workflow *wf = NULL;
+        if (anvil_workflow_load(cfg->workflows[i].file, &wf, diags) != 0) {
+            bad++;
+            continue;
+        }
+        e->workflows[e->n_workflows].name = strdup(cfg->workflows[i].name);
+        e->workflows[e->n_workflows].wf = wf;
+        if (!e->workflows[e->n_workflows].name) {
+            anvil_workflow_free(wf);
+            bad++;
+            continue;
+        }
+        e->n_workflows++;
+    }
+    if (bad) {
+        snprintf(err, errlen, "%d workflow file(s) have problems", bad);
+        anvil_engine_free(e);
+        return -1;
+    }
+    if (anvil_proc_module_init(base) != 0) {
+        snprintf(err, errlen, "cannot watch child processes (SIGCHLD)");
+        anvil_engine_free(e);
+        return -1;
+    }
+    if (anvil_store_events_max_state_version(store, &e->state_version) != 0) {
+        snprintf(err, errlen, "%s", anvil_store_errmsg(store));
+        anvil_engine_free(e);
+        return -1;
+    }
+    int64_t hb = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 15000;
+    e->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, e);
+    struct timeval tv = { (time_t)(hb / 1000), (suseconds_t)((hb % 1000) * 1000) };
+    if (!e->heartbeat || event_add(e->heartbeat, &tv) != 0) {
+        snprintf(err, errlen, "cannot start the heartbeat timer");
+        anvil_engine_free(e);
+        return -1;
+    }
+    if (recover(e) != 0) {
+        snprintf(err, errlen, "recovering runs: %s", anvil_store_errmsg(store));
+        anvil_engine_free(e);
+        return -1;
+    }
+    *out = e;
+    return 0;
+}
+
+void anvil_engine_free(anvil_engine *e)
+{
+    if (!e)
+        return;
+    if (e->heartbeat)
+        event_free(e->heartbeat);
+    /* Children die with the server; on the next start their attempts are
+     * recorded as interrupted and re-run. */
+    anvil_proc_module_shutdown();
+    for (size_t b = 0; b < e->n_buckets; b++) {
+        for (run_rt *r = e->buckets[b], *next; r; r = next) {
+            next = r->next;
+            /* Shutdown skips exit callbacks: their contexts are ours to free. */
+            for (size_t i = 0; i < r->wf->n_nodes; i++)
+                free(r->nodes[i].proc_ctx);
+            anvil_run_free(r);
+        }
+    }
+    free(e->buckets);
+    for (size_t i = 0; i < e->n_workflows; i++) {
+        free(e->workflows[i].name);
+        anvil_workflow_free(e->workflows[i].wf);
+    }
+    free(e->workflows);
+    free(e->workspace_root);
+    anvil_events_clear(&e->bus);
+    free(e);
+}
+
+/* ---- launch ------------------------------------------------------------------------ */
+
+static bool run_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}
+
+static char *new_run_id(void)
+{
+    char uuid[37], *id = malloc(4 + 32 + 1);
+    if (!id || anvil_uuid4(uuid) != 0) {
+        free(id);
+        return NULL;
+    }
+    char *p = id + 4;
+    memcpy(id, "run_", 4);
+    for (const char *u = uuid; *u; u++)
+        if (*u != '-')
+            *p++ = *u;
+    *p = '\0';
+    return id;
+}
+
+static char *json_text_or(const cJSON *j, const char *dflt)
+{
+    char *t = j ? anvil_json_print(j) : NULL;
+    return t ? t : strdup(dflt);
+}
+
+int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, bool *existing,
+                        anvil_error *err)
+{
+    *run_id = NULL;
+    *existing = false;
+    const anvil_workflow *wf = anvil_engine_workflow(e, l->workflow);
+    if (!wf)
+        return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "Unknown workflow: %s", l->workflow);
+    if (l->input && !cJSON_IsObject(l->input))
+        return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "input must be an object");
+    if (l->run_id && !run_id_valid(l->run_id))
+        return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT,
+                               "options.runId \"%.80s\" must match ^[a-z0-9_-]{1,64}$", l->run_id);
+    if (l->idempotency_key) {
+        char *prior = NULL;
+        int found = anvil_store_run_by_idempotency(e->store, l->workflow, l->idempotency_key, &prior);
+        if (found < 0)
+            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        if (found == 1) {
+            if (l->run_id && strcmp(l->run_id, prior) != 0) {
+                anvil_error_set(err, ANVIL_ERR_INVALID_INPUT,
+                                "idempotencyKey was already used for run %s", prior);
+                free(prior);
+                return -1;
+            }
+            *run_id = prior;
+            *existing = true;
+            return 0;
+        }
+    }
+    char *id = l->run_id ? strdup(l->run_id) : new_run_id();
+    if (!id)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    anvil_run_record probe;
+    int taken = anvil_store_run_get(e->store, id, &probe);
+    anvil_run_record_clear(&probe);
+    if (taken != 0) {
+        anvil_error_set(err, taken < 0 ? ANVIL_ERR_INTERNAL : ANVIL_ERR_INVALID_INPUT,
+                        taken < 0 ? "%s" : "run %s already exists",
+                        taken < 0 ? anvil_store_errmsg(e->store) : id);
+        free(id);
+        return -1;
+    }
+    run_rt *r = run_new(e, wf);
+    if (!r) {
+        free(id);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    }
+    cJSON *scopes = cJSON_CreateArray();
+    for (size_t i = 0; scopes && i < l->n_scopes; i++)
+        cJSON_AddItemToArray(scopes, cJSON_CreateString(l->scopes[i]));
+    cJSON *opts = cJSON_CreateObject();
+    if (opts && l->max_concurrency > 0)
+        cJSON_AddNumberToObject(opts, "maxConcurrency", (double)l->max_concurrency);
+    if (opts && l->tool_timeout_ms > 0)
+        cJSON_AddNumberToObject(opts, "toolTimeoutMs", (double)l->tool_timeout_ms);
+    if (opts && l->max_output_bytes > 0)
+        cJSON_AddNumberToObject(opts, "maxOutputBytes", (double)l->max_output_bytes);
+    int64_t now = anvil_now_ms();
+    r->rec.run_id = id;
+    r->rec.workflow = strdup(l->workflow);
+    r->rec.status = strdup("running");
+    r->rec.input_json = json_text_or(l->input, "{}");
+    r->rec.options_json = json_text_or(opts, "{}");
+    r->rec.owner_id = l->owner_id ? strdup(l->owner_id) : NULL;
+    r->rec.triggered_by = strdup(l->triggered_by ? l->triggered_by : "gateway");
+    r->rec.role = strdup(l->role ? l->role : "operator");
+    r->rec.scopes_json = json_text_or(scopes, "[]");
+    r->rec.token_id = l->token_id ? strdup(l->token_id) : NULL;
+    r->rec.idempotency_key = l->idempotency_key ? strdup(l->idempotency_key) : NULL;
+    r->rec.created_at_ms = r->rec.updated_at_ms = now;
+    r->rec.finished_at_ms = -1;
+    cJSON_Delete(scopes);
+    cJSON_Delete(opts);
+    r->input = l->input ? cJSON_Duplicate(l->input, true) : cJSON_CreateObject();
+    apply_options(r);
+    if (!r->rec.workflow || !r->rec.status || !r->rec.input_json || !r->rec.options_json ||
+        !r->rec.triggered_by || !r->rec.role || !r->rec.scopes_json || !r->input ||
+        (l->owner_id && !r->rec.owner_id) || (l->token_id && !r->rec.token_id) ||
+        (l->idempotency_key && !r->rec.idempotency_key)) {
+        anvil_run_free(r);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    }
+
+    /* One transaction: the run, every node as pending, frame 1, seq 1. */
+    if (anvil_store_begin(e->store) != 0) {
+        anvil_run_free(r);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+    }
+    bool ok = anvil_store_run_insert(e->store, &r->rec) == 0;
+    for (size_t i = 0; ok && i < wf->n_nodes; i++)
+        ok = anvil_run_put_node(r, &r->nodes[i]) == 0;
+    cJSON *p = ok ? cJSON_CreateObject() : NULL;
+    if (p) {
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+        cJSON_AddStringToObject(p, "workflow", r->rec.workflow);
+        cJSON_AddStringToObject(p, "triggeredBy", r->rec.triggered_by);
+        ok = anvil_run_note(r, true, "run.started", p) == 0;
+        if (ok && l->trigger_event) {
+            cJSON *tp = l->trigger_payload ? cJSON_Duplicate(l->trigger_payload, true)
+                                           : cJSON_CreateObject();
+            if (tp && !cJSON_GetObjectItemCaseSensitive(tp, "runId"))
+                cJSON_AddStringToObject(tp, "runId", r->rec.run_id);
+            ok = tp && anvil_run_note(r, false, l->trigger_event, tp) == 0;
+        }
+    } else {
+        ok = false;
+    }
+    if (!ok || anvil_store_commit(e->store) != 0) {
+        /* A unique-key race (the same idempotency key in flight) lands here. */
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the run failed: %s",
+                        anvil_store_errmsg(e->store));
+        anvil_store_rollback(e->store);
+        r->broken = true;
+        anvil_run_end(r, false);
+        anvil_run_free(r);
+        return -1;
+    }
+    anvil_engine_flush_events(e, true);   /* committed: publish run.started */
+    if (registry_add(e, r) != 0) {
+        anvil_run_free(r);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    }
+    *run_id = strdup(r->rec.run_id);
+    if (!*run_id)
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    anvil_run_advance(r);   /* may free r when the run ends at once */
+    return *run_id ? 0 : -1;
+}
+
+/* ---- cancel, resume ------------------------------------------------------------------- */
+
+static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec, anvil_error *err)
+{
+    int found = anvil_store_run_get(e->store, run_id, rec);
+    if (found < 0)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+    if (found == 0)
+        return anvil_error_set(err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", run_id);
+    return 0;
+}
+
+int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
+{
+    run_rt *r = anvil_engine_find(e, run_id);
+    if (!r) {
+        anvil_run_record rec;
+        if (not_active(e, run_id, &rec, err) != 0)
+            return -1;
+        anvil_error_set(err, ANVIL_ERR_BUSY, "Run %s already ended (%s); there is nothing to cancel",
+                        run_id, rec.status);
+        anvil_run_record_clear(&rec);
+        return -1;
+    }
+    if (r->rec.cancel_requested)
+        return 0;
+    /* "cancelling" is an acknowledgement: answer it only once recorded. A
+     * run whose earlier write failed records nothing until resumeRun
+     * reloads it. */
+    r->rec.cancel_requested = true;
+    if (anvil_run_begin(r) != 0) {
+        r->rec.cancel_requested = false;
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL,
+                               "Run %s stopped recording after a failed write; resumeRun reloads it",
+                               run_id);
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (p)
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+    if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
+        r->rec.cancel_requested = false;
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the cancellation failed");
+    }
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        if (r->nodes[i].proc) {
+            r->nodes[i].kill_to = NS_CANCELLED;
+            anvil_task_kill(&r->nodes[i]);
+        }
+    }
+    anvil_run_advance(r);   /* ends the run now when no task was running */
+    return 0;
+}
+
+int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *terminal,
+                        anvil_error *err)
+{
+    *terminal = false;
+    run_rt *r = anvil_engine_find(e, run_id);
+    if (r && !r->broken) {
+        anvil_run_advance(r);
+        return 0;
+    }
+    if (r) {
+        /* A write failed: the mirror is ahead of the database (states,
+         * seq, frame number). Drop it and reload the run from its rows, as
+         * a restart would; tasks still running must end first. */
+        if (r->running_tasks > 0)
+            return anvil_error_set(err, ANVIL_ERR_BUSY,
+                                   "Run %s stopped recording after a failed write; %d task(s) are "
+                                   "still running, resume it once they end",
+                                   run_id, r->running_tasks);
+        anvil_engine_forget(e, r);
+    }
+    anvil_run_record rec;
+    if (not_active(e, run_id, &rec, err) != 0)
+        return -1;
+    bool is_terminal = anvil_run_status_terminal(rec.status);
+    if (is_terminal && (!force || !strcmp(rec.status, "finished"))) {
+        *terminal = true;
+        anvil_run_record_clear(&rec);
+        return 0;
+    }
+    /* Not in memory: a non-terminal run whose workflow was missing at start,
+     * or a failed/cancelled run reopened with force. */
+    if (recover_one(e, &rec) != 0) {
+        anvil_run_record_clear(&rec);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot load run %s", run_id);
+    }
+    anvil_run_record_clear(&rec);
+    r = anvil_engine_find(e, run_id);
+    if (!r)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "run %s has no registered workflow", run_id);
+    bool *reopened = is_terminal ? calloc(r->wf->n_nodes ? r->wf->n_nodes : 1, sizeof *reopened) : NULL;
+    if (is_terminal && !reopened)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    if (is_terminal) {
+        for (size_t i = 0; i < r->wf->n_nodes; i++) {
+            node_rt *n = &r->nodes[i];
+            if (n->state == NS_FAILED || n->state == NS_CANCELLED || n->state == NS_SKIPPED) {
+                n->state = NS_PENDING;
+                n->finished_at_ms = -1;
+                free(n->error);
+                n->error = NULL;
+                /* A reopened node's old row (e.g. a denial) must not read
+                 * as its output while it runs or waits again. */
+                cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
+                reopened[i] = true;
+            }
+        }
+        free(r->rec.status);
+        r->rec.status = strdup("running");
+        free(r->rec.error);
+        r->rec.error = NULL;
+        r->rec.cancel_requested = false;
+        r->rec.finished_at_ms = -1;
+        r->completed = false;
+        if (!r->rec.status || anvil_run_begin(r) != 0) {
+            free(reopened);
+            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
+        }
+        bool ok = true;
+        for (size_t i = 0; ok && i < r->wf->n_nodes; i++)
+            ok = anvil_run_put_node(r, &r->nodes[i]) == 0 &&
+                 (!reopened[i] || anvil_store_output_delete(e->store, r->rec.run_id,
+                                                            r->nodes[i].def->id, 0) == 0);
+        free(reopened);
+        reopened = NULL;
+        cJSON *p = ok ? cJSON_CreateObject() : NULL;
+        if (p) {
+            cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+            cJSON_AddBoolToObject(p, "force", true);
+        }
+        if (anvil_run_end(r, p && anvil_run_note(r, true, "run.resumed", p) == 0) != 0)
+            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
+    }
+    recover_interrupted(r);
+    recover_signal_waits(r);
+    anvil_run_advance(r);
+    return 0;
+}
+
+/* ---- approvals ------------------------------------------------------------------------- */
+
+/* decisionSchema, minimal: type, enum, required and properties' types. */
+static bool schema_type_ok(const cJSON *schema, const cJSON *v)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(schema, "type");
+    if (!cJSON_IsString(t))
+        return true;
+    const char *s = t->valuestring;
+    if (!strcmp(s, "object"))
+        return cJSON_IsObject(v);
+    if (!strcmp(s, "array"))
+        return cJSON_IsArray(v);
+    if (!strcmp(s, "string"))
+        return cJSON_IsString(v);
+    if (!strcmp(s, "boolean"))
+        return cJSON_IsBool(v);
+    if (!strcmp(s, "null"))
+        return cJSON_IsNull(v);
+    if (!strcmp(s, "number"))
+        return cJSON_IsNumber(v);
+    if (!strcmp(s, "integer"))
+        return cJSON_IsNumber(v) && (double)(int64_t)v->valuedouble == v->valuedouble;
+    return true;
+}
+
+static bool decision_valid(const cJSON *schema, const cJSON *v, char *why, size_t whylen)
+{
+    if (!schema)
+        return true;
+    if (!v) {
+        snprintf(why, whylen, "decision.value is required by the approval's decisionSchema");
+        return false;
+    }
+    if (!schema_type_ok(schema, v)) {
+        snprintf(why, whylen, "decision.value does not have the type the decisionSchema requires");
+        return false;
+    }
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+    if (cJSON_IsArray(en)) {
+        bool hit = false;
+        for (const cJSON *x = en->child; x && !hit; x = x->next)
+            hit = cJSON_Compare(x, v, true);
+        if (!hit) {
+            snprintf(why, whylen, "decision.value is not one of the decisionSchema's enum values");
+            return false;
+        }
+    }
+    const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
+    for (const cJSON *x = cJSON_IsArray(req) ? req->child : NULL; x; x = x->next) {
+        if (cJSON_IsString(x) && !cJSON_GetObjectItemCaseSensitive(v, x->valuestring)) {
+            snprintf(why, whylen, "decision.value.%s is required", x->valuestring);
+            return false;
+        }
+    }
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    for (const cJSON *p = cJSON_IsObject(props) ? props->child : NULL; p; p = p->next) {
+        const cJSON *pv = cJSON_GetObjectItemCaseSensitive(v, p->string);
+        if (pv && !schema_type_ok(p, pv)) {
+            snprintf(why, whylen, "decision.value.%s does not have the required type", p->string);
+            return false;
+        }
+    }
+    return true;
+}
+
+int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *err)
+{
+    run_rt *r = anvil_engine_find(e, d->run_id);
+    anvil_approval_record a;
+    int found = anvil_store_approval_get(e->store, d->run_id, d->node_id, d->iteration, &a);
+    if (found < 0)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+    if (!r) {
+        anvil_run_record rec;
+        if (not_active(e, d->run_id, &rec, err) != 0) {
+            anvil_approval_record_clear(&a);
+            return -1;
+        }
+        anvil_run_record_clear(&rec);
+    }
+    if (found == 1 && strcmp(a.status, "cancelled") == 0) {
+        /* Withdrawn, not decided: its node was cancelled or skipped. */
+        anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND,
+                        "Approval %s is no longer pending: its node was cancelled", d->node_id);
+        anvil_approval_record_clear(&a);
+        return -1;
+    }
+    if (found == 1 && strcmp(a.status, "requested") != 0) {
+        anvil_error_set(err, ANVIL_ERR_ALREADY_DECIDED, "Approval for %s has already been decided (%s)",
+                        d->node_id, a.status);
+        anvil_error_detail_str(err, "runId", d->run_id);
+        anvil_error_detail_str(err, "nodeId", d->node_id);
+        anvil_error_detail_int(err, "iteration", d->iteration);
+        anvil_error_detail_str(err, "status", a.status);
+        anvil_approval_record_clear(&a);
+        return -1;
+    }
+    anvil_approval_record_clear(&a);
+    const anvil_workflow *wf = r ? r->wf : NULL;
+    const anvil_wf_node *def = wf ? anvil_workflow_node(wf, d->node_id) : NULL;
+    if (!r)
+        return anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has ended; no approval is pending",
+                               d->run_id);
+    if (!def || def->kind != ANVIL_NODE_APPROVAL)
+        return anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no approval node %s",
+                               d->run_id, d->node_id);
+    if (d->iteration != 0)
+        return anvil_error_set(err, ANVIL_ERR_ITERATION_NOT_FOUND,
+                               "Approval %s has no iteration %lld (only 0)", d->node_id,
+                               (long long)d->iteration);
+    node_rt *n = &r->nodes[def->index];
+    if (found == 0 || n->state != NS_WAITING)
+        return anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND,
+                               "Approval %s is not waiting for a decision (node is %s)", d->node_id,
+                               anvil_node_state_name(n->state));
+    if (def->n_allowed_users) {
+        bool ok = false;
+        for (size_t i = 0; !ok && d->user_id && i < def->n_allowed_users; i++)
+            ok = !strcmp(def->allowed_users[i], d->user_id);
+        if (!ok)
+            return anvil_error_set(err, ANVIL_ERR_FORBIDDEN,
+                                   "%s may not decide approval %s (allowedUsers)",
+                                   d->user_id ? d->user_id : "this caller", d->node_id);
+    }
+    if (def->n_allowed_scopes) {
+        bool ok = false;
+        for (size_t i = 0; !ok && i < def->n_allowed_scopes; i++)
+            ok = anvil_scope_allows(&anvil_scopes, d->scopes, d->n_scopes, def->allowed_scopes[i],
+                                    "submitApproval", "submitApproval");
+        if (!ok) {
+            anvil_error_set(err, ANVIL_ERR_FORBIDDEN,
+                            "The caller has none of the scopes approval %s allows", d->node_id);
+            anvil_error_detail_str(err, "requiredScope", def->allowed_scopes[0]);
+            return -1;
+        }
+    }
+    char why[200];
+    if (d->approved && !decision_valid(def->decision_schema, d->value, why, sizeof why))
+        return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "%s", why);
+
+    int64_t now = anvil_now_ms();
+    cJSON *row = cJSON_CreateObject();
+    if (row) {
+        cJSON_AddBoolToObject(row, "approved", d->approved);
+        if (d->value)
+            cJSON_AddItemToObject(row, "value", cJSON_Duplicate(d->value, true));
+        if (d->note)
+            cJSON_AddStringToObject(row, "note", d->note);
+        if (d->user_id)
+            cJSON_AddStringToObject(row, "decidedBy", d->user_id);
+    }
+    char *row_text = row ? anvil_json_print(row) : NULL;
+    char *value_text = d->value ? anvil_json_print(d->value) : NULL;
+    n->state = d->approved ? NS_FINISHED : NS_FAILED;
+    n->finished_at_ms = now;
+    free(n->error);
+    n->error = NULL;
+    if (!d->approved) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "approval denied%s%s", d->user_id ? " by " : "",
+                 d->user_id ? d->user_id : "");
+        n->error = strdup(msg);
+    }
+    bool ok = row_text && (!d->value || value_text) && anvil_run_begin(r) == 0;
+    if (ok) {
+        ok = anvil_store_approval_decide(e->store, d->run_id, d->node_id, 0,
+                                         d->approved ? "approved" : "denied", now, d->user_id,
+                                         value_text, d->note) == 0 &&
+             anvil_run_put_node(r, n) == 0 &&
+             anvil_store_output_put(e->store, d->run_id, d->node_id, 0, row_text, now) == 0;
+        cJSON *p1 = ok ? anvil_run_node_payload(r, n) : NULL;
+        if (p1) {
+            cJSON_AddBoolToObject(p1, "approved", d->approved);
+            if (d->user_id)
+                cJSON_AddStringToObject(p1, "decidedBy", d->user_id);
+            if (d->note)
+                cJSON_AddStringToObject(p1, "note", d->note);
+            ok = anvil_run_note(r, false, "approval.decided", p1) == 0;
+        } else {
+            ok = false;
+        }
+        cJSON *p2 = ok ? anvil_run_node_payload(r, n) : NULL;
+        if (p2 && n->error)
+            cJSON_AddStringToObject(p2, "error", n->error);
+        ok = p2 && anvil_run_note(r, true, d->approved ? "node.finished" : "node.failed", p2) == 0;
+        ok = anvil_run_end(r, ok) == 0;
+    }
+    free(row_text);
+    free(value_text);
+    if (!ok) {
+        cJSON_Delete(row);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the decision failed");
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, d->node_id);
+    cJSON_AddItemToObject(r->outputs, d->node_id, row);
+    anvil_run_advance(r);
+    return 0;
+}
+
+/* ---- signals ------------------------------------------------------------------------------- */
+
+int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
+                        const char *correlation, const cJSON *payload, const char *received_by,
+                        anvil_signal_receipt *receipt, anvil_error *err)
+{
+    memset(receipt, 0, sizeof *receipt);
+    run_rt *r = anvil_engine_find(e, run_id);
+    if (!r) {
+        anvil_run_record rec;
+        if (not_active(e, run_id, &rec, err) != 0)
+            return -1;
+        anvil_run_record_clear(&rec);
+    }
+    char *text = payload ? anvil_json_print(payload) : NULL;
+    if (payload && !text)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    receipt->received_at_ms = anvil_now_ms();
+    int rc = anvil_store_signal_insert(e->store, run_id, name, correlation, text,
+                                       receipt->received_at_ms, received_by, &receipt->seq);
+    free(text);
+    if (rc != 0)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+    if (!r || r->rec.cancel_requested)
+        return 0;   /* stored; an ended run keeps it for the record only */
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+            continue;
+        if (name && strcmp(n->def->signal_name, name) != 0)
+            continue;
+        char why[200];
+        char *key = n->def->correlation_key
+                        ? anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT,
+                                                r->input, r->outputs, why, sizeof why)
+                        : NULL;
+        if (n->def->correlation_key && !key)
+            continue;
+        int took = anvil_signal_take(r, n, key);
+        free(key);
+        if (took == 1)
+            receipt->delivered = true;   /* recorded: the node finished with it */
+        if (took != 0)
+            break;
+    }
+    anvil_run_advance(r);
+    return 0;
+}
+
+/* A signal node of r waiting now for `name` with a matching correlation. */
+static bool waits_for(run_rt *r, const char *name, const char *correlation)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING ||
+            strcmp(n->def->signal_name, name) != 0)
+            continue;
+        if (!n->def->correlation_key)
+            return true;
+        if (!correlation)
+            continue;
+        char why[200];
+        char *key = anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT, r->input,
+                                          r->outputs, why, sizeof why);
+        bool same = key && strcmp(key, correlation) == 0;
+        free(key);
+        if (same)
+            return true;
+    }
+    return false;
+}
+
+void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n)
+{
+    for (size_t i = 0; d && i < n; i++)
+        free(d[i].run_id);
+    free(d);
+}
+
+int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
+                                const char *correlation, const cJSON *payload,
+                                const char *received_by, anvil_signal_delivery **out,
+                                size_t *n_out, anvil_error *err)
+{
+    *out = NULL;
+    *n_out = 0;
+    /* Collect first: delivering advances a run, which may end it and take
+     * it out of the registry while we would still be walking it. */
+    size_t n = 0, cap = 0;
+    anvil_signal_delivery *d = NULL;
+    for (size_t b = 0; b < e->n_buckets; b++) {
+        for (run_rt *r = e->buckets[b]; r; r = r->next) {
+            if (r->broken || r->rec.cancel_requested || strcmp(r->rec.workflow, workflow) != 0 ||
+                !waits_for(r, name, correlation))
+                continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 4;
+                anvil_signal_delivery *nd = realloc(d, ncap * sizeof *nd);
+                if (!nd)
+                    goto oom;
+                d = nd;
+                cap = ncap;
+            }
+            memset(&d[n], 0, sizeof d[n]);
+            d[n].run_id = strdup(r->rec.run_id);
+            if (!d[n].run_id)
+                goto oom;
+            n++;
+        }
+    }
+    size_t done = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (anvil_engine_signal(e, d[i].run_id, name, correlation, payload, received_by,
+                                &d[i].receipt, err) != 0) {
+            rc = -1;
+            break;
+        }
+        if (done != i) {
+            anvil_signal_delivery t = d[done];
+            d[done] = d[i];
+            d[i] = t;
+        }
+        done++;
+    }
+    for (size_t i = done; i < n; i++) {
+        free(d[i].run_id);
+        d[i].run_id = NULL;
+    }
+    *out = d;
+    *n_out = done;
+    return rc;
+oom:
+    anvil_signal_deliveries_free(d, n);
+    return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+}

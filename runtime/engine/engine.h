@@ -1,0 +1,134 @@
+/*
+ * runtime/engine/engine.h — durable workflow runs.
+ *
+ * The engine owns the registered workflows and every active run. Each state
+ * change of a run is one SQLite transaction that updates the node and run
+ * rows, records a frame (the node tree with states) and appends an event
+ * with the run's next seq; the event is published on the bus only after
+ * the commit. A restart reloads unfinished runs: waits keep waiting, and a
+ * task that was running is recorded as an interrupted attempt and re-run
+ * (or failed when out of retries).
+ *
+ * Everything runs on the server's libevent loop. Ownership: the engine
+ * belongs to the gateway; strings it returns are malloc'd for the caller.
+ */
+#ifndef ANVIL_ENGINE_H
+#define ANVIL_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "diag.h"
+#include "error.h"
+#include "events.h"
+#include "store.h"
+#include "workflow.h"
+
+typedef struct anvil_engine anvil_engine;
+
+/* Load every configured workflow (problems go to diags), recover unfinished
+ * runs and resume them. Returns 0, or -1 with diags or err filled. */
+int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_config *cfg,
+                     anvil_engine **out, anvil_diags *diags, char *err, size_t errlen);
+
+/* Stop: kill running tasks (their attempts count as interrupted on the next
+ * start) and release everything. */
+void anvil_engine_free(anvil_engine *e);
+
+typedef struct anvil_launch {
+    const char *workflow;
+    const cJSON *input;              /* object or NULL (= {}) */
+    const char *run_id;              /* NULL = generate */
+    const char *idempotency_key;     /* NULL = none */
+    int64_t max_concurrency;         /* 0 = unlimited */
+    int64_t tool_timeout_ms;         /* 0 = none beyond each task's own */
+    int64_t max_output_bytes;        /* 0 = default (1 MiB) */
+    const char *owner_id;            /* launching user, may be NULL */
+    const char *triggered_by;
+    const char *role;
+    char *const *scopes;
+    size_t n_scopes;
+    const char *token_id;            /* may be NULL */
+    /* An event recorded in the launch transaction right after run.started
+     * (e.g. "cron.triggered"), so it precedes everything the run does even
+     * when the run ends inside the launch. NULL = none. The payload is
+     * copied; runId is added. */
+    const char *trigger_event;
+    const cJSON *trigger_payload;
+} anvil_launch;
+
+/* Start a run (or, for a known idempotency key, find the earlier one).
+ * *run_id is malloc'd. InvalidInput for an unknown workflow or a bad or
+ * taken run id. */
+int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, bool *existing,
+                        anvil_error *err);
+
+/* Request cancellation; the run ends "cancelled" once its tasks are gone.
+ * RunNotFound; Busy when the run already ended. */
+int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err);
+
+/* *terminal is set when the run had already ended (and force did not
+ * reopen it). RunNotFound. */
+int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *terminal,
+                        anvil_error *err);
+
+typedef struct anvil_decision {
+    const char *run_id;
+    const char *node_id;
+    int64_t iteration;
+    bool approved;
+    const cJSON *value;              /* may be NULL */
+    const char *note;                /* may be NULL */
+    const char *user_id;             /* deciding user, may be NULL */
+    char *const *scopes;             /* the caller's grants, for allowedScopes */
+    size_t n_scopes;
+} anvil_decision;
+
+/* RunNotFound, NodeNotFound, IterationNotFound, AlreadyDecided, Forbidden
+ * (allowedScopes / allowedUsers). */
+int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *err);
+
+typedef struct anvil_signal_receipt {
+    int64_t seq;                     /* the run's signal number */
+    int64_t received_at_ms;
+    bool delivered;                  /* a waiting node took it now */
+} anvil_signal_receipt;
+
+/* Record a signal and deliver it to the waiting node that matches, or keep
+ * it for a node that starts waiting later. RunNotFound. */
+int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
+                        const char *correlation, const cJSON *payload, const char *received_by,
+                        anvil_signal_receipt *receipt, anvil_error *err);
+
+/* One signal recorded by anvil_engine_signal_waiting. */
+typedef struct anvil_signal_delivery {
+    char *run_id;                    /* malloc'd */
+    anvil_signal_receipt receipt;
+} anvil_signal_delivery;
+
+/* Deliver a signal to every active run of `workflow` that has a signal node
+ * waiting now for `name` whose correlation key matches `correlation` (a node
+ * without a correlationKey matches any; a NULL correlation matches only
+ * such nodes). Each run gets the signal through anvil_engine_signal, so it
+ * is recorded and delivered exactly as submitSignal would. *out (malloc'd,
+ * free with anvil_signal_deliveries_free) lists the runs in no particular
+ * order. Returns 0, or -1 with err (deliveries made so far stay in *out). */
+int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
+                                const char *correlation, const cJSON *payload,
+                                const char *received_by, anvil_signal_delivery **out,
+                                size_t *n_out, anvil_error *err);
+void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n);
+
+const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name);
+anvil_event_bus *anvil_engine_bus(anvil_engine *e);
+int64_t anvil_engine_state_version(const anvil_engine *e);
+anvil_store *anvil_engine_store(anvil_engine *e);
+
+/* True for finished, failed, cancelled. */
+bool anvil_run_status_terminal(const char *status);
+
+#endif

@@ -1,0 +1,344 @@
+/*
+ * runtime/engine/engine_task.c — task attempts: static outputs and /bin/sh
+ * commands, their streamed output, timeouts, retries and kills.
+ *
+ * A `run:` task gets stdin {"input": ..., "outputs": {...}}, runs in the
+ * run's workspace directory, and its last stdout line that parses as a JSON
+ * object becomes the output row. A non-zero exit, a timeout or a kill fails
+ * the attempt; `retries` more attempts follow before the node fails.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "json_print.h"
+#include "clock.h"
+#include "engine_internal.h"
+#include "log.h"
+
+#define DEFAULT_MAX_OUTPUT (1024 * 1024)
+
+typedef struct attempt_ctx {
+    run_rt *r;
+    node_rt *n;
+    int64_t attempt;
+} attempt_ctx;
+
+/* Replace invalid UTF-8 with U+FFFD so task output is always valid JSON
+ * text. Returns a malloc'd string. */
+static char *utf8_clean(const char *s, size_t len)
+{
+    char *out = malloc(len * 3 + 1);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        size_t need;
+        if (c >= 0x01 && c < 0x80)
+            need = 0;
+        else if (c >= 0xC2 && c <= 0xDF)
+            need = 1;
+        else if (c >= 0xE0 && c <= 0xEF)
+            need = 2;
+        else if (c >= 0xF0 && c <= 0xF4)
+            need = 3;
+        else
+            need = SIZE_MAX;   /* NUL, stray continuation, overlong lead, > U+10FFFF */
+        bool ok = need != SIZE_MAX && i + need < len;
+        for (size_t k = 1; ok && k <= need; k++)
+            ok = (p[i + k] & 0xC0) == 0x80;
+        if (ok) {
+            memcpy(out + o, p + i, need + 1);
+            o += need + 1;
+            i += need + 1;
+        } else {
+            memcpy(out + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i++;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static int ensure_dir(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return (mkdir(tmp, 0700) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* Record the attempt's start: node running, attempt row, node.started. */
+static bool record_start(run_rt *r, node_rt *n)
+{
+    int64_t now = anvil_now_ms();
+    n->state = NS_RUNNING;
+    if (n->started_at_ms < 0)
+        n->started_at_ms = now;
+    free(n->error);
+    n->error = NULL;
+    if (anvil_run_begin(r) != 0)
+        return false;
+    cJSON *p = anvil_run_node_payload(r, n);
+    if (p)
+        cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
+    bool ok = p && anvil_run_put_node(r, n) == 0 &&
+              anvil_store_attempt_start(r->eng->store, r->rec.run_id, n->def->id, 0, n->attempts,
+                                        now) == 0;
+    if (ok)
+        ok = anvil_run_note(r, true, "node.started", p) == 0;
+    else
+        cJSON_Delete(p);
+    return anvil_run_end(r, ok) == 0;
+}
+
+/* The attempt ended. Exactly one of: row (success), error (failure). */
+static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attempt_state,
+                       cJSON *row, const char *error, int64_t exit_code, const char *out,
+                       const char *err)
+{
+    int64_t now = anvil_now_ms();
+    bool success = row != NULL;
+    bool retry = !success && n->kill_to == NS_PENDING && !r->rec.cancel_requested &&
+                 n->attempts <= n->def->retries;
+    node_state to = success ? NS_FINISHED
+                  : n->kill_to != NS_PENDING ? n->kill_to
+                  : r->rec.cancel_requested ? NS_CANCELLED
+                  : retry ? NS_PENDING : NS_FAILED;
+    n->state = to;
+    if (to != NS_PENDING)
+        n->finished_at_ms = now;
+    free(n->error);
+    n->error = error ? strdup(error) : NULL;
+    char *row_text = row ? anvil_json_print(row) : NULL;
+    if ((row && !row_text) || anvil_run_begin(r) != 0) {
+        free(row_text);
+        cJSON_Delete(row);
+        return;
+    }
+    const char *event = to == NS_FINISHED ? "node.finished"
+                      : to == NS_CANCELLED ? "node.cancelled"
+                      : to == NS_SKIPPED ? "node.skipped" : "node.failed";
+    cJSON *p = anvil_run_node_payload(r, n);
+    if (p) {
+        cJSON_AddNumberToObject(p, "attempt", (double)attempt);
+        if (error)
+            cJSON_AddStringToObject(p, "error", error);
+        if (to == NS_PENDING || to == NS_FAILED)
+            cJSON_AddBoolToObject(p, "willRetry", retry);
+    }
+    bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0, attempt,
+                                              attempt_state, now, exit_code, error, out, err) == 0 &&
+              anvil_run_put_node(r, n) == 0 &&
+              (!row_text || anvil_store_output_put(r->eng->store, r->rec.run_id, n->def->id, 0,
+                                                   row_text, now) == 0);
+    if (ok)
+        ok = anvil_run_note(r, true, event, p) == 0;
+    else
+        cJSON_Delete(p);
+    free(row_text);
+    if (anvil_run_end(r, ok) == 0 && row) {
+        cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
+        cJSON_AddItemToObject(r->outputs, n->def->id, row);
+        row = NULL;
+    }
+    cJSON_Delete(row);
+    n->kill_to = NS_PENDING;
+}
+
+static void on_output(void *ctx, anvil_proc_stream stream, const char *data, size_t len)
+{
+    attempt_ctx *a = ctx;
+    run_rt *r = a->r;
+    char *text = utf8_clean(data, len);
+    if (!text || anvil_run_begin(r) != 0) {
+        free(text);
+        return;
+    }
+    cJSON *p = anvil_run_node_payload(r, a->n);
+    if (p) {
+        cJSON_AddNumberToObject(p, "attempt", (double)a->attempt);
+        cJSON_AddStringToObject(p, "stream", stream == ANVIL_PROC_STDOUT ? "stdout" : "stderr");
+        cJSON_AddStringToObject(p, "data", text);
+    }
+    free(text);
+    anvil_run_end(r, p && anvil_run_note(r, false, "task.output", p) == 0);
+}
+
+static void on_exit_cb(void *ctx, const anvil_proc_result *res)
+{
+    attempt_ctx *a = ctx;
+    run_rt *r = a->r;
+    node_rt *n = a->n;
+    int64_t attempt = a->attempt;
+    free(a);
+    n->proc = NULL;
+    n->proc_ctx = NULL;
+    r->running_tasks--;
+
+    char *out = utf8_clean(res->out ? res->out : "", res->out_len);
+    char *err = utf8_clean(res->err ? res->err : "", res->err_len);
+    char why[256];
+    cJSON *row = NULL;
+    const char *state = "failed";
+    if (res->killed) {
+        snprintf(why, sizeof why, "%s", r->rec.cancel_requested ? "cancelled" : "stopped");
+        state = "cancelled";
+    } else if (res->timed_out) {
+        snprintf(why, sizeof why, "timed out after %lld ms", (long long)res->duration_ms);
+        state = "timed_out";
+    } else if (res->term_signal) {
+        snprintf(why, sizeof why, "killed by signal %d", res->term_signal);
+    } else if (res->exit_code != 0) {
+        snprintf(why, sizeof why, "exited with status %d", res->exit_code);
+    } else {
+        row = res->json_line ? cJSON_Parse(res->json_line) : NULL;
+        if (!row)
+            row = cJSON_CreateObject();   /* no JSON line: an empty row */
+        state = "succeeded";
+    }
+    if (res->killed && n->kill_to == NS_PENDING)
+        n->kill_to = r->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    record_end(r, n, attempt, state, row, row ? NULL : why, res->term_signal ? -1 : res->exit_code,
+               out, err);
+    free(out);
+    free(err);
+    if (r->rec.cancel_requested)
+        anvil_run_maybe_finish_cancel(r);
+    anvil_run_advance(r);
+}
+
+static void start_static(run_rt *r, node_rt *n)
+{
+    if (!record_start(r, n))
+        return;
+    char err[256];
+    cJSON *row = anvil_template_expand_json(n->def->output, r->input, r->outputs, err, sizeof err);
+    if (row && !cJSON_IsObject(row)) {
+        cJSON_Delete(row);
+        row = NULL;
+        snprintf(err, sizeof err, "output did not expand to an object");
+    }
+    record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL);
+}
+
+static void start_process(run_rt *r, node_rt *n)
+{
+    anvil_engine *e = r->eng;
+    char err[256];
+    char *cmd = anvil_template_expand(n->def->run, ANVIL_TEMPLATE_SHELL, r->input, r->outputs, err,
+                                      sizeof err);
+    if (!record_start(r, n)) {
+        free(cmd);
+        return;
+    }
+    if (!cmd) {
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        return;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/%s", e->workspace_root, r->rec.run_id);
+    if (ensure_dir(dir) != 0) {
+        snprintf(err, sizeof err, "cannot create workspace %.180s: %s", dir, strerror(errno));
+        free(cmd);
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        return;
+    }
+    cJSON *in = cJSON_CreateObject();
+    if (in) {
+        cJSON_AddItemToObject(in, "input", cJSON_Duplicate(r->input, true));
+        cJSON_AddItemToObject(in, "outputs", cJSON_Duplicate(r->outputs, true));
+    }
+    char *stdin_text = in ? anvil_json_print(in) : NULL;
+    cJSON_Delete(in);
+    int64_t timeout = n->def->timeout_ms > 0 ? n->def->timeout_ms : r->tool_timeout_ms;
+    char env_run[160], env_node[160];
+    snprintf(env_run, sizeof env_run, "ANVIL_RUN_ID=%s", r->rec.run_id);
+    snprintf(env_node, sizeof env_node, "ANVIL_NODE_ID=%s", n->def->id);
+    char *env[] = { env_run, env_node, NULL };
+    attempt_ctx *a = calloc(1, sizeof *a);
+    if (!a || !stdin_text) {
+        free(a);
+        free(stdin_text);
+        free(cmd);
+        record_end(r, n, n->attempts, "failed", NULL, "out of memory", -1, NULL, NULL);
+        return;
+    }
+    a->r = r;
+    a->n = n;
+    a->attempt = n->attempts;
+    anvil_proc_opts o = {
+        .command = cmd, .cwd = dir, .stdin_data = stdin_text, .stdin_len = strlen(stdin_text),
+        .max_output_bytes = (size_t)(r->max_output_bytes > 0 ? r->max_output_bytes : DEFAULT_MAX_OUTPUT),
+        .timeout_ms = timeout, .env = env, .on_output = on_output, .on_exit = on_exit_cb, .ctx = a,
+    };
+    n->proc_ctx = a;
+    int rc = anvil_proc_spawn(&o, &n->proc, err, sizeof err);
+    free(cmd);
+    free(stdin_text);
+    if (rc != 0) {
+        free(a);
+        n->proc = NULL;
+        n->proc_ctx = NULL;
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        return;
+    }
+    n->proc_started_ms = anvil_mono_ms();
+    r->running_tasks++;
+}
+
+void anvil_task_start(run_rt *r, node_rt *n)
+{
+    n->attempts++;
+    n->kill_to = NS_PENDING;
+    if (n->def->run)
+        start_process(r, n);
+    else
+        start_static(r, n);
+}
+
+void anvil_task_kill(node_rt *n)
+{
+    if (!n->proc)
+        return;
+    if (n->kill_to == NS_PENDING)
+        n->kill_to = n->run && n->run->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    anvil_proc_kill(n->proc);
+}
+
+static void heartbeat_run(run_rt *r)
+{
+    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+        node_rt *n = &r->nodes[i];
+        if (!n->proc || anvil_run_begin(r) != 0)
+            continue;
+        cJSON *p = anvil_run_node_payload(r, n);
+        if (p) {
+            cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
+            cJSON_AddNumberToObject(p, "elapsedMs", (double)(anvil_mono_ms() - n->proc_started_ms));
+        }
+        anvil_run_end(r, p && anvil_run_note(r, false, "task.heartbeat", p) == 0);
+    }
+}
+
+void anvil_task_heartbeats(anvil_engine *e)
+{
+    for (size_t b = 0; b < e->n_buckets; b++)
+        for (run_rt *r = e->buckets[b]; r; r = r->next)
+            if (r->running_tasks > 0)
+                heartbeat_run(r);
+}

@@ -1,0 +1,223 @@
+/*
+ * runtime/server/http_routes.c — GET /health, POST /rpc, POST /v1/rpc/{method},
+ * POST /webhooks/{workflow} (runtime/webhooks.c), and JSON 404/405 for
+ * everything else.
+ *
+ * Authentication happens here, before the body is parsed, because a caller
+ * without credentials should learn nothing about what the body would do.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_print.h"
+#include "anvil_contract.h"
+#include "auth.h"
+#include "clock.h"
+#include "error.h"
+#include "config.h"
+#include "engine.h"
+#include "http_routes.h"
+#include "log.h"
+#include "rpc.h"
+#include "webhooks.h"
+
+static const char *head_header(void *ctx, const char *name)
+{
+    return anvil_http_header_get(ctx, name);
+}
+
+static void send_text(anvil_http_response *res, int status, const char *json)
+{
+    res->status = status;
+    res->content_type = "application/json";
+    if (json)
+        evbuffer_add(res->body, json, strlen(json));
+}
+
+/* Non-RPC errors use the error object without a frame around it:
+ * {"error": {...}} so that plain HTTP clients see the same code names. */
+static void send_route_error(anvil_http_response *res, anvil_error *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *err = anvil_error_to_json(e);
+    char *text = NULL;
+    if (o && err && cJSON_AddItemToObject(o, "error", err)) {
+        err = NULL;
+        text = anvil_json_print(o);
+    }
+    cJSON_Delete(err);
+    cJSON_Delete(o);
+    send_text(res, anvil_error_http_status(e), text ? text : "{}");
+    free(text);
+    anvil_error_clear(e);
+}
+
+static void health(const anvil_routes *rt, anvil_http_response *res)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *features = cJSON_CreateArray();
+    for (size_t i = 0; features && i < rt->svc->config->n_features; i++)
+        cJSON_AddItemToArray(features, cJSON_CreateString(rt->svc->config->features[i]));
+    char *text = NULL;
+    if (o && features) {
+        cJSON_AddBoolToObject(o, "ok", 1);
+        cJSON_AddStringToObject(o, "apiVersion", ANVIL_API_VERSION);
+        cJSON_AddNumberToObject(o, "protocol", rt->svc->config->protocol);
+        cJSON_AddItemToObject(o, "features", features);
+        features = NULL;
+        cJSON_AddNumberToObject(o, "stateVersion", (double)(rt->svc->engine ? anvil_engine_state_version(rt->svc->engine) : 0));
+        cJSON_AddNumberToObject(o, "uptimeMs", (double)(anvil_mono_ms() - rt->svc->started_mono_ms));
+        text = anvil_json_print(o);
+    }
+    cJSON_Delete(features);
+    cJSON_Delete(o);
+    if (!text) {
+        anvil_error e = { 0 };
+        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
+        send_route_error(res, &e);
+        return;
+    }
+    send_text(res, 200, text);
+    free(text);
+}
+
+static void rpc(const anvil_routes *rt, const anvil_http_request *req, const char *forced,
+                anvil_http_response *res)
+{
+    const char *request_id = anvil_http_header_get(req->head, "x-request-id");
+    anvil_auth_request ar = { .header = head_header, .header_ctx = (void *)req->head };
+    anvil_principal p = { 0 };
+    anvil_auth_failure why = { 0 };
+    anvil_auth_status st = anvil_auth_authenticate(&rt->svc->config->auth, rt->tokens,
+                                                   &ar, anvil_now_ms(), &p, &why);
+    if (st != ANVIL_AUTH_OK) {
+        anvil_error e = { 0 };
+        if (st == ANVIL_AUTH_UNAUTHORIZED) {
+            anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "%s", why.message[0] ? why.message : "Unauthorized");
+            if (why.refresh_hint)
+                anvil_error_detail_str(&e, "refresh",
+                                       rt->svc->config->auth.mode == ANVIL_AUTH_JWT
+                                           ? "request a new JWT from your identity provider"
+                                           : "anvil token issue");
+            res->n_headers = 0;
+            anvil_http_response_header(res, "WWW-Authenticate", "Bearer");
+        } else {
+            anvil_error_set(&e, ANVIL_ERR_INTERNAL, "Authentication failed: %s",
+                            why.message[0] ? why.message : "internal error");
+        }
+        anvil_log(ANVIL_LOG_INFO, "auth rejected %s %s from %s: %s", req->method, req->path,
+                  req->peer, why.message);
+        res->status = anvil_error_http_status(&e);
+        char *text = anvil_rpc_error_frame(request_id, &e);
+        anvil_error_clear(&e);
+        send_text(res, res->status, text ? text : "{}");
+        free(text);
+        return;
+    }
+    anvil_rpc_input in = {
+        .forced_method = forced, .body = req->body, .body_len = req->body_len,
+        .request_id = request_id, .transport = ANVIL_TRANSPORT_HTTP,
+    };
+    int status = 500;
+    char *text = anvil_rpc_handle(rt->svc, &p, &in, &status);
+    anvil_principal_clear(&p);
+    if (!text) {
+        send_text(res, 500, "{\"type\":\"res\",\"ok\":false,\"apiVersion\":\"v1\","
+                            "\"error\":{\"version\":\"v1\",\"code\":\"Internal\",\"message\":\"out of memory\"}}");
+        return;
+    }
+    send_text(res, status, text);
+    free(text);
+}
+
+/* No bearer auth here: the webhook's HMAC signature is its authentication. */
+static void webhook(const anvil_routes *rt, const anvil_http_request *req, const char *workflow,
+                    anvil_http_response *res)
+{
+    anvil_error e = { 0 };
+    cJSON *reply = anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &e);
+    char *text = reply ? anvil_json_print(reply) : NULL;
+    cJSON_Delete(reply);
+    if (!reply)
+        return send_route_error(res, &e);
+    if (!text) {
+        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
+        return send_route_error(res, &e);
+    }
+    send_text(res, 200, text);
+    free(text);
+}
+
+static void method_not_allowed(anvil_http_response *res, const char *allow, const char *method,
+                               const char *path)
+{
+    anvil_error e = { 0 };
+    anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Method %s is not allowed on %s (allowed: %s)", method,
+                    path, allow);
+    anvil_http_response_header(res, "Allow", allow);
+    send_route_error(res, &e);
+    res->status = 405;
+}
+
+void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_response *res)
+{
+    const anvil_routes *rt = ctx;
+    const char *path = req->path;
+    bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    bool post = strcmp(req->method, "POST") == 0;
+
+    if (strcmp(path, "/health") == 0) {
+        if (!get)
+            return method_not_allowed(res, "GET, HEAD", req->method, path);
+        return health(rt, res);
+    }
+    if (strcmp(path, "/rpc") == 0) {
+        if (!post)
+            return method_not_allowed(res, "POST", req->method, path);
+        return rpc(rt, req, NULL, res);
+    }
+    static const char prefix[] = "/v1/rpc/";
+    if (strncmp(path, prefix, sizeof prefix - 1) == 0) {
+        const char *name = path + sizeof prefix - 1;
+        if (!*name || strchr(name, '/')) {
+            anvil_error e = { 0 };
+            anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %s", req->method, path);
+            return send_route_error(res, &e);
+        }
+        if (!post)
+            return method_not_allowed(res, "POST", req->method, path);
+        return rpc(rt, req, name, res);
+    }
+    static const char hooks[] = "/webhooks/";
+    if (strncmp(path, hooks, sizeof hooks - 1) == 0) {
+        const char *name = path + sizeof hooks - 1;
+        if (!*name || strchr(name, '/')) {
+            anvil_error e = { 0 };
+            anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);
+            return send_route_error(res, &e);
+        }
+        if (!post)
+            return method_not_allowed(res, "POST", req->method, path);
+        return webhook(rt, req, name, res);
+    }
+    anvil_error e = { 0 };
+    anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);
+    send_route_error(res, &e);
+}
+
+void anvil_routes_reject(void *ctx, const anvil_http_head *head, anvil_error_code code,
+                         int http_status, const char *message, int64_t max_bytes,
+                         anvil_http_response *res)
+{
+    (void)ctx;
+    anvil_error e = { 0 };
+    anvil_error_set(&e, code, "%s", message);
+    if (max_bytes > 0)
+        anvil_error_detail_int(&e, "maxBytes", max_bytes);
+    const char *request_id = head ? anvil_http_header_get(head, "x-request-id") : NULL;
+    char *text = anvil_rpc_error_frame(request_id, &e);
+    anvil_error_clear(&e);
+    send_text(res, http_status, text ? text : "{}");
+    free(text);
+}

@@ -1,0 +1,198 @@
+/*
+ * runtime/store/store.c — opening, tuning, migrating and closing the SQLite store.
+ *
+ * Owns the connection and its pragmas (WAL, synchronous=NORMAL, foreign keys,
+ * busy timeout), applying store_migrations.c in order, and the cache of
+ * prepared statements. Queries for one domain live in their own store_*.c
+ * (tokens: store_tokens.c); no file outside store*.c issues SQL.
+ */
+#include "store_internal.h"
+#include "store_sql.h"
+#include "store_migrations.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+    if (s)
+        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+    return -1;
+}
+
+const char *anvil_store_errmsg(const anvil_store *s)
+{
+    return s->errmsg;
+}
+
+int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    anvil_store_fail(s, err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,
+                               const char *sql)
+{
+    sqlite3_stmt *st = s->stmts[slot];
+    if (!st) {
+        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+            anvil_store_fail(s, NULL, 0, "prepare: %s", sqlite3_errmsg(s->db));
+            return NULL;
+        }
+        s->stmts[slot] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+/* Single-value pragma/query read as text into out. */
+static int query_text(anvil_store *s, const char *sql, char *out, size_t outlen)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        snprintf(out, outlen, "%s", t ? (const char *)t : "");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static int user_version(anvil_store *s, int *out)
+{
+    char buf[32];
+    if (query_text(s, "PRAGMA user_version", buf, sizeof buf) != 0)
+        return -1;
+    *out = atoi(buf);
+    return 0;
+}
+
+int anvil_store_latest_version(void)
+{
+    return (int)anvil_store_n_migrations;
+}
+
+int anvil_store_schema_version(anvil_store *s)
+{
+    int v;
+    return user_version(s, &v) == 0 ? v : -1;
+}
+
+static int too_new(anvil_store *s, const char *path, int v, char *err, size_t errlen)
+{
+    return anvil_store_fail(s, err, errlen,
+                            "%s: database schema version %d is newer than this anvil "
+                            "supports (%d); use a newer anvil binary",
+                            path, v, anvil_store_latest_version());
+}
+
+/*
+ * One migration per transaction. The version is re-read after taking the
+ * write lock, so two processes opening a fresh database at once (serve and
+ * `anvil token issue`) do not both apply the same migration.
+ */
+static int migrate(anvil_store *s, const char *path, char *err, size_t errlen)
+{
+    int latest = anvil_store_latest_version();
+    for (;;) {
+        int v;
+        if (user_version(s, &v) != 0)
+            return anvil_store_fail(s, err, errlen, "%s: cannot read schema version: %s",
+                                    path, sqlite3_errmsg(s->db));
+        if (v > latest)
+            return too_new(s, path, v, err, errlen);
+        if (v == latest)
+            return 0;
+        char msg[200];
+        if (anvil_store_exec(s, "BEGIN IMMEDIATE", msg, sizeof msg) != 0)
+            return anvil_store_fail(s, err, errlen, "%s: migration %d: %s", path, v + 1, msg);
+        if (user_version(s, &v) != 0 || v >= latest) {
+            anvil_store_exec(s, "ROLLBACK", NULL, 0);
+            if (v >= latest)
+                continue; /* someone else migrated while we waited for the lock */
+            return anvil_store_fail(s, err, errlen, "%s: cannot read schema version: %s",
+                                    path, sqlite3_errmsg(s->db));
+        }
+        char set_version[64];
+        snprintf(set_version, sizeof set_version, "PRAGMA user_version = %d", v + 1);
+        if (anvil_store_exec(s, anvil_store_migrations[v], msg, sizeof msg) != 0 ||
+            anvil_store_exec(s, set_version, msg, sizeof msg) != 0 ||
+            anvil_store_exec(s, "COMMIT", msg, sizeof msg) != 0) {
+            anvil_store_exec(s, "ROLLBACK", NULL, 0);
+            return anvil_store_fail(s, err, errlen, "%s: migration %d failed: %s", path,
+                                    v + 1, msg);
+        }
+    }
+}
+
+static int tune(anvil_store *s, const char *path, char *err, size_t errlen)
+{
+    char mode[32] = "";
+    sqlite3_busy_timeout(s->db, 5000);
+    if (query_text(s, "PRAGMA journal_mode=WAL", mode, sizeof mode) != 0)
+        return anvil_store_fail(s, err, errlen, "%s: cannot set journal mode: %s", path,
+                                sqlite3_errmsg(s->db));
+    /* In-memory and temporary databases cannot use WAL and say "memory". */
+    bool in_memory = !strcmp(path, ":memory:") || !*path;
+    if (!in_memory && strcmp(mode, "wal") != 0)
+        return anvil_store_fail(s, err, errlen,
+                                "%s: could not enable WAL journal mode (got \"%s\")", path, mode);
+    char msg[200];
+    if (anvil_store_exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", msg,
+                         sizeof msg) != 0)
+        return anvil_store_fail(s, err, errlen, "%s: %s", path, msg);
+    return 0;
+}
+
+int anvil_store_open(const char *path, anvil_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    anvil_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return anvil_store_fail(NULL, err, errlen, "%s: out of memory", path);
+    /* The server is single-threaded, so SQLite's own locking is pure cost. */
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    if (rc != SQLITE_OK) {
+        anvil_store_fail(NULL, err, errlen, "%s: cannot open database: %s", path,
+                         s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        anvil_store_close(s);
+        return -1;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    if (tune(s, path, err, errlen) != 0 || migrate(s, path, err, errlen) != 0) {
+        anvil_store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void anvil_store_close(anvil_store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < ANVIL_STMT_COUNT; i++)
+        sqlite3_finalize(s->stmts[i]);
+    anvil_store_revocations_invalidate(s);
+    anvil_sql_cache_clear(s);
+    sqlite3_close(s->db);
+    free(s);
+}

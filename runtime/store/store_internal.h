@@ -1,0 +1,62 @@
+/*
+ * runtime/store/store_internal.h — the store handle, shared by store*.c only.
+ *
+ * Hot queries are prepared once and cached in the handle: each gets a slot
+ * here, is prepared on first use by anvil_store_stmt, and is finalized by
+ * anvil_store_close. Adding a cached query is adding a slot.
+ */
+#ifndef ANVIL_STORE_INTERNAL_H
+#define ANVIL_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+enum anvil_store_stmt_slot {
+    ANVIL_STMT_TOKEN_LOOKUP,
+    ANVIL_STMT_TOKEN_REVOKED,
+    ANVIL_STMT_DATA_VERSION,
+    ANVIL_STMT_REVOKED_ALL,
+    ANVIL_STMT_COUNT
+};
+
+struct anvil_store {
+    sqlite3 *db;
+    sqlite3_stmt *stmts[ANVIL_STMT_COUNT];
+    char errmsg[256];   /* last failure of a call that has no err buffer */
+
+    /* Every revoked token id, sorted, so the per-request revocation check is
+     * a binary search. Reloaded when PRAGMA data_version shows a commit by
+     * another connection (`anvil token revoke` runs as its own process) or
+     * after this connection revokes. */
+    struct anvil_revocation { char *token_id; int64_t at_ms; } *revoked;
+    size_t n_revoked;
+    bool revoked_loaded;
+    int64_t revoked_data_version;
+
+    /* Statements of store_sql.c, prepared once per SQL literal. */
+    struct anvil_sql_cached { const char *sql; sqlite3_stmt *st; } sql_cache[96];
+    size_t n_sql_cache;
+    int txn_depth;        /* anvil_store_begin nesting */
+};
+
+/* Drop the revocation cache (after this connection changes revocations). */
+void anvil_store_revocations_invalidate(anvil_store *s);
+
+/* The cached statement for slot, prepared from sql on first use; reset and
+ * unbound before it is handed out. NULL on failure (s->errmsg set). */
+sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,
+                               const char *sql);
+
+/* printf into err (when err/errlen allow) and also into s->errmsg; returns -1
+ * so callers can `return anvil_store_fail(...)`. s may be NULL. */
+int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Run SQL text that returns no rows (may hold several statements). */
+int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen);
+
+#endif

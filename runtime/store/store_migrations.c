@@ -1,0 +1,148 @@
+/*
+ * runtime/store/store_migrations.c — the schema, as an append-only list of SQL.
+ *
+ * store.c applies every entry at or beyond the database's user_version, each
+ * in its own transaction. To change the schema, append one string; never
+ * edit one that has shipped, since databases out there already ran it.
+ */
+#include "store_migrations.h"
+
+const char *const anvil_store_migrations[] = {
+    /* 1: issued API tokens (only their sha256 is kept) and revocations,
+     * which also cover token ids that live in the config file. */
+    "CREATE TABLE tokens("
+    "  token_id TEXT PRIMARY KEY,"
+    "  token_sha256 TEXT NOT NULL UNIQUE,"
+    "  role TEXT NOT NULL,"
+    "  scopes_json TEXT NOT NULL,"
+    "  user_id TEXT,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  expires_at_ms INTEGER,"
+    "  revoked_at_ms INTEGER);"
+    "CREATE TABLE token_revocations("
+    "  token_id TEXT PRIMARY KEY,"
+    "  revoked_at_ms INTEGER NOT NULL);",
+
+    /* 2: durable runs. A run's node states, attempts, output rows,
+     * approvals, signals, frames (node tree snapshots) and its event log
+     * (per-run seq) all live here, so a restart resumes exactly where an
+     * acknowledged state change left off. */
+    "CREATE TABLE runs("
+    "  run_id TEXT PRIMARY KEY,"
+    "  workflow TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  input_json TEXT NOT NULL,"
+    "  options_json TEXT NOT NULL,"
+    "  owner_id TEXT,"
+    "  triggered_by TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  scopes_json TEXT NOT NULL,"
+    "  token_id TEXT,"
+    "  idempotency_key TEXT,"
+    "  error TEXT,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0,"
+    "  frame_no INTEGER NOT NULL DEFAULT 0,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL,"
+    "  finished_at_ms INTEGER);"
+    "CREATE UNIQUE INDEX runs_idempotency ON runs(workflow, idempotency_key)"
+    "  WHERE idempotency_key IS NOT NULL;"
+    "CREATE INDEX runs_newest ON runs(created_at_ms DESC);"
+    "CREATE INDEX runs_status_newest ON runs(status, created_at_ms DESC);"
+    "CREATE TABLE nodes("
+    "  run_id TEXT NOT NULL,"
+    "  node_id TEXT NOT NULL,"
+    "  iteration INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  started_at_ms INTEGER,"
+    "  finished_at_ms INTEGER,"
+    "  error TEXT,"
+    "  PRIMARY KEY (run_id, node_id, iteration));"
+    "CREATE TABLE attempts("
+    "  run_id TEXT NOT NULL,"
+    "  node_id TEXT NOT NULL,"
+    "  iteration INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  started_at_ms INTEGER NOT NULL,"
+    "  finished_at_ms INTEGER,"
+    "  exit_code INTEGER,"
+    "  error TEXT,"
+    "  stdout TEXT,"
+    "  stderr TEXT,"
+    "  PRIMARY KEY (run_id, node_id, iteration, attempt));"
+    "CREATE TABLE outputs("
+    "  run_id TEXT NOT NULL,"
+    "  node_id TEXT NOT NULL,"
+    "  iteration INTEGER NOT NULL,"
+    "  row_json TEXT NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, node_id, iteration));"
+    "CREATE TABLE approvals("
+    "  run_id TEXT NOT NULL,"
+    "  node_id TEXT NOT NULL,"
+    "  iteration INTEGER NOT NULL,"
+    "  workflow TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  title TEXT NOT NULL,"
+    "  requested_at_ms INTEGER NOT NULL,"
+    "  decided_at_ms INTEGER,"
+    "  decided_by TEXT,"
+    "  value_json TEXT,"
+    "  note TEXT,"
+    "  PRIMARY KEY (run_id, node_id, iteration));"
+    "CREATE INDEX approvals_pending ON approvals(status, requested_at_ms);"
+    "CREATE TABLE signals("
+    "  run_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  signal_name TEXT,"
+    "  correlation_id TEXT NOT NULL,"
+    "  payload_json TEXT,"
+    "  received_at_ms INTEGER NOT NULL,"
+    "  received_by TEXT,"
+    "  consumed_by TEXT,"
+    "  PRIMARY KEY (run_id, seq));"
+    "CREATE TABLE frames("
+    "  run_id TEXT NOT NULL,"
+    "  frame_no INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  tree_json TEXT NOT NULL,"
+    "  PRIMARY KEY (run_id, frame_no));"
+    "CREATE TABLE events("
+    "  run_id TEXT NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  payload_json TEXT NOT NULL,"
+    "  state_version INTEGER NOT NULL,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, seq));"
+    "CREATE TABLE hijack_sessions("
+    "  session_id TEXT PRIMARY KEY,"
+    "  run_id TEXT NOT NULL,"
+    "  user_id TEXT,"
+    "  role TEXT NOT NULL,"
+    "  token_id TEXT,"
+    "  options_json TEXT,"
+    "  created_at_ms INTEGER NOT NULL);",
+
+    /* 3: cron schedules (runtime/cron.h patterns, UTC). Rows named
+     * gateway:<workflow> come from the config's `schedule`; next_run_at_ms
+     * is advanced before a fired run is launched, so a poll never fires a
+     * row twice. */
+    "CREATE TABLE crons("
+    "  cron_id TEXT PRIMARY KEY,"
+    "  workflow TEXT NOT NULL,"
+    "  pattern TEXT NOT NULL,"
+    "  enabled INTEGER NOT NULL DEFAULT 1,"
+    "  next_run_at_ms INTEGER,"
+    "  last_run_at_ms INTEGER,"
+    "  created_at_ms INTEGER NOT NULL,"
+    "  updated_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX crons_due ON crons(enabled, next_run_at_ms);",
+};
+
+const size_t anvil_store_n_migrations =
+    sizeof anvil_store_migrations / sizeof anvil_store_migrations[0];

@@ -1,0 +1,177 @@
+/*
+ * runtime/store/store_runs.h — durable run state: runs, nodes, attempts, output
+ * rows, approvals, signals, frames, events and hijack sessions.
+ *
+ * The engine groups these calls into transactions (anvil_store_begin /
+ * commit) so that every state change lands whole or not at all. Records
+ * filled by lookups are caller-owned: release them with the matching
+ * *_clear function. Optional timestamps are -1 when absent.
+ */
+#ifndef ANVIL_STORE_RUNS_H
+#define ANVIL_STORE_RUNS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* BEGIN IMMEDIATE; nested calls only count. 0 / -1. */
+int anvil_store_begin(anvil_store *s);
+/* COMMIT at the outermost level. 0 / -1 (the transaction is rolled back). */
+int anvil_store_commit(anvil_store *s);
+/* ROLLBACK the whole transaction, whatever the nesting. */
+void anvil_store_rollback(anvil_store *s);
+
+typedef struct anvil_run_record {
+    char *run_id, *workflow, *status, *input_json, *options_json;
+    char *owner_id, *triggered_by, *role, *scopes_json, *token_id;
+    char *idempotency_key, *error;
+    bool cancel_requested;
+    int64_t last_seq, frame_no;
+    int64_t created_at_ms, updated_at_ms, finished_at_ms;
+} anvil_run_record;
+
+void anvil_run_record_clear(anvil_run_record *r);
+
+int anvil_store_run_insert(anvil_store *s, const anvil_run_record *r);
+/* Update the mutable columns of a run. */
+int anvil_store_run_update(anvil_store *s, const anvil_run_record *r);
+/* 1 found, 0 not found, -1 error. */
+int anvil_store_run_get(anvil_store *s, const char *run_id, anvil_run_record *out);
+/* Run id launched earlier with this idempotency key: 1 (and *run_id
+ * malloc'd), 0, or -1. */
+int anvil_store_run_by_idempotency(anvil_store *s, const char *workflow, const char *key,
+                                   char **run_id);
+
+typedef int (*anvil_run_record_fn)(void *ctx, const anvil_run_record *r);
+/* Newest first; status NULL = any. Returns rows seen or -1. */
+int anvil_store_runs_list(anvil_store *s, const char *status, int64_t limit,
+                          anvil_run_record_fn fn, void *ctx);
+/* Newest first like anvil_store_runs_list, but only run_id, workflow,
+ * status and created_at_ms are filled: what listRuns returns, without
+ * reading each run's input and principal. */
+int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
+                              anvil_run_record_fn fn, void *ctx);
+/* Every run whose status is not terminal, oldest first. */
+int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ctx);
+/* Count of runs (all statuses). */
+int anvil_store_runs_count(anvil_store *s, int64_t *out);
+
+typedef struct anvil_node_record {
+    char *node_id;
+    int64_t iteration;
+    char *kind, *state;
+    int64_t attempts, started_at_ms, finished_at_ms;
+    char *error;
+} anvil_node_record;
+
+void anvil_node_record_clear(anvil_node_record *n);
+/* Insert or update the node's row (the first insert fixes its position in
+ * anvil_store_nodes, which is the workflow's pre-order). */
+int anvil_store_node_put(anvil_store *s, const char *run_id, const anvil_node_record *n);
+typedef int (*anvil_node_record_fn)(void *ctx, const anvil_node_record *n);
+int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn fn, void *ctx);
+
+int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration, int64_t attempt, int64_t started_at_ms);
+/* exit_code < 0 stores NULL. */
+int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *node_id,
+                               int64_t iteration, int64_t attempt, const char *state,
+                               int64_t finished_at_ms, int64_t exit_code, const char *error,
+                               const char *out, const char *err);
+/* Mark every attempt of a run still "running" as "interrupted" (recovery). */
+int anvil_store_attempts_interrupt(anvil_store *s, const char *run_id, int64_t now_ms);
+
+int anvil_store_output_put(anvil_store *s, const char *run_id, const char *node_id,
+                           int64_t iteration, const char *row_json, int64_t at_ms);
+/* Remove a node's row (its node was reopened). 0 / -1. */
+int anvil_store_output_delete(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration);
+/* 1 (and *row_json malloc'd), 0, -1. */
+int anvil_store_output_get(anvil_store *s, const char *run_id, const char *node_id,
+                           int64_t iteration, char **row_json);
+/* Every output row of a run, as a JSON object text {nodeId: row} (iteration
+ * 0), malloc'd into *json. 0 / -1. */
+int anvil_store_outputs_json(anvil_store *s, const char *run_id, char **json);
+
+typedef struct anvil_approval_record {
+    char *run_id, *node_id;
+    int64_t iteration;
+    char *workflow, *status, *title;
+    int64_t requested_at_ms, decided_at_ms;
+    char *decided_by, *value_json, *note;
+} anvil_approval_record;
+
+void anvil_approval_record_clear(anvil_approval_record *a);
+int anvil_store_approval_request(anvil_store *s, const char *run_id, const char *node_id,
+                                 int64_t iteration, const char *workflow, const char *title,
+                                 int64_t at_ms);
+int anvil_store_approval_decide(anvil_store *s, const char *run_id, const char *node_id,
+                                int64_t iteration, const char *status, int64_t at_ms,
+                                const char *decided_by, const char *value_json, const char *note);
+/* Take a pending approval off the list (its node was cancelled or
+ * skipped). Already decided approvals are left alone. 0 / -1. */
+int anvil_store_approval_withdraw(anvil_store *s, const char *run_id, const char *node_id,
+                                  int64_t iteration, int64_t at_ms);
+/* 1, 0, -1. */
+int anvil_store_approval_get(anvil_store *s, const char *run_id, const char *node_id,
+                             int64_t iteration, anvil_approval_record *out);
+typedef int (*anvil_approval_record_fn)(void *ctx, const anvil_approval_record *a);
+/* Pending approvals, oldest first; filters may be NULL; limit <= 0 = none. */
+int anvil_store_approvals_pending(anvil_store *s, const char *run_id, const char *workflow,
+                                  int64_t limit, anvil_approval_record_fn fn, void *ctx);
+
+/* Record a signal; *seq gets its per-run signal number (1, 2, ...). */
+int anvil_store_signal_insert(anvil_store *s, const char *run_id, const char *signal_name,
+                              const char *correlation_id, const char *payload_json,
+                              int64_t at_ms, const char *received_by, int64_t *seq);
+/* Take the oldest unconsumed signal of the run that matches: its name is
+ * `name` (or it was sent without one) and, when correlation is not NULL, its
+ * correlation id equals it. Marks it consumed by `consumer`. 1 (and
+ * *payload_json malloc'd, may be NULL), 0, -1. */
+int anvil_store_signal_take(anvil_store *s, const char *run_id, const char *name,
+                            const char *correlation, const char *consumer, char **payload_json);
+
+int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_no,
+                             int64_t at_ms, const char *tree_json);
+int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,
+                             const char *payload_json, int64_t state_version, int64_t at_ms);
+
+/* One recorded frame of a run (the node tree after a state change). The
+ * string is valid during the callback only. */
+typedef struct anvil_frame_record {
+    int64_t frame_no, created_at_ms;
+    const char *tree_json;        /* {"frameNo","runId","status","root"} */
+} anvil_frame_record;
+typedef int (*anvil_frame_record_fn)(void *ctx, const anvil_frame_record *fr);
+/* The run's frames with after_no < frame_no <= upto_no (upto_no < 0: no
+ * upper bound), in frame order, at most `limit` (<= 0: no limit); a range
+ * scan of the (run_id, frame_no) primary key. fn may return non-zero to
+ * stop. Rows seen, or -1. The latest frame number is the run record's
+ * frame_no. */
+int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_no,
+                             int64_t upto_no, int64_t limit, anvil_frame_record_fn fn, void *ctx);
+
+/* One row of a run's event log. The strings are valid during the callback
+ * only. */
+typedef struct anvil_event_record {
+    int64_t seq;
+    const char *event;
+    const char *payload_json;
+    int64_t state_version, created_at_ms;
+} anvil_event_record;
+typedef int (*anvil_event_record_fn)(void *ctx, const anvil_event_record *ev);
+/* The run's events with after_seq < seq <= upto_seq (upto_seq < 0: no upper
+ * bound), in seq order, at most `limit` of them (<= 0: no limit). The read
+ * is a range scan of the (run_id, seq) primary key: it touches only the rows
+ * it returns. fn may return non-zero to stop. Rows seen, or -1. */
+int anvil_store_events_range(anvil_store *s, const char *run_id, int64_t after_seq,
+                             int64_t upto_seq, int64_t limit, anvil_event_record_fn fn, void *ctx);
+/* Highest stateVersion ever recorded (0 when none), to continue after a restart. */
+int anvil_store_events_max_state_version(anvil_store *s, int64_t *out);
+
+int anvil_store_hijack_insert(anvil_store *s, const char *session_id, const char *run_id,
+                              const char *user_id, const char *role, const char *token_id,
+                              const char *options_json, int64_t at_ms);
+
+#endif
