@@ -6,6 +6,7 @@
  * critical header parameters are refused, and base64url must be canonical so
  * that one signature has exactly one spelling.
  */
+#include "errbuf.h"
 #include "jwt.h"
 
 #include <limits.h>
@@ -21,12 +22,6 @@
 
 static const char B64URL[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void set_err(char *err, size_t errlen, const char *msg)
-{
-    if (err && errlen > 0)
-        snprintf(err, errlen, "%s", msg);
-}
 
 static int b64_value(unsigned char c)
 {
@@ -175,12 +170,12 @@ static anvil_jwt_status check_claims(const cJSON *payload, int64_t now_s, int64_
     if (iss) {
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(payload, "iss");
         if (!cJSON_IsString(c) || strcmp(c->valuestring, iss) != 0) {
-            set_err(err, errlen, "Invalid token issuer");
+            anvil_errbuf_set(err, errlen, "Invalid token issuer");
             return ANVIL_JWT_REJECTED;
         }
     }
     if (aud && !aud_matches(cJSON_GetObjectItemCaseSensitive(payload, "aud"), aud)) {
-        set_err(err, errlen, "Invalid token audience");
+        anvil_errbuf_set(err, errlen, "Invalid token audience");
         return ANVIL_JWT_REJECTED;
     }
     /* Doubles: NumericDate may be fractional and the sums cannot overflow. */
@@ -189,24 +184,24 @@ static anvil_jwt_status check_claims(const cJSON *payload, int64_t now_s, int64_
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(payload, "exp");
     if (exp) {
         if (!cJSON_IsNumber(exp)) {
-            set_err(err, errlen, "Invalid exp claim");
+            anvil_errbuf_set(err, errlen, "Invalid exp claim");
             return ANVIL_JWT_REJECTED;
         }
         if (now > exp->valuedouble + skew) {
             if (expired)
                 *expired = true;
-            set_err(err, errlen, "Token expired");
+            anvil_errbuf_set(err, errlen, "Token expired");
             return ANVIL_JWT_REJECTED;
         }
     }
     const cJSON *nbf = cJSON_GetObjectItemCaseSensitive(payload, "nbf");
     if (nbf) {
         if (!cJSON_IsNumber(nbf)) {
-            set_err(err, errlen, "Invalid nbf claim");
+            anvil_errbuf_set(err, errlen, "Invalid nbf claim");
             return ANVIL_JWT_REJECTED;
         }
         if (now + skew < nbf->valuedouble) {
-            set_err(err, errlen, "Token not yet valid");
+            anvil_errbuf_set(err, errlen, "Token not yet valid");
             return ANVIL_JWT_REJECTED;
         }
     }
@@ -218,11 +213,11 @@ static anvil_jwt_status check_header(const char *s, size_t n, char *err, size_t 
     cJSON *header = NULL;
     int rc = decode_json_object(s, n, &header);
     if (rc < 0) {
-        set_err(err, errlen, "Out of memory");
+        anvil_errbuf_set(err, errlen, "Out of memory");
         return ANVIL_JWT_ERROR;
     }
     if (rc > 0) {
-        set_err(err, errlen, "Malformed token");
+        anvil_errbuf_set(err, errlen, "Malformed token");
         return ANVIL_JWT_REJECTED;
     }
     const cJSON *alg = cJSON_GetObjectItemCaseSensitive(header, "alg");
@@ -231,11 +226,11 @@ static anvil_jwt_status check_header(const char *s, size_t n, char *err, size_t 
     bool crit = cJSON_GetObjectItemCaseSensitive(header, "crit") != NULL;
     cJSON_Delete(header);
     if (!ok) {
-        set_err(err, errlen, "Unsupported token algorithm");
+        anvil_errbuf_set(err, errlen, "Unsupported token algorithm");
         return ANVIL_JWT_REJECTED;
     }
     if (crit) {
-        set_err(err, errlen, "Unsupported critical token header");
+        anvil_errbuf_set(err, errlen, "Unsupported critical token header");
         return ANVIL_JWT_REJECTED;
     }
     return ANVIL_JWT_OK;
@@ -247,20 +242,20 @@ static anvil_jwt_status check_signature(const char *token, size_t signed_len,
 {
     unsigned char want[SIG_LEN];
     if (hmac_sha256(secret, token, signed_len, want) != 0) {
-        set_err(err, errlen, "HMAC failed");
+        anvil_errbuf_set(err, errlen, "HMAC failed");
         return ANVIL_JWT_ERROR;
     }
     unsigned char *got = NULL;
     size_t got_len = 0;
     int rc = b64url_decode(sig, sig_n, &got, &got_len);
     if (rc < 0) {
-        set_err(err, errlen, "Out of memory");
+        anvil_errbuf_set(err, errlen, "Out of memory");
         return ANVIL_JWT_ERROR;
     }
     bool ok = rc == 0 && got_len == SIG_LEN && CRYPTO_memcmp(got, want, SIG_LEN) == 0;
     free(got);
     if (!ok) {
-        set_err(err, errlen, "Invalid token signature");
+        anvil_errbuf_set(err, errlen, "Invalid token signature");
         return ANVIL_JWT_REJECTED;
     }
     return ANVIL_JWT_OK;
@@ -277,30 +272,30 @@ anvil_jwt_status anvil_jwt_verify_hs256(const char *token, const char *secret,
         *expired = false;
     if (payload_out)
         *payload_out = NULL;
-    set_err(err, errlen, "");
+    anvil_errbuf_set(err, errlen, "%s", "");
     if (!payload_out) {
-        set_err(err, errlen, "No payload destination");
+        anvil_errbuf_set(err, errlen, "No payload destination");
         return ANVIL_JWT_ERROR;
     }
     if (!secret || !*secret) {
-        set_err(err, errlen, "JWT secret not configured");
+        anvil_errbuf_set(err, errlen, "JWT secret not configured");
         return ANVIL_JWT_ERROR;
     }
     if (!token || !*token) {
-        set_err(err, errlen, "Missing bearer token");
+        anvil_errbuf_set(err, errlen, "Missing bearer token");
         return ANVIL_JWT_REJECTED;
     }
     size_t len = 0;
     while (len <= ANVIL_JWT_MAX_TOKEN && token[len])
         len++;
     if (len > ANVIL_JWT_MAX_TOKEN) {
-        set_err(err, errlen, "Token too large");
+        anvil_errbuf_set(err, errlen, "Token too large");
         return ANVIL_JWT_REJECTED;
     }
     const char *dot1 = memchr(token, '.', len);
     const char *dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - token)) : NULL;
     if (!dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - token))) {
-        set_err(err, errlen, "Malformed token");
+        anvil_errbuf_set(err, errlen, "Malformed token");
         return ANVIL_JWT_REJECTED;
     }
 
@@ -315,11 +310,11 @@ anvil_jwt_status anvil_jwt_verify_hs256(const char *token, const char *secret,
     cJSON *payload = NULL;
     int rc = decode_json_object(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload);
     if (rc < 0) {
-        set_err(err, errlen, "Out of memory");
+        anvil_errbuf_set(err, errlen, "Out of memory");
         return ANVIL_JWT_ERROR;
     }
     if (rc > 0) {
-        set_err(err, errlen, "Malformed token payload");
+        anvil_errbuf_set(err, errlen, "Malformed token payload");
         return ANVIL_JWT_REJECTED;
     }
     st = check_claims(payload, now_s, skew_s, iss, aud, err, errlen, expired);

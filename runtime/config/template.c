@@ -16,6 +16,7 @@
  * (comments, heredocs, backticks, $(...) inside double quotes, right after a
  * backslash or a '$') the reference is refused rather than guessed.
  */
+#include "errbuf.h"
 #include "workflow.h"
 
 #include <stdarg.h>
@@ -25,17 +26,6 @@
 
 /* Longest piece of a reference quoted back in a message. */
 #define SHOW_MAX 60
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static int show_len(size_t n) { return n > SHOW_MAX ? SHOW_MAX : (int)n; }
 static const char *show_more(size_t n) { return n > SHOW_MAX ? "..." : ""; }
@@ -52,7 +42,7 @@ static int parse_ref(const char *expr, size_t len, size_t offset, anvil_template
 {
     *ref = (anvil_template_ref){.expr = expr, .expr_len = len, .offset = offset};
     if (len == 0) {
-        set_err(err, errlen, "empty reference '${}'");
+        anvil_errbuf_set(err, errlen, "empty reference '${}'");
         return -1;
     }
     size_t seg = 0;
@@ -67,7 +57,7 @@ static int parse_ref(const char *expr, size_t len, size_t offset, anvil_template
         }
     }
     if (seg == 0) {
-        set_err(err, errlen,
+        anvil_errbuf_set(err, errlen,
                 "invalid reference '${%.*s%s}' (names of letters, digits, '_' and '-', "
                 "separated by single dots)",
                 show_len(len), expr, show_more(len));
@@ -80,14 +70,14 @@ static int parse_ref(const char *expr, size_t len, size_t offset, anvil_template
     } else if (root_len == 7 && !memcmp(expr, "outputs", 7)) {
         ref->root = ANVIL_TEMPLATE_OUTPUTS;
     } else {
-        set_err(err, errlen, "unknown reference '${%.*s%s}' (references start with input or outputs)",
+        anvil_errbuf_set(err, errlen, "unknown reference '${%.*s%s}' (references start with input or outputs)",
                 show_len(len), expr, show_more(len));
         return -1;
     }
     ref->path = dot ? dot + 1 : expr + len;
     ref->path_len = dot ? len - root_len - 1 : 0;
     if (ref->root == ANVIL_TEMPLATE_OUTPUTS && ref->path_len == 0) {
-        set_err(err, errlen, "'${outputs}' needs a node: write ${outputs.<node>} or "
+        anvil_errbuf_set(err, errlen, "'${outputs}' needs a node: write ${outputs.<node>} or "
                              "${outputs.<node>.<field>}");
         return -1;
     }
@@ -206,7 +196,7 @@ static int walk(const char *tmpl, anvil_template_mode mode, lit_fn lit, ref_cb o
         const char *close = strchr(p + 2, '}');
         if (!close) {
             size_t rest = strlen(p + 2);
-            set_err(err, errlen, "unterminated reference '${%.*s%s' (missing '}')",
+            anvil_errbuf_set(err, errlen, "unterminated reference '${%.*s%s' (missing '}')",
                     show_len(rest), p + 2, show_more(rest));
             return -1;
         }
@@ -216,7 +206,7 @@ static int walk(const char *tmpl, anvil_template_mode mode, lit_fn lit, ref_cb o
         if (mode == ANVIL_TEMPLATE_SHELL) {
             const char *why = sh_unsafe(&sh);
             if (why) {
-                set_err(err, errlen, "'${%.*s%s}' cannot be quoted safely for the shell %s",
+                anvil_errbuf_set(err, errlen, "'${%.*s%s}' cannot be quoted safely for the shell %s",
                         show_len(ref.expr_len), ref.expr, show_more(ref.expr_len), why);
                 return -1;
             }
@@ -251,7 +241,7 @@ int anvil_template_scan(const char *tmpl, anvil_template_mode mode, anvil_templa
                         void *ctx, char *err, size_t errlen)
 {
     if (!tmpl) {
-        set_err(err, errlen, "no template");
+        anvil_errbuf_set(err, errlen, "no template");
         return -1;
     }
     scan_ctx s = {fn, ctx};
@@ -292,7 +282,7 @@ static const cJSON *resolve(const anvil_template_ref *ref, const cJSON *input,
         p = dot ? dot + 1 : end;
     }
     if (!v)
-        set_err(err, errlen, "%.*s%s is not set", show_len(ref->expr_len), ref->expr,
+        anvil_errbuf_set(err, errlen, "%.*s%s is not set", show_len(ref->expr_len), ref->expr,
                 show_more(ref->expr_len));
     return v;
 }
@@ -312,7 +302,7 @@ static int put(expand_ctx *e, const char *s, size_t n)
 {
     if (n > e->limit - e->len) {
         /* Name the overall bound: limit may be what is left of it. */
-        set_err(e->err, e->errlen, "expansion is larger than %zu bytes",
+        anvil_errbuf_set(e->err, e->errlen, "expansion is larger than %zu bytes",
                 (size_t)ANVIL_TEMPLATE_MAX_BYTES);
         return -1;
     }
@@ -322,7 +312,7 @@ static int put(expand_ctx *e, const char *s, size_t n)
             cap *= 2;
         char *s2 = realloc(e->s, cap);
         if (!s2) {
-            set_err(e->err, e->errlen, "out of memory expanding a template");
+            anvil_errbuf_set(e->err, e->errlen, "out of memory expanding a template");
             return -1;
         }
         e->s = s2;
@@ -374,7 +364,7 @@ static int put_ref(void *ctx, const anvil_template_ref *ref, sh_quote q)
         return put_value(e, v->valuestring, q);
     char *text = cJSON_PrintUnformatted(v);
     if (!text) {
-        set_err(e->err, e->errlen, "out of memory expanding a template");
+        anvil_errbuf_set(e->err, e->errlen, "out of memory expanding a template");
         return -1;
     }
     int rc = put_value(e, text, q);
@@ -386,7 +376,7 @@ static char *expand_limited(const char *tmpl, anvil_template_mode mode, const cJ
                             const cJSON *outputs, size_t limit, char *err, size_t errlen)
 {
     if (!tmpl) {
-        set_err(err, errlen, "no template");
+        anvil_errbuf_set(err, errlen, "no template");
         return NULL;
     }
     expand_ctx e = {.limit = limit, .mode = mode, .input = input, .outputs = outputs,
@@ -429,7 +419,7 @@ static bool single_ref(const char *s, anvil_template_ref *ref)
 static bool spend(size_t *left, size_t n, char *err, size_t errlen)
 {
     if (n > *left) {
-        set_err(err, errlen, "expansion is larger than %zu bytes", (size_t)ANVIL_TEMPLATE_MAX_BYTES);
+        anvil_errbuf_set(err, errlen, "expansion is larger than %zu bytes", (size_t)ANVIL_TEMPLATE_MAX_BYTES);
         return false;
     }
     *left -= n;
@@ -446,7 +436,7 @@ static cJSON *expand_node(const cJSON *t, const cJSON *input, const cJSON *outpu
             return NULL;
         cJSON *copy = cJSON_Duplicate(v, 1);
         if (!copy)
-            set_err(err, errlen, "out of memory expanding a template");
+            anvil_errbuf_set(err, errlen, "out of memory expanding a template");
         return copy;
     }
     if (cJSON_IsString(t) && t->valuestring) {
@@ -459,7 +449,7 @@ static cJSON *expand_node(const cJSON *t, const cJSON *input, const cJSON *outpu
         cJSON *str = cJSON_CreateString(s);
         free(s);
         if (!str)
-            set_err(err, errlen, "out of memory expanding a template");
+            anvil_errbuf_set(err, errlen, "out of memory expanding a template");
         return str;
     }
     if (!spend(left, 16, err, errlen))
@@ -467,12 +457,12 @@ static cJSON *expand_node(const cJSON *t, const cJSON *input, const cJSON *outpu
     if (!cJSON_IsArray(t) && !cJSON_IsObject(t)) {
         cJSON *copy = cJSON_Duplicate(t, 0);
         if (!copy)
-            set_err(err, errlen, "out of memory expanding a template");
+            anvil_errbuf_set(err, errlen, "out of memory expanding a template");
         return copy;
     }
     cJSON *out = cJSON_IsArray(t) ? cJSON_CreateArray() : cJSON_CreateObject();
     if (!out) {
-        set_err(err, errlen, "out of memory expanding a template");
+        anvil_errbuf_set(err, errlen, "out of memory expanding a template");
         return NULL;
     }
     for (const cJSON *c = t->child; c; c = c->next) {
@@ -486,7 +476,7 @@ static cJSON *expand_node(const cJSON *t, const cJSON *input, const cJSON *outpu
         if (!ok) {
             cJSON_Delete(item);
             cJSON_Delete(out);
-            set_err(err, errlen, "out of memory expanding a template");
+            anvil_errbuf_set(err, errlen, "out of memory expanding a template");
             return NULL;
         }
     }
@@ -497,7 +487,7 @@ cJSON *anvil_template_expand_json(const cJSON *tmpl, const cJSON *input,
                                   const cJSON *outputs, char *err, size_t errlen)
 {
     if (!tmpl) {
-        set_err(err, errlen, "no template");
+        anvil_errbuf_set(err, errlen, "no template");
         return NULL;
     }
     size_t left = ANVIL_TEMPLATE_MAX_BYTES;

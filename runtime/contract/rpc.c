@@ -15,6 +15,7 @@
 #include "call.h"
 #include "clock.h"
 #include "json_bounds.h"
+#include "json_parse.h"
 #include "log.h"
 #include "rpc.h"
 #include "scope.h"
@@ -134,19 +135,12 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
         body = "{}";
         body_len = 2;
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
-    if (root) {
-        /* One JSON value and nothing after it but whitespace. */
-        const char *stop = body + body_len;
-        while (end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-            end++;
-        if (end != stop) {
-            cJSON_Delete(root);
-            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
-                            "Request body is not valid JSON: unexpected data after the JSON value");
-            return fail_frame(id, &e, http_status);
-        }
+    anvil_json_parse_status parsed;
+    cJSON *root = anvil_json_parse_exact(body, body_len, &parsed);
+    if (parsed == ANVIL_JSON_TRAILING) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
+                        "Request body is not valid JSON: unexpected data after the JSON value");
+        return fail_frame(id, &e, http_status);
     }
     if (!root) {
         anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body is not valid JSON");

@@ -17,10 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_number.h"
 #include "schema.h"
-
-/* 2^53: beyond it a JSON number cannot be an exact integer in cJSON's double. */
-#define SAFE_INT_LIMIT 9007199254740992.0
 
 typedef struct path_buf {
     char text[256];
@@ -96,8 +94,7 @@ static const char *json_type_name(const cJSON *j)
     if (cJSON_IsBool(j))
         return "boolean";
     if (cJSON_IsNumber(j)) {
-        double d = j->valuedouble;
-        return (floor(d) == d && fabs(d) <= SAFE_INT_LIMIT) ? "integer" : "number";
+        return anvil_json_exact_int(j, NULL) ? "integer" : "number";
     }
     if (cJSON_IsString(j))
         return "string";
@@ -131,8 +128,7 @@ static bool json_matches_mask(const cJSON *j, unsigned mask)
     if (cJSON_IsNumber(j)) {
         if (mask & ANVIL_JT_NUMBER)
             return isfinite(j->valuedouble);
-        double d = j->valuedouble;
-        return (mask & ANVIL_JT_INTEGER) && floor(d) == d && fabs(d) <= SAFE_INT_LIMIT;
+        return (mask & ANVIL_JT_INTEGER) && anvil_json_exact_int(j, NULL);
     }
     if (cJSON_IsString(j))
         return mask & ANVIL_JT_STRING;
@@ -368,7 +364,7 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
         double d = j->valuedouble;
         if (!isfinite(d) || floor(d) != d)
             return fail(err, p, "expected integer, got number");
-        if (fabs(d) > SAFE_INT_LIMIT)
+        if (!anvil_double_exact_int(d, NULL))
             return fail(err, p, "integer is outside the exact range +/-2^53");
         if (s->has_minimum && d < s->minimum)
             return fail(err, p, "must be >= %.17g", s->minimum);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_number.h"
 #include "json_print.h"
 #include "clock.h"
 #include "engine_internal.h"
@@ -734,7 +735,7 @@ static bool schema_type_ok(const cJSON *schema, const cJSON *v)
     if (!strcmp(s, "number"))
         return cJSON_IsNumber(v);
     if (!strcmp(s, "integer"))
-        return cJSON_IsNumber(v) && (double)(int64_t)v->valuedouble == v->valuedouble;
+        return anvil_json_exact_int(v, NULL);
     return true;
 }
 

@@ -27,6 +27,7 @@
 
 #include <event2/event.h>
 
+#include "errbuf.h"
 #include "proc_internal.h"
 
 #define DEFAULT_CAP ((size_t)1 << 20)
@@ -84,17 +85,6 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 static void kill_group(anvil_proc *p)
@@ -379,16 +369,16 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
     if (out)
         *out = NULL;
     if (!g_base) {
-        set_err(err, errlen, "process module not initialised");
+        anvil_errbuf_set(err, errlen, "process module not initialised");
         return -1;
     }
     if (!o || !o->command) {
-        set_err(err, errlen, "no command");
+        anvil_errbuf_set(err, errlen, "no command");
         return -1;
     }
     for (char *const *e = o->env; e && *e; e++)
         if (!strchr(*e, '=')) {
-            set_err(err, errlen, "environment entry '%s' has no '='", *e);
+            anvil_errbuf_set(err, errlen, "environment entry '%s' has no '='", *e);
             return -1;
         }
     /* Checked up front for a clear message; posix_spawn would also fail. */
@@ -396,7 +386,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
         struct stat st;
         int e = stat(o->cwd, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
         if (e) {
-            set_err(err, errlen, "working directory '%s': %s", o->cwd, strerror(e));
+            anvil_errbuf_set(err, errlen, "working directory '%s': %s", o->cwd, strerror(e));
             return -1;
         }
     }
@@ -412,7 +402,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
     p->on_exit = o->on_exit;
     p->ctx = o->ctx;
     if (o->stdin_len && !o->stdin_data) {
-        set_err(err, errlen, "stdin_len without stdin_data");
+        anvil_errbuf_set(err, errlen, "stdin_len without stdin_data");
         goto fail;
     }
     if (o->stdin_len) {
@@ -425,7 +415,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
     if (anvil_proc_make_pipe(pin) < 0 || anvil_proc_make_pipe(pout) < 0 ||
         anvil_proc_make_pipe(perr) < 0 || anvil_proc_set_nonblock(pin[1]) < 0 ||
         anvil_proc_set_nonblock(pout[0]) < 0 || anvil_proc_set_nonblock(perr[0]) < 0) {
-        set_err(err, errlen, "pipe: %s", strerror(errno));
+        anvil_errbuf_set(err, errlen, "pipe: %s", strerror(errno));
         goto fail;
     }
     /* Events before the spawn: once the child runs, nothing may fail. */
@@ -439,7 +429,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
 
     int rc = anvil_proc_start_sh(o, pin, pout, perr, &p->pid);
     if (rc) {
-        set_err(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
+        anvil_errbuf_set(err, errlen, "cannot start /bin/sh: %s", strerror(rc));
         goto fail;
     }
     p->start_ms = mono_ms();
@@ -465,7 +455,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
         kill(p->pid, SIGKILL);
         while (waitpid(p->pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        set_err(err, errlen, "cannot register the child's events");
+        anvil_errbuf_set(err, errlen, "cannot register the child's events");
         free_proc(p);
         return -1;
     }
@@ -480,7 +470,7 @@ int anvil_proc_spawn(const anvil_proc_opts *o, anvil_proc **out, char *err, size
     return 0;
 
 oom:
-    set_err(err, errlen, "out of memory");
+    anvil_errbuf_set(err, errlen, "out of memory");
 fail:
     close_pair(pin);
     close_pair(pout);

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "json_bounds.h"
+#include "json_parse.h"
 #include "store_runs.h"
 #include "webhooks.h"
 
@@ -118,17 +119,8 @@ static cJSON *parse_body(const char *body, size_t body_len, anvil_error *err)
         anvil_error_set(err, ANVIL_ERR_INVALID_REQUEST, "%s", msg);
         return NULL;
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, body_len, &end, false);
-    if (root) {
-        const char *stop = body + body_len;
-        while (end < stop && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-            end++;
-        if (end != stop) {
-            cJSON_Delete(root);
-            root = NULL;
-        }
-    }
+    anvil_json_parse_status parsed;
+    cJSON *root = anvil_json_parse_exact(body, body_len, &parsed);
     if (!root) {
         anvil_error_set(err, ANVIL_ERR_INVALID_REQUEST, "Webhook body is not valid JSON");
         return NULL;

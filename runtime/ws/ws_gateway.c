@@ -55,6 +55,7 @@
 #include "error.h"
 #include "events.h"
 #include "json_bounds.h"
+#include "json_number.h"
 #include "json_print.h"
 #include "log.h"
 #include "method.h"
@@ -960,7 +961,7 @@ static int invalid_at(anvil_error *e, const char *path, const char *msg)
 
 static bool integral(const cJSON *v)
 {
-    return cJSON_IsNumber(v) && v->valuedouble == (double)(int64_t)v->valuedouble;
+    return anvil_json_exact_int(v, NULL);
 }
 
 static int add_strings(cJSON *o, const char *key, char *const *v, size_t n)
