@@ -8,7 +8,9 @@
  * each problem lands in the caller's diagnostics list.
  */
 #include "config.h"
-#include "config_internal.h"
+#include "config_auth.h"
+#include "config_workflows.h"
+#include "config_yaml.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -130,54 +132,6 @@ int anvil_parse_duration_ms(const char *s, int64_t *out_ms)
     return -1;
 }
 
-/* The WebSocket check compares the Origin header byte for byte, so a trailing
- * slash or path would never match; catch that here. */
-static bool valid_origin(const char *o)
-{
-    const char *sep = strstr(o, "://");
-    if (!sep || sep == o)
-        return false;
-    for (const char *q = o; q < sep; q++)
-        if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
-            return false;
-    const char *host = sep + 3;
-    if (!*host)
-        return false;
-    for (const char *q = host; *q; q++)
-        if (*q == '/' || *q == '?' || *q == '#' || *q == '@' || isspace((unsigned char)*q))
-            return false;
-    return true;
-}
-
-void anvil_config_parse_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
-                                char ***out, size_t *n_out)
-{
-    char **v = NULL;
-    size_t count = 0;
-    if (!anvil_cfg_strlist(c, n, path, &v, &count))
-        return;
-    bool ok = true;
-    for (size_t i = 0; i < count; i++) {
-        if (!valid_origin(v[i])) {
-            anvil_cfg_error(c, anvil_cfg_node(c, n->data.sequence.items.start[i]),
-                            "%s[%zu]: expected an origin like https://example.com "
-                            "(scheme://host[:port], no path), got \"%.80s\"", path, i, v[i]);
-            ok = false;
-        }
-    }
-    if (ok) {
-        for (size_t i = 0; i < *n_out; i++)
-            free((*out)[i]);
-        free(*out);
-        *out = v;
-        *n_out = count;
-        return;
-    }
-    for (size_t i = 0; i < count; i++)
-        free(v[i]);
-    free(v);
-}
-
 static void parse_console(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
 {
     static const char *const keys[] = {"enabled", "path", NULL};
@@ -239,13 +193,13 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
                           (int64_t *)((char *)cfg + ints[i].offset));
     }
     if ((v = anvil_cfg_get(c, root, "allowedOrigins")))
-        anvil_config_parse_origins(c, v, "allowedOrigins", &cfg->allowed_origins, &cfg->n_allowed_origins);
+        anvil_cfg_origins(c, v, "allowedOrigins", &cfg->allowed_origins, &cfg->n_allowed_origins);
     if ((v = anvil_cfg_get(c, root, "auth")))
         anvil_config_parse_auth(c, v, &cfg->auth);
     if ((v = anvil_cfg_get(c, root, "console")))
         parse_console(c, v, cfg);
     if ((v = anvil_cfg_get(c, root, "workflows")) && !anvil_cfg_is_null(v))
-        anvil_config_parse_workflows(c, v, cfg);
+        anvil_config_parse_workflows(c, v, &cfg->workflows, &cfg->n_workflows);
 }
 
 /*

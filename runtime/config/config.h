@@ -17,31 +17,7 @@
 
 #include "auth.h"
 #include "diag.h"
-
-typedef struct anvil_webhook_config {
-    char *secret;
-    char *signature_header;      /* default "x-hub-signature-256" */
-    char *signature_prefix;      /* default "sha256=" */
-    bool run_enabled;
-    char *run_input_path;
-    char *signal_name;           /* NULL = no signal delivery */
-    char *signal_correlation_path;
-    char *signal_run_id_path;
-    char *signal_payload_path;
-} anvil_webhook_config;
-
-typedef struct anvil_workflow_ref {
-    char *name;                  /* registry key */
-    char *file;                  /* absolute or config-relative resolved path */
-    int line;                    /* where it was declared in the config */
-    char *schedule;              /* cron pattern or NULL */
-    bool has_webhook;
-    anvil_webhook_config webhook;
-    char *ui_path;               /* optional workflow UI mount, NULL = none */
-    /* Read from the workflow file header at load time. */
-    char *description;           /* may be NULL */
-    char *readable_name;         /* the file's `name:`; may be NULL */
-} anvil_workflow_ref;
+#include "workflow_ref.h"
 
 typedef struct anvil_config {
     char *path;                  /* config file as given, NULL = defaults only */

@@ -11,7 +11,8 @@
  * only a prefix of them (anvil_cfg_key_display).
  */
 #include "anvil_contract.h"
-#include "config_internal.h"
+#include "config_auth.h"
+#include "config_yaml.h"
 #include "scope.h"
 
 #include <ctype.h>
@@ -282,7 +283,7 @@ void anvil_config_parse_auth(anvil_cfg_ctx *c, yaml_node_t *n, anvil_auth_config
     if ((v = anvil_cfg_get(c, n, "trustedHeaders")))
         parse_trusted_headers(c, v, &a->proxy);
     if ((v = anvil_cfg_get(c, n, "allowedOrigins")))
-        anvil_config_parse_origins(c, v, "auth.allowedOrigins", &a->proxy.allowed_origins,
+        anvil_cfg_origins(c, v, "auth.allowedOrigins", &a->proxy.allowed_origins,
                                    &a->proxy.n_allowed_origins);
     if (a->mode == ANVIL_AUTH_JWT && !secret_given)
         anvil_cfg_error(c, mode, "auth.jwt.secret: required when auth.mode is jwt "

@@ -7,7 +7,8 @@
  * the top; its `name` and `description` are kept for listings). Validating
  * the workflow tree itself belongs to the workflow loader, not here.
  */
-#include "config_internal.h"
+#include "config_workflows.h"
+#include "config_yaml.h"
 #include "cron_expr.h"
 
 #include <errno.h>
@@ -198,7 +199,8 @@ static void parse_workflow(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
 }
 
-void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
+void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_workflow_ref **refs_out,
+                                  size_t *n_refs)
 {
     if (!anvil_cfg_check_map(c, n, "workflows", NULL, false))
         return;
@@ -208,7 +210,7 @@ void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config
         anvil_cfg_oom(c);
         return;
     }
-    cfg->workflows = refs;
+    *refs_out = refs;
     for (size_t i = 0; i < count; i++) {
         yaml_node_pair_t *pair = &n->data.mapping.pairs.start[i];
         yaml_node_t *k = anvil_cfg_node(c, pair->key);
@@ -221,13 +223,13 @@ void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config
         if (!valid_name(name))
             anvil_cfg_error(c, k, "%s: invalid workflow name (use 1-64 letters, digits, '_', "
                             "'.' or '-', starting with a letter or digit)", path);
-        anvil_workflow_ref *w = &cfg->workflows[cfg->n_workflows];
+        anvil_workflow_ref *w = &refs[*n_refs];
         if (!(w->name = strdup(name))) {
             anvil_cfg_oom(c);
             continue;
         }
         w->line = (int)k->start_mark.line + 1;
-        cfg->n_workflows++;
+        (*n_refs)++;
         parse_workflow(c, anvil_cfg_node(c, pair->value), path, w);
     }
 }

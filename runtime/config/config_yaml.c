@@ -10,7 +10,7 @@
  * decided here from the scalar's style and text: integers and booleans must
  * be plain (unquoted) scalars.
  */
-#include "config_internal.h"
+#include "config_yaml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -334,6 +334,53 @@ bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     *out = v;
     *n_out = count;
     return true;
+}
+
+/* The WebSocket check compares the Origin header byte for byte, so a trailing
+ * slash or path would never match; catch that here. */
+static bool valid_origin(const char *o)
+{
+    const char *sep = strstr(o, "://");
+    if (!sep || sep == o)
+        return false;
+    for (const char *q = o; q < sep; q++)
+        if (!isalnum((unsigned char)*q) && *q != '+' && *q != '-' && *q != '.')
+            return false;
+    const char *host = sep + 3;
+    if (!*host)
+        return false;
+    for (const char *q = host; *q; q++)
+        if (*q == '/' || *q == '?' || *q == '#' || *q == '@' || isspace((unsigned char)*q))
+            return false;
+    return true;
+}
+
+bool anvil_cfg_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                       char ***out, size_t *n_out)
+{
+    char **v = NULL;
+    size_t count = 0;
+    if (!anvil_cfg_strlist(c, n, path, &v, &count))
+        return false;
+    bool ok = true;
+    for (size_t i = 0; i < count; i++) {
+        if (!valid_origin(v[i])) {
+            anvil_cfg_error(c, anvil_cfg_node(c, n->data.sequence.items.start[i]),
+                            "%s[%zu]: expected an origin like https://example.com "
+                            "(scheme://host[:port], no path), got \"%.80s\"", path, i, v[i]);
+            ok = false;
+        }
+    }
+    if (ok) {
+        for (size_t i = 0; i < *n_out; i++)
+            free((*out)[i]);
+        free(*out);
+        *out = v;
+        *n_out = count;
+        return true;
+    }
+    free_strv(v, count);
+    return false;
 }
 
 bool anvil_cfg_url_path(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char **out)

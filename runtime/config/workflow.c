@@ -14,7 +14,7 @@
  */
 #include "workflow.h"
 
-#include "config_internal.h"
+#include "config_yaml.h"
 
 #include <ctype.h>
 #include <math.h>

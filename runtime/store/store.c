@@ -2,63 +2,18 @@
  * runtime/store/store.c — opening, tuning, migrating and closing the SQLite store.
  *
  * Owns the connection and its pragmas (WAL, synchronous=NORMAL, foreign keys,
- * busy timeout), applying store_migrations.c in order, and the cache of
- * prepared statements. Queries for one domain live in their own store_*.c
+ * busy timeout) and applying store_migrations.c in order; the handle and
+ * its caches are store_db.c's. Queries for one domain live in their own store_*.c
  * (tokens: store_tokens.c); no file outside store*.c issues SQL.
  */
-#include "store_internal.h"
-#include "store_sql.h"
+#include "store.h"
+#include "store_db.h"
 #include "store_migrations.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, ...)
-{
-    char msg[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (err && errlen)
-        snprintf(err, errlen, "%s", msg);
-    if (s)
-        snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
-    return -1;
-}
-
-const char *anvil_store_errmsg(const anvil_store *s)
-{
-    return s->errmsg;
-}
-
-int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        return 0;
-    anvil_store_fail(s, err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
-    sqlite3_free(msg);
-    return -1;
-}
-
-sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,
-                               const char *sql)
-{
-    sqlite3_stmt *st = s->stmts[slot];
-    if (!st) {
-        if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-            anvil_store_fail(s, NULL, 0, "prepare: %s", sqlite3_errmsg(s->db));
-            return NULL;
-        }
-        s->stmts[slot] = st;
-    }
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return st;
-}
 
 /* Single-value pragma/query read as text into out. */
 static int query_text(anvil_store *s, const char *sql, char *out, size_t outlen)
@@ -189,10 +144,5 @@ void anvil_store_close(anvil_store *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < ANVIL_STMT_COUNT; i++)
-        sqlite3_finalize(s->stmts[i]);
-    anvil_store_revocations_invalidate(s);
-    anvil_sql_cache_clear(s);
-    sqlite3_close(s->db);
-    free(s);
+    anvil_store_db_free(s);
 }

@@ -151,10 +151,3 @@ int64_t anvil_sql_int(sqlite3_stmt *st, int col, int64_t dflt)
 {
     return sqlite3_column_type(st, col) == SQLITE_NULL ? dflt : sqlite3_column_int64(st, col);
 }
-
-void anvil_sql_cache_clear(anvil_store *s)
-{
-    for (size_t i = 0; i < s->n_sql_cache; i++)
-        sqlite3_finalize(s->sql_cache[i].st);
-    s->n_sql_cache = 0;
-}

@@ -16,7 +16,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
-#include "store_internal.h"
+#include "store_db.h"
 
 /* Run a statement that returns no rows. Returns sqlite3_changes() (>= 0) or
  * -1 with s->errmsg set. */
@@ -32,8 +32,5 @@ int anvil_sql_query(anvil_store *s, const char *sql, anvil_sql_row_fn row, void 
 char *anvil_sql_text(sqlite3_stmt *st, int col);
 /* int64 column, or `dflt` when NULL. */
 int64_t anvil_sql_int(sqlite3_stmt *st, int col, int64_t dflt);
-
-/* Finalize every cached statement (store close). */
-void anvil_sql_cache_clear(anvil_store *s);
 
 #endif

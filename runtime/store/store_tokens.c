@@ -7,7 +7,8 @@
  * are keyed by token id alone so that ids of tokens from the config file
  * (which have no tokens row) can be revoked too.
  */
-#include "store_internal.h"
+#include "store.h"
+#include "store_db.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -161,16 +162,6 @@ static const char REVOKED_ALL_SQL[] =
     "  UNION ALL"
     "  SELECT token_id, revoked_at_ms FROM tokens WHERE revoked_at_ms IS NOT NULL)"
     " GROUP BY token_id ORDER BY token_id";
-
-void anvil_store_revocations_invalidate(anvil_store *s)
-{
-    for (size_t i = 0; i < s->n_revoked; i++)
-        free(s->revoked[i].token_id);
-    free(s->revoked);
-    s->revoked = NULL;
-    s->n_revoked = 0;
-    s->revoked_loaded = false;
-}
 
 /* PRAGMA data_version: changes when another connection commits. */
 static int data_version(anvil_store *s, int64_t *out)

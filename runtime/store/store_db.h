@@ -1,19 +1,23 @@
 /*
- * runtime/store/store_internal.h — the store handle, shared by store*.c only.
+ * runtime/store/store_db.h — the store handle and its connection
+ * primitives, shared by the store's own files only (no other layer
+ * includes it).
  *
  * Hot queries are prepared once and cached in the handle: each gets a slot
  * here, is prepared on first use by anvil_store_stmt, and is finalized by
  * anvil_store_close. Adding a cached query is adding a slot.
  */
-#ifndef ANVIL_STORE_INTERNAL_H
-#define ANVIL_STORE_INTERNAL_H
+#ifndef ANVIL_STORE_DB_H
+#define ANVIL_STORE_DB_H
 
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
+/* The same typedef as store.h's (C11 allows the repeat): this header stays
+ * below store.c, so store.c can use it without a circle. */
+typedef struct anvil_store anvil_store;
 
 enum anvil_store_stmt_slot {
     ANVIL_STMT_TOKEN_LOOKUP,
@@ -44,7 +48,18 @@ struct anvil_store {
 };
 
 /* Drop the revocation cache (after this connection changes revocations). */
+/* Drop the cached revocation list; the next check reloads it. */
 void anvil_store_revocations_invalidate(anvil_store *s);
+
+/* Finalize the statements cached by store_sql.c. */
+void anvil_sql_cache_clear(anvil_store *s);
+
+/* Finalize every cached statement, drop the caches, close the connection
+ * and free the handle. NULL is ignored. */
+void anvil_store_db_free(anvil_store *s);
+
+/* Why the last failing call on s failed (store.h's anvil_store_errmsg). */
+const char *anvil_store_errmsg(const anvil_store *s);
 
 /* The cached statement for slot, prepared from sql on first use; reset and
  * unbound before it is handed out. NULL on failure (s->errmsg set). */

@@ -1,6 +1,6 @@
 /*
- * runtime/config/config_internal.h — the YAML readers shared by the loaders of
- * anvil.yaml (config*.c) and of workflow files (workflow.c); nothing else
+ * runtime/config/config_yaml.h — the YAML readers shared by the loaders of
+ * anvil.yaml (config*.c) and of workflow files (workflow.c); no other layer
  * includes this.
  *
  * The config is checked by walking a libyaml document with small typed
@@ -8,15 +8,14 @@
  * what was expected) and returns false, so section parsers stay a list of
  * "read this key into that field" lines and every problem is collected.
  */
-#ifndef ANVIL_CONFIG_INTERNAL_H
-#define ANVIL_CONFIG_INTERNAL_H
+#ifndef ANVIL_CONFIG_YAML_H
+#define ANVIL_CONFIG_YAML_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <yaml.h>
 
-#include "config.h"
 #include "diag.h"
 
 /* Long enough for any path we build; longer user-supplied names truncate. */
@@ -74,14 +73,10 @@ bool anvil_cfg_set_str(anvil_cfg_ctx *c, char **dst, const char *src);
 /* Resolve p against c->dir; absolute paths and ":memory:" are kept. */
 char *anvil_cfg_resolve(const anvil_cfg_ctx *c, const char *p);
 
-/* A list of browser origins (scheme://host[:port]); config.c. */
-void anvil_config_parse_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
-                                char ***out, size_t *n_out);
-
-/* Section parsers, one file each. */
-void anvil_config_parse_auth(anvil_cfg_ctx *c, yaml_node_t *n, anvil_auth_config *auth);
-void anvil_config_parse_workflows(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg);
-int anvil_config_auth_defaults(anvil_auth_config *auth);
+/* A list of browser origins (scheme://host[:port], no path: the WebSocket
+ * check compares the Origin header byte for byte). */
+bool anvil_cfg_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                       char ***out, size_t *n_out);
 
 /* Load one YAML file into doc, reporting open/syntax problems under
  * `what` (a key path, or NULL). Returns 0, or -1 after reporting. */
