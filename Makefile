@@ -2,7 +2,8 @@
 # first (scripts/install-deps.sh is quick when everything is present).
 #
 #   make serve        build and run the server with examples/anvil.yaml
-#   make check        regen-check, lint, -Werror build + tests, ASan/UBSan build + tests
+#   make check        regen-check, layers, lint, -Werror build + tests, ASan/UBSan build + tests
+#   make layers       the layer and circle check of the sources (scripts/check-layers.py)
 #   make regen        rewrite generated/ from openapi.yaml
 #   make regen-check  fail if generated/ is out of date
 #   make lint         OpenAPI 3.1 lint of openapi.yaml (redocly)
@@ -18,7 +19,7 @@ CHECK_FUZZ_SECONDS ?= 20
 PYTHON = $(shell scripts/find-python.sh 2>/dev/null)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build serve check test asan-test regen regen-check lint bench fuzz clean
+.PHONY: all deps build serve check test asan-test regen regen-check layers lint bench fuzz clean
 
 all: build
 
@@ -47,6 +48,12 @@ regen-check:
 	@py=$$(scripts/find-python.sh) || { echo "regen-check: run scripts/install-deps.sh first"; exit 1; }; \
 	$$py codegen/anvil_codegen.py --spec openapi.yaml --out generated --check
 
+# The include graph; the link graph of the built layers is the CTest test
+# structure.links, so it runs in both builds.
+layers:
+	@py=$$(scripts/find-python.sh) || { echo "layers: run scripts/install-deps.sh first"; exit 1; }; \
+	$$py scripts/check-layers.py
+
 lint: deps
 	tools/lint/node_modules/.bin/redocly lint --config tools/lint/redocly.yaml openapi.yaml
 
@@ -65,6 +72,7 @@ asan-test: deps
 
 check: deps
 	$(MAKE) --no-print-directory regen-check
+	$(MAKE) --no-print-directory layers
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test
 	$(MAKE) --no-print-directory asan-test

@@ -11,15 +11,19 @@ Two passes, both run by `make check`:
                                   its own folder; no two modules (a .c with
                                   its same-named .h) include each other,
                                   directly or round a longer circle.
-  check-layers.py --objects DIR   the link graph of the built objects under
-                                  DIR (a CMake build tree): no two object
-                                  files call each other, directly or round a
-                                  circle. This sees what includes cannot,
-                                  e.g. a header that declares functions of
-                                  several .c files.
+  check-layers.py --objects DIR   the link graph of the layer libraries
+                                  (libanvil_<layer>.a) under DIR, a CMake
+                                  build tree: no object calls into a higher
+                                  or sibling layer, and no two objects call
+                                  each other, directly or round a circle.
+                                  This sees what includes cannot, e.g. a
+                                  header that declares functions of several
+                                  .c files.
 
-The layer order below is the one docs/architecture.md draws; change both
-together. Standard library only, so any python3 runs it.
+The layer order below is the one docs/architecture.md draws (and the one
+runtime/CMakeLists.txt links); change them together. Standard library and
+binutils' nm only, so any python3 runs it. CTest runs both passes
+(structure.includes, structure.links) in every build.
 """
 import argparse
 import os
@@ -167,34 +171,56 @@ def check_includes(top):
     return problems, len(files)
 
 
+LIB_RE = re.compile(r"^libanvil_([a-z]+)\.a$")
+
+
 def check_objects(build):
-    """Objects of the anvil_* library targets: who defines and who uses
-    each global symbol, then circles among the objects."""
-    objs = []
+    """The members of the anvil_<layer> static libraries (rebuilt from the
+    current sources, so stale objects of moved files do not count): who
+    defines and who uses each global symbol; then no object may call into a
+    higher (or a sibling) layer, and no objects may call each other round a
+    circle."""
+    ranks = {name: rank for name, rank, _ in LAYERS}
+    libs = []
     for root, _, names in os.walk(build):
-        if "/CMakeFiles/anvil_" not in root + "/" or "test" in root:
-            continue
         for n in names:
-            if n.endswith(".o"):
-                objs.append(os.path.join(root, n))
-    if not objs:
-        return ["no anvil_* objects under %s: build first" % build], 0
-    defined, used = {}, {}
-    for o in objs:
-        out = subprocess.run(["nm", "-g", o], capture_output=True, text=True, check=True).stdout
-        short = re.sub(r"^.*/CMakeFiles/[^/]+\.dir/", "", o)
-        short = re.sub(r"\.o$", "", short).replace("__/", "")
-        used[short] = set()
+            m = LIB_RE.match(n)
+            if m and m.group(1) in ranks:
+                libs.append((m.group(1), os.path.join(root, n)))
+    if not libs:
+        return ["no libanvil_<layer>.a under %s: build first" % build], 0
+    defined, used, layer = {}, {}, {}
+    for lname, lib in libs:
+        out = subprocess.run(["nm", "-g", lib], capture_output=True, text=True, check=True).stdout
+        member = None
         for line in out.splitlines():
+            if line.endswith(".o:"):
+                member = lname + "/" + line[:-len(".o:")]
+                layer[member] = lname
+                used[member] = set()
+                continue
             parts = line.split()
+            if member is None:
+                continue
             if len(parts) == 2 and parts[0] == "U":
-                used[short].add(parts[1])
+                used[member].add(parts[1])
             elif len(parts) == 3 and parts[1] in "TDRBCV":
-                defined[parts[2]] = short
-    graph = {o: {defined[s] for s in syms if s in defined and defined[s] != o}
-             for o, syms in used.items()}
-    return ["link circle (these files call each other): " + " -> ".join(c)
-            for c in circles(graph)], len(objs)
+                defined[parts[2]] = member
+    problems = []
+    graph = {}
+    for o, syms in sorted(used.items()):
+        graph[o] = set()
+        for sym in sorted(syms):
+            d = defined.get(sym)
+            if d is None or d == o:
+                continue
+            graph[o].add(d)
+            lo, ld = layer[o], layer[d]
+            if lo != ld and ranks[ld] >= ranks[lo]:
+                problems.append("%s (layer %s) calls %s of %s (layer %s)" % (o, lo, sym, d, ld))
+    problems += ["link circle (these files call each other): " + " -> ".join(c)
+                 for c in circles(graph)]
+    return problems, len(used)
 
 
 def main():
