@@ -62,7 +62,7 @@ bool anvil_cfg_is_null(const yaml_node_t *n)
 
 /* What the user wrote, for "expected X, got Y". Quoting is called out
  * because a quoted number or boolean is a string in YAML. */
-static const char *describe(const yaml_node_t *n, char buf[80])
+const char *anvil_cfg_describe(const yaml_node_t *n, char buf[80])
 {
     if (!n || anvil_cfg_is_null(n))
         return "null";
@@ -162,7 +162,7 @@ bool anvil_cfg_check_map(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     if (!n || n->type != YAML_MAPPING_NODE) {
         char buf[80];
         anvil_cfg_error(c, n, "%s: expected a mapping, got %s", *path ? path : "top level",
-                        describe(n, buf));
+                        anvil_cfg_describe(n, buf));
         return false;
     }
     size_t count = (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
@@ -232,7 +232,7 @@ bool anvil_cfg_string(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     const char *v = scalar(n);
     char buf[80];
     if (!v || anvil_cfg_is_null(n)) {
-        anvil_cfg_error(c, n, "%s: expected a string, got %s", path, describe(n, buf));
+        anvil_cfg_error(c, n, "%s: expected a string, got %s", path, anvil_cfg_describe(n, buf));
         return false;
     }
     if (!*v && !allow_empty) {
@@ -257,7 +257,7 @@ bool anvil_cfg_int(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
         ok = isdigit((unsigned char)*p);
     if (!ok) {
         char buf[80];
-        anvil_cfg_error(c, n, "%s: expected %s, got %s", path, int_kind(min), describe(n, buf));
+        anvil_cfg_error(c, n, "%s: expected %s, got %s", path, int_kind(min), anvil_cfg_describe(n, buf));
         return false;
     }
     errno = 0;
@@ -286,7 +286,7 @@ bool anvil_cfg_bool(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, bool *ou
         return true;
     }
     char buf[80];
-    anvil_cfg_error(c, n, "%s: expected true or false, got %s", path, describe(n, buf));
+    anvil_cfg_error(c, n, "%s: expected true or false, got %s", path, anvil_cfg_describe(n, buf));
     return false;
 }
 
@@ -305,7 +305,7 @@ bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     if (n && n->type == YAML_SEQUENCE_NODE)
         count = (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
     else if (!anvil_cfg_is_null(n)) {
-        anvil_cfg_error(c, n, "%s: expected a list of strings, got %s", path, describe(n, buf));
+        anvil_cfg_error(c, n, "%s: expected a list of strings, got %s", path, anvil_cfg_describe(n, buf));
         return false;
     }
     char **v = calloc(count ? count : 1, sizeof *v);
@@ -319,7 +319,7 @@ bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
         const char *s = scalar(item);
         if (!s || anvil_cfg_is_null(item) || !*s) {
             anvil_cfg_error(c, item, "%s[%zu]: expected a non-empty string, got %s", path, i,
-                            describe(item, buf));
+                            anvil_cfg_describe(item, buf));
             ok = false;
         } else if (ok && !(v[i] = strdup(s))) {
             anvil_cfg_oom(c);

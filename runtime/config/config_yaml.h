@@ -68,6 +68,11 @@ bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
 /* A URL path: string starting with '/'. */
 bool anvil_cfg_url_path(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char **out);
 
+/* What the user wrote, for "expected X, got Y": "null", "a list", "a
+ * mapping", "an empty string" or the (quoted, when it was quoted) value
+ * cut to 40 bytes. Returns buf or a static string. */
+const char *anvil_cfg_describe(const yaml_node_t *n, char buf[80]);
+
 /* Replace *dst with a copy of src; false on OOM (reported). */
 bool anvil_cfg_set_str(anvil_cfg_ctx *c, char **dst, const char *src);
 /* Resolve p against c->dir; absolute paths and ":memory:" are kept. */

@@ -80,22 +80,6 @@ static size_t n_items(const yaml_node_t *seq)
     return (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
 }
 
-/* What the user wrote, for "expected X, got Y". */
-static const char *describe(const yaml_node_t *n, char buf[80])
-{
-    if (!n || anvil_cfg_is_null(n))
-        return "null";
-    if (n->type == YAML_SEQUENCE_NODE)
-        return "a list";
-    if (n->type == YAML_MAPPING_NODE)
-        return "a mapping";
-    /* Quoting is called out: a quoted number is a string in YAML. */
-    const char *v = scalar(n);
-    snprintf(buf, 80, "%s\"%.40s%s\"", is_plain(n) ? "" : "the quoted string ", v,
-             strlen(v) > 40 ? "..." : "");
-    return buf;
-}
-
 /* "base[i]"; a path too long for the buffer is cut, which only shortens a
  * message that also carries a line and column. */
 static void path_index(char out[ANVIL_CFG_PATH_MAX], const char *base, size_t i)
@@ -311,7 +295,7 @@ static cJSON *to_json(loader *L, yaml_node_t *n, const char *where, int depth,
             key = scalar(k);
             if (!key || anvil_cfg_is_null(k)) {
                 anvil_cfg_error(&L->c, k, "%s: keys must be strings, got %s", where,
-                                describe(k, buf));
+                                anvil_cfg_describe(k, buf));
                 ok = false;
                 continue;
             }
@@ -346,7 +330,7 @@ static cJSON *to_json_object(loader *L, yaml_node_t *n, const char *where, anvil
 {
     char buf[80];
     if (n->type != YAML_MAPPING_NODE) {
-        anvil_cfg_error(&L->c, n, "%s: expected a mapping, got %s", where, describe(n, buf));
+        anvil_cfg_error(&L->c, n, "%s: expected a mapping, got %s", where, anvil_cfg_describe(n, buf));
         return NULL;
     }
     return to_json(L, n, where, 1, owner);
@@ -492,7 +476,7 @@ static void parse_container(loader *L, anvil_wf_node *node, yaml_node_t *v, size
         steps = v;
     } else {
         anvil_cfg_error(&L->c, v, "%s: expected a list of nodes, or a mapping with id and steps, "
-                                  "got %s", where, describe(v, buf));
+                                  "got %s", where, anvil_cfg_describe(v, buf));
     }
     if (!node->id)
         generate_id(L, node, pos, where);
@@ -500,7 +484,7 @@ static void parse_container(loader *L, anvil_wf_node *node, yaml_node_t *v, size
         return;
     if (steps->type != YAML_SEQUENCE_NODE) {
         anvil_cfg_error(&L->c, steps, "%s: expected a list of nodes, got %s", swhere,
-                        describe(steps, buf));
+                        anvil_cfg_describe(steps, buf));
         return;
     }
     if (!claim(L, steps, swhere))
@@ -616,7 +600,7 @@ static anvil_wf_node *parse_node(loader *L, yaml_node_t *n, anvil_wf_node *paren
     }
     if (!n || n->type != YAML_MAPPING_NODE) {
         anvil_cfg_error(&L->c, n, "%s: expected a node (a mapping with one key: " KINDS_TEXT
-                                  "), got %s", where, describe(n, buf));
+                                  "), got %s", where, anvil_cfg_describe(n, buf));
         return NULL;
     }
     if (!anvil_cfg_check_map(&L->c, n, where, NULL, false) || !claim(L, n, where))
