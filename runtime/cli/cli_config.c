@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "config.h"
 
@@ -53,10 +52,12 @@ int anvil_cli_check_config(int argc, char **argv)
     int rc = anvil_config_load(file, &cfg, &diags);
     /* Each workflow file gets the same full check `serve` runs at start:
      * node kinds, ids, references, templates. Files the config loader
-     * already found missing or unparsable were reported once. */
+     * already found unusable (missing, not a regular file, too big, not
+     * YAML, empty, not a mapping) were reported once and are not read
+     * again. */
     for (size_t i = 0; i < cfg.n_workflows; i++) {
         const char *wf_file = cfg.workflows[i].file;
-        if (!wf_file || access(wf_file, R_OK) != 0)
+        if (!wf_file || !cfg.workflows[i].file_ok)
             continue;
         anvil_diags wd = {0};
         anvil_workflow *wf = NULL;

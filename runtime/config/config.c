@@ -272,7 +272,7 @@ int anvil_config_load(const char *path, anvil_config *cfg, anvil_diags *diags)
     if (!(cfg->path = strdup(path)) || (strchr(path, '/') && !dir))
         anvil_cfg_oom(&c);
     yaml_document_t doc;
-    if (anvil_cfg_load_yaml(diags, path, NULL, &doc) == 0) {
+    if (anvil_cfg_load_yaml(diags, path, NULL, ANVIL_CONFIG_MAX_BYTES, &doc) == 0) {
         c.doc = &doc;
         yaml_node_t *root = yaml_document_get_root_node(&doc);
         /* An empty file is a valid config: every default applies. */

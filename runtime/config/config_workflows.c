@@ -11,10 +11,8 @@
 #include "config_yaml.h"
 #include "cron_expr.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 static bool name_char(char ch, bool first)
 {
@@ -41,20 +39,24 @@ static void header_string(anvil_cfg_ctx *wc, yaml_node_t *root, const char *key,
         anvil_cfg_set_str(wc, out, (const char *)v->data.scalar.value);
 }
 
+/* The workflow file as far as the config needs it: it loads (a regular
+ * file within the size and nesting limits, valid YAML) and its top level
+ * is a mapping, whose name and description the registry shows. The full
+ * check of the tree is workflow.c's, when the engine loads it. */
 static void read_workflow_file(anvil_cfg_ctx *c, yaml_node_t *file_node, const char *path,
                                anvil_workflow_ref *w)
 {
-    struct stat st;
-    if (stat(w->file, &st) != 0) {
-        anvil_cfg_error(c, file_node, "%s: cannot use %s: %s", path, w->file, strerror(errno));
-        return;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        anvil_cfg_error(c, file_node, "%s: %s is not a regular file", path, w->file);
+    char *text = NULL, why[160];
+    size_t len = 0;
+    /* A file that cannot be read is reported where the config names it. */
+    if (anvil_cfg_read_file(w->file, ANVIL_WORKFLOW_MAX_BYTES, &text, &len, why, sizeof why) != 0) {
+        anvil_cfg_error(c, file_node, "%s: cannot use %s: %s", path, w->file, why);
         return;
     }
     yaml_document_t doc;
-    if (anvil_cfg_load_yaml(c->diags, w->file, path, &doc) != 0)
+    int parsed = anvil_cfg_parse_yaml(c->diags, w->file, path, text, len, &doc);
+    free(text);
+    if (parsed != 0)
         return;
     anvil_cfg_ctx wc = {.doc = &doc, .file = w->file, .diags = c->diags};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -66,6 +68,7 @@ static void read_workflow_file(anvil_cfg_ctx *c, yaml_node_t *file_node, const c
     } else {
         header_string(&wc, root, "name", &w->readable_name);
         header_string(&wc, root, "description", &w->description);
+        w->file_ok = true;
     }
     if (wc.oom_reported)
         c->oom_reported = true;

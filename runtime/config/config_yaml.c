@@ -14,11 +14,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static int line_of(const yaml_node_t *n) { return n ? (int)n->start_mark.line + 1 : 0; }
 static int col_of(const yaml_node_t *n) { return n ? (int)n->start_mark.column + 1 : 0; }
@@ -432,23 +435,139 @@ static void report_parser(anvil_diags *d, const char *file, const char *what,
     }
 }
 
-int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what,
+/* O_NONBLOCK so that opening a FIFO returns at once instead of waiting for
+ * a writer; the type and size come from fstat on the opened fd, so what
+ * was checked is what is read. */
+int anvil_cfg_read_file(const char *file, size_t max_bytes, char **out, size_t *len,
+                        char *why, size_t whylen)
+{
+    *out = NULL;
+    *len = 0;
+    int fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(why, whylen, "%s", strerror(errno));
+        return -2;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "cannot stat: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, whylen, "not a regular file (%s)",
+                 S_ISDIR(st.st_mode) ? "a directory" : S_ISFIFO(st.st_mode) ? "a FIFO"
+                 : S_ISSOCK(st.st_mode) ? "a socket" : "a device or other special file");
+        close(fd);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > max_bytes) {
+        snprintf(why, whylen, "file is %lld bytes; the limit is %zu", (long long)st.st_size,
+                 max_bytes);
+        close(fd);
+        return -1;
+    }
+    /* One byte more than allowed, to notice a file that grew since fstat. */
+    char *buf = malloc(max_bytes + 2);
+    size_t n = 0;
+    int rc = buf ? 0 : -1;
+    if (!buf)
+        snprintf(why, whylen, "out of memory");
+    while (rc == 0 && n <= max_bytes) {
+        ssize_t r = read(fd, buf + n, max_bytes + 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            snprintf(why, whylen, "cannot read: %s", strerror(errno));
+            rc = -1;
+        } else if (r == 0) {
+            break;
+        } else {
+            n += (size_t)r;
+        }
+    }
+    if (rc == 0 && n > max_bytes) {
+        snprintf(why, whylen, "file grew past the limit of %zu bytes while being read", max_bytes);
+        rc = -1;
+    }
+    close(fd);
+    if (rc != 0) {
+        free(buf);
+        return -1;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+/* libyaml's scanner spends time proportional to the open nesting on every
+ * token, so a file of 20,000 nested '[' takes seconds to load. Walk the
+ * events first and stop at the first level past the limit: with the depth
+ * bounded, both passes are linear in the file. 0, 1 when too deep
+ * (reported), -1 on a syntax error (left for the loading pass to report). */
+static int check_nesting(anvil_diags *d, const char *file, const char *what,
+                         const unsigned char *text, size_t len)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return -1;
+    yaml_parser_set_input_string(&parser, text, len);
+    int depth = 0, rc = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            rc = -1;
+            break;
+        }
+        yaml_event_type_t t = ev.type;
+        if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+            if (++depth > ANVIL_CFG_MAX_NESTING) {
+                anvil_diags_add(d, file, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
+                                "%s%snested deeper than %d levels", what ? what : "",
+                                what ? ": " : "", ANVIL_CFG_MAX_NESTING);
+                rc = 1;
+            }
+        } else if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        yaml_event_delete(&ev);
+        if (rc != 0 || t == YAML_STREAM_END_EVENT)
+            break;
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what, size_t max_bytes,
                         yaml_document_t *doc)
 {
     memset(doc, 0, sizeof *doc);
-    FILE *f = fopen(file, "rb");
-    if (!f) {
-        anvil_diags_add(d, file, 0, 0, "%s%scannot open: %s", what ? what : "",
-                        what ? ": " : "", strerror(errno));
+    char *text = NULL, why[160];
+    size_t len = 0;
+    int read = anvil_cfg_read_file(file, max_bytes, &text, &len, why, sizeof why);
+    if (read != 0) {
+        anvil_diags_add(d, file, 0, 0, "%s%s%s%s", what ? what : "", what ? ": " : "",
+                        read == -2 ? "cannot open: " : "", why);
         return -1;
     }
+    int rc = anvil_cfg_parse_yaml(d, file, what, text, len, doc);
+    free(text);
+    return rc;
+}
+
+int anvil_cfg_parse_yaml(anvil_diags *d, const char *file, const char *what, const char *text,
+                         size_t len, yaml_document_t *doc)
+{
+    memset(doc, 0, sizeof *doc);
+    if (check_nesting(d, file, what, (const unsigned char *)text, len) == 1)
+        return -1;
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
         anvil_diags_add(d, file, 0, 0, "out of memory while parsing YAML");
         return -1;
     }
-    yaml_parser_set_input_file(&parser, f);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     int rc = 0;
     if (!yaml_parser_load(&parser, doc)) {
         report_parser(d, file, what, &parser);
@@ -469,6 +588,5 @@ int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what,
         }
     }
     yaml_parser_delete(&parser);
-    fclose(f);
     return rc;
 }

@@ -83,9 +83,33 @@ char *anvil_cfg_resolve(const anvil_cfg_ctx *c, const char *p);
 bool anvil_cfg_origins(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                        char ***out, size_t *n_out);
 
-/* Load one YAML file into doc, reporting open/syntax problems under
- * `what` (a key path, or NULL). Returns 0, or -1 after reporting. */
-int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what,
+/* Limits of what the loaders read (docs/config.md): a bigger file, or
+ * deeper nesting, is a problem reported with its position, not a slow
+ * load. */
+#define ANVIL_CONFIG_MAX_BYTES (1024 * 1024)      /* anvil.yaml */
+#define ANVIL_WORKFLOW_MAX_BYTES (1024 * 1024)    /* each workflow file */
+#define ANVIL_CFG_MAX_NESTING 256                 /* lists and mappings inside each other */
+
+/* Read a whole regular file of at most max_bytes into *out (malloc'd,
+ * NUL-terminated, the caller frees it) and its length into *len. A FIFO,
+ * device or directory is refused without blocking. 0; -2 when it cannot
+ * be opened (why is the system's reason, e.g. "No such file or
+ * directory"); -1 for anything else, with the whole reason in why ("not a
+ * regular file (a FIFO)", "file is N bytes; the limit is M", ...). */
+int anvil_cfg_read_file(const char *file, size_t max_bytes, char **out, size_t *len,
+                        char *why, size_t whylen);
+
+/* Parse len bytes of YAML read from `file` into doc: nested at most
+ * ANVIL_CFG_MAX_NESTING deep, one document. 0, or -1 after reporting. */
+int anvil_cfg_parse_yaml(anvil_diags *d, const char *file, const char *what, const char *text,
+                         size_t len, yaml_document_t *doc);
+
+/* anvil_cfg_read_file then anvil_cfg_parse_yaml: a regular file (never a FIFO, device or
+ * directory: those are reported, not opened for reading) of at most
+ * max_bytes, nested at most ANVIL_CFG_MAX_NESTING deep, holding one
+ * document. Problems are reported under `what` (a key path, or NULL).
+ * Returns 0 (free doc with yaml_document_delete), or -1 after reporting. */
+int anvil_cfg_load_yaml(anvil_diags *d, const char *file, const char *what, size_t max_bytes,
                         yaml_document_t *doc);
 
 #endif

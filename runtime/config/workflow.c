@@ -823,7 +823,7 @@ int anvil_workflow_load(const char *path, anvil_workflow **out, anvil_diags *dia
         return -1;
     }
     yaml_document_t doc;
-    if (anvil_cfg_load_yaml(d, path, NULL, &doc) != 0) {
+    if (anvil_cfg_load_yaml(d, path, NULL, ANVIL_WORKFLOW_MAX_BYTES, &doc) != 0) {
         anvil_diags_clear(&local);
         return -1;
     }

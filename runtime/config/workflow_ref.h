@@ -34,6 +34,8 @@ typedef struct anvil_workflow_ref {
     /* Read from the workflow file header at load time. */
     char *description;           /* may be NULL */
     char *readable_name;         /* the file's `name:`; may be NULL */
+    bool file_ok;                /* it loaded as a YAML mapping; the full check of
+                                    the tree is the workflow loader's */
 } anvil_workflow_ref;
 
 #endif

@@ -125,7 +125,7 @@ static int sync_config(anvil_cron_sched *cs, char *err, size_t errlen)
         anvil_cron c;
         char perr[200];
         if (anvil_cron_parse(w->schedule, &c, perr, sizeof perr) != 0) {
-            /* check-config reports this; a server started anyway skips it. */
+            /* The config loader refuses a bad schedule; this guards the rows. */
             anvil_log(ANVIL_LOG_ERROR, "workflow %s: schedule \"%s\" ignored: %s", w->name,
                       w->schedule, perr);
             continue;

@@ -143,6 +143,71 @@ workflows:
         self.assertIn("usage", r.stdout)
 
 
+class ConfigFiles(TempDir):
+    """Only regular files are read, within documented limits, each problem
+    reported once (docs/config.md#files-and-limits). run_cli's timeout
+    turns a hang on a FIFO into a failure."""
+
+    def problems(self, r):
+        return [l for l in r.stderr.strip().splitlines()[:-1]]
+
+    def test_workflow_fifo_is_refused_without_reading_it(self):
+        os.mkfifo(os.path.join(self.dir, "wf.yaml"))
+        cfg = self.write("anvil.yaml", "workflows:\n  w: { file: wf.yaml }\n")
+        for args in (("check-config", cfg), ("serve", "--config", cfg)):
+            r = self.cli(*args, timeout=20)
+            self.assertNotEqual(r.returncode, 0, r.stderr)
+            self.assertIn("workflows.w.file: cannot use %s: not a regular file (a FIFO)"
+                          % os.path.join(self.dir, "wf.yaml"), r.stderr)
+        r = self.cli("check-config", cfg, timeout=20)
+        self.assertEqual(len(self.problems(r)), 1, r.stderr)
+
+    def test_config_fifo_and_directory(self):
+        os.mkfifo(os.path.join(self.dir, "pipe.yaml"))
+        r = self.cli("check-config", os.path.join(self.dir, "pipe.yaml"), timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a regular file (a FIFO)", r.stderr)
+        os.mkdir(os.path.join(self.dir, "wfdir"))
+        cfg = self.write("anvil.yaml", "workflows:\n  w: { file: wfdir }\n")
+        r = self.cli("check-config", cfg, timeout=20)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a regular file (a directory)", r.stderr)
+        self.assertEqual(len(self.problems(r)), 1, r.stderr)
+
+    def test_size_limits(self):
+        big = "name: big\nroot:\n  task: { id: a, output: { pad: \"%s\" } }\n" % ("x" * (1024 * 1024))
+        self.write("wf/big.yaml", big)
+        cfg = self.write("anvil.yaml", "workflows:\n  w: { file: wf/big.yaml }\n")
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("file is %d bytes; the limit is 1048576" % len(big), r.stderr)
+        cfg = self.write("huge.yaml", "# %s\nlisten: 127.0.0.1:1\n" % ("y" * (1024 * 1024)))
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("the limit is 1048576", r.stderr)
+
+    def test_deep_nesting_is_refused_at_its_position(self):
+        deep = "name: deep\nroot:\n  task: { id: a, output: { x: %s%s } }\n" % ("[" * 20000, "]" * 20000)
+        wf = self.write("wf/deep.yaml", deep)
+        cfg = self.write("anvil.yaml", "workflows:\n  w: { file: wf/deep.yaml }\n")
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertRegex(r.stderr, re.escape(wf) + r":3:\d+: workflows.w.file: nested deeper than 256 levels")
+        self.assertEqual(len(self.problems(r)), 1, r.stderr)
+        cfg = self.write("deep.yaml", "listen: %s%s\n" % ("{a: " * 300, "}" * 300))
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nested deeper than 256 levels", r.stderr)
+
+    def test_empty_workflow_file_is_one_problem(self):
+        self.write("wf/empty.yaml", "")
+        cfg = self.write("anvil.yaml", "workflows:\n  w: { file: wf/empty.yaml }\n")
+        r = self.cli("check-config", cfg)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stderr.count("workflow file is empty"), 1, r.stderr)
+        self.assertTrue(r.stderr.strip().endswith(": 1 problem"), r.stderr)
+
+
 class TopLevel(TempDir):
     def test_no_arguments(self):
         r = self.cli()
