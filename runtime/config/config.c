@@ -42,6 +42,7 @@ int anvil_config_defaults(anvil_config *cfg)
     cfg->max_body_bytes = 1048576;
     cfg->max_payload = 1048576;
     cfg->max_connections = 1000;
+    cfg->max_http_connections = 4096;
     cfg->event_window_size = 10000;
     cfg->headers_timeout_ms = 30000;
     cfg->request_timeout_ms = 60000;
@@ -148,7 +149,7 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
 {
     static const char *const keys[] = {
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
-        "maxPayload", "maxConnections", "eventWindowSize", "headersTimeout",
+        "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
         "requestTimeout", "allowedOrigins", "auth", "console", "workflows", NULL,
     };
     static const struct { const char *key; size_t offset; } ints[] = {
@@ -156,6 +157,7 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         {"maxBodyBytes", offsetof(anvil_config, max_body_bytes)},
         {"maxPayload", offsetof(anvil_config, max_payload)},
         {"maxConnections", offsetof(anvil_config, max_connections)},
+        {"maxHttpConnections", offsetof(anvil_config, max_http_connections)},
         {"eventWindowSize", offsetof(anvil_config, event_window_size)},
         {"headersTimeout", offsetof(anvil_config, headers_timeout_ms)},
         {"requestTimeout", offsetof(anvil_config, request_timeout_ms)},

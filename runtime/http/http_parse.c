@@ -1,10 +1,14 @@
 /*
  * runtime/http/http_parse.c — bounded HTTP/1.1 head and chunked-body parsing.
  *
- * Strict where laxness has bitten servers before: obsolete line folding,
- * whitespace before the colon and non-token header names are refused
- * (they enable request smuggling through proxies), as are chunk sizes with
- * overflow or signs.
+ * Strict where laxness has bitten servers before (RFC 9112 allows some of
+ * it; proxies that read a message differently are how requests get
+ * smuggled): every line ends in CRLF, never a bare LF; obsolete line
+ * folding, whitespace before the colon and non-token header names are
+ * refused; an HTTP/1.1 request has exactly one Host; chunk sizes are hex
+ * digits only, with whitespace allowed only before an extension's ';'; and
+ * trailer lines must be well-formed header fields, so a last chunk missing
+ * its final CRLF cannot swallow the next request as "trailers".
  */
 #include <ctype.h>
 #include <string.h>
@@ -29,8 +33,9 @@ static char *trim(char *s)
     return s;
 }
 
-/* Split off one line (LF or CRLF terminated); returns NULL at the end. */
-static char *next_line(char **cursor, char *end)
+/* Split off one CRLF-terminated line; returns NULL at the end, and sets
+ * *bare_lf when the line ends in a LF without its CR. */
+static char *next_line(char **cursor, char *end, bool *bare_lf)
 {
     char *start = *cursor;
     if (start >= end)
@@ -41,8 +46,42 @@ static char *next_line(char **cursor, char *end)
     *nl = '\0';
     if (nl > start && nl[-1] == '\r')
         nl[-1] = '\0';
+    else
+        *bare_lf = true;
     *cursor = nl + 1;
     return start;
+}
+
+/* RFC 3986 host [":" port] as far as a server must judge it: no
+ * whitespace, no userinfo, path, query or fragment, nothing outside the
+ * URI alphabet. Empty is valid (a target without an authority). */
+static bool valid_host(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
+        if (!isalnum(*p) && !strchr("-._~!$&'()*+,;=%[]:", *p))
+            return false;
+    }
+    return true;
+}
+
+/* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, and for any
+ * request with more than one Host or an invalid one. */
+static anvil_http_parse_status check_host(const anvil_http_head *h, const char **why)
+{
+    size_t n = anvil_http_header_count(h, "Host");
+    if (n > 1) {
+        *why = "more than one Host header";
+        return ANVIL_HTTP_PARSE_BAD;
+    }
+    if (n == 0 && h->version_minor >= 1) {
+        *why = "missing Host header (required in HTTP/1.1)";
+        return ANVIL_HTTP_PARSE_BAD;
+    }
+    if (n == 1 && !valid_host(anvil_http_header_get(h, "Host"))) {
+        *why = "invalid Host header";
+        return ANVIL_HTTP_PARSE_BAD;
+    }
+    return ANVIL_HTTP_PARSE_OK;
 }
 
 anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
@@ -61,9 +100,14 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
         return ANVIL_HTTP_PARSE_BAD;
     }
 
-    char *line = next_line(&cur, end);
+    bool bare_lf = false;
+    char *line = next_line(&cur, end, &bare_lf);
     if (!line) {
         *why = "incomplete request line";
+        return ANVIL_HTTP_PARSE_BAD;
+    }
+    if (bare_lf) {
+        *why = "lines must end with CRLF, not a bare LF";
         return ANVIL_HTTP_PARSE_BAD;
     }
     char *sp1 = strchr(line, ' ');
@@ -111,7 +155,11 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
     out->method = line;
     out->target = target;
 
-    while ((line = next_line(&cur, end)) != NULL) {
+    while ((line = next_line(&cur, end, &bare_lf)) != NULL) {
+        if (bare_lf) {
+            *why = "lines must end with CRLF, not a bare LF";
+            return ANVIL_HTTP_PARSE_BAD;
+        }
         if (*line == '\0') {
             /* The first empty line ends the head; bytes after it in the
              * buffer would be a caller framing error, never headers. */
@@ -119,7 +167,7 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
                 *why = "data after the end of the request head";
                 return ANVIL_HTTP_PARSE_BAD;
             }
-            return ANVIL_HTTP_PARSE_OK;
+            return check_host(out, why);
         }
         if (*line == ' ' || *line == '\t') {
             *why = "obsolete header line folding is not accepted";
@@ -259,12 +307,16 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
             } else if (ch == ';') {
                 c->in_ext = true;
             } else if (ch == ' ' || ch == '\t') {
-                /* whitespace before extensions: tolerated but no more digits */
-                c->in_ext = c->saw_digit;
+                /* Whitespace may only come between the size and a ';'
+                 * (BWS before chunk-ext): "2 5" is not 0x25, nor 2. */
                 if (!c->saw_digit) {
                     st = ANVIL_CHUNKED_BAD;
                     goto out;
                 }
+                c->after_ws = true;
+            } else if (c->after_ws) {
+                st = ANVIL_CHUNKED_BAD;
+                goto out;
             } else {
                 int v = hexval(ch);
                 if (v < 0 || c->remaining > (UINT64_MAX >> 4)) {
@@ -284,6 +336,7 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
             i++;
             c->line_len = 0;
             c->in_ext = false;
+            c->after_ws = false;
             c->saw_digit = false;
             if (c->remaining == 0) {
                 c->state = CH_TRAILER;
@@ -327,9 +380,32 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
             i++;
             break;
         case CH_TRAILER:
+            /* A trailer line is a header field: token ':' field-value. A
+             * request line (no ':', spaces in the "name") is refused, so a
+             * last chunk without its final CRLF cannot eat the next
+             * pipelined request. */
             if (ch == '\r') {
+                if (c->line_len > 0 && !c->in_trailer_value) {
+                    st = ANVIL_CHUNKED_BAD;
+                    goto out;
+                }
                 c->state = CH_TRAILER_LF;
-            } else if (ch == '\n' || ++c->line_len > CHUNK_LINE_MAX) {
+            } else if (++c->line_len > CHUNK_LINE_MAX) {
+                st = ANVIL_CHUNKED_BAD;
+                goto out;
+            } else if (c->in_trailer_value) {
+                unsigned char u = (unsigned char)ch;
+                if ((u < 0x20 && u != '\t') || u == 0x7f) {
+                    st = ANVIL_CHUNKED_BAD;
+                    goto out;
+                }
+            } else if (ch == ':') {
+                if (c->line_len == 1) {
+                    st = ANVIL_CHUNKED_BAD;
+                    goto out;
+                }
+                c->in_trailer_value = true;
+            } else if (!is_tchar((unsigned char)ch)) {
                 st = ANVIL_CHUNKED_BAD;
                 goto out;
             }
@@ -351,6 +427,7 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
                 goto out;
             }
             c->line_len = 0;
+            c->in_trailer_value = false;
             c->state = CH_TRAILER;
             break;
         default:

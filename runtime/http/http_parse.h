@@ -55,7 +55,8 @@ bool anvil_http_header_has_token(const anvil_http_head *h, const char *name,
 bool anvil_http_parse_content_length(const char *v, uint64_t *out);
 
 /* Incremental chunked transfer decoding. Feed bytes; decoded data is handed
- * to `sink`. Stops at the end of the trailers. */
+ * to `sink`. Stops at the end of the trailers, which are checked as header
+ * fields (name ':' value) and otherwise ignored. */
 typedef struct anvil_chunked {
     int state;
     uint64_t remaining;      /* bytes left in the current chunk */
@@ -63,7 +64,9 @@ typedef struct anvil_chunked {
     size_t line_len;         /* bytes of the current size/trailer line */
     unsigned trailer_lines;
     bool saw_digit;
+    bool after_ws;           /* whitespace after the size: only ';' or CR may follow */
     bool in_ext;
+    bool in_trailer_value;   /* past the current trailer line's ':' */
 } anvil_chunked;
 
 typedef enum anvil_chunked_status {

@@ -19,6 +19,7 @@
  * the client is still sending for a moment (LINGER), so the refusal is not
  * destroyed by a TCP reset before the client reads it.
  */
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -38,7 +39,10 @@
 #include "http_server.h"
 #include "log.h"
 
-enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_CLOSING, ST_LINGER };
+/* ST_UPGRADE: a complete upgrade request waits, reading stopped, for the
+ * answers to the requests pipelined before it to be written; only then is
+ * the socket handed over, so none of them is lost. */
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_UPGRADE, ST_CLOSING, ST_LINGER };
 
 /* Stop reading requests while this much response data is unsent. */
 #define OUTPUT_PAUSE_BYTES (256u * 1024u)
@@ -252,9 +256,27 @@ static void respond_with_reject(conn *c, anvil_error_code code, int status,
     evbuffer_free(res.body);
 }
 
+/* A WebSocket upgrade: GET with Connection: upgrade and Upgrade:
+ * websocket. Any other Upgrade (h2c, ...) is ignored as RFC 9110 7.8
+ * allows, and the request is answered over HTTP/1.1 like any other. */
+static bool wants_websocket(const conn *c)
+{
+    return strcmp(c->head.method, "GET") == 0 &&
+           anvil_http_header_has_token(&c->head, "Connection", "upgrade") &&
+           anvil_http_header_has_token(&c->head, "Upgrade", "websocket");
+}
+
 static void dispatch(conn *c)
 {
     anvil_http_server *s = c->srv;
+    bool upgrade = s->opt.upgrade && wants_websocket(c);
+    if (upgrade && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        /* Earlier answers are still queued: on_write comes back here once
+         * they are out. The request deadline keeps running meanwhile. */
+        c->state = ST_UPGRADE;
+        bufferevent_disable(c->bev, EV_READ);
+        return;
+    }
     anvil_http_response res = { .status = 200, .body = evbuffer_new() };
     /* NUL-terminate the body for the handler. */
     if (!res.body || evbuffer_add(c->body, "", 1) != 0) {
@@ -285,9 +307,8 @@ static void dispatch(conn *c)
             .query = q ? q + 1 : NULL, .body = body ? body : "", .body_len = blen ? blen - 1 : 0,
             .peer = c->peer,
         };
-        bool upgrade = anvil_http_header_has_token(&c->head, "Connection", "upgrade") &&
-                       anvil_http_header_get(&c->head, "Upgrade") != NULL;
-        if (upgrade && s->opt.upgrade) {
+        if (upgrade) {
+            assert(evbuffer_get_length(bufferevent_get_output(c->bev)) == 0);
             struct evbuffer *in = bufferevent_get_input(c->bev);
             size_t extra_len = evbuffer_get_length(in);
             const char *extra = extra_len ? (const char *)evbuffer_pullup(in, -1) : "";
@@ -295,7 +316,7 @@ static void dispatch(conn *c)
             if (s->opt.upgrade(s->opt.ctx, fd, &req, extra, extra_len, &res) == 0) {
                 /* The socket now belongs to the upgrade target: forget the
                  * fd and free our side from the loop, not here, because
-                 * read_body and process_input are still on the stack. */
+                 * read_body and process_input may still be on the stack. */
                 bufferevent_setfd(c->bev, -1);
                 evbuffer_drain(in, extra_len);
                 evbuffer_free(res.body);
@@ -547,6 +568,10 @@ static void on_write(struct bufferevent *bev, void *arg)
         finish_close(c);
         return;
     }
+    if (c->state == ST_UPGRADE) {
+        dispatch(c);
+        return;
+    }
     /* (libevent 2.1 also calls this once right after EV_WRITE is enabled
      * on a new connection, with nothing written: hence `draining`.) */
     if (c->state == ST_IDLE && (c->draining || c->paused)) {
@@ -605,6 +630,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 408, msg, 0, true);
         return;
     }
+    case ST_UPGRADE:
     case ST_BODY: {
         char msg[96];
         snprintf(msg, sizeof msg, "Request not received within requestTimeout (%lld ms)",
@@ -670,6 +696,16 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    if (s->opt.max_connections && s->n_conns > s->opt.max_connections) {
+        /* Over the cap: answer at once and close, rather than leave the
+         * client queued in the backlog with no word. Connections handed to
+         * the WebSocket are no longer counted here. */
+        char msg[96];
+        snprintf(msg, sizeof msg, "Too many HTTP connections (maxHttpConnections %zu)",
+                 s->opt.max_connections);
+        respond_with_reject(c, ANVIL_ERR_BUSY, 503, msg, 0, true);
+        return;
+    }
     /* A fresh connection must send its first head within headersTimeout. */
     arm_timer(c, s->opt.headers_timeout_ms);
 }

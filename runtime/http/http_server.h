@@ -74,6 +74,7 @@ typedef struct anvil_http_options {
     int64_t headers_timeout_ms;
     int64_t request_timeout_ms;
     int64_t keep_alive_timeout_ms;  /* idle time between requests */
+    size_t max_connections;         /* open HTTP connections; 0 = no limit */
     anvil_http_handler_fn handler;
     anvil_http_reject_fn reject;
     anvil_http_upgrade_fn upgrade;  /* may be NULL */
