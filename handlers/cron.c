@@ -2,7 +2,7 @@
  * handlers/cron.c — cron schedules: cronList, cronCreate, cronDelete,
  * cronRun (legacy cron.list, cron.add, cron.remove, cron.trigger).
  *
- * Rows live in the store (store_cron.h); runtime/cron_sched.c fires them.
+ * Rows live in the store (store_cron.h); runtime/cron/cron_sched.c fires them.
  * nextRunAtMs is computed from the scheduler's clock (anvil_cron_now_ms),
  * so it agrees with what the scheduler will compare it against. A manual
  * cronRun launches as the caller (like launchRun); only scheduled firings

@@ -1,7 +1,7 @@
 /*
  * handlers/health.c — `health`: the gateway is up; protocol, features,
  * state version and uptime. GET /health answers the same payload without
- * auth (runtime/http_routes.c).
+ * auth (runtime/server/http_routes.c).
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_auth.c — the auth modes of runtime/auth.c.
+ * tests/unit/test_auth.c — the auth modes of runtime/auth/auth.c.
  *
  * Headers come from a fake accessor, database tokens from a fake store, and
  * the config is built on the heap so anvil_auth_config_clear is checked by

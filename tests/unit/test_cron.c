@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_cron.c — cron parsing and next-fire times (runtime/cron.c)
+ * tests/unit/test_cron.c — cron parsing and next-fire times (runtime/base/cron_expr.c)
  * against a table of known cases, all in UTC.
  */
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_http_server.c — connection lifecycle of runtime/http_server.c
+ * tests/unit/test_http_server.c — connection lifecycle of runtime/http/http_server.c
  * with callbacks no HTTP route offers yet (the WebSocket upgrade hand-off),
  * on a real loopback socket and event loop.
  *

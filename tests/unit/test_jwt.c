@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_jwt.c — HS256 verification and signing (runtime/jwt.c).
+ * tests/unit/test_jwt.c — HS256 verification and signing (runtime/auth/jwt.c).
  *
  * Tokens are built here with a test-local base64url encoder and OpenSSL's
  * HMAC, so the verifier is not only checked against its own signer; two

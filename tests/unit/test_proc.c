@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_proc.c — runtime/proc.c: real children under a real
+ * tests/unit/test_proc.c — runtime/engine/proc.c: real children under a real
  * libevent loop.
  *
  * Each test builds its own event_base, initialises the module on it, runs

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_scope.c — the grant rules of runtime/scope.c.
+ * tests/unit/test_scope.c — the grant rules of runtime/contract/scope.c.
  *
  * The table is written out by hand to match the gateway's scopes.ts (see
  * /work/shared/seeds/README.md), so these tests do not depend on the
