@@ -23,12 +23,6 @@
 #include "scope.h"
 #include "anvil_contract.h"
 
-bool anvil_run_status_terminal(const char *status)
-{
-    return status && (!strcmp(status, "finished") || !strcmp(status, "failed") ||
-                      !strcmp(status, "cancelled"));
-}
-
 /* ---- registry of active runs ---------------------------------------------- */
 
 static size_t hash(const char *s)
@@ -166,7 +160,8 @@ static int load_node(void *ctx, const anvil_node_record *rec)
     if (!def || rec->iteration != 0)
         return 0;   /* a node of an older version of the file: ignored */
     node_rt *n = &r->nodes[def->index];
-    n->state = anvil_node_state_parse(rec->state);
+    if (!anvil_node_state_parse(rec->state, &n->state))
+        n->state = ANVIL_NODE_STATE_PENDING;
     n->attempts = rec->attempts;
     n->started_at_ms = rec->started_at_ms;
     n->finished_at_ms = rec->finished_at_ms;
@@ -179,11 +174,12 @@ static void recover_interrupted(run_rt *r)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_TASK || n->state != NS_RUNNING)
+        if (n->def->kind != ANVIL_NODE_TASK || n->state != ANVIL_NODE_STATE_RUNNING)
             continue;
         bool retry = n->attempts <= n->def->retries && !r->rec.cancel_requested;
         int64_t now = anvil_now_ms();
-        n->state = retry ? NS_PENDING : r->rec.cancel_requested ? NS_CANCELLED : NS_FAILED;
+        n->state = retry ? ANVIL_NODE_STATE_PENDING
+                 : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_FAILED;
         if (!retry)
             n->finished_at_ms = now;
         free(n->error);
@@ -200,7 +196,7 @@ static void recover_interrupted(run_rt *r)
         bool ok = p && anvil_store_attempts_interrupt(r->eng->store, r->rec.run_id, now) == 0 &&
                   anvil_run_put_node(r, n) == 0;
         if (ok)
-            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == NS_CANCELLED
+            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == ANVIL_NODE_STATE_CANCELLED
                                                                ? "node.cancelled" : "node.failed",
                                 p) == 0;
         else
@@ -214,7 +210,7 @@ static void recover_signal_waits(run_rt *r)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
             continue;
         char err[200];
         char *key = n->def->correlation_key
@@ -503,7 +499,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     int64_t now = anvil_now_ms();
     r->rec.run_id = id;
     r->rec.workflow = strdup(l->workflow);
-    r->rec.status = strdup("running");
+    r->rec.status = strdup(anvil_run_status_name(ANVIL_RUN_STATUS_RUNNING));
     r->rec.input_json = json_text_or(l->input, "{}");
     r->rec.options_json = json_text_or(opts, "{}");
     r->rec.owner_id = l->owner_id ? strdup(l->owner_id) : NULL;
@@ -617,7 +613,7 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     }
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         if (r->nodes[i].proc) {
-            r->nodes[i].kill_to = NS_CANCELLED;
+            r->nodes[i].kill_to = ANVIL_NODE_STATE_CANCELLED;
             anvil_task_kill(&r->nodes[i]);
         }
     }
@@ -648,8 +644,9 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     anvil_run_record rec;
     if (not_active(e, run_id, &rec, err) != 0)
         return -1;
-    bool is_terminal = anvil_run_status_terminal(rec.status);
-    if (is_terminal && (!force || !strcmp(rec.status, "finished"))) {
+    anvil_run_status status = ANVIL_RUN_STATUS_RUNNING;
+    bool is_terminal = anvil_run_status_parse(rec.status, &status) && anvil_run_status_terminal(status);
+    if (is_terminal && (!force || status == ANVIL_RUN_STATUS_FINISHED)) {
         *terminal = true;
         anvil_run_record_clear(&rec);
         return 0;
@@ -670,8 +667,8 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     if (is_terminal) {
         for (size_t i = 0; i < r->wf->n_nodes; i++) {
             node_rt *n = &r->nodes[i];
-            if (n->state == NS_FAILED || n->state == NS_CANCELLED || n->state == NS_SKIPPED) {
-                n->state = NS_PENDING;
+            if (anvil_node_state_terminal(n->state) && n->state != ANVIL_NODE_STATE_FINISHED) {
+                n->state = ANVIL_NODE_STATE_PENDING;
                 n->finished_at_ms = -1;
                 free(n->error);
                 n->error = NULL;
@@ -682,7 +679,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
             }
         }
         free(r->rec.status);
-        r->rec.status = strdup("running");
+        r->rec.status = strdup(anvil_run_status_name(ANVIL_RUN_STATUS_RUNNING));
         free(r->rec.error);
         r->rec.error = NULL;
         r->rec.cancel_requested = false;
@@ -825,7 +822,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
                                "Approval %s has no iteration %lld (only 0)", d->node_id,
                                (long long)d->iteration);
     node_rt *n = &r->nodes[def->index];
-    if (found == 0 || n->state != NS_WAITING)
+    if (found == 0 || n->state != ANVIL_NODE_STATE_WAITING)
         return anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND,
                                "Approval %s is not waiting for a decision (node is %s)", d->node_id,
                                anvil_node_state_name(n->state));
@@ -867,7 +864,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
     }
     char *row_text = row ? anvil_json_print(row) : NULL;
     char *value_text = d->value ? anvil_json_print(d->value) : NULL;
-    n->state = d->approved ? NS_FINISHED : NS_FAILED;
+    n->state = d->approved ? ANVIL_NODE_STATE_FINISHED : ANVIL_NODE_STATE_FAILED;
     n->finished_at_ms = now;
     free(n->error);
     n->error = NULL;
@@ -940,7 +937,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
         return 0;   /* stored; an ended run keeps it for the record only */
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
             continue;
         if (name && strcmp(n->def->signal_name, name) != 0)
             continue;
@@ -967,7 +964,7 @@ static bool waits_for(run_rt *r, const char *name, const char *correlation)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING ||
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING ||
             strcmp(n->def->signal_name, name) != 0)
             continue;
         if (!n->def->correlation_key)

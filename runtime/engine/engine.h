@@ -11,6 +11,7 @@
  *
  * Everything runs on the server's libevent loop. Ownership: the engine
  * belongs to the gateway; strings it returns are malloc'd for the caller.
+ * Run and node statuses are the contract's (anvil_statuses.h).
  */
 #ifndef ANVIL_ENGINE_H
 #define ANVIL_ENGINE_H
@@ -127,8 +128,5 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 anvil_event_bus *anvil_engine_bus(anvil_engine *e);
 int64_t anvil_engine_state_version(const anvil_engine *e);
 anvil_store *anvil_engine_store(anvil_engine *e);
-
-/* True for finished, failed, cancelled. */
-bool anvil_run_status_terminal(const char *status);
 
 #endif

@@ -9,32 +9,23 @@
 #ifndef ANVIL_ENGINE_INTERNAL_H
 #define ANVIL_ENGINE_INTERNAL_H
 
+#include "anvil_statuses.h"
 #include "engine.h"
 #include "proc.h"
 #include "store_runs.h"
-
-typedef enum node_state {
-    NS_PENDING = 0,
-    NS_RUNNING,
-    NS_WAITING,
-    NS_FINISHED,
-    NS_FAILED,
-    NS_CANCELLED,
-    NS_SKIPPED
-} node_state;
 
 struct run_rt;
 
 typedef struct node_rt {
     const anvil_wf_node *def;
-    node_state state;
+    anvil_node_state state;
     int64_t attempts;
     int64_t started_at_ms, finished_at_ms;
     char *error;
     anvil_proc *proc;               /* the running attempt of a run: task */
     void *proc_ctx;                 /* its callback context (freed on exit, or at shutdown) */
     int64_t proc_started_ms;
-    node_state kill_to;             /* what a killed attempt leaves the node as */
+    anvil_node_state kill_to;             /* what a killed attempt leaves the node as */
     struct run_rt *run;
 } node_rt;
 
@@ -86,8 +77,8 @@ run_rt *anvil_engine_find(anvil_engine *e, const char *run_id);
 void anvil_engine_forget(anvil_engine *e, run_rt *r);
 
 /* engine_run.c */
-const char *anvil_node_state_name(node_state s);
-node_state anvil_node_state_parse(const char *s);
+/* True for a terminal run status (RunStatus's x-anvil-terminal). */
+bool anvil_run_ended_status(const char *status);
 const char *anvil_node_kind_name(anvil_node_kind k);
 /* Drive the run until nothing more can start now. */
 void anvil_run_advance(run_rt *r);

@@ -18,23 +18,9 @@
 #include "log.h"
 #include "store_runs.h"
 
-static const char *const state_names[] = {
-    [NS_PENDING] = "pending", [NS_RUNNING] = "running", [NS_WAITING] = "waiting",
-    [NS_FINISHED] = "finished", [NS_FAILED] = "failed", [NS_CANCELLED] = "cancelled",
-    [NS_SKIPPED] = "skipped",
-};
-
-const char *anvil_node_state_name(node_state s)
+bool anvil_run_ended_status(const char *status)
 {
-    return state_names[s];
-}
-
-node_state anvil_node_state_parse(const char *s)
-{
-    for (size_t i = 0; i < sizeof state_names / sizeof state_names[0]; i++)
-        if (s && strcmp(state_names[i], s) == 0)
-            return (node_state)i;
-    return NS_PENDING;
+    return anvil_status_name_terminal(&anvil_run_status_table, status);
 }
 
 const char *anvil_node_kind_name(anvil_node_kind k)
@@ -47,11 +33,6 @@ const char *anvil_node_kind_name(anvil_node_kind k)
     case ANVIL_NODE_SIGNAL: return "signal";
     }
     return "node";
-}
-
-static bool node_done(node_state s)
-{
-    return s == NS_FINISHED || s == NS_FAILED || s == NS_CANCELLED || s == NS_SKIPPED;
 }
 
 /* ---- recording ----------------------------------------------------------- */
@@ -114,8 +95,9 @@ int anvil_run_begin(run_rt *r)
     return 0;
 }
 
-static int set_status(run_rt *r, const char *status)
+static int set_status(run_rt *r, anvil_run_status st)
 {
+    const char *status = anvil_run_status_name(st);
     if (strcmp(r->rec.status, status) == 0)
         return 0;
     char *copy = strdup(status);
@@ -128,33 +110,34 @@ static int set_status(run_rt *r, const char *status)
 
 void anvil_run_derive_status(run_rt *r)
 {
-    if (anvil_run_status_terminal(r->rec.status))
+    if (anvil_run_ended_status(r->rec.status))
         return;
     const node_rt *root = &r->nodes[r->wf->root->index];
-    const char *st = "running";
+    anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
     if (r->rec.cancel_requested) {
         /* Cancelling: the run ends only once every node has stopped (the
          * root is cancelled last); until then it keeps its status. */
-        if (!node_done(root->state))
+        if (!anvil_node_state_terminal(root->state))
             return;
-        st = "cancelled";
-    } else if (root->state == NS_FINISHED) {
-        st = "finished";
-    } else if (root->state == NS_FAILED || root->state == NS_SKIPPED) {
-        st = "failed";
-    } else if (root->state == NS_CANCELLED) {
-        st = "cancelled";
+        st = ANVIL_RUN_STATUS_CANCELLED;
+    } else if (root->state == ANVIL_NODE_STATE_FINISHED) {
+        st = ANVIL_RUN_STATUS_FINISHED;
+    } else if (root->state == ANVIL_NODE_STATE_FAILED || root->state == ANVIL_NODE_STATE_SKIPPED) {
+        st = ANVIL_RUN_STATUS_FAILED;
+    } else if (root->state == ANVIL_NODE_STATE_CANCELLED) {
+        st = ANVIL_RUN_STATUS_CANCELLED;
     } else if (r->running_tasks == 0 && !r->rec.cancel_requested) {
         bool approval = false, signal = false;
         for (size_t i = 0; i < r->wf->n_nodes; i++) {
-            if (r->nodes[i].state != NS_WAITING)
+            if (r->nodes[i].state != ANVIL_NODE_STATE_WAITING)
                 continue;
             if (r->nodes[i].def->kind == ANVIL_NODE_APPROVAL)
                 approval = true;
             else if (r->nodes[i].def->kind == ANVIL_NODE_SIGNAL)
                 signal = true;
         }
-        st = approval ? "waiting-approval" : signal ? "waiting-event" : "running";
+        st = approval ? ANVIL_RUN_STATUS_WAITING_APPROVAL
+           : signal ? ANVIL_RUN_STATUS_WAITING_EVENT : ANVIL_RUN_STATUS_RUNNING;
     }
     set_status(r, st);
 }
@@ -165,10 +148,10 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
 {
     anvil_engine *e = r->eng;
     int64_t now = anvil_now_ms();
-    bool was_terminal = anvil_run_status_terminal(r->rec.status);
+    bool was_terminal = anvil_run_ended_status(r->rec.status);
     anvil_run_derive_status(r);
     r->rec.updated_at_ms = now;
-    if (!was_terminal && anvil_run_status_terminal(r->rec.status))
+    if (!was_terminal && anvil_run_ended_status(r->rec.status))
         r->rec.finished_at_ms = now;
     if (frame)
         r->rec.frame_no++;
@@ -198,7 +181,7 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
         /* The change that ends the run records run.completed in the same
          * transaction: a crash or a failed write can never leave a run
          * ended without it (recovery only reloads runs that have not). */
-        if (!was_terminal && anvil_run_status_terminal(r->rec.status) &&
+        if (!was_terminal && anvil_run_ended_status(r->rec.status) &&
             strcmp(event, "run.completed") != 0)
             return note_completed(r);
         return 0;
@@ -271,17 +254,17 @@ cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n)
 }
 
 /* One node transition as one transaction, with its event. */
-static void transition(run_rt *r, node_rt *n, node_state to, const char *error, const char *event,
-                       cJSON *extra)
+static void transition(run_rt *r, node_rt *n, anvil_node_state to, const char *error,
+                       const char *event, cJSON *extra)
 {
     int64_t now = anvil_now_ms();
-    bool withdraw = n->def->kind == ANVIL_NODE_APPROVAL && n->state == NS_WAITING &&
-                    (to == NS_CANCELLED || to == NS_SKIPPED);
+    bool withdraw = n->def->kind == ANVIL_NODE_APPROVAL && n->state == ANVIL_NODE_STATE_WAITING &&
+                    (to == ANVIL_NODE_STATE_CANCELLED || to == ANVIL_NODE_STATE_SKIPPED);
     n->state = to;
-    if (to == NS_RUNNING || to == NS_WAITING) {
+    if (to == ANVIL_NODE_STATE_RUNNING || to == ANVIL_NODE_STATE_WAITING) {
         if (n->started_at_ms < 0)
             n->started_at_ms = now;
-    } else if (node_done(to)) {
+    } else if (anvil_node_state_terminal(to)) {
         n->finished_at_ms = now;
     }
     free(n->error);
@@ -335,7 +318,7 @@ static void complete_run_if_done(run_rt *r)
      * change that ends the run records run.completed with it; this covers
      * a run whose end is only found by deriving its status here. */
     anvil_run_derive_status(r);
-    if (!anvil_run_status_terminal(r->rec.status))
+    if (!anvil_run_ended_status(r->rec.status))
         return;
     if (anvil_run_begin(r) != 0)
         return;
@@ -346,12 +329,12 @@ static void complete_run_if_done(run_rt *r)
 
 static void fail_node(run_rt *r, node_rt *n, const char *why)
 {
-    transition(r, n, NS_FAILED, why, "node.failed", NULL);
+    transition(r, n, ANVIL_NODE_STATE_FAILED, why, "node.failed", NULL);
 }
 
 static void finish_node(run_rt *r, node_rt *n)
 {
-    transition(r, n, NS_FINISHED, NULL, "node.finished", NULL);
+    transition(r, n, ANVIL_NODE_STATE_FINISHED, NULL, "node.finished", NULL);
 }
 
 /* Stop everything below `def` that has not ended: running tasks are killed
@@ -359,14 +342,14 @@ static void finish_node(run_rt *r, node_rt *n)
  * A container ends only once nothing below it runs any more, so its parent
  * (and the run) cannot end while a killed task's exit is still on its way.
  * Returns whether the subtree has ended. */
-static bool stop_subtree(run_rt *r, const anvil_wf_node *def, node_state pending_to)
+static bool stop_subtree(run_rt *r, const anvil_wf_node *def, anvil_node_state pending_to)
 {
     node_rt *n = &r->nodes[def->index];
     bool below_ended = true;
     for (size_t i = 0; i < def->n_children; i++)
         if (!stop_subtree(r, def->children[i], pending_to))
             below_ended = false;
-    if (node_done(n->state))
+    if (anvil_node_state_terminal(n->state))
         return true;
     if (n->proc) {
         anvil_task_kill(n);
@@ -374,9 +357,9 @@ static bool stop_subtree(run_rt *r, const anvil_wf_node *def, node_state pending
     }
     if (!below_ended)
         return false;
-    transition(r, n, pending_to, NULL, pending_to == NS_CANCELLED ? "node.cancelled" : "node.skipped",
-               NULL);
-    return node_done(n->state);
+    transition(r, n, pending_to, NULL,
+               pending_to == ANVIL_NODE_STATE_CANCELLED ? "node.cancelled" : "node.skipped", NULL);
+    return anvil_node_state_terminal(n->state);
 }
 
 static void request_approval(run_rt *r, node_rt *n)
@@ -384,7 +367,7 @@ static void request_approval(run_rt *r, node_rt *n)
     const anvil_wf_node *d = n->def;
     const char *title = d->title ? d->title : d->id;
     int64_t now = anvil_now_ms();
-    n->state = NS_WAITING;
+    n->state = ANVIL_NODE_STATE_WAITING;
     n->started_at_ms = now;
     if (anvil_run_begin(r) != 0)
         return;
@@ -421,7 +404,7 @@ static void wait_for_signal(run_rt *r, node_rt *n)
             return;
         }
     }
-    transition(r, n, NS_WAITING, NULL, "node.started", NULL);
+    transition(r, n, ANVIL_NODE_STATE_WAITING, NULL, "node.started", NULL);
     if (!r->broken)
         anvil_signal_take(r, n, key);
     free(key);
@@ -454,9 +437,9 @@ int anvil_signal_take(run_rt *r, node_rt *n, const char *key)
     cJSON_Delete(payload);
     char *text = row ? anvil_json_print(row) : NULL;
     int64_t now = anvil_now_ms();
-    node_state was = n->state;
+    anvil_node_state was = n->state;
     int64_t was_finished = n->finished_at_ms;
-    n->state = NS_FINISHED;
+    n->state = ANVIL_NODE_STATE_FINISHED;
     n->finished_at_ms = now;
     cJSON *p = text ? anvil_run_node_payload(r, n) : NULL;
     bool ok = p && anvil_run_put_node(r, n) == 0 &&
@@ -479,23 +462,29 @@ int anvil_signal_take(run_rt *r, node_rt *n, const char *key)
 
 static void visit(run_rt *r, const anvil_wf_node *def);
 
+/* Failed, skipped or cancelled. */
+static bool ended_badly(anvil_node_state s)
+{
+    return anvil_node_state_terminal(s) && s != ANVIL_NODE_STATE_FINISHED;
+}
+
 static void visit_sequence(run_rt *r, node_rt *n)
 {
     const anvil_wf_node *d = n->def;
     for (size_t i = 0; i < d->n_children; i++) {
         node_rt *c = &r->nodes[d->children[i]->index];
-        if (!node_done(c->state))
+        if (!anvil_node_state_terminal(c->state))
             visit(r, d->children[i]);
         if (r->broken)
             return;
-        if (c->state == NS_FINISHED)
+        if (c->state == ANVIL_NODE_STATE_FINISHED)
             continue;
-        if (c->state == NS_FAILED || c->state == NS_SKIPPED || c->state == NS_CANCELLED) {
+        if (ended_badly(c->state)) {
             char why[200];
             snprintf(why, sizeof why, "%s %s", c->def->id,
-                     c->state == NS_FAILED ? "failed" : anvil_node_state_name(c->state));
+                     anvil_node_state_name(c->state));
             for (size_t j = i + 1; j < d->n_children; j++)
-                stop_subtree(r, d->children[j], NS_SKIPPED);
+                stop_subtree(r, d->children[j], ANVIL_NODE_STATE_SKIPPED);
             fail_node(r, n, why);
             return;
         }
@@ -511,7 +500,7 @@ static void visit_parallel(run_rt *r, node_rt *n)
     const char *failed_id = NULL;
     for (size_t i = 0; i < d->n_children; i++) {
         node_rt *c = &r->nodes[d->children[i]->index];
-        if (c->state == NS_FAILED || c->state == NS_SKIPPED || c->state == NS_CANCELLED) {
+        if (ended_badly(c->state)) {
             failed = true;
             failed_id = c->def->id;
         }
@@ -520,8 +509,8 @@ static void visit_parallel(run_rt *r, node_rt *n)
         /* Fail fast: stop the siblings, and fail once none is running. */
         bool running = false;
         for (size_t i = 0; i < d->n_children; i++) {
-            stop_subtree(r, d->children[i], NS_SKIPPED);
-            if (!node_done(r->nodes[d->children[i]->index].state))
+            stop_subtree(r, d->children[i], ANVIL_NODE_STATE_SKIPPED);
+            if (!anvil_node_state_terminal(r->nodes[d->children[i]->index].state))
                 running = true;
         }
         if (!running) {
@@ -533,9 +522,9 @@ static void visit_parallel(run_rt *r, node_rt *n)
     }
     for (size_t i = 0; i < d->n_children; i++) {
         node_rt *c = &r->nodes[d->children[i]->index];
-        if (!node_done(c->state))
+        if (!anvil_node_state_terminal(c->state))
             visit(r, d->children[i]);
-        if (c->state != NS_FINISHED)
+        if (c->state != ANVIL_NODE_STATE_FINISHED)
             all_done = false;
     }
     if (all_done)
@@ -545,13 +534,13 @@ static void visit_parallel(run_rt *r, node_rt *n)
 static void visit(run_rt *r, const anvil_wf_node *def)
 {
     node_rt *n = &r->nodes[def->index];
-    if (r->broken || node_done(n->state))
+    if (r->broken || anvil_node_state_terminal(n->state))
         return;
     switch (def->kind) {
     case ANVIL_NODE_SEQUENCE:
     case ANVIL_NODE_PARALLEL:
-        if (n->state == NS_PENDING)
-            transition(r, n, NS_RUNNING, NULL, "node.started", NULL);
+        if (n->state == ANVIL_NODE_STATE_PENDING)
+            transition(r, n, ANVIL_NODE_STATE_RUNNING, NULL, "node.started", NULL);
         if (r->broken)
             return;
         if (def->kind == ANVIL_NODE_SEQUENCE)
@@ -560,18 +549,18 @@ static void visit(run_rt *r, const anvil_wf_node *def)
             visit_parallel(r, n);
         return;
     case ANVIL_NODE_TASK:
-        if (n->state == NS_PENDING &&
+        if (n->state == ANVIL_NODE_STATE_PENDING &&
             (r->max_concurrency <= 0 || r->running_tasks < r->max_concurrency)) {
             anvil_task_start(r, n);
             r->again = true;
         }
         return;
     case ANVIL_NODE_APPROVAL:
-        if (n->state == NS_PENDING)
+        if (n->state == ANVIL_NODE_STATE_PENDING)
             request_approval(r, n);
         return;
     case ANVIL_NODE_SIGNAL:
-        if (n->state == NS_PENDING) {
+        if (n->state == ANVIL_NODE_STATE_PENDING) {
             wait_for_signal(r, n);
             r->again = true;
         }
@@ -581,15 +570,15 @@ static void visit(run_rt *r, const anvil_wf_node *def)
 
 void anvil_run_maybe_finish_cancel(run_rt *r)
 {
-    if (!r->rec.cancel_requested || r->running_tasks > 0 || anvil_run_status_terminal(r->rec.status))
+    if (!r->rec.cancel_requested || r->running_tasks > 0 || anvil_run_ended_status(r->rec.status))
         return;
     /* Children before parents (reverse pre-order): the root ends last, and
      * with it the run. */
     for (size_t i = r->wf->n_nodes; i-- > 0;) {
         node_rt *n = &r->nodes[i];
-        if (node_done(n->state))
+        if (anvil_node_state_terminal(n->state))
             continue;
-        transition(r, n, NS_CANCELLED, NULL, "node.cancelled", NULL);
+        transition(r, n, ANVIL_NODE_STATE_CANCELLED, NULL, "node.cancelled", NULL);
     }
     complete_run_if_done(r);
 }
@@ -606,7 +595,7 @@ void anvil_run_advance(run_rt *r)
         r->again = false;
         if (r->broken)
             break;
-        if (anvil_run_status_terminal(r->rec.status)) {
+        if (anvil_run_ended_status(r->rec.status)) {
             complete_run_if_done(r);
             break;
         }
@@ -618,7 +607,7 @@ void anvil_run_advance(run_rt *r)
         complete_run_if_done(r);
     } while (r->again && ++passes < 10000);
     r->advancing = false;
-    if (anvil_run_status_terminal(r->rec.status) && r->running_tasks == 0)
+    if (anvil_run_ended_status(r->rec.status) && r->running_tasks == 0)
         anvil_engine_forget(r->eng, r);
 }
 

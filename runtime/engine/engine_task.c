@@ -86,7 +86,7 @@ static int ensure_dir(const char *path)
 static bool record_start(run_rt *r, node_rt *n)
 {
     int64_t now = anvil_now_ms();
-    n->state = NS_RUNNING;
+    n->state = ANVIL_NODE_STATE_RUNNING;
     if (n->started_at_ms < 0)
         n->started_at_ms = now;
     free(n->error);
@@ -113,14 +113,14 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
 {
     int64_t now = anvil_now_ms();
     bool success = row != NULL;
-    bool retry = !success && n->kill_to == NS_PENDING && !r->rec.cancel_requested &&
+    bool retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
                  n->attempts <= n->def->retries;
-    node_state to = success ? NS_FINISHED
-                  : n->kill_to != NS_PENDING ? n->kill_to
-                  : r->rec.cancel_requested ? NS_CANCELLED
-                  : retry ? NS_PENDING : NS_FAILED;
+    anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
+                  : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
+                  : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                  : retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
     n->state = to;
-    if (to != NS_PENDING)
+    if (to != ANVIL_NODE_STATE_PENDING)
         n->finished_at_ms = now;
     free(n->error);
     n->error = error ? strdup(error) : NULL;
@@ -130,15 +130,15 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
         cJSON_Delete(row);
         return;
     }
-    const char *event = to == NS_FINISHED ? "node.finished"
-                      : to == NS_CANCELLED ? "node.cancelled"
-                      : to == NS_SKIPPED ? "node.skipped" : "node.failed";
+    const char *event = to == ANVIL_NODE_STATE_FINISHED ? "node.finished"
+                      : to == ANVIL_NODE_STATE_CANCELLED ? "node.cancelled"
+                      : to == ANVIL_NODE_STATE_SKIPPED ? "node.skipped" : "node.failed";
     cJSON *p = anvil_run_node_payload(r, n);
     if (p) {
         cJSON_AddNumberToObject(p, "attempt", (double)attempt);
         if (error)
             cJSON_AddStringToObject(p, "error", error);
-        if (to == NS_PENDING || to == NS_FAILED)
+        if (to == ANVIL_NODE_STATE_PENDING || to == ANVIL_NODE_STATE_FAILED)
             cJSON_AddBoolToObject(p, "willRetry", retry);
     }
     bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0, attempt,
@@ -157,7 +157,7 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
         row = NULL;
     }
     cJSON_Delete(row);
-    n->kill_to = NS_PENDING;
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
 }
 
 static void on_output(void *ctx, anvil_proc_stream stream, const char *data, size_t len)
@@ -211,8 +211,8 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
             row = cJSON_CreateObject();   /* no JSON line: an empty row */
         state = "succeeded";
     }
-    if (res->killed && n->kill_to == NS_PENDING)
-        n->kill_to = r->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    if (res->killed && n->kill_to == ANVIL_NODE_STATE_PENDING)
+        n->kill_to = r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_SKIPPED;
     record_end(r, n, attempt, state, row, row ? NULL : why, res->term_signal ? -1 : res->exit_code,
                out, err);
     free(out);
@@ -304,7 +304,7 @@ static void start_process(run_rt *r, node_rt *n)
 void anvil_task_start(run_rt *r, node_rt *n)
 {
     n->attempts++;
-    n->kill_to = NS_PENDING;
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
     if (n->def->run)
         start_process(r, n);
     else
@@ -315,8 +315,9 @@ void anvil_task_kill(node_rt *n)
 {
     if (!n->proc)
         return;
-    if (n->kill_to == NS_PENDING)
-        n->kill_to = n->run && n->run->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    if (n->kill_to == ANVIL_NODE_STATE_PENDING)
+        n->kill_to = n->run && n->run->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                                                            : ANVIL_NODE_STATE_SKIPPED;
     anvil_proc_kill(n->proc);
 }
 
