@@ -1,6 +1,7 @@
 /*
- * runtime/engine/engine_task.c — task attempts: static outputs and /bin/sh
- * commands, their streamed output, timeouts, retries and kills.
+ * runtime/engine/engine_task.c — task attempts (engine_task.h): static
+ * outputs and /bin/sh commands, their streamed output, timeouts, retries
+ * and kills.
  *
  * A `run:` task gets stdin {"input": ..., "outputs": {...}}, runs in the
  * run's workspace directory, and its last stdout line that parses as a JSON
@@ -14,10 +15,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json_print.h"
 #include "clock.h"
-#include "engine_internal.h"
-#include "log.h"
+#include "engine_mirror.h"
+#include "engine_record.h"
+#include "engine_registry.h"
+#include "engine_task.h"
+#include "json_print.h"
+#include "store_runs.h"
 
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 
@@ -25,6 +29,7 @@ typedef struct attempt_ctx {
     run_rt *r;
     node_rt *n;
     int64_t attempt;
+    anvil_task_ended_fn ended;
 } attempt_ctx;
 
 /* Replace invalid UTF-8 with U+FFFD so task output is always valid JSON
@@ -86,7 +91,7 @@ static int ensure_dir(const char *path)
 static bool record_start(run_rt *r, node_rt *n)
 {
     int64_t now = anvil_now_ms();
-    n->state = ANVIL_NODE_STATE_RUNNING;
+    anvil_node_set_state(n, ANVIL_NODE_STATE_RUNNING);
     if (n->started_at_ms < 0)
         n->started_at_ms = now;
     free(n->error);
@@ -116,10 +121,10 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
     bool retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
                  n->attempts <= n->def->retries;
     anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
-                  : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
-                  : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
-                  : retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
-    n->state = to;
+                        : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
+                        : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                        : retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
+    anvil_node_set_state(n, to);
     if (to != ANVIL_NODE_STATE_PENDING)
         n->finished_at_ms = now;
     free(n->error);
@@ -185,6 +190,7 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     run_rt *r = a->r;
     node_rt *n = a->n;
     int64_t attempt = a->attempt;
+    anvil_task_ended_fn ended = a->ended;
     free(a);
     n->proc = NULL;
     n->proc_ctx = NULL;
@@ -217,9 +223,7 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
                out, err);
     free(out);
     free(err);
-    if (r->rec.cancel_requested)
-        anvil_run_maybe_finish_cancel(r);
-    anvil_run_advance(r);
+    ended(r);
 }
 
 static void start_static(run_rt *r, node_rt *n)
@@ -236,7 +240,7 @@ static void start_static(run_rt *r, node_rt *n)
     record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL);
 }
 
-static void start_process(run_rt *r, node_rt *n)
+static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 {
     anvil_engine *e = r->eng;
     char err[256];
@@ -281,6 +285,7 @@ static void start_process(run_rt *r, node_rt *n)
     a->r = r;
     a->n = n;
     a->attempt = n->attempts;
+    a->ended = ended;
     anvil_proc_opts o = {
         .command = cmd, .cwd = dir, .stdin_data = stdin_text, .stdin_len = strlen(stdin_text),
         .max_output_bytes = (size_t)(r->max_output_bytes > 0 ? r->max_output_bytes : DEFAULT_MAX_OUTPUT),
@@ -301,12 +306,12 @@ static void start_process(run_rt *r, node_rt *n)
     r->running_tasks++;
 }
 
-void anvil_task_start(run_rt *r, node_rt *n)
+void anvil_task_start(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 {
     n->attempts++;
     n->kill_to = ANVIL_NODE_STATE_PENDING;
     if (n->def->run)
-        start_process(r, n);
+        start_process(r, n, ended);
     else
         start_static(r, n);
 }
@@ -321,8 +326,11 @@ void anvil_task_kill(node_rt *n)
     anvil_proc_kill(n->proc);
 }
 
-static void heartbeat_run(run_rt *r)
+static void heartbeat_run(run_rt *r, void *ctx)
 {
+    (void)ctx;
+    if (r->running_tasks == 0)
+        return;
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
         if (!n->proc || anvil_run_begin(r) != 0)
@@ -338,8 +346,5 @@ static void heartbeat_run(run_rt *r)
 
 void anvil_task_heartbeats(anvil_engine *e)
 {
-    for (size_t b = 0; b < e->n_buckets; b++)
-        for (run_rt *r = e->buckets[b]; r; r = r->next)
-            if (r->running_tasks > 0)
-                heartbeat_run(r);
+    anvil_registry_each(e, heartbeat_run, NULL);
 }
