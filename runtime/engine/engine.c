@@ -9,6 +9,7 @@
  * keep waiting, and a waiting signal node first looks for a signal that was
  * stored but not yet delivered when the server stopped.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,12 @@
 #include "log.h"
 #include "scope.h"
 
+/* Every public entry point runs on the loop thread (engine_types_internal.h). */
+#define ASSERT_ON_LOOP(e) assert(pthread_equal((e)->loop_thread, pthread_self()))
+
 const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name)
 {
+    ASSERT_ON_LOOP(e);
     for (size_t i = 0; i < e->n_workflows; i++)
         if (strcmp(e->workflows[i].name, name) == 0)
             return e->workflows[i].wf;
@@ -38,16 +43,19 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 
 anvil_event_bus *anvil_engine_bus(anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return &e->bus;
 }
 
 int64_t anvil_engine_state_version(const anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return e->state_version;
 }
 
 anvil_store *anvil_engine_store(anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return e->store;
 }
 
@@ -227,6 +235,7 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         return -1;
     }
     e->base = base;
+    e->loop_thread = pthread_self();
     e->store = store;
     e->cfg = cfg;
     e->queue_tail = &e->queue;
@@ -289,6 +298,7 @@ void anvil_engine_free(anvil_engine *e)
 {
     if (!e)
         return;
+    ASSERT_ON_LOOP(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
     /* Children die with the server; on the next start their attempts are
@@ -343,6 +353,7 @@ static char *json_text_or(const cJSON *j, const char *dflt)
 int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, bool *existing,
                         anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *run_id = NULL;
     *existing = false;
     const anvil_workflow *wf = anvil_engine_workflow(e, l->workflow);
@@ -482,6 +493,7 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
 
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     run_rt *r = anvil_registry_find(e, run_id);
     if (!r) {
         anvil_run_record rec;
@@ -524,6 +536,7 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *terminal,
                         anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *terminal = false;
     run_rt *r = anvil_registry_find(e, run_id);
     if (r && !r->broken) {
@@ -668,6 +681,7 @@ static bool decision_valid(const cJSON *schema, const cJSON *v, char *why, size_
 
 int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     run_rt *r = anvil_registry_find(e, d->run_id);
     anvil_approval_record a;
     int found = anvil_store_approval_get(e->store, d->run_id, d->node_id, d->iteration, &a);
@@ -806,6 +820,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         const char *correlation, const cJSON *payload, const char *received_by,
                         anvil_signal_receipt *receipt, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     memset(receipt, 0, sizeof *receipt);
     run_rt *r = anvil_registry_find(e, run_id);
     if (!r) {
@@ -917,6 +932,7 @@ int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const cha
                                 const char *received_by, anvil_signal_delivery **out,
                                 size_t *n_out, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *out = NULL;
     *n_out = 0;
     /* Collect first: delivering advances a run, which may end it and take

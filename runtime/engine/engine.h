@@ -9,9 +9,11 @@
  * task that was running is recorded as an interrupted attempt and re-run
  * (or failed when out of retries).
  *
- * Everything runs on the server's libevent loop. Ownership: the engine
- * belongs to the gateway; strings it returns are malloc'd for the caller.
- * Run and node statuses are the contract's (anvil_statuses.h).
+ * Everything runs on the server's libevent loop: every function here must
+ * be called on the thread that called anvil_engine_new (asserted).
+ * Ownership: the engine belongs to the gateway; strings it returns are
+ * malloc'd for the caller. Run and node statuses are the contract's
+ * (anvil_statuses.h).
  */
 #ifndef ANVIL_ENGINE_H
 #define ANVIL_ENGINE_H

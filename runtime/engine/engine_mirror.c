@@ -1,8 +1,9 @@
 /*
  * runtime/engine/engine_mirror.c — one run's in-memory mirror (engine_mirror.h):
  * its allocation, and the only writes of a run's status and its nodes'
- * states.
+ * states, each checked against the legal changes.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,11 +84,13 @@ static int put_status(run_rt *r, anvil_run_status status)
 
 int anvil_run_set_status(run_rt *r, anvil_run_status status)
 {
+    assert(!anvil_run_ended(r));
     return put_status(r, status);
 }
 
 int anvil_run_reopen(run_rt *r)
 {
+    assert(anvil_run_ended(r));
     if (put_status(r, ANVIL_RUN_STATUS_RUNNING) != 0)
         return -1;
     free(r->rec.error);
@@ -99,6 +102,24 @@ int anvil_run_reopen(run_rt *r)
 }
 
 /* ---- node states --------------------------------------------------------------- */
+
+#ifndef NDEBUG
+static bool legal(anvil_node_state from, anvil_node_state to)
+{
+    switch (from) {
+    case ANVIL_NODE_STATE_PENDING:
+        return to == ANVIL_NODE_STATE_RUNNING || to == ANVIL_NODE_STATE_WAITING ||
+               to == ANVIL_NODE_STATE_FAILED || to == ANVIL_NODE_STATE_CANCELLED ||
+               to == ANVIL_NODE_STATE_SKIPPED;
+    case ANVIL_NODE_STATE_RUNNING:
+        return to == ANVIL_NODE_STATE_PENDING || anvil_node_state_terminal(to);
+    case ANVIL_NODE_STATE_WAITING:
+        return anvil_node_state_terminal(to);
+    default:
+        return false;   /* terminal: only anvil_node_reopen */
+    }
+}
+#endif
 
 void anvil_node_load(node_rt *n, const anvil_node_record *rec)
 {
@@ -113,17 +134,21 @@ void anvil_node_load(node_rt *n, const anvil_node_record *rec)
 
 void anvil_node_set_state(node_rt *n, anvil_node_state to)
 {
+    assert(legal(n->state, to));
     n->state = to;
 }
 
 void anvil_node_restore(node_rt *n, anvil_node_state was, int64_t was_finished_at_ms)
 {
+    /* The undo of one legal change. */
+    assert(legal(was, n->state));
     n->state = was;
     n->finished_at_ms = was_finished_at_ms;
 }
 
 void anvil_node_reopen(node_rt *n)
 {
+    assert(anvil_node_state_terminal(n->state) && n->state != ANVIL_NODE_STATE_FINISHED);
     n->state = ANVIL_NODE_STATE_PENDING;
     n->finished_at_ms = -1;
     free(n->error);

@@ -2,8 +2,8 @@
  * runtime/engine/engine_mirror.h — one run's in-memory mirror: building and
  * freeing it, and every change of its status and node states.
  *
- * No other file writes node_rt.state or run_rt.rec.status. The legal
- * changes:
+ * No other file writes node_rt.state or run_rt.rec.status, and every
+ * change is asserted to be a legal one:
  *   pending  -> running, waiting, failed, cancelled, skipped
  *   running  -> pending (a retry), finished, failed, cancelled, skipped
  *   waiting  -> finished, failed, cancelled, skipped
@@ -27,8 +27,8 @@ void anvil_run_free(run_rt *r);
 
 /* True once the run's status is terminal. */
 bool anvil_run_ended(const run_rt *r);
-/* Set the status of a run that has not ended. 0, or -1 when out of
- * memory (unchanged). */
+/* Set the status of a run that has not ended (asserted). 0, or -1 when
+ * out of memory (unchanged). */
 int anvil_run_set_status(run_rt *r, anvil_run_status status);
 /* Forced resume of an ended run: running again, no error, no cancellation,
  * not finished and not completed. 0, or -1 when out of memory. */
@@ -37,7 +37,7 @@ int anvil_run_reopen(run_rt *r);
 /* Fill a node from its stored row (recovery). An unknown state reads as
  * pending. */
 void anvil_node_load(node_rt *n, const anvil_node_record *rec);
-/* A legal state change. The caller stamps the times, with the
+/* A legal state change (asserted). The caller stamps the times, with the
  * same clock reading it records elsewhere in the transaction. */
 void anvil_node_set_state(node_rt *n, anvil_node_state to);
 /* Put back the state and finish time a change had before its recording

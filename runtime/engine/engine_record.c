@@ -3,6 +3,7 @@
  * (engine_record.h): the transaction around each change, the run row with
  * its derived status, frames, events and their publication after commit.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -113,6 +114,7 @@ static char *frame_text(run_rt *r)
 int anvil_run_begin(run_rt *r)
 {
     anvil_engine *e = r->eng;
+    assert(!e->in_txn && !e->queue);
     if (r->broken)
         return -1;
     if (anvil_store_begin(e->store) != 0) {
@@ -121,6 +123,7 @@ int anvil_run_begin(run_rt *r)
         r->broken = true;
         return -1;
     }
+    e->in_txn = true;
     return 0;
 }
 
@@ -129,9 +132,12 @@ static int note_completed(run_rt *r);
 int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
 {
     anvil_engine *e = r->eng;
+    assert(e->in_txn);
     int64_t now = anvil_now_ms();
     bool was_terminal = anvil_run_ended(r);
     derive_status(r);
+    /* A run ends only once none of its tasks runs. */
+    assert(!anvil_run_ended(r) || r->running_tasks == 0);
     r->rec.updated_at_ms = now;
     if (!was_terminal && anvil_run_ended(r))
         r->rec.finished_at_ms = now;
@@ -198,6 +204,9 @@ static void flush_events(anvil_engine *e, bool publish)
 int anvil_run_end(run_rt *r, bool ok)
 {
     anvil_engine *e = r->eng;
+    assert(e->in_txn);
+    /* Closed before publishing: a subscriber may start the next change. */
+    e->in_txn = false;
     if (ok && anvil_store_commit(e->store) == 0) {
         flush_events(e, true);
         return 0;
@@ -214,6 +223,7 @@ int anvil_run_end(run_rt *r, bool ok)
 
 int anvil_run_put_node(run_rt *r, node_rt *n)
 {
+    assert(r->eng->in_txn);
     anvil_node_record rec = {
         .node_id = n->def->id, .iteration = 0, .kind = (char *)kind_name(n->def->kind),
         .state = (char *)anvil_node_state_name(n->state), .attempts = n->attempts,
@@ -242,6 +252,7 @@ cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n)
 /* Inside a transaction: the run.completed event (with its frame). */
 static int note_completed(run_rt *r)
 {
+    assert(!r->completed);   /* exactly once per run (a forced resume resets it) */
     cJSON *p = cJSON_CreateObject();
     if (p) {
         cJSON_AddStringToObject(p, "runId", r->rec.run_id);

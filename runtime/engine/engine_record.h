@@ -7,6 +7,8 @@
  * node tree with states) and appends an event with the run's next seq; the
  * events are published on the bus only after the commit. The change that
  * ends a run records run.completed with it.
+ *
+ * Transactions do not nest, and every note is inside one (asserted).
  */
 #ifndef ANVIL_ENGINE_RECORD_H
 #define ANVIL_ENGINE_RECORD_H

@@ -1,6 +1,7 @@
 /*
  * runtime/engine/engine_registry.c — the active runs by id (engine_registry.h).
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,11 +26,13 @@ run_rt *anvil_registry_find(anvil_engine *e, const char *run_id)
 
 int anvil_registry_add(anvil_engine *e, run_rt *r)
 {
+    assert(!anvil_registry_find(e, r->rec.run_id));
     return anvil_htab_insert(&e->runs, &r->link, anvil_hash_str(r->rec.run_id));
 }
 
 void anvil_registry_forget(anvil_engine *e, run_rt *r)
 {
+    assert(r->running_tasks == 0 && !r->advancing);
     /* A running task's exit callback still points at r. */
     if (r->running_tasks > 0)
         return;

@@ -12,11 +12,12 @@
 /* The active run with this id, or NULL. */
 run_rt *anvil_registry_find(anvil_engine *e, const char *run_id);
 
-/* Take ownership of r, whose id is not active yet. 0, or -1 when out of
- * memory (r stays the caller's). */
+/* Take ownership of r, whose id is not active yet (asserted). 0, or -1
+ * when out of memory (r stays the caller's). */
 int anvil_registry_add(anvil_engine *e, run_rt *r);
 
-/* Drop r and free it, once no task of it runs (a run with tasks is kept). */
+/* Drop r and free it. Only once no task of it runs and no advance() of it
+ * is on the stack (asserted; a run with tasks is kept in a release build). */
 void anvil_registry_forget(anvil_engine *e, run_rt *r);
 
 size_t anvil_registry_count(const anvil_engine *e);

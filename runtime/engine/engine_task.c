@@ -8,6 +8,7 @@
  * object becomes the output row. A non-zero exit, a timeout or a kill fails
  * the attempt; `retries` more attempts follow before the node fails.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -195,6 +196,7 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     n->proc = NULL;
     n->proc_ctx = NULL;
     r->running_tasks--;
+    assert(r->running_tasks >= 0);
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
     char *err = utf8_clean(res->err ? res->err : "", res->err_len);
@@ -308,6 +310,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 
 void anvil_task_start(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 {
+    assert(n->def->kind == ANVIL_NODE_TASK && n->state == ANVIL_NODE_STATE_PENDING && !n->proc);
     n->attempts++;
     n->kill_to = ANVIL_NODE_STATE_PENDING;
     if (n->def->run)

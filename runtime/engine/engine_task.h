@@ -15,7 +15,7 @@
  * recorded (or the recording failed, leaving r broken). */
 typedef void (*anvil_task_ended_fn)(run_rt *r);
 
-/* Start an attempt of a pending task node. A static task ends
+/* Start an attempt of a pending task node (asserted). A static task ends
  * before this returns; a process attempt ends later, through `ended`. */
 void anvil_task_start(run_rt *r, node_rt *n, anvil_task_ended_fn ended);
 

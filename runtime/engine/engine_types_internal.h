@@ -8,10 +8,14 @@
  * The database is the truth; this mirror exists so scheduling does not read
  * SQLite on every step. A run is in memory from launch (or recovery) until it
  * reaches a terminal status.
+ *
+ * Threading: everything here belongs to the loop thread, the one that
+ * called anvil_engine_new (asserted at every public entry point).
  */
 #ifndef ANVIL_ENGINE_TYPES_INTERNAL_H
 #define ANVIL_ENGINE_TYPES_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +71,7 @@ typedef struct workflow_entry {
 
 struct anvil_engine {
     struct event_base *base;
+    pthread_t loop_thread;          /* the caller of anvil_engine_new */
     anvil_store *store;
     const anvil_config *cfg;
     anvil_event_bus bus;
@@ -76,6 +81,7 @@ struct anvil_engine {
     anvil_htab runs;                /* active runs (engine_registry.h) */
     struct event *heartbeat;
     char *workspace_root;
+    bool in_txn;                    /* between anvil_run_begin and anvil_run_end */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
 };
 
