@@ -6,8 +6,9 @@ Usage:
   anvil_codegen.py --spec openapi.yaml --out generated --check  # drift check
 
 Reads only the spec. Writes structs, schema descriptors, the method table,
-scope table, error map and handler prototypes (see docs/contract.md). Output
-is deterministic (no timestamps) so `--check` can compare byte for byte.
+scope table, error map and handler prototypes (see docs/contract.md), and
+the status tables of the enums marked x-anvil-status (model.py). Output is
+deterministic (no timestamps) so `--check` can compare byte for byte.
 """
 
 import argparse
@@ -37,6 +38,8 @@ OUTPUTS = [
     ("anvil_methods.c", "methods.c.j2"),
     ("anvil_dispatch.c", "dispatch.c.j2"),
     ("anvil_scopes.c", "scopes.c.j2"),
+    ("anvil_statuses.h", "statuses.h.j2"),
+    ("anvil_statuses.c", "statuses.c.j2"),
 ]
 
 

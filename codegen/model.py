@@ -191,6 +191,7 @@ class Model:
         self.utility_scopes = []
         self.bounds = {}
         self.api_version = None
+        self.statuses = []        # x-anvil-status tables, spec order
         self._building = set()
         self._build()
 
@@ -510,11 +511,65 @@ class Model:
                 raise SpecError("utility scope for %s names unknown scope %s" % (name, scope))
             self.utility_scopes.append({"method": name, "scope": scope})
 
+        self._collect_statuses()
+
         entries = [(m.name, i) for i, m in enumerate(self.methods)]
         index = {m.name: i for i, m in enumerate(self.methods)}
         entries += [(a["alias"], index[a["canonical"]]) for a in self.aliases]
         # bsearch in the runtime relies on strcmp order, i.e. byte order.
         self.lookup = sorted(entries, key=lambda e: e[0].encode("utf-8"))
+
+    # --------------------------------------------------------------- statuses
+    def _collect_statuses(self):
+        """Every string enum marked `x-anvil-status: <c_name>` under
+        components.schemas (at any depth of properties / items) becomes a C
+        enum and a table of names with a terminal flag each; the terminal
+        values are the enum's `x-anvil-terminal` list."""
+        seen = {}
+
+        def walk(node, where):
+            if not isinstance(node, dict):
+                return
+            if "x-anvil-terminal" in node and "x-anvil-status" not in node:
+                raise SpecError("%s: x-anvil-terminal without x-anvil-status" % where)
+            if "x-anvil-status" in node:
+                self._status_table(node, where, seen)
+            for pname, pnode in (node.get("properties") or {}).items():
+                walk(pnode, "%s.%s" % (where, pname))
+            if "items" in node:
+                walk(node["items"], where + "[]")
+
+        for name, node in self.components.items():
+            walk(node, name)
+
+    def _status_table(self, node, where, seen):
+        cname = node["x-anvil-status"]
+        if not isinstance(cname, str) or not re.match(r"^[a-z][a-z0-9_]*$", cname):
+            raise SpecError("%s: x-anvil-status %r must be a lower-case C name" % (where, cname))
+        if cname in seen:
+            raise SpecError("%s: x-anvil-status %s is already declared by %s" % (where, cname, seen[cname]))
+        seen[cname] = where
+        values = node.get("enum")
+        if node.get("type") != "string" or not values or not all(isinstance(v, str) for v in values):
+            raise SpecError("%s: x-anvil-status needs a string schema with an enum" % where)
+        terminal = node.get("x-anvil-terminal") or []
+        if not isinstance(terminal, list):
+            raise SpecError("%s: x-anvil-terminal must be a list of enum values" % where)
+        for t in terminal:
+            if t not in values:
+                raise SpecError("%s: x-anvil-terminal value %r is not in the enum" % (where, t))
+        prefix = "ANVIL_" + cname.upper() + "_"
+        entries, enumerators = [], set()
+        for v in values:
+            enumerator = prefix + snake(v).upper()
+            if enumerator in enumerators:
+                raise SpecError("%s: enum values %r map to the same C name %s" % (where, v, enumerator))
+            enumerators.add(enumerator)
+            entries.append({"name": v, "enum": enumerator, "terminal": v in terminal})
+        self.statuses.append({
+            "cname": "anvil_" + cname, "schema": where, "prefix": prefix,
+            "table": "anvil_" + cname + "_table", "entries": entries,
+            "description": node.get("description", ""), "has_terminal": bool(terminal)})
 
     def _top(self, node, fallback):
         """Top-level request/response descriptor: always a named C struct."""

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "anvil_handlers.h"
+#include "anvil_statuses.h"
 #include "call.h"
 #include "run_lookup.h"
 #include "engine.h"
@@ -136,8 +137,10 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
         free(nf.state);
         return -1;
     }
-    const char *state = nf.state ? nf.state : "pending";
-    bool failed = !strcmp(state, "failed") || !strcmp(state, "cancelled") || !strcmp(state, "skipped");
+    /* No row yet (or a state this version does not know) reads as pending. */
+    anvil_node_state state = ANVIL_NODE_STATE_PENDING;
+    anvil_node_state_parse(nf.state, &state);
+    bool failed = anvil_node_state_terminal(state) && state != ANVIL_NODE_STATE_FINISHED;
     res->status = strdup(row ? "produced" : failed ? "failed" : "pending");
     res->row = row ? cJSON_Parse(row) : NULL;
     free(row);

@@ -11,6 +11,7 @@
 
 #include "json_print.h"
 #include "anvil_handlers.h"
+#include "anvil_statuses.h"
 #include "call.h"
 #include "run_lookup.h"
 #include "clock.h"
@@ -164,11 +165,6 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
 
 /* ---- listRuns ----------------------------------------------------------------- */
 
-static const char *const statuses[] = {
-    "running", "waiting-approval", "waiting-event", "waiting-timer",
-    "finished", "failed", "cancelled", "needs_attention",
-};
-
 typedef struct list_ctx {
     anvil_list_runs_response *res;
     size_t cap;
@@ -196,18 +192,15 @@ int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
 {
     const char *status = req->has_filter ? req->filter.status : NULL;
     int64_t limit = req->has_filter && req->filter.has_limit ? req->filter.limit : LIST_RUNS_DEFAULT;
-    if (status) {
-        size_t i = 0;
-        while (i < sizeof statuses / sizeof statuses[0] && strcmp(statuses[i], status) != 0)
-            i++;
-        if (i == sizeof statuses / sizeof statuses[0]) {
-            anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
-                            "$.params.filter.status: \"%.64s\" is not a run status (running, "
-                            "waiting-approval, waiting-event, waiting-timer, finished, failed, "
-                            "cancelled, needs_attention)", status);
-            anvil_error_detail_str(&call->err, "path", "$.params.filter.status");
-            return -1;
-        }
+    anvil_run_status known;
+    if (status && !anvil_run_status_parse(status, &known)) {
+        char names[256];
+        if (anvil_status_list(&anvil_run_status_table, names, sizeof names) != 0)
+            return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "listing the run statuses failed");
+        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
+                        "$.params.filter.status: \"%.64s\" is not a run status (%s)", status, names);
+        anvil_error_detail_str(&call->err, "path", "$.params.filter.status");
+        return -1;
     }
     if (limit > LIST_RUNS_MAX) {
         anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,

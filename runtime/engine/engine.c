@@ -9,89 +9,32 @@
  * keep waiting, and a waiting signal node first looks for a signal that was
  * stored but not yet delivered when the server stopped.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "anvil_contract.h"
+#include "clock.h"
+#include "engine.h"
+#include "engine_mirror.h"
+#include "engine_record.h"
+#include "engine_registry.h"
+#include "engine_run.h"
+#include "engine_task.h"
 #include "json_number.h"
 #include "json_print.h"
-#include "clock.h"
-#include "engine_internal.h"
 #include "log.h"
 #include "scope.h"
-#include "anvil_contract.h"
 
-bool anvil_run_status_terminal(const char *status)
-{
-    return status && (!strcmp(status, "finished") || !strcmp(status, "failed") ||
-                      !strcmp(status, "cancelled"));
-}
-
-/* ---- registry of active runs ---------------------------------------------- */
-
-static size_t hash(const char *s)
-{
-    size_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
-}
-
-static int registry_add(anvil_engine *e, run_rt *r)
-{
-    if (e->n_runs + 1 > e->n_buckets * 2) {
-        size_t nb = e->n_buckets ? e->n_buckets * 2 : 256;
-        run_rt **b = calloc(nb, sizeof *b);
-        if (!b)
-            return -1;
-        for (size_t i = 0; i < e->n_buckets; i++) {
-            for (run_rt *x = e->buckets[i], *next; x; x = next) {
-                next = x->next;
-                size_t k = hash(x->rec.run_id) % nb;
-                x->next = b[k];
-                b[k] = x;
-            }
-        }
-        free(e->buckets);
-        e->buckets = b;
-        e->n_buckets = nb;
-    }
-    size_t k = hash(r->rec.run_id) % e->n_buckets;
-    r->next = e->buckets[k];
-    e->buckets[k] = r;
-    e->n_runs++;
-    return 0;
-}
-
-run_rt *anvil_engine_find(anvil_engine *e, const char *run_id)
-{
-    if (!e->n_buckets)
-        return NULL;
-    for (run_rt *r = e->buckets[hash(run_id) % e->n_buckets]; r; r = r->next)
-        if (strcmp(r->rec.run_id, run_id) == 0)
-            return r;
-    return NULL;
-}
-
-void anvil_engine_forget(anvil_engine *e, run_rt *r)
-{
-    if (r->running_tasks > 0 || !e->n_buckets)
-        return;
-    run_rt **pp = &e->buckets[hash(r->rec.run_id) % e->n_buckets];
-    for (; *pp; pp = &(*pp)->next) {
-        if (*pp == r) {
-            *pp = r->next;
-            e->n_runs--;
-            anvil_run_free(r);
-            return;
-        }
-    }
-}
+/* Every public entry point runs on the loop thread (engine_types_internal.h). */
+#define ASSERT_ON_LOOP(e) assert(pthread_equal((e)->loop_thread, pthread_self()))
 
 const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name)
 {
+    ASSERT_ON_LOOP(e);
     for (size_t i = 0; i < e->n_workflows; i++)
         if (strcmp(e->workflows[i].name, name) == 0)
             return e->workflows[i].wf;
@@ -100,56 +43,20 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 
 anvil_event_bus *anvil_engine_bus(anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return &e->bus;
 }
 
 int64_t anvil_engine_state_version(const anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return e->state_version;
 }
 
 anvil_store *anvil_engine_store(anvil_engine *e)
 {
+    ASSERT_ON_LOOP(e);
     return e->store;
-}
-
-/* ---- building a run's mirror ---------------------------------------------- */
-
-static run_rt *run_new(anvil_engine *e, const anvil_workflow *wf)
-{
-    run_rt *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->eng = e;
-    r->wf = wf;
-    r->nodes = calloc(wf->n_nodes, sizeof *r->nodes);
-    r->outputs = cJSON_CreateObject();
-    if (!r->nodes || !r->outputs) {
-        free(r->nodes);
-        cJSON_Delete(r->outputs);
-        free(r);
-        return NULL;
-    }
-    for (size_t i = 0; i < wf->n_nodes; i++) {
-        r->nodes[i].def = wf->nodes[i];
-        r->nodes[i].started_at_ms = -1;
-        r->nodes[i].finished_at_ms = -1;
-        r->nodes[i].run = r;
-    }
-    return r;
-}
-
-static void apply_options(run_rt *r)
-{
-    cJSON *o = cJSON_Parse(r->rec.options_json);
-    const cJSON *v;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "maxConcurrency")) && cJSON_IsNumber(v))
-        r->max_concurrency = (int64_t)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "toolTimeoutMs")) && cJSON_IsNumber(v))
-        r->tool_timeout_ms = (int64_t)v->valuedouble;
-    if ((v = cJSON_GetObjectItemCaseSensitive(o, "maxOutputBytes")) && cJSON_IsNumber(v))
-        r->max_output_bytes = (int64_t)v->valuedouble;
-    cJSON_Delete(o);
 }
 
 /* ---- recovery ---------------------------------------------------------------- */
@@ -165,13 +72,7 @@ static int load_node(void *ctx, const anvil_node_record *rec)
     const anvil_wf_node *def = anvil_workflow_node(r->wf, rec->node_id);
     if (!def || rec->iteration != 0)
         return 0;   /* a node of an older version of the file: ignored */
-    node_rt *n = &r->nodes[def->index];
-    n->state = anvil_node_state_parse(rec->state);
-    n->attempts = rec->attempts;
-    n->started_at_ms = rec->started_at_ms;
-    n->finished_at_ms = rec->finished_at_ms;
-    free(n->error);
-    n->error = rec->error ? strdup(rec->error) : NULL;
+    anvil_node_load(&r->nodes[def->index], rec);
     return 0;
 }
 
@@ -179,11 +80,13 @@ static void recover_interrupted(run_rt *r)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_TASK || n->state != NS_RUNNING)
+        if (n->def->kind != ANVIL_NODE_TASK || n->state != ANVIL_NODE_STATE_RUNNING)
             continue;
         bool retry = n->attempts <= n->def->retries && !r->rec.cancel_requested;
         int64_t now = anvil_now_ms();
-        n->state = retry ? NS_PENDING : r->rec.cancel_requested ? NS_CANCELLED : NS_FAILED;
+        anvil_node_set_state(n, retry ? ANVIL_NODE_STATE_PENDING
+                                : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                                : ANVIL_NODE_STATE_FAILED);
         if (!retry)
             n->finished_at_ms = now;
         free(n->error);
@@ -200,7 +103,7 @@ static void recover_interrupted(run_rt *r)
         bool ok = p && anvil_store_attempts_interrupt(r->eng->store, r->rec.run_id, now) == 0 &&
                   anvil_run_put_node(r, n) == 0;
         if (ok)
-            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == NS_CANCELLED
+            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == ANVIL_NODE_STATE_CANCELLED
                                                                ? "node.cancelled" : "node.failed",
                                 p) == 0;
         else
@@ -214,7 +117,7 @@ static void recover_signal_waits(run_rt *r)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
             continue;
         char err[200];
         char *key = n->def->correlation_key
@@ -237,7 +140,7 @@ static int recover_one(void *ctx, const anvil_run_record *rec)
                   rec->run_id, rec->workflow, rec->status);
         return 0;
     }
-    run_rt *r = run_new(e, wf);
+    run_rt *r = anvil_run_new(e, wf);
     if (!r)
         return -1;
     /* Copy the record: the one we were handed is freed after this call. */
@@ -246,10 +149,11 @@ static int recover_one(void *ctx, const anvil_run_record *rec)
     r->input = cJSON_Parse(r->rec.input_json);
     if (!r->input)
         r->input = cJSON_CreateObject();
-    apply_options(r);
+    anvil_run_apply_options(r);
     char *outputs = NULL;
     if (anvil_store_nodes(e->store, r->rec.run_id, load_node, r) < 0 ||
-        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0 || registry_add(e, r) != 0) {
+        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0 ||
+        anvil_registry_add(e, r) != 0) {
         free(outputs);
         anvil_run_free(r);
         return -1;
@@ -263,24 +167,35 @@ static int recover_one(void *ctx, const anvil_run_record *rec)
     return 0;
 }
 
+typedef struct run_list {
+    run_rt **runs;
+    size_t n;
+} run_list;
+
+static void collect(run_rt *r, void *ctx)
+{
+    run_list *l = ctx;
+    l->runs[l->n++] = r;
+}
+
 static int recover(anvil_engine *e)
 {
     if (anvil_store_runs_unfinished(e->store, recover_one, e) < 0)
         return -1;
     /* Collect first, then drive: advancing may forget (free) a run. */
-    size_t n = 0;
-    run_rt **all = e->n_runs ? calloc(e->n_runs, sizeof *all) : NULL;
-    for (size_t b = 0; all && b < e->n_buckets; b++)
-        for (run_rt *r = e->buckets[b]; r; r = r->next)
-            all[n++] = r;
-    if (n)
-        anvil_log(ANVIL_LOG_INFO, "recovering %zu unfinished run(s)", n);
-    for (size_t i = 0; i < n; i++) {
-        recover_interrupted(all[i]);
-        recover_signal_waits(all[i]);
-        anvil_run_advance(all[i]);
+    size_t count = anvil_registry_count(e);
+    run_list l = { NULL, 0 };
+    if (count && !(l.runs = calloc(count, sizeof *l.runs)))
+        return -1;
+    anvil_registry_each(e, collect, &l);
+    if (l.n)
+        anvil_log(ANVIL_LOG_INFO, "recovering %zu unfinished run(s)", l.n);
+    for (size_t i = 0; i < l.n; i++) {
+        recover_interrupted(l.runs[i]);
+        recover_signal_waits(l.runs[i]);
+        anvil_run_advance(l.runs[i]);
     }
-    free(all);
+    free(l.runs);
     return 0;
 }
 
@@ -320,6 +235,7 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         return -1;
     }
     e->base = base;
+    e->loop_thread = pthread_self();
     e->store = store;
     e->cfg = cfg;
     e->queue_tail = &e->queue;
@@ -382,21 +298,13 @@ void anvil_engine_free(anvil_engine *e)
 {
     if (!e)
         return;
+    ASSERT_ON_LOOP(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
     /* Children die with the server; on the next start their attempts are
      * recorded as interrupted and re-run. */
     anvil_proc_module_shutdown();
-    for (size_t b = 0; b < e->n_buckets; b++) {
-        for (run_rt *r = e->buckets[b], *next; r; r = next) {
-            next = r->next;
-            /* Shutdown skips exit callbacks: their contexts are ours to free. */
-            for (size_t i = 0; i < r->wf->n_nodes; i++)
-                free(r->nodes[i].proc_ctx);
-            anvil_run_free(r);
-        }
-    }
-    free(e->buckets);
+    anvil_registry_clear(e);
     for (size_t i = 0; i < e->n_workflows; i++) {
         free(e->workflows[i].name);
         anvil_workflow_free(e->workflows[i].wf);
@@ -445,6 +353,7 @@ static char *json_text_or(const cJSON *j, const char *dflt)
 int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, bool *existing,
                         anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *run_id = NULL;
     *existing = false;
     const anvil_workflow *wf = anvil_engine_workflow(e, l->workflow);
@@ -485,7 +394,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         free(id);
         return -1;
     }
-    run_rt *r = run_new(e, wf);
+    run_rt *r = anvil_run_new(e, wf);
     if (!r) {
         free(id);
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
@@ -503,7 +412,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     int64_t now = anvil_now_ms();
     r->rec.run_id = id;
     r->rec.workflow = strdup(l->workflow);
-    r->rec.status = strdup("running");
+    bool status_set = anvil_run_set_status(r, ANVIL_RUN_STATUS_RUNNING) == 0;
     r->rec.input_json = json_text_or(l->input, "{}");
     r->rec.options_json = json_text_or(opts, "{}");
     r->rec.owner_id = l->owner_id ? strdup(l->owner_id) : NULL;
@@ -517,8 +426,8 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     cJSON_Delete(scopes);
     cJSON_Delete(opts);
     r->input = l->input ? cJSON_Duplicate(l->input, true) : cJSON_CreateObject();
-    apply_options(r);
-    if (!r->rec.workflow || !r->rec.status || !r->rec.input_json || !r->rec.options_json ||
+    anvil_run_apply_options(r);
+    if (!r->rec.workflow || !status_set || !r->rec.input_json || !r->rec.options_json ||
         !r->rec.triggered_by || !r->rec.role || !r->rec.scopes_json || !r->input ||
         (l->owner_id && !r->rec.owner_id) || (l->token_id && !r->rec.token_id) ||
         (l->idempotency_key && !r->rec.idempotency_key)) {
@@ -527,9 +436,10 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     }
 
     /* One transaction: the run, every node as pending, frame 1, seq 1. */
-    if (anvil_store_begin(e->store) != 0) {
+    if (anvil_run_begin(r) != 0) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
         anvil_run_free(r);
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        return -1;
     }
     bool ok = anvil_store_run_insert(e->store, &r->rec) == 0;
     for (size_t i = 0; ok && i < wf->n_nodes; i++)
@@ -550,18 +460,15 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     } else {
         ok = false;
     }
-    if (!ok || anvil_store_commit(e->store) != 0) {
+    /* Commits, then publishes run.started. */
+    if (anvil_run_end(r, ok) != 0) {
         /* A unique-key race (the same idempotency key in flight) lands here. */
         anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the run failed: %s",
                         anvil_store_errmsg(e->store));
-        anvil_store_rollback(e->store);
-        r->broken = true;
-        anvil_run_end(r, false);
         anvil_run_free(r);
         return -1;
     }
-    anvil_engine_flush_events(e, true);   /* committed: publish run.started */
-    if (registry_add(e, r) != 0) {
+    if (anvil_registry_add(e, r) != 0) {
         anvil_run_free(r);
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     }
@@ -586,7 +493,8 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
 
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 {
-    run_rt *r = anvil_engine_find(e, run_id);
+    ASSERT_ON_LOOP(e);
+    run_rt *r = anvil_registry_find(e, run_id);
     if (!r) {
         anvil_run_record rec;
         if (not_active(e, run_id, &rec, err) != 0)
@@ -617,7 +525,7 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     }
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         if (r->nodes[i].proc) {
-            r->nodes[i].kill_to = NS_CANCELLED;
+            r->nodes[i].kill_to = ANVIL_NODE_STATE_CANCELLED;
             anvil_task_kill(&r->nodes[i]);
         }
     }
@@ -628,8 +536,9 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *terminal,
                         anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *terminal = false;
-    run_rt *r = anvil_engine_find(e, run_id);
+    run_rt *r = anvil_registry_find(e, run_id);
     if (r && !r->broken) {
         anvil_run_advance(r);
         return 0;
@@ -643,13 +552,14 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
                                    "Run %s stopped recording after a failed write; %d task(s) are "
                                    "still running, resume it once they end",
                                    run_id, r->running_tasks);
-        anvil_engine_forget(e, r);
+        anvil_registry_forget(e, r);
     }
     anvil_run_record rec;
     if (not_active(e, run_id, &rec, err) != 0)
         return -1;
-    bool is_terminal = anvil_run_status_terminal(rec.status);
-    if (is_terminal && (!force || !strcmp(rec.status, "finished"))) {
+    anvil_run_status status = ANVIL_RUN_STATUS_RUNNING;
+    bool is_terminal = anvil_run_status_parse(rec.status, &status) && anvil_run_status_terminal(status);
+    if (is_terminal && (!force || status == ANVIL_RUN_STATUS_FINISHED)) {
         *terminal = true;
         anvil_run_record_clear(&rec);
         return 0;
@@ -661,7 +571,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot load run %s", run_id);
     }
     anvil_run_record_clear(&rec);
-    r = anvil_engine_find(e, run_id);
+    r = anvil_registry_find(e, run_id);
     if (!r)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "run %s has no registered workflow", run_id);
     bool *reopened = is_terminal ? calloc(r->wf->n_nodes ? r->wf->n_nodes : 1, sizeof *reopened) : NULL;
@@ -670,25 +580,15 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     if (is_terminal) {
         for (size_t i = 0; i < r->wf->n_nodes; i++) {
             node_rt *n = &r->nodes[i];
-            if (n->state == NS_FAILED || n->state == NS_CANCELLED || n->state == NS_SKIPPED) {
-                n->state = NS_PENDING;
-                n->finished_at_ms = -1;
-                free(n->error);
-                n->error = NULL;
+            if (anvil_node_state_terminal(n->state) && n->state != ANVIL_NODE_STATE_FINISHED) {
+                anvil_node_reopen(n);
                 /* A reopened node's old row (e.g. a denial) must not read
                  * as its output while it runs or waits again. */
                 cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
                 reopened[i] = true;
             }
         }
-        free(r->rec.status);
-        r->rec.status = strdup("running");
-        free(r->rec.error);
-        r->rec.error = NULL;
-        r->rec.cancel_requested = false;
-        r->rec.finished_at_ms = -1;
-        r->completed = false;
-        if (!r->rec.status || anvil_run_begin(r) != 0) {
+        if (anvil_run_reopen(r) != 0 || anvil_run_begin(r) != 0) {
             free(reopened);
             return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
         }
@@ -781,7 +681,8 @@ static bool decision_valid(const cJSON *schema, const cJSON *v, char *why, size_
 
 int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *err)
 {
-    run_rt *r = anvil_engine_find(e, d->run_id);
+    ASSERT_ON_LOOP(e);
+    run_rt *r = anvil_registry_find(e, d->run_id);
     anvil_approval_record a;
     int found = anvil_store_approval_get(e->store, d->run_id, d->node_id, d->iteration, &a);
     if (found < 0)
@@ -825,7 +726,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
                                "Approval %s has no iteration %lld (only 0)", d->node_id,
                                (long long)d->iteration);
     node_rt *n = &r->nodes[def->index];
-    if (found == 0 || n->state != NS_WAITING)
+    if (found == 0 || n->state != ANVIL_NODE_STATE_WAITING)
         return anvil_error_set(err, ANVIL_ERR_NODE_NOT_FOUND,
                                "Approval %s is not waiting for a decision (node is %s)", d->node_id,
                                anvil_node_state_name(n->state));
@@ -867,7 +768,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
     }
     char *row_text = row ? anvil_json_print(row) : NULL;
     char *value_text = d->value ? anvil_json_print(d->value) : NULL;
-    n->state = d->approved ? NS_FINISHED : NS_FAILED;
+    anvil_node_set_state(n, d->approved ? ANVIL_NODE_STATE_FINISHED : ANVIL_NODE_STATE_FAILED);
     n->finished_at_ms = now;
     free(n->error);
     n->error = NULL;
@@ -919,8 +820,9 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         const char *correlation, const cJSON *payload, const char *received_by,
                         anvil_signal_receipt *receipt, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     memset(receipt, 0, sizeof *receipt);
-    run_rt *r = anvil_engine_find(e, run_id);
+    run_rt *r = anvil_registry_find(e, run_id);
     if (!r) {
         anvil_run_record rec;
         if (not_active(e, run_id, &rec, err) != 0)
@@ -940,7 +842,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
         return 0;   /* stored; an ended run keeps it for the record only */
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING)
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
             continue;
         if (name && strcmp(n->def->signal_name, name) != 0)
             continue;
@@ -967,7 +869,7 @@ static bool waits_for(run_rt *r, const char *name, const char *correlation)
 {
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != NS_WAITING ||
+        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING ||
             strcmp(n->def->signal_name, name) != 0)
             continue;
         if (!n->def->correlation_key)
@@ -992,37 +894,57 @@ void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n)
     free(d);
 }
 
+/* The runs anvil_engine_signal_waiting delivers to. */
+typedef struct waiting_runs {
+    const char *workflow, *name, *correlation;
+    anvil_signal_delivery *d;
+    size_t n, cap;
+    bool oom;
+} waiting_runs;
+
+static void collect_waiting(run_rt *r, void *ctx)
+{
+    waiting_runs *w = ctx;
+    if (w->oom || r->broken || r->rec.cancel_requested || strcmp(r->rec.workflow, w->workflow) != 0 ||
+        !waits_for(r, w->name, w->correlation))
+        return;
+    if (w->n == w->cap) {
+        size_t ncap = w->cap ? w->cap * 2 : 4;
+        anvil_signal_delivery *nd = realloc(w->d, ncap * sizeof *nd);
+        if (!nd) {
+            w->oom = true;
+            return;
+        }
+        w->d = nd;
+        w->cap = ncap;
+    }
+    memset(&w->d[w->n], 0, sizeof w->d[w->n]);
+    w->d[w->n].run_id = strdup(r->rec.run_id);
+    if (!w->d[w->n].run_id) {
+        w->oom = true;
+        return;
+    }
+    w->n++;
+}
+
 int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
                                 const char *correlation, const cJSON *payload,
                                 const char *received_by, anvil_signal_delivery **out,
                                 size_t *n_out, anvil_error *err)
 {
+    ASSERT_ON_LOOP(e);
     *out = NULL;
     *n_out = 0;
     /* Collect first: delivering advances a run, which may end it and take
      * it out of the registry while we would still be walking it. */
-    size_t n = 0, cap = 0;
-    anvil_signal_delivery *d = NULL;
-    for (size_t b = 0; b < e->n_buckets; b++) {
-        for (run_rt *r = e->buckets[b]; r; r = r->next) {
-            if (r->broken || r->rec.cancel_requested || strcmp(r->rec.workflow, workflow) != 0 ||
-                !waits_for(r, name, correlation))
-                continue;
-            if (n == cap) {
-                size_t ncap = cap ? cap * 2 : 4;
-                anvil_signal_delivery *nd = realloc(d, ncap * sizeof *nd);
-                if (!nd)
-                    goto oom;
-                d = nd;
-                cap = ncap;
-            }
-            memset(&d[n], 0, sizeof d[n]);
-            d[n].run_id = strdup(r->rec.run_id);
-            if (!d[n].run_id)
-                goto oom;
-            n++;
-        }
+    waiting_runs w = { .workflow = workflow, .name = name, .correlation = correlation };
+    anvil_registry_each(e, collect_waiting, &w);
+    if (w.oom) {
+        anvil_signal_deliveries_free(w.d, w.n);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     }
+    anvil_signal_delivery *d = w.d;
+    size_t n = w.n;
     size_t done = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1045,7 +967,4 @@ int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const cha
     *out = d;
     *n_out = done;
     return rc;
-oom:
-    anvil_signal_deliveries_free(d, n);
-    return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
 }

@@ -9,8 +9,11 @@
  * task that was running is recorded as an interrupted attempt and re-run
  * (or failed when out of retries).
  *
- * Everything runs on the server's libevent loop. Ownership: the engine
- * belongs to the gateway; strings it returns are malloc'd for the caller.
+ * Everything runs on the server's libevent loop: every function here must
+ * be called on the thread that called anvil_engine_new (asserted).
+ * Ownership: the engine belongs to the gateway; strings it returns are
+ * malloc'd for the caller. Run and node statuses are the contract's
+ * (anvil_statuses.h).
  */
 #ifndef ANVIL_ENGINE_H
 #define ANVIL_ENGINE_H
@@ -127,8 +130,5 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 anvil_event_bus *anvil_engine_bus(anvil_engine *e);
 int64_t anvil_engine_state_version(const anvil_engine *e);
 anvil_store *anvil_engine_store(anvil_engine *e);
-
-/* True for finished, failed, cancelled. */
-bool anvil_run_status_terminal(const char *status);
 
 #endif

@@ -1,12 +1,14 @@
 /*
- * runtime/engine/engine_task.c — task attempts: static outputs and /bin/sh
- * commands, their streamed output, timeouts, retries and kills.
+ * runtime/engine/engine_task.c — task attempts (engine_task.h): static
+ * outputs and /bin/sh commands, their streamed output, timeouts, retries
+ * and kills.
  *
  * A `run:` task gets stdin {"input": ..., "outputs": {...}}, runs in the
  * run's workspace directory, and its last stdout line that parses as a JSON
  * object becomes the output row. A non-zero exit, a timeout or a kill fails
  * the attempt; `retries` more attempts follow before the node fails.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,10 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "json_print.h"
 #include "clock.h"
-#include "engine_internal.h"
-#include "log.h"
+#include "engine_mirror.h"
+#include "engine_record.h"
+#include "engine_registry.h"
+#include "engine_task.h"
+#include "json_print.h"
+#include "store_runs.h"
 
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 
@@ -25,6 +30,7 @@ typedef struct attempt_ctx {
     run_rt *r;
     node_rt *n;
     int64_t attempt;
+    anvil_task_ended_fn ended;
 } attempt_ctx;
 
 /* Replace invalid UTF-8 with U+FFFD so task output is always valid JSON
@@ -86,7 +92,7 @@ static int ensure_dir(const char *path)
 static bool record_start(run_rt *r, node_rt *n)
 {
     int64_t now = anvil_now_ms();
-    n->state = NS_RUNNING;
+    anvil_node_set_state(n, ANVIL_NODE_STATE_RUNNING);
     if (n->started_at_ms < 0)
         n->started_at_ms = now;
     free(n->error);
@@ -113,14 +119,14 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
 {
     int64_t now = anvil_now_ms();
     bool success = row != NULL;
-    bool retry = !success && n->kill_to == NS_PENDING && !r->rec.cancel_requested &&
+    bool retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
                  n->attempts <= n->def->retries;
-    node_state to = success ? NS_FINISHED
-                  : n->kill_to != NS_PENDING ? n->kill_to
-                  : r->rec.cancel_requested ? NS_CANCELLED
-                  : retry ? NS_PENDING : NS_FAILED;
-    n->state = to;
-    if (to != NS_PENDING)
+    anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
+                        : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
+                        : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                        : retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
+    anvil_node_set_state(n, to);
+    if (to != ANVIL_NODE_STATE_PENDING)
         n->finished_at_ms = now;
     free(n->error);
     n->error = error ? strdup(error) : NULL;
@@ -130,15 +136,15 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
         cJSON_Delete(row);
         return;
     }
-    const char *event = to == NS_FINISHED ? "node.finished"
-                      : to == NS_CANCELLED ? "node.cancelled"
-                      : to == NS_SKIPPED ? "node.skipped" : "node.failed";
+    const char *event = to == ANVIL_NODE_STATE_FINISHED ? "node.finished"
+                      : to == ANVIL_NODE_STATE_CANCELLED ? "node.cancelled"
+                      : to == ANVIL_NODE_STATE_SKIPPED ? "node.skipped" : "node.failed";
     cJSON *p = anvil_run_node_payload(r, n);
     if (p) {
         cJSON_AddNumberToObject(p, "attempt", (double)attempt);
         if (error)
             cJSON_AddStringToObject(p, "error", error);
-        if (to == NS_PENDING || to == NS_FAILED)
+        if (to == ANVIL_NODE_STATE_PENDING || to == ANVIL_NODE_STATE_FAILED)
             cJSON_AddBoolToObject(p, "willRetry", retry);
     }
     bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0, attempt,
@@ -157,7 +163,7 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
         row = NULL;
     }
     cJSON_Delete(row);
-    n->kill_to = NS_PENDING;
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
 }
 
 static void on_output(void *ctx, anvil_proc_stream stream, const char *data, size_t len)
@@ -185,10 +191,12 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     run_rt *r = a->r;
     node_rt *n = a->n;
     int64_t attempt = a->attempt;
+    anvil_task_ended_fn ended = a->ended;
     free(a);
     n->proc = NULL;
     n->proc_ctx = NULL;
     r->running_tasks--;
+    assert(r->running_tasks >= 0);
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
     char *err = utf8_clean(res->err ? res->err : "", res->err_len);
@@ -211,15 +219,13 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
             row = cJSON_CreateObject();   /* no JSON line: an empty row */
         state = "succeeded";
     }
-    if (res->killed && n->kill_to == NS_PENDING)
-        n->kill_to = r->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    if (res->killed && n->kill_to == ANVIL_NODE_STATE_PENDING)
+        n->kill_to = r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_SKIPPED;
     record_end(r, n, attempt, state, row, row ? NULL : why, res->term_signal ? -1 : res->exit_code,
                out, err);
     free(out);
     free(err);
-    if (r->rec.cancel_requested)
-        anvil_run_maybe_finish_cancel(r);
-    anvil_run_advance(r);
+    ended(r);
 }
 
 static void start_static(run_rt *r, node_rt *n)
@@ -236,7 +242,7 @@ static void start_static(run_rt *r, node_rt *n)
     record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL);
 }
 
-static void start_process(run_rt *r, node_rt *n)
+static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 {
     anvil_engine *e = r->eng;
     char err[256];
@@ -281,6 +287,7 @@ static void start_process(run_rt *r, node_rt *n)
     a->r = r;
     a->n = n;
     a->attempt = n->attempts;
+    a->ended = ended;
     anvil_proc_opts o = {
         .command = cmd, .cwd = dir, .stdin_data = stdin_text, .stdin_len = strlen(stdin_text),
         .max_output_bytes = (size_t)(r->max_output_bytes > 0 ? r->max_output_bytes : DEFAULT_MAX_OUTPUT),
@@ -301,12 +308,13 @@ static void start_process(run_rt *r, node_rt *n)
     r->running_tasks++;
 }
 
-void anvil_task_start(run_rt *r, node_rt *n)
+void anvil_task_start(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
 {
+    assert(n->def->kind == ANVIL_NODE_TASK && n->state == ANVIL_NODE_STATE_PENDING && !n->proc);
     n->attempts++;
-    n->kill_to = NS_PENDING;
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
     if (n->def->run)
-        start_process(r, n);
+        start_process(r, n, ended);
     else
         start_static(r, n);
 }
@@ -315,13 +323,17 @@ void anvil_task_kill(node_rt *n)
 {
     if (!n->proc)
         return;
-    if (n->kill_to == NS_PENDING)
-        n->kill_to = n->run && n->run->rec.cancel_requested ? NS_CANCELLED : NS_SKIPPED;
+    if (n->kill_to == ANVIL_NODE_STATE_PENDING)
+        n->kill_to = n->run && n->run->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                                                            : ANVIL_NODE_STATE_SKIPPED;
     anvil_proc_kill(n->proc);
 }
 
-static void heartbeat_run(run_rt *r)
+static void heartbeat_run(run_rt *r, void *ctx)
 {
+    (void)ctx;
+    if (r->running_tasks == 0)
+        return;
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         node_rt *n = &r->nodes[i];
         if (!n->proc || anvil_run_begin(r) != 0)
@@ -337,8 +349,5 @@ static void heartbeat_run(run_rt *r)
 
 void anvil_task_heartbeats(anvil_engine *e)
 {
-    for (size_t b = 0; b < e->n_buckets; b++)
-        for (run_rt *r = e->buckets[b]; r; r = r->next)
-            if (r->running_tasks > 0)
-                heartbeat_run(r);
+    anvil_registry_each(e, heartbeat_run, NULL);
 }

@@ -3,7 +3,9 @@
  *
  * Every function is its statement plus one anvil_sql_* call; grouping into
  * transactions is the engine's job. Terminal statuses are spelled out in
- * anvil_store_runs_unfinished and must match runtime/engine.c.
+ * anvil_store_runs_unfinished, which cannot read the contract's table (the
+ * store does not link the contract layer): they must be RunStatus's
+ * x-anvil-terminal in openapi.yaml, and tests/unit/test_status.c checks it.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -1,0 +1,285 @@
+/*
+ * runtime/engine/engine_record.c — recording a run's changes
+ * (engine_record.h): the transaction around each change, the run row with
+ * its derived status, frames, events and their publication after commit.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "engine_mirror.h"
+#include "engine_record.h"
+#include "json_print.h"
+#include "log.h"
+#include "store_runs.h"
+
+static const char *kind_name(anvil_node_kind k)
+{
+    switch (k) {
+    case ANVIL_NODE_SEQUENCE: return "sequence";
+    case ANVIL_NODE_PARALLEL: return "parallel";
+    case ANVIL_NODE_TASK: return "task";
+    case ANVIL_NODE_APPROVAL: return "approval";
+    case ANVIL_NODE_SIGNAL: return "signal";
+    }
+    return "node";
+}
+
+/* ---- the run's status, from its node states -------------------------------- */
+
+static void derive_status(run_rt *r)
+{
+    if (anvil_run_ended(r))
+        return;
+    anvil_node_state root = r->nodes[r->wf->root->index].state;
+    anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
+    if (r->rec.cancel_requested) {
+        /* Cancelling: the run ends only once every node has stopped (the
+         * root is cancelled last); until then it keeps its status. */
+        if (!anvil_node_state_terminal(root))
+            return;
+        st = ANVIL_RUN_STATUS_CANCELLED;
+    } else if (root == ANVIL_NODE_STATE_FINISHED) {
+        st = ANVIL_RUN_STATUS_FINISHED;
+    } else if (root == ANVIL_NODE_STATE_FAILED || root == ANVIL_NODE_STATE_SKIPPED) {
+        st = ANVIL_RUN_STATUS_FAILED;
+    } else if (root == ANVIL_NODE_STATE_CANCELLED) {
+        st = ANVIL_RUN_STATUS_CANCELLED;
+    } else if (r->running_tasks == 0) {
+        bool approval = false, signal = false;
+        for (size_t i = 0; i < r->wf->n_nodes; i++) {
+            if (r->nodes[i].state != ANVIL_NODE_STATE_WAITING)
+                continue;
+            if (r->nodes[i].def->kind == ANVIL_NODE_APPROVAL)
+                approval = true;
+            else if (r->nodes[i].def->kind == ANVIL_NODE_SIGNAL)
+                signal = true;
+        }
+        st = approval ? ANVIL_RUN_STATUS_WAITING_APPROVAL
+           : signal ? ANVIL_RUN_STATUS_WAITING_EVENT : ANVIL_RUN_STATUS_RUNNING;
+    }
+    anvil_run_set_status(r, st);
+}
+
+/* ---- frames ---------------------------------------------------------------- */
+
+static cJSON *tree_json(run_rt *r, const anvil_wf_node *def)
+{
+    const node_rt *n = &r->nodes[def->index];
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "id", def->id);
+    cJSON_AddStringToObject(o, "kind", kind_name(def->kind));
+    cJSON_AddStringToObject(o, "state", anvil_node_state_name(n->state));
+    if (def->kind == ANVIL_NODE_TASK)
+        cJSON_AddNumberToObject(o, "attempts", (double)n->attempts);
+    if (n->error)
+        cJSON_AddStringToObject(o, "error", n->error);
+    if (def->n_children) {
+        cJSON *kids = cJSON_AddArrayToObject(o, "children");
+        for (size_t i = 0; kids && i < def->n_children; i++) {
+            cJSON *c = tree_json(r, def->children[i]);
+            if (!c || !cJSON_AddItemToArray(kids, c)) {
+                cJSON_Delete(c);
+                cJSON_Delete(o);
+                return NULL;
+            }
+        }
+    }
+    return o;
+}
+
+static char *frame_text(run_rt *r)
+{
+    cJSON *f = cJSON_CreateObject();
+    cJSON *root = tree_json(r, r->wf->root);
+    char *text = NULL;
+    if (f && root) {
+        cJSON_AddNumberToObject(f, "frameNo", (double)r->rec.frame_no);
+        cJSON_AddStringToObject(f, "runId", r->rec.run_id);
+        cJSON_AddStringToObject(f, "status", r->rec.status);
+        cJSON_AddItemToObject(f, "root", root);
+        root = NULL;
+        text = anvil_json_print(f);
+    }
+    cJSON_Delete(root);
+    cJSON_Delete(f);
+    return text;
+}
+
+/* ---- transactions ------------------------------------------------------------ */
+
+int anvil_run_begin(run_rt *r)
+{
+    anvil_engine *e = r->eng;
+    assert(!e->in_txn && !e->queue);
+    if (r->broken)
+        return -1;
+    if (anvil_store_begin(e->store) != 0) {
+        anvil_log(ANVIL_LOG_ERROR, "run %s: cannot begin a transaction: %s", r->rec.run_id,
+                  anvil_store_errmsg(e->store));
+        r->broken = true;
+        return -1;
+    }
+    e->in_txn = true;
+    return 0;
+}
+
+static int note_completed(run_rt *r);
+
+int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
+{
+    anvil_engine *e = r->eng;
+    assert(e->in_txn);
+    int64_t now = anvil_now_ms();
+    bool was_terminal = anvil_run_ended(r);
+    derive_status(r);
+    /* A run ends only once none of its tasks runs. */
+    assert(!anvil_run_ended(r) || r->running_tasks == 0);
+    r->rec.updated_at_ms = now;
+    if (!was_terminal && anvil_run_ended(r))
+        r->rec.finished_at_ms = now;
+    if (frame)
+        r->rec.frame_no++;
+    r->rec.last_seq++;
+    int64_t sv = ++e->state_version;
+
+    char *tree = frame ? frame_text(r) : NULL;
+    char *ptext = payload ? anvil_json_print(payload) : NULL;
+    int rc = (!payload || !ptext || (frame && !tree)) ? -1 : 0;
+    if (rc == 0)
+        rc = anvil_store_run_update(e->store, &r->rec);
+    if (rc == 0 && frame)
+        rc = anvil_store_frame_insert(e->store, r->rec.run_id, r->rec.frame_no, now, tree);
+    if (rc == 0)
+        rc = anvil_store_event_insert(e->store, r->rec.run_id, r->rec.last_seq, event, ptext, sv, now);
+    free(tree);
+    free(ptext);
+
+    queued_event *q = rc == 0 ? calloc(1, sizeof *q) : NULL;
+    if (q && (q->run_id = strdup(r->rec.run_id)) && (q->event = strdup(event))) {
+        q->payload = payload;
+        q->seq = r->rec.last_seq;
+        q->state_version = sv;
+        q->at_ms = now;
+        *e->queue_tail = q;
+        e->queue_tail = &q->next;
+        /* The change that ends the run records run.completed in the same
+         * transaction: a crash or a failed write can never leave a run
+         * ended without it (recovery only reloads runs that have not). */
+        if (!was_terminal && anvil_run_ended(r) && strcmp(event, "run.completed") != 0)
+            return note_completed(r);
+        return 0;
+    }
+    if (q) {
+        free(q->run_id);
+        free(q);
+    }
+    cJSON_Delete(payload);
+    return -1;
+}
+
+/* Publish (after a commit) or drop (after a rollback) the recorded events. */
+static void flush_events(anvil_engine *e, bool publish)
+{
+    queued_event *q = e->queue;
+    e->queue = NULL;
+    e->queue_tail = &e->queue;
+    while (q) {
+        queued_event *next = q->next;
+        if (publish) {
+            anvil_event ev = { q->run_id, q->seq, q->event, q->payload, q->state_version, q->at_ms };
+            anvil_events_publish(&e->bus, &ev);
+        }
+        free(q->run_id);
+        free(q->event);
+        cJSON_Delete(q->payload);
+        free(q);
+        q = next;
+    }
+}
+
+int anvil_run_end(run_rt *r, bool ok)
+{
+    anvil_engine *e = r->eng;
+    assert(e->in_txn);
+    /* Closed before publishing: a subscriber may start the next change. */
+    e->in_txn = false;
+    if (ok && anvil_store_commit(e->store) == 0) {
+        flush_events(e, true);
+        return 0;
+    }
+    anvil_log(ANVIL_LOG_ERROR, "run %s: state change not recorded: %s", r->rec.run_id,
+              anvil_store_errmsg(e->store));
+    anvil_store_rollback(e->store);
+    flush_events(e, false);
+    r->broken = true;
+    return -1;
+}
+
+/* ---- rows and payloads -------------------------------------------------------- */
+
+int anvil_run_put_node(run_rt *r, node_rt *n)
+{
+    assert(r->eng->in_txn);
+    anvil_node_record rec = {
+        .node_id = n->def->id, .iteration = 0, .kind = (char *)kind_name(n->def->kind),
+        .state = (char *)anvil_node_state_name(n->state), .attempts = n->attempts,
+        .started_at_ms = n->started_at_ms, .finished_at_ms = n->finished_at_ms, .error = n->error,
+    };
+    return anvil_store_node_put(r->eng->store, r->rec.run_id, &rec);
+}
+
+cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n)
+{
+    cJSON *p = cJSON_CreateObject();
+    if (!p)
+        return NULL;
+    if (!cJSON_AddStringToObject(p, "runId", r->rec.run_id) ||
+        !cJSON_AddStringToObject(p, "nodeId", n->def->id) ||
+        !cJSON_AddNumberToObject(p, "iteration", 0) ||
+        !cJSON_AddStringToObject(p, "kind", kind_name(n->def->kind))) {
+        cJSON_Delete(p);
+        return NULL;
+    }
+    return p;
+}
+
+/* ---- completion ----------------------------------------------------------------- */
+
+/* Inside a transaction: the run.completed event (with its frame). */
+static int note_completed(run_rt *r)
+{
+    assert(!r->completed);   /* exactly once per run (a forced resume resets it) */
+    cJSON *p = cJSON_CreateObject();
+    if (p) {
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+        cJSON_AddStringToObject(p, "workflow", r->rec.workflow);
+        cJSON_AddStringToObject(p, "status", r->rec.status);
+        if (r->rec.error)
+            cJSON_AddStringToObject(p, "error", r->rec.error);
+    }
+    if (!p || anvil_run_note(r, true, "run.completed", p) != 0)
+        return -1;
+    /* Set before the commit; should it fail the run is broken, and
+     * resumeRun reloads it from its rows. */
+    r->completed = true;
+    return 0;
+}
+
+void anvil_run_complete_if_done(run_rt *r)
+{
+    if (r->completed || r->broken)
+        return;
+    /* Status is derived and stored at every recorded change, and the
+     * change that ends the run records run.completed with it; this covers
+     * a run whose end is only found by deriving its status here. */
+    derive_status(r);
+    if (!anvil_run_ended(r))
+        return;
+    if (anvil_run_begin(r) != 0)
+        return;
+    anvil_run_end(r, note_completed(r) == 0);
+}

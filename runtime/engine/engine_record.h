@@ -1,0 +1,43 @@
+/*
+ * runtime/engine/engine_record.h — recording a run's changes.
+ *
+ * Each change is one transaction: anvil_run_begin, the rows it touches and
+ * one anvil_run_note per event, anvil_run_end. A note updates the run row
+ * (with the status derived from the node states), may add a frame (the
+ * node tree with states) and appends an event with the run's next seq; the
+ * events are published on the bus only after the commit. The change that
+ * ends a run records run.completed with it.
+ *
+ * Transactions do not nest, and every note is inside one (asserted).
+ */
+#ifndef ANVIL_ENGINE_RECORD_H
+#define ANVIL_ENGINE_RECORD_H
+
+#include "engine_types_internal.h"
+
+/* Begin the transaction for a change of r. 0 / -1 (the run is broken, or
+ * is marked so now). */
+int anvil_run_begin(run_rt *r);
+
+/* Inside the transaction: persist the run row, a frame (when `frame`) and
+ * one event with the run's next seq (payload consumed), queued for
+ * publication. 0 / -1. */
+int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload);
+
+/* End the transaction: commit and publish when ok, else roll back and drop
+ * the queued events. A failed write marks the run broken (it stays as the
+ * database last saw it; a restart resumes from there). 0 / -1. */
+int anvil_run_end(run_rt *r, bool ok);
+
+/* Inside the transaction: write a node's row. 0 / -1. */
+int anvil_run_put_node(run_rt *r, node_rt *n);
+
+/* A payload object with runId, nodeId, iteration (0) and kind; NULL when
+ * out of memory. */
+cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n);
+
+/* Record run.completed, in a transaction of its own, for a run whose end
+ * is only found by deriving its status now (no-op otherwise). */
+void anvil_run_complete_if_done(run_rt *r);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * runtime/engine/engine_types_internal.h — the engine's in-memory mirror of
+ * active runs: the types shared by engine*.c, and nothing else. Each .c
+ * declares its functions in its own header, so the #include lines show who
+ * calls whom. (Not engine_internal.h: scripts/check-layers.py counts a
+ * foo_internal.h as part of foo.c, which includes every other engine file.)
+ *
+ * The database is the truth; this mirror exists so scheduling does not read
+ * SQLite on every step. A run is in memory from launch (or recovery) until it
+ * reaches a terminal status.
+ *
+ * Threading: everything here belongs to the loop thread, the one that
+ * called anvil_engine_new (asserted at every public entry point).
+ */
+#ifndef ANVIL_ENGINE_TYPES_INTERNAL_H
+#define ANVIL_ENGINE_TYPES_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "anvil_statuses.h"
+#include "config.h"
+#include "events.h"
+#include "htab.h"
+#include "proc.h"
+#include "store_runs.h"
+#include "workflow.h"
+
+/* As in engine.h. Only engine.c (the public operations) includes engine.h:
+ * were this header to, every engine file would lean on engine.c's module
+ * and the include graph would show a circle that is not there. */
+typedef struct anvil_engine anvil_engine;
+
+struct run_rt;
+
+typedef struct node_rt {
+    const anvil_wf_node *def;
+    anvil_node_state state;         /* changed only through engine_mirror.h */
+    int64_t attempts;
+    int64_t started_at_ms, finished_at_ms;
+    char *error;
+    anvil_proc *proc;               /* the running attempt of a run: task */
+    void *proc_ctx;                 /* its callback context (freed on exit, or at shutdown) */
+    int64_t proc_started_ms;
+    anvil_node_state kill_to;       /* what a killed attempt leaves the node as */
+    struct run_rt *run;
+} node_rt;
+
+typedef struct run_rt {
+    struct anvil_engine *eng;
+    anvil_run_record rec;           /* mirrors the runs row */
+    const anvil_workflow *wf;
+    cJSON *input;
+    cJSON *outputs;                 /* nodeId -> row */
+    node_rt *nodes;                 /* wf->n_nodes, by node index */
+    int64_t max_concurrency, tool_timeout_ms, max_output_bytes;
+    int running_tasks;              /* nodes with a proc */
+    bool advancing, again;          /* reentrancy guard for advance() */
+    bool broken;                    /* a write failed: stop driving it */
+    bool completed;                 /* run.completed has been recorded */
+    anvil_hnode link;               /* in anvil_engine.runs, keyed by rec.run_id */
+} run_rt;
+
+typedef struct workflow_entry {
+    char *name;
+    anvil_workflow *wf;
+} workflow_entry;
+
+struct anvil_engine {
+    struct event_base *base;
+    pthread_t loop_thread;          /* the caller of anvil_engine_new */
+    anvil_store *store;
+    const anvil_config *cfg;
+    anvil_event_bus bus;
+    int64_t state_version;
+    workflow_entry *workflows;
+    size_t n_workflows;
+    anvil_htab runs;                /* active runs (engine_registry.h) */
+    struct event *heartbeat;
+    char *workspace_root;
+    bool in_txn;                    /* between anvil_run_begin and anvil_run_end */
+    struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
+};
+
+typedef struct queued_event {
+    char *run_id;
+    char *event;
+    cJSON *payload;
+    int64_t seq, state_version, at_ms;
+    struct queued_event *next;
+} queued_event;
+
+#endif
