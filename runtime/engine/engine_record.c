@@ -166,11 +166,6 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
         q->at_ms = now;
         *e->queue_tail = q;
         e->queue_tail = &q->next;
-        /* The change that ends the run records run.completed in the same
-         * transaction: a crash or a failed write can never leave a run
-         * ended without it (recovery only reloads runs that have not). */
-        if (!was_terminal && anvil_run_ended(r) && strcmp(event, "run.completed") != 0)
-            return note_completed(r);
         return 0;
     }
     if (q) {
@@ -205,6 +200,13 @@ int anvil_run_end(run_rt *r, bool ok)
 {
     anvil_engine *e = r->eng;
     assert(e->in_txn);
+    /* The change that ends the run records run.completed in the same
+     * transaction, after the change's own events (deciding a root approval
+     * notes approval.decided, then node.finished: run.completed comes
+     * last). So a crash or a failed write can never leave a run ended
+     * without it (recovery only reloads runs that have not). */
+    if (ok && !r->completed && anvil_run_ended(r))
+        ok = note_completed(r) == 0;
     /* Closed before publishing: a subscriber may start the next change. */
     e->in_txn = false;
     if (ok && anvil_store_commit(e->store) == 0) {
@@ -281,5 +283,5 @@ void anvil_run_complete_if_done(run_rt *r)
         return;
     if (anvil_run_begin(r) != 0)
         return;
-    anvil_run_end(r, note_completed(r) == 0);
+    anvil_run_end(r, true);   /* records run.completed */
 }

@@ -108,6 +108,8 @@ int main(void)
                "root:\n  sequence:\n"
                "    - approval: { id: gate, title: Go? }\n"
                "    - task: { id: after, output: { done: true } }\n");
+    write_file("lone.yaml",
+               "root:\n  approval: { id: only, title: Alone? }\n");
     write_file("sig.yaml",
                "root:\n  sequence:\n"
                "    - signal: { id: wait, name: ping, correlationKey: \"${input.k}\" }\n"
@@ -115,10 +117,10 @@ int main(void)
 
     anvil_config cfg;
     CHECK(anvil_config_defaults(&cfg) == 0);
-    const char *names[] = { "static", "gate", "sig" };
-    cfg.workflows = calloc(3, sizeof *cfg.workflows);
-    cfg.n_workflows = 3;
-    for (size_t i = 0; i < 3; i++) {
+    const char *names[] = { "static", "gate", "sig", "lone" };
+    cfg.workflows = calloc(4, sizeof *cfg.workflows);
+    cfg.n_workflows = 4;
+    for (size_t i = 0; i < 4; i++) {
         char path[512];
         snprintf(path, sizeof path, "%s/%s.yaml", dir, names[i]);
         cfg.workflows[i].name = strdup(names[i]);
@@ -170,6 +172,18 @@ int main(void)
     CHECK_STR(t, "run.started node.started:sequence@root approval.requested:gate "
                  "approval.decided:gate node.finished:gate node.started:after node.finished:after "
                  "node.finished:sequence@root run.completed");
+
+    /* An approval that is the whole workflow: deciding it ends the run,
+     * and run.completed still comes after the decision's own events. */
+    l = launch_of("lone", "l1", NULL);
+    CHECK(anvil_engine_launch(e, &l, &run_id, &existing, &aerr) == 0);
+    free(run_id);
+    anvil_decision dl = { .run_id = "l1", .node_id = "only", .approved = true, .user_id = "u" };
+    CHECK(anvil_engine_decide(e, &dl, &aerr) == 0);
+    trace("l1", t, sizeof t);
+    CHECK_STR(t, "run.started approval.requested:only approval.decided:only node.finished:only "
+                 "run.completed");
+    CHECK_INT(count("l1", "run.completed"), 1);
 
     /* A signal that arrives first is kept and taken when the node waits. */
     cJSON *in = cJSON_Parse("{\"k\":\"42\"}");
