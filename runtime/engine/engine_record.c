@@ -28,6 +28,28 @@ static const char *kind_name(anvil_node_kind k)
 
 /* ---- the run's status, from its node states -------------------------------- */
 
+/* Why a failed run failed, for getRun and run.completed: the first node
+ * (in workflow order) that failed on its own, i.e. not a sequence or
+ * parallel failing because a child did. NULL when out of memory. */
+static char *failure_reason(const run_rt *r)
+{
+    const node_rt *culprit = NULL;
+    for (size_t i = 0; i < r->wf->n_nodes && !culprit; i++) {
+        const node_rt *n = &r->nodes[i];
+        if (n->state == ANVIL_NODE_STATE_FAILED && n->def->kind != ANVIL_NODE_SEQUENCE &&
+            n->def->kind != ANVIL_NODE_PARALLEL)
+            culprit = n;
+    }
+    if (!culprit)
+        culprit = &r->nodes[r->wf->root->index];
+    char msg[512];
+    if (culprit->error)
+        snprintf(msg, sizeof msg, "node %s failed: %s", culprit->def->id, culprit->error);
+    else
+        snprintf(msg, sizeof msg, "node %s failed", culprit->def->id);
+    return strdup(msg);
+}
+
 static void derive_status(run_rt *r)
 {
     if (anvil_run_ended(r))
@@ -60,6 +82,8 @@ static void derive_status(run_rt *r)
            : signal ? ANVIL_RUN_STATUS_WAITING_EVENT : ANVIL_RUN_STATUS_RUNNING;
     }
     anvil_run_set_status(r, st);
+    if (st == ANVIL_RUN_STATUS_FAILED && !r->rec.error)
+        r->rec.error = failure_reason(r);
 }
 
 /* ---- frames ---------------------------------------------------------------- */

@@ -587,10 +587,11 @@ class Engine(EngineCase):
         run_id = self.launch("flaky0")
         v = self.wait_run(run_id)
         self.assertEqual(v["status"], "failed", v)
-        self.assertIsInstance(v.get("error", ""), str)
         n = self.node(v, "flaky")
         self.assertEqual((n["state"], n["attempts"]), ("failed", 1))
         self.assertIn("3", n["error"])
+        # the run says which node failed and why, not just "failed"
+        self.assertEqual(v["error"], "node flaky failed: " + n["error"])
         self.assertNotEqual(self.node(v, "after")["state"], "finished")
         out = self.output(run_id, "flaky")
         self.assertEqual((out["status"], out["row"]), ("failed", None))
@@ -602,6 +603,7 @@ class Engine(EngineCase):
         n = self.node(v, "boom")
         self.assertEqual((n["state"], n["attempts"]), ("failed", 3))
         self.assertIn("7", n["error"])
+        self.assertEqual(v["error"], "node boom failed: " + n["error"])
 
     def test_timeout_ms(self):
         run_id = self.launch("timeout")
@@ -827,6 +829,7 @@ class Engine(EngineCase):
         v = self.wait_run(run_id)
         self.assertEqual(v["status"], "failed", v)
         self.assertEqual(self.node(v, "gate")["state"], "failed")
+        self.assertTrue(v["error"].startswith("node gate failed: approval denied"), v)
         self.assertNotEqual(self.node(v, "after")["state"], "finished")
         self.assertEqual(self.pending_approvals(runId=run_id), [])
         err = self.refuse("submitApproval", {"runId": run_id, "nodeId": "gate", "decision": {"approved": True}},
@@ -1095,6 +1098,8 @@ class EventLog(EngineCase):
     CONFIG, FILES = config({
         "chatty": task("talk", run="echo out-line; echo err-line >&2; sleep 0.6; echo '{\"ok\":true}'"),
         "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
+        "broken": seq(task("fine", output={"ok": True}),
+                      par(task("bad", run="echo nope >&2; exit 4"), task("other", output={"x": 1}))),
     }, "heartbeatMs: 100\n")
 
     def events(self, run_id):
@@ -1120,6 +1125,15 @@ class EventLog(EngineCase):
         self.assertEqual(log[-1][1], "run.completed")
         self.assertEqual(log[-1][2]["status"], view["status"])
         return log
+
+    def test_failed_run_says_why(self):
+        run_id = self.launch("broken")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "failed", view)
+        bad = self.node(view, "bad")
+        self.assertEqual(view["error"], "node bad failed: " + bad["error"])
+        log = self.check_log(run_id, view)
+        self.assertEqual(log[-1][2]["error"], view["error"])
 
     def test_task_events(self):
         run_id = self.launch("chatty")
