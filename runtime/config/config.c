@@ -43,6 +43,7 @@ int anvil_config_defaults(anvil_config *cfg)
     cfg->max_payload = 1048576;
     cfg->max_connections = 1000;
     cfg->max_http_connections = 4096;
+    cfg->shutdown_grace_ms = 5000;
     cfg->event_window_size = 10000;
     cfg->headers_timeout_ms = 30000;
     cfg->request_timeout_ms = 60000;
@@ -150,17 +151,18 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
     static const char *const keys[] = {
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
         "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
-        "requestTimeout", "allowedOrigins", "auth", "console", "workflows", NULL,
+        "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", NULL,
     };
-    static const struct { const char *key; size_t offset; } ints[] = {
-        {"heartbeatMs", offsetof(anvil_config, heartbeat_ms)},
-        {"maxBodyBytes", offsetof(anvil_config, max_body_bytes)},
-        {"maxPayload", offsetof(anvil_config, max_payload)},
-        {"maxConnections", offsetof(anvil_config, max_connections)},
-        {"maxHttpConnections", offsetof(anvil_config, max_http_connections)},
-        {"eventWindowSize", offsetof(anvil_config, event_window_size)},
-        {"headersTimeout", offsetof(anvil_config, headers_timeout_ms)},
-        {"requestTimeout", offsetof(anvil_config, request_timeout_ms)},
+    static const struct { const char *key; size_t offset; int64_t min; } ints[] = {
+        {"heartbeatMs", offsetof(anvil_config, heartbeat_ms), 1},
+        {"maxBodyBytes", offsetof(anvil_config, max_body_bytes), 1},
+        {"maxPayload", offsetof(anvil_config, max_payload), 1},
+        {"maxConnections", offsetof(anvil_config, max_connections), 1},
+        {"maxHttpConnections", offsetof(anvil_config, max_http_connections), 1},
+        {"eventWindowSize", offsetof(anvil_config, event_window_size), 1},
+        {"headersTimeout", offsetof(anvil_config, headers_timeout_ms), 1},
+        {"requestTimeout", offsetof(anvil_config, request_timeout_ms), 1},
+        {"shutdownGraceMs", offsetof(anvil_config, shutdown_grace_ms), 0},
     };
     if (!anvil_cfg_check_map(c, root, "", keys, false))
         return;
@@ -191,7 +193,7 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         anvil_cfg_strlist(c, v, "features", &cfg->features, &cfg->n_features);
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
         if ((v = anvil_cfg_get(c, root, ints[i].key)))
-            anvil_cfg_int(c, v, ints[i].key, 1, INT32_MAX,
+            anvil_cfg_int(c, v, ints[i].key, ints[i].min, INT32_MAX,
                           (int64_t *)((char *)cfg + ints[i].offset));
     }
     if ((v = anvil_cfg_get(c, root, "allowedOrigins")))

@@ -32,6 +32,7 @@ typedef struct anvil_config {
     int64_t max_payload;         /* default 1048576 */
     int64_t max_connections;     /* default 1000 */
     int64_t max_http_connections; /* default 4096; HTTP/1.1 connections at once */
+    int64_t shutdown_grace_ms;   /* default 5000; how long SIGTERM lets tasks finish */
     int64_t event_window_size;   /* default 10000 */
     int64_t headers_timeout_ms;  /* default 30000 */
     int64_t request_timeout_ms;  /* default 60000 */

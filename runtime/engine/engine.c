@@ -76,39 +76,25 @@ static int load_node(void *ctx, const anvil_node_record *rec)
     return 0;
 }
 
+/* Attempts the last server left running were cut short by its end, not
+ * by the task: each is recorded as interrupted and its node runs again
+ * without using a retry (engine_task.h). */
 static void recover_interrupted(run_rt *r)
 {
-    for (size_t i = 0; i < r->wf->n_nodes; i++) {
+    for (size_t i = 0; i < r->wf->n_nodes && !r->broken; i++) {
         node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_TASK || n->state != ANVIL_NODE_STATE_RUNNING)
+        if (n->def->kind != ANVIL_NODE_TASK || n->attempts == 0)
             continue;
-        bool retry = n->attempts <= n->def->retries && !r->rec.cancel_requested;
-        int64_t now = anvil_now_ms();
-        anvil_node_set_state(n, retry ? ANVIL_NODE_STATE_PENDING
-                                : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
-                                : ANVIL_NODE_STATE_FAILED);
-        if (!retry)
-            n->finished_at_ms = now;
-        free(n->error);
-        n->error = strdup("interrupted: the server stopped while the task was running");
-        if (anvil_run_begin(r) != 0)
+        /* Any task that ran: its earlier interruptions are not charged to
+         * its retries either. */
+        if (anvil_store_attempt_interruptions(r->eng->store, r->rec.run_id, n->def->id, 0,
+                                              &n->interrupted, &n->interrupt_streak) != 0) {
+            r->broken = true;
             return;
-        cJSON *p = anvil_run_node_payload(r, n);
-        if (p) {
-            cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
-            cJSON_AddStringToObject(p, "error", n->error ? n->error : "interrupted");
-            cJSON_AddBoolToObject(p, "interrupted", true);
-            cJSON_AddBoolToObject(p, "willRetry", retry);
         }
-        bool ok = p && anvil_store_attempts_interrupt(r->eng->store, r->rec.run_id, now) == 0 &&
-                  anvil_run_put_node(r, n) == 0;
-        if (ok)
-            ok = anvil_run_note(r, true, retry ? "node.failed" : n->state == ANVIL_NODE_STATE_CANCELLED
-                                                               ? "node.cancelled" : "node.failed",
-                                p) == 0;
-        else
-            cJSON_Delete(p);
-        anvil_run_end(r, ok);
+        if (n->state == ANVIL_NODE_STATE_RUNNING)
+            anvil_task_record_interrupted(r, n, "the server stopped while the task was running",
+                                          NULL, NULL);
     }
 }
 
@@ -313,6 +299,41 @@ void anvil_engine_free(anvil_engine *e)
     free(e->workspace_root);
     anvil_events_clear(&e->bus);
     free(e);
+}
+
+/* ---- shutdown ------------------------------------------------------------------------ */
+
+void anvil_engine_drain(anvil_engine *e)
+{
+    ASSERT_ON_LOOP(e);
+    e->draining = true;
+}
+
+static void add_running(run_rt *r, void *ctx)
+{
+    *(size_t *)ctx += (size_t)r->running_tasks;
+}
+
+size_t anvil_engine_running_tasks(anvil_engine *e)
+{
+    ASSERT_ON_LOOP(e);
+    size_t n = 0;
+    anvil_registry_each(e, add_running, &n);
+    return n;
+}
+
+static void interrupt_run(run_rt *r, void *ctx)
+{
+    (void)ctx;
+    for (size_t i = 0; i < r->wf->n_nodes; i++)
+        anvil_task_interrupt(&r->nodes[i]);
+}
+
+void anvil_engine_interrupt_tasks(anvil_engine *e)
+{
+    ASSERT_ON_LOOP(e);
+    assert(e->draining);
+    anvil_registry_each(e, interrupt_run, NULL);
 }
 
 /* ---- launch ------------------------------------------------------------------------ */

@@ -42,6 +42,16 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
  * start) and release everything. */
 void anvil_engine_free(anvil_engine *e);
 
+/* Shutdown, in three steps (runtime/server/gateway.c; docs/runs.md):
+ * anvil_engine_drain stops new task attempts from starting (decisions and
+ * signals are still recorded); the server then waits its grace period for
+ * anvil_engine_running_tasks to reach 0; anvil_engine_interrupt_tasks
+ * kills what still runs, and each such attempt is recorded as interrupted:
+ * the next start runs it again without using one of its retries. */
+void anvil_engine_drain(anvil_engine *e);
+size_t anvil_engine_running_tasks(anvil_engine *e);
+void anvil_engine_interrupt_tasks(anvil_engine *e);
+
 typedef struct anvil_launch {
     const char *workflow;
     const cJSON *input;              /* object or NULL (= {}) */

@@ -277,7 +277,9 @@ static void visit(run_rt *r, const anvil_wf_node *def)
             visit_parallel(r, n);
         return;
     case ANVIL_NODE_TASK:
-        if (n->state == ANVIL_NODE_STATE_PENDING &&
+        /* A draining engine starts nothing: the node stays pending and
+         * the next start runs it. */
+        if (n->state == ANVIL_NODE_STATE_PENDING && !r->eng->draining &&
             (r->max_concurrency <= 0 || r->running_tasks < r->max_concurrency)) {
             anvil_task_start(r, n, task_ended);
             r->again = true;

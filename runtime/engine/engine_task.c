@@ -119,8 +119,10 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
 {
     int64_t now = anvil_now_ms();
     bool success = row != NULL;
+    /* Interrupted attempts are not charged to the retries. */
     bool retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
-                 n->attempts <= n->def->retries;
+                 n->attempts - n->interrupted <= n->def->retries;
+    n->interrupt_streak = 0;
     anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
                         : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
                         : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
@@ -166,6 +168,47 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
     n->kill_to = ANVIL_NODE_STATE_PENDING;
 }
 
+bool anvil_task_record_interrupted(run_rt *r, node_rt *n, const char *why, const char *out,
+                                   const char *err)
+{
+    assert(n->def->kind == ANVIL_NODE_TASK && n->state == ANVIL_NODE_STATE_RUNNING);
+    int64_t now = anvil_now_ms();
+    n->interrupted++;
+    n->interrupt_streak++;
+    bool cancel = r->rec.cancel_requested;
+    bool again = !cancel && n->interrupt_streak < ANVIL_TASK_MAX_INTERRUPTIONS;
+    char msg[256];
+    if (again || cancel)
+        snprintf(msg, sizeof msg, "interrupted: %s", why);
+    else
+        snprintf(msg, sizeof msg, "interrupted %lld times in a row (%s); not run again",
+                 (long long)n->interrupt_streak, why);
+    anvil_node_set_state(n, again ? ANVIL_NODE_STATE_PENDING
+                            : cancel ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_FAILED);
+    if (!again)
+        n->finished_at_ms = now;
+    free(n->error);
+    n->error = strdup(msg);
+    if (anvil_run_begin(r) != 0)
+        return false;
+    cJSON *p = anvil_run_node_payload(r, n);
+    if (p) {
+        cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
+        cJSON_AddStringToObject(p, "error", msg);
+        cJSON_AddBoolToObject(p, "interrupted", true);
+        cJSON_AddBoolToObject(p, "willRetry", again);
+    }
+    bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0,
+                                              n->attempts, "interrupted", now, -1, why, out,
+                                              err) == 0 &&
+              anvil_run_put_node(r, n) == 0;
+    if (ok)
+        ok = anvil_run_note(r, true, cancel ? "node.cancelled" : "node.failed", p) == 0;
+    else
+        cJSON_Delete(p);
+    return anvil_run_end(r, ok) == 0;
+}
+
 static void on_output(void *ctx, anvil_proc_stream stream, const char *data, size_t len)
 {
     attempt_ctx *a = ctx;
@@ -200,6 +243,16 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
     char *err = utf8_clean(res->err ? res->err : "", res->err_len);
+    if (res->killed && n->interrupting) {
+        assert(attempt == n->attempts);
+        n->interrupting = false;
+        anvil_task_record_interrupted(r, n, "the server stopped while the task was running", out,
+                                      err);
+        free(out);
+        free(err);
+        ended(r);
+        return;
+    }
     char why[256];
     cJSON *row = NULL;
     const char *state = "failed";
@@ -326,6 +379,14 @@ void anvil_task_kill(node_rt *n)
     if (n->kill_to == ANVIL_NODE_STATE_PENDING)
         n->kill_to = n->run && n->run->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
                                                             : ANVIL_NODE_STATE_SKIPPED;
+    anvil_proc_kill(n->proc);
+}
+
+void anvil_task_interrupt(node_rt *n)
+{
+    if (!n->proc)
+        return;
+    n->interrupting = true;
     anvil_proc_kill(n->proc);
 }
 

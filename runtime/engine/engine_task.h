@@ -23,6 +23,26 @@ void anvil_task_start(run_rt *r, node_rt *n, anvil_task_ended_fn ended);
  * skipped, per n->kill_to). No-op without a process. */
 void anvil_task_kill(node_rt *n);
 
+/* A task attempt cut short by the server stopping (a crash found at
+ * recovery, or a shutdown past its grace period) is not the task's failure:
+ * it is recorded as interrupted and run again without using a retry, up
+ * to this many times in a row; then the node fails, so a task that kills
+ * the server cannot make it loop forever. */
+#define ANVIL_TASK_MAX_INTERRUPTIONS 5
+
+/* Record that the attempt of running node n was interrupted: the node goes
+ * back to pending (or fails, past ANVIL_TASK_MAX_INTERRUPTIONS in a row, or
+ * is cancelled when its run is cancelling) with node.failed {interrupted:
+ * true, willRetry}, and its attempt row (n->attempts) is marked
+ * "interrupted" with what it printed (out, err; may be NULL). One
+ * transaction; false when it failed (the run is then broken). */
+bool anvil_task_record_interrupted(run_rt *r, node_rt *n, const char *why, const char *out,
+                                   const char *err);
+
+/* Kill a running task's process because the server stops; its exit is
+ * recorded as interrupted. No-op without a process. */
+void anvil_task_interrupt(node_rt *n);
+
 /* Emit task.heartbeat for every running process task. */
 void anvil_task_heartbeats(anvil_engine *e);
 

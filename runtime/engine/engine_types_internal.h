@@ -46,6 +46,10 @@ typedef struct node_rt {
     void *proc_ctx;                 /* its callback context (freed on exit, or at shutdown) */
     int64_t proc_started_ms;
     anvil_node_state kill_to;       /* what a killed attempt leaves the node as */
+    bool interrupting;              /* being killed because the server stops */
+    int64_t interrupted;            /* attempts the server's own stop cut short:
+                                       not charged to the task's retries */
+    int64_t interrupt_streak;       /* the latest of those in a row */
     struct run_rt *run;
 } node_rt;
 
@@ -82,6 +86,7 @@ struct anvil_engine {
     struct event *heartbeat;
     char *workspace_root;
     bool in_txn;                    /* between anvil_run_begin and anvil_run_end */
+    bool draining;                  /* the server stops: no attempt starts */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
 };
 

@@ -75,21 +75,39 @@ static void on_request(void *ctx, const anvil_http_request *req, anvil_http_resp
     anvil_routes_handle(&gw->routes, req, res);
 }
 
+/* How long closing connections may take (HTTP answers being written,
+ * WebSocket close handshakes) before the rest are dropped, and how long
+ * interrupted tasks get to exit after the kill. */
+#define CONN_DRAIN_MS 2000
+#define KILL_WAIT_MS 2000
+#define DRAIN_TICK_MS 50
+
+/* The shutdown sequence (docs/runs.md#shutdown): connections finish what
+ * they were doing; running tasks get shutdownGraceMs to finish; what
+ * still runs then is killed and recorded as interrupted, so the next
+ * start runs it again without using a retry. */
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     anvil_gateway *gw = arg;
-    static int ticks;
-    /* HTTP connections finish the response they are writing and
-     * WebSockets their close handshake; after ~2 s the rest are dropped so
-     * a stuck client cannot hold shutdown. */
-    if ((anvil_http_server_connections(gw->http) == 0 &&
-         anvil_ws_gateway_connections(gw->ws) == 0) || ++ticks > 40) {
+    int64_t waited = anvil_mono_ms() - gw->drain_started_ms;
+    int64_t grace = gw->drain_grace_ms;
+    size_t tasks = gw->engine ? anvil_engine_running_tasks(gw->engine) : 0;
+    if (tasks && waited >= grace && !gw->tasks_interrupted) {
+        anvil_log(ANVIL_LOG_INFO, "shutdown: %zu task(s) still running after %lld ms; "
+                  "interrupting them (they run again at the next start)", tasks, (long long)grace);
+        anvil_engine_interrupt_tasks(gw->engine);
+        gw->tasks_interrupted = true;
+    }
+    bool conns_done = (anvil_http_server_connections(gw->http) == 0 &&
+                       anvil_ws_gateway_connections(gw->ws) == 0) || waited >= CONN_DRAIN_MS;
+    bool tasks_done = tasks == 0 || waited >= grace + KILL_WAIT_MS;
+    if (conns_done && tasks_done) {
         event_base_loopexit(gw->base, NULL);
         return;
     }
-    struct timeval tv = { 0, 50000 };
+    struct timeval tv = { 0, DRAIN_TICK_MS * 1000 };
     evtimer_add(gw->drain_timer, &tv);
 }
 
@@ -97,11 +115,23 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     anvil_gateway *gw = arg;
+    if (gw->draining) {
+        /* A second signal: stop waiting for tasks. */
+        anvil_log(ANVIL_LOG_INFO, "received %s again: interrupting running tasks now",
+                  sig == SIGINT ? "SIGINT" : "SIGTERM");
+        gw->drain_grace_ms = 0;
+        return;
+    }
+    gw->draining = true;
+    gw->drain_grace_ms = gw->cfg.shutdown_grace_ms;
     anvil_log(ANVIL_LOG_INFO, "received %s, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     anvil_http_server_stop_accepting(gw->http);
     /* Upgrades are refused from now on; answers already due go out, then
-     * every WebSocket gets a close frame 1001. */
+     * every WebSocket gets a close frame 1001. No task attempt starts. */
     anvil_ws_gateway_shutdown(gw->ws);
+    if (gw->engine)
+        anvil_engine_drain(gw->engine);
+    gw->drain_started_ms = anvil_mono_ms();
     if (!gw->drain_timer)
         gw->drain_timer = evtimer_new(gw->base, on_drain, gw);
     if (gw->drain_timer) {

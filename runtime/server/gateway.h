@@ -34,6 +34,10 @@ typedef struct anvil_gateway {
     anvil_routes routes;           /* the HTTP surface's view of the above */
     struct event *sigint, *sigterm;
     struct event *drain_timer;
+    bool draining;                 /* SIGTERM/SIGINT arrived */
+    int64_t drain_started_ms;      /* monotonic; when it did */
+    int64_t drain_grace_ms;        /* shutdownGraceMs; 0 after a second signal */
+    bool tasks_interrupted;        /* the grace period ran out */
 } anvil_gateway;
 
 /* Open the store, load the workflows and recover runs (problems in workflow

@@ -328,13 +328,34 @@ int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *n
                           finished_at_ms, exit_code, error, out, err) < 0 ? -1 : 0;
 }
 
-int anvil_store_attempts_interrupt(anvil_store *s, const char *run_id, int64_t now_ms)
+typedef struct interruptions {
+    int64_t total, streak;
+} interruptions;
+
+static int count_interruption(void *ctx, sqlite3_stmt *st)
+{
+    interruptions *c = ctx;
+    const unsigned char *state = sqlite3_column_text(st, 0);
+    if (state && strcmp((const char *)state, "interrupted") == 0) {
+        c->total++;
+        c->streak++;
+    } else if (!state || strcmp((const char *)state, "running") != 0) {
+        c->streak = 0;   /* an attempt that ended on its own breaks the run */
+    }
+    return 0;
+}
+
+int anvil_store_attempt_interruptions(anvil_store *s, const char *run_id, const char *node_id,
+                                      int64_t iteration, int64_t *total, int64_t *streak)
 {
     static const char sql[] =
-        "UPDATE attempts SET state = 'interrupted', finished_at_ms = ?2,"
-        " error = 'the server stopped while the attempt was running'"
-        " WHERE run_id = ?1 AND state = 'running'";
-    return anvil_sql_exec(s, sql, "si", run_id, now_ms) < 0 ? -1 : 0;
+        "SELECT state FROM attempts WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3"
+        " ORDER BY attempt";
+    interruptions c = { 0, 0 };
+    int rc = anvil_sql_query(s, sql, count_interruption, &c, "ssi", run_id, node_id, iteration);
+    *total = c.total;
+    *streak = c.streak;
+    return rc < 0 ? -1 : 0;
 }
 
 /* ---- outputs ----------------------------------------------------------- */

@@ -79,8 +79,12 @@ int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *n
                                int64_t iteration, int64_t attempt, const char *state,
                                int64_t finished_at_ms, int64_t exit_code, const char *error,
                                const char *out, const char *err);
-/* Mark every attempt of a run still "running" as "interrupted" (recovery). */
-int anvil_store_attempts_interrupt(anvil_store *s, const char *run_id, int64_t now_ms);
+/* How many of a node's attempts were "interrupted" (the server stopped
+ * under them), in all (*total) and as the latest ones in a row (*streak;
+ * an attempt still "running" neither counts nor breaks the row).
+ * 0 or -1. */
+int anvil_store_attempt_interruptions(anvil_store *s, const char *run_id, const char *node_id,
+                                      int64_t iteration, int64_t *total, int64_t *streak);
 
 int anvil_store_output_put(anvil_store *s, const char *run_id, const char *node_id,
                            int64_t iteration, const char *row_json, int64_t at_ms);

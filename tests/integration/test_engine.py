@@ -1270,16 +1270,93 @@ class CrashSafety(EngineCase):
         self.assertEqual(self.output(slow1, "slow")["row"], {"done": True})
         self.assertEqual(self.read_ws(slow1, "attempts.log").split(), ["attempt", "attempt"])
 
-        # without retries the interrupted task fails the run
+        # the server's crash is not the task's failure: without retries the
+        # interrupted task still runs again, and its first attempt is
+        # recorded as interrupted, not failed
         v = self.wait_run(slow0)
-        self.assertEqual(v["status"], "failed", v)
+        self.assertEqual(v["status"], "finished", v)
         n = self.node(v, "slow")
-        self.assertEqual(n["state"], "failed")
-        self.assertIn("interrupted", n["error"])
-        self.assertEqual(self.read_ws(slow0, "attempts.log").split(), ["attempt"])
+        self.assertEqual((n["state"], n["attempts"]), ("finished", 2))
+        self.assertEqual(self.read_ws(slow0, "attempts.log").split(), ["attempt", "attempt"])
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
+        try:
+            states = db.execute("SELECT attempt, state FROM attempts WHERE run_id = ? AND node_id = 'slow'"
+                                " ORDER BY attempt", (slow0,)).fetchall()
+        finally:
+            db.close()
+        self.assertEqual(states, [(1, "interrupted"), (2, "succeeded")])
 
         # and the restarted server keeps working
         self.assertEqual(self.get(self.launch("static"))["status"], "finished")
+
+
+class Shutdown(EngineCase):
+    """SIGTERM lets running tasks finish for shutdownGraceMs, then stops the
+    rest as interrupted; an interrupted attempt (shutdown or crash) runs
+    again at the next start without using a retry, up to 5 in a row."""
+    CONFIG, FILES = config({
+        "quick": task("q", run="echo $$$$ > sh.pid; sleep 0.6; echo '{\"ok\":true}'"),
+        "slow0": task("slow", run=SLOW_TASK),
+    }, "shutdownGraceMs: 3000\n")
+
+    def attempt_states(self, run_id, node):
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
+        try:
+            return db.execute("SELECT attempt, state FROM attempts WHERE run_id = ? AND node_id = ?"
+                              " ORDER BY attempt", (run_id, node)).fetchall()
+        finally:
+            db.close()
+
+    def release(self):
+        with open(os.path.join(os.path.dirname(self.server.db_path), "workspaces", "release"), "w"):
+            pass
+        self.addCleanup(os.unlink, os.path.join(os.path.dirname(self.server.db_path), "workspaces", "release"))
+
+    def test_sigterm_waits_for_a_running_task(self):
+        run_id = self.launch("quick")
+        self.wait_pid_file(run_id, "sh.pid")
+        self.server.stop()            # exit 0 is checked; the task is still sleeping now
+        self.server.start()
+        v = self.wait_run(run_id)
+        self.assertEqual(v["status"], "finished", v)
+        self.assertEqual(self.node(v, "q")["attempts"], 1)
+        self.assertEqual(self.attempt_states(run_id, "q"), [(1, "succeeded")])
+
+    def test_sigterm_interrupts_what_outlives_the_grace_period(self):
+        run_id = self.launch("slow0")
+        self.wait_pid_file(run_id, "sh.pid")
+        self.wait_run(run_id, "running", node="slow", node_states=("running",))
+        self.server.stop()            # after 3 s the task is killed, recorded as interrupted
+        self.assertIn("interrupting them", self.server.stderr())
+        self.assertEqual(self.attempt_states(run_id, "slow"), [(1, "interrupted")])
+        self.release()
+        self.server.start()
+        v = self.wait_run(run_id)
+        # no retries configured, yet it ran again: the stop was not its failure
+        self.assertEqual(v["status"], "finished", v)
+        self.assertEqual(self.node(v, "slow")["attempts"], 2)
+        self.assertEqual(self.attempt_states(run_id, "slow"), [(1, "interrupted"), (2, "succeeded")])
+
+    def test_a_task_interrupted_five_times_in_a_row_fails(self):
+        run_id = self.launch("slow0")
+        for attempt in range(1, 6):
+            self.wait_for(lambda: self.node(self.get(run_id), "slow")["attempts"] == attempt and
+                          self.node(self.get(run_id), "slow")["state"] == "running" or None,
+                          "attempt %d running" % attempt)
+            pgid = self.wait_pid_file(run_id, "sh.pid")
+            self.server.kill()
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.unlink(self.workspace(run_id, "sh.pid"))
+            self.server.start()
+        v = self.wait_run(run_id)
+        self.assertEqual(v["status"], "failed", v)
+        n = self.node(v, "slow")
+        self.assertEqual((n["state"], n["attempts"]), ("failed", 5))
+        self.assertIn("interrupted 5 times in a row", n["error"])
+        self.assertEqual(self.attempt_states(run_id, "slow"), [(i, "interrupted") for i in range(1, 6)])
 
 
 class Review(EngineCase):
