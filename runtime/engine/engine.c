@@ -185,6 +185,128 @@ static int recover(anvil_engine *e)
     return 0;
 }
 
+/* ---- repair after a failed write ------------------------------------------------------ */
+
+#define REPAIR_FIRST_MS 1000
+#define REPAIR_MAX_MS 30000
+
+static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec,
+                      anvil_error *err);
+
+/* A write of *rp failed, so its mirror is ahead of the database. Drop the
+ * mirror and reload the run from its rows, as a restart would: attempts
+ * the mirror had running are interrupted and run again, waits keep
+ * waiting, and the run is driven on. Its tasks must have ended first
+ * (Busy otherwise). *rp becomes the reloaded run, or NULL when the
+ * database says it has ended. 0, or -1 with err set. */
+static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
+{
+    run_rt *r = *rp;
+    assert(r->broken && !r->advancing);
+    if (r->running_tasks > 0)
+        return anvil_error_set(err, ANVIL_ERR_BUSY,
+                               "Run %s is recovering from a failed write; %d task(s) must end "
+                               "first, retry shortly", r->rec.run_id, r->running_tasks);
+    char *run_id = strdup(r->rec.run_id);
+    if (!run_id)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    anvil_registry_forget(e, r);
+    *rp = NULL;
+    anvil_run_record rec;
+    int rc = not_active(e, run_id, &rec, err);
+    if (rc == 0) {
+        anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
+        bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
+        if (!ended && recover_one(e, &rec) != 0)
+            rc = anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reload run %s: %s", run_id,
+                                 anvil_store_errmsg(e->store));
+        anvil_run_record_clear(&rec);
+        r = ended || rc != 0 ? NULL : anvil_registry_find(e, run_id);
+        if (r) {
+            anvil_log(ANVIL_LOG_INFO, "run %s: reloaded from the database after a failed write",
+                      run_id);
+            recover_interrupted(r);
+            recover_signal_waits(r);
+            anvil_run_advance(r);
+            *rp = anvil_registry_find(e, run_id);   /* advancing may have ended it */
+        }
+    }
+    free(run_id);
+    return rc;
+}
+
+typedef struct broken_list {
+    char **ids;
+    size_t n, cap;
+    bool oom;
+} broken_list;
+
+static void collect_broken(run_rt *r, void *ctx)
+{
+    broken_list *l = ctx;
+    if (!r->broken)
+        return;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        char **ids = realloc(l->ids, cap * sizeof *ids);
+        if (!ids) {
+            l->oom = true;
+            return;
+        }
+        l->ids = ids;
+        l->cap = cap;
+    }
+    if (!(l->ids[l->n] = strdup(r->rec.run_id)))
+        l->oom = true;
+    else
+        l->n++;
+}
+
+/* The watchdog: no run whose write failed is left undriven. It reloads
+ * every broken run whose tasks have ended (found again by id, since a
+ * reload frees the old mirror), backing off while the cause (a full disk,
+ * an I/O error) persists. */
+static void on_repair(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    anvil_engine *e = arg;
+    broken_list l = { 0 };
+    anvil_registry_each(e, collect_broken, &l);
+    bool again = l.oom;
+    for (size_t i = 0; i < l.n; i++) {
+        run_rt *r = anvil_registry_find(e, l.ids[i]);
+        anvil_error err = { 0 };
+        if (r && r->broken && reload_run(e, &r, &err) != 0)
+            again = true;
+        if (r && r->broken)
+            again = true;
+        anvil_error_clear(&err);
+        free(l.ids[i]);
+    }
+    free(l.ids);
+    if (!again) {
+        e->repair_backoff_ms = REPAIR_FIRST_MS;
+        return;
+    }
+    if (e->repair_backoff_ms < REPAIR_MAX_MS)
+        e->repair_backoff_ms *= 2;
+    struct timeval tv = { (time_t)(e->repair_backoff_ms / 1000),
+                          (suseconds_t)((e->repair_backoff_ms % 1000) * 1000) };
+    evtimer_add(e->repair, &tv);
+}
+
+/* The run a public operation acts on, reloaded first when a write of it
+ * failed. 0 with *rp (NULL when not in memory), or -1 with err set. */
+static int live_run(anvil_engine *e, const char *run_id, run_rt **rp, anvil_error *err)
+{
+    *rp = anvil_registry_find(e, run_id);
+    if (*rp && (*rp)->broken)
+        return reload_run(e, rp, err);
+    return 0;
+}
+
+
 /* ---- lifecycle ----------------------------------------------------------------- */
 
 static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
@@ -263,6 +385,12 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
+    e->repair_backoff_ms = REPAIR_FIRST_MS;
+    if (!(e->repair = evtimer_new(base, on_repair, e))) {
+        snprintf(err, errlen, "cannot create the repair timer");
+        anvil_engine_free(e);
+        return -1;
+    }
     int64_t hb = cfg->heartbeat_ms > 0 ? cfg->heartbeat_ms : 15000;
     e->heartbeat = event_new(base, -1, EV_PERSIST, on_heartbeat, e);
     struct timeval tv = { (time_t)(hb / 1000), (suseconds_t)((hb % 1000) * 1000) };
@@ -287,6 +415,8 @@ void anvil_engine_free(anvil_engine *e)
     ASSERT_ON_LOOP(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
+    if (e->repair)
+        event_free(e->repair);
     /* Children die with the server; on the next start their attempts are
      * recorded as interrupted and re-run. */
     anvil_proc_module_shutdown();
@@ -515,7 +645,9 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
-    run_rt *r = anvil_registry_find(e, run_id);
+    run_rt *r;
+    if (live_run(e, run_id, &r, err) != 0)
+        return -1;
     if (!r) {
         anvil_run_record rec;
         if (not_active(e, run_id, &rec, err) != 0)
@@ -560,20 +692,13 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     ASSERT_ON_LOOP(e);
     *terminal = false;
     run_rt *r = anvil_registry_find(e, run_id);
-    if (r && !r->broken) {
+    if (r) {
+        /* A run whose write failed is reloaded and driven on (it may even
+         * end inside the reload): that is what resuming it means. */
+        if (r->broken)
+            return reload_run(e, &r, err);
         anvil_run_advance(r);
         return 0;
-    }
-    if (r) {
-        /* A write failed: the mirror is ahead of the database (states,
-         * seq, frame number). Drop it and reload the run from its rows, as
-         * a restart would; tasks still running must end first. */
-        if (r->running_tasks > 0)
-            return anvil_error_set(err, ANVIL_ERR_BUSY,
-                                   "Run %s stopped recording after a failed write; %d task(s) are "
-                                   "still running, resume it once they end",
-                                   run_id, r->running_tasks);
-        anvil_registry_forget(e, r);
     }
     anvil_run_record rec;
     if (not_active(e, run_id, &rec, err) != 0)
@@ -703,7 +828,9 @@ static bool decision_valid(const cJSON *schema, const cJSON *v, char *why, size_
 int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
-    run_rt *r = anvil_registry_find(e, d->run_id);
+    run_rt *r;
+    if (live_run(e, d->run_id, &r, err) != 0)
+        return -1;
     anvil_approval_record a;
     int found = anvil_store_approval_get(e->store, d->run_id, d->node_id, d->iteration, &a);
     if (found < 0)
@@ -843,7 +970,9 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
 {
     ASSERT_ON_LOOP(e);
     memset(receipt, 0, sizeof *receipt);
-    run_rt *r = anvil_registry_find(e, run_id);
+    run_rt *r;
+    if (live_run(e, run_id, &r, err) != 0)
+        return -1;
     if (!r) {
         anvil_run_record rec;
         if (not_active(e, run_id, &rec, err) != 0)

@@ -141,11 +141,14 @@ int anvil_run_begin(run_rt *r)
     assert(!e->in_txn && !e->queue);
     if (r->broken)
         return -1;
+    e->txn_state_version = e->state_version;
     if (anvil_store_begin(e->store) != 0) {
         anvil_log(ANVIL_LOG_ERROR, "run %s: cannot begin a transaction: %s", r->rec.run_id,
                   anvil_store_errmsg(e->store));
-        r->broken = true;
-        return -1;
+        /* Nothing changed yet, but the caller has already moved the mirror:
+         * repaired like a failed commit. */
+        e->in_txn = true;
+        return anvil_run_end(r, false);
     }
     e->in_txn = true;
     return 0;
@@ -241,7 +244,17 @@ int anvil_run_end(run_rt *r, bool ok)
               anvil_store_errmsg(e->store));
     anvil_store_rollback(e->store);
     flush_events(e, false);
+    /* Nothing of the change was published: the versions it took are free. */
+    e->state_version = e->txn_state_version;
+    /* The mirror is now ahead of the database. Nothing more is written for
+     * it; the engine's repair timer reloads it from its rows once its tasks
+     * have ended (and the next call on it does so first). */
     r->broken = true;
+    if (e->repair && !evtimer_pending(e->repair, NULL)) {
+        struct timeval tv = { (time_t)(e->repair_backoff_ms / 1000),
+                              (suseconds_t)((e->repair_backoff_ms % 1000) * 1000) };
+        evtimer_add(e->repair, &tv);
+    }
     return -1;
 }
 

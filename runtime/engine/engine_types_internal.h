@@ -87,6 +87,9 @@ struct anvil_engine {
     char *workspace_root;
     bool in_txn;                    /* between anvil_run_begin and anvil_run_end */
     bool draining;                  /* the server stops: no attempt starts */
+    int64_t txn_state_version;      /* state_version at anvil_run_begin */
+    struct event *repair;           /* reloads runs whose write failed (engine.c) */
+    int64_t repair_backoff_ms;      /* doubles while writes keep failing */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
 };
 

@@ -1369,6 +1369,7 @@ class Review(EngineCase):
         "static": seq(task("a", output={"n": 1}), task("b", output={"m": "${outputs.a.n}"})),
         "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
         "sig_any": signal_node("any", "ping"),
+        "proc": seq(task("work", run="sleep 0.2; echo '{\"w\":1}'"), task("next", output={"ok": True})),
     })
 
     events = EventLog.events
@@ -1417,7 +1418,7 @@ class Review(EngineCase):
         self.assertEqual(self.output(run_id, "any")["row"], {"v": 1})
         self.check_log(run_id, view)
 
-    def test_resume_after_a_failed_write_continues_from_the_database(self):
+    def test_a_run_whose_write_failed_is_driven_on_from_the_database(self):
         self.fail_inserts("no_start", "events", "NEW.run_id = 'brokenstart' AND NEW.event = 'node.started'")
         run_id = self.launch("static", runId="brokenstart")
         view = self.get(run_id)
@@ -1425,12 +1426,73 @@ class Review(EngineCase):
         self.assertEqual(view["lastSeq"], 1)
         self.assertEqual({n["state"] for n in view["nodes"]}, {"pending"})
         self.sql("DROP TRIGGER no_start")
-        self.assertEqual(self.call("resumeRun", {"runId": run_id})["status"], "resume_requested")
+        # nobody resumes it: the engine's repair timer reloads and drives it
         view = self.wait_run(run_id)
         self.assertEqual(view["status"], "finished")
         self.assertEqual(self.output(run_id, "b")["row"], {"m": 1})
         log = self.check_log(run_id, view)   # no seq lost to the failed write
         self.assertEqual([r[1] for r in log].count("node.started"), 3)
+
+    # -- a failed write, then the same call again once the cause is gone ----
+
+    def test_approval_whose_decision_could_not_be_recorded(self):
+        run_id = self.launch("gated", runId="apfail")
+        self.wait_run(run_id, "waiting-approval")
+        self.fail_inserts("no_dec", "events", "NEW.run_id = 'apfail' AND NEW.event = 'approval.decided'")
+        decision = {"runId": run_id, "nodeId": "gate", "decision": {"approved": True}}
+        self.refuse("submitApproval", decision, "Internal")
+        v = self.get(run_id)   # memory and database agree: still waiting
+        self.assertEqual((v["status"], self.node(v, "gate")["state"]), ("waiting-approval", "waiting"))
+        self.sql("DROP TRIGGER no_dec")
+        self.assertTrue(self.call("submitApproval", decision)["approved"])
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        self.check_log(run_id, view)
+
+    def test_cancel_whose_write_failed_can_be_sent_again(self):
+        run_id = self.launch("gated", runId="cxfail")
+        self.wait_run(run_id, "waiting-approval")
+        self.fail_inserts("no_cx", "events", "NEW.run_id = 'cxfail' AND NEW.event = 'run.cancelling'")
+        self.refuse("cancelRun", {"runId": run_id}, "Internal")
+        self.assertFalse(self.get(run_id)["cancelRequested"])
+        self.sql("DROP TRIGGER no_cx")
+        self.assertEqual(self.call("cancelRun", {"runId": run_id})["status"], "cancelling")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "cancelled")
+        self.check_log(run_id, view)
+
+    def test_task_completion_that_could_not_be_recorded(self):
+        # The task exits 0 but its end cannot be written: the run must not
+        # stay "running" with nothing driving it. Once writes work again the
+        # repair timer reloads it; the attempt whose end was lost is
+        # interrupted and runs again, without using a retry.
+        self.fail_inserts("no_fin", "events", "NEW.run_id = 'tkfail' AND NEW.event = 'node.finished'")
+        run_id = self.launch("proc", runId="tkfail")
+        self.wait_for(lambda: self.read_attempts(run_id) or None, "the first attempt")
+        time.sleep(0.6)   # let the attempt end while the trigger refuses its record
+        self.sql("DROP TRIGGER no_fin")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished", view)
+        self.assertEqual(self.node(view, "work")["attempts"], 2)
+        self.assertEqual(self.read_attempts(run_id), [(1, "interrupted"), (2, "succeeded")])
+        self.check_log(run_id, view)
+
+    def test_launch_whose_write_failed_can_be_sent_again(self):
+        self.fail_inserts("no_run", "runs", "NEW.run_id = 'lnfail'")
+        self.refuse("launchRun", {"workflow": "static", "options": {"runId": "lnfail"}}, "Internal")
+        self.sql("DROP TRIGGER no_run")
+        run_id = self.launch("static", runId="lnfail")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "finished")
+        self.check_log(run_id, view)
+
+    def read_attempts(self, run_id):
+        db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
+        try:
+            return db.execute("SELECT attempt, state FROM attempts WHERE run_id = ? AND node_id = 'work'"
+                              " ORDER BY attempt", (run_id,)).fetchall()
+        finally:
+            db.close()
 
     def test_completion_is_recorded_with_the_last_transition(self):
         self.fail_inserts("no_done", "events", "NEW.run_id = 'nodone' AND NEW.event = 'run.completed'")
