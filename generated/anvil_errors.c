@@ -27,6 +27,7 @@ const anvil_error_info anvil_error_infos[ANVIL_ERR__COUNT] = {
     [ANVIL_ERR_METHOD_NOT_FOUND] = { "MethodNotFound", "METHOD_NOT_FOUND", 404, "The method is not part of the contract.", true },
     [ANVIL_ERR_NOT_FOUND] = { "NotFound", "NOT_FOUND", 404, "No route matches the request path.", true },
     [ANVIL_ERR_PROTOCOL_UNSUPPORTED] = { "ProtocolUnsupported", "PROTOCOL_UNSUPPORTED", 400, "No protocol version in the requested range is supported.", true },
+    [ANVIL_ERR_STORAGE_UNAVAILABLE] = { "StorageUnavailable", "STORAGE_UNAVAILABLE", 503, "The database cannot be read or written (disk full, I/O error); nothing was changed. Retry after retryAfterMs.", true },
 };
 
 const anvil_error_info *anvil_error_info_of(anvil_error_code code)

@@ -32,7 +32,8 @@ typedef enum anvil_error_code {
     ANVIL_ERR_METHOD_NOT_FOUND = 19,  /* Anvil extension */
     ANVIL_ERR_NOT_FOUND = 20,  /* Anvil extension */
     ANVIL_ERR_PROTOCOL_UNSUPPORTED = 21,  /* Anvil extension */
-    ANVIL_ERR__COUNT = 22
+    ANVIL_ERR_STORAGE_UNAVAILABLE = 22,  /* Anvil extension */
+    ANVIL_ERR__COUNT = 23
 } anvil_error_code;
 
 typedef struct anvil_error_info {

@@ -6,26 +6,26 @@
 #include "anvil_types.h"
 #include "method.h"
 
-static const anvil_error_code errors_launch_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_resume_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_cancel_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_hijack_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_rewind_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_BUSY, ANVIL_ERR_RATE_LIMITED, ANVIL_ERR_UNSUPPORTED_SANDBOX, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_REWIND_FAILED };
-static const anvil_error_code errors_submit_approval[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
-static const anvil_error_code errors_submit_signal[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_get_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_list_runs[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_stream_run_events[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_SEQ_OUT_OF_RANGE, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_stream_dev_tools[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_SEQ_OUT_OF_RANGE, ANVIL_ERR_BACKPRESSURE_DISCONNECT, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_get_node_output[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_NODE_HAS_NO_OUTPUT, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_get_node_diff[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_cron_list[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_cron_create[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_cron_delete[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_cron_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL };
+static const anvil_error_code errors_launch_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_resume_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_cancel_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_hijack_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_rewind_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_BUSY, ANVIL_ERR_RATE_LIMITED, ANVIL_ERR_UNSUPPORTED_SANDBOX, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_REWIND_FAILED, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_submit_approval[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
+static const anvil_error_code errors_submit_signal[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_get_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_list_runs[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_stream_run_events[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_SEQ_OUT_OF_RANGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_stream_dev_tools[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_SEQ_OUT_OF_RANGE, ANVIL_ERR_BACKPRESSURE_DISCONNECT, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_get_node_output[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_NODE_HAS_NO_OUTPUT, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_get_node_diff[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_cron_list[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_cron_create[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_cron_delete[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_cron_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_health[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_list_workflows[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
-static const anvil_error_code errors_list_approvals[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
+static const anvil_error_code errors_list_approvals[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 
 const anvil_method anvil_methods[] = {
     [ANVIL_METHOD_LAUNCH_RUN] = {
@@ -38,7 +38,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_launch_run_response,
         .id = ANVIL_METHOD_LAUNCH_RUN,
         .errors = errors_launch_run,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_RESUME_RUN] = {
         .name = "resumeRun",
@@ -50,7 +50,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_resume_run_response,
         .id = ANVIL_METHOD_RESUME_RUN,
         .errors = errors_resume_run,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_CANCEL_RUN] = {
         .name = "cancelRun",
@@ -62,7 +62,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cancel_run_response,
         .id = ANVIL_METHOD_CANCEL_RUN,
         .errors = errors_cancel_run,
-        .n_errors = 6,
+        .n_errors = 7,
     },
     [ANVIL_METHOD_HIJACK_RUN] = {
         .name = "hijackRun",
@@ -74,7 +74,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_hijack_run_response,
         .id = ANVIL_METHOD_HIJACK_RUN,
         .errors = errors_hijack_run,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_REWIND_RUN] = {
         .name = "rewindRun",
@@ -86,7 +86,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_rewind_run_response,
         .id = ANVIL_METHOD_REWIND_RUN,
         .errors = errors_rewind_run,
-        .n_errors = 10,
+        .n_errors = 11,
     },
     [ANVIL_METHOD_SUBMIT_APPROVAL] = {
         .name = "submitApproval",
@@ -98,7 +98,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_submit_approval_response,
         .id = ANVIL_METHOD_SUBMIT_APPROVAL,
         .errors = errors_submit_approval,
-        .n_errors = 9,
+        .n_errors = 10,
     },
     [ANVIL_METHOD_SUBMIT_SIGNAL] = {
         .name = "submitSignal",
@@ -110,7 +110,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_submit_signal_response,
         .id = ANVIL_METHOD_SUBMIT_SIGNAL,
         .errors = errors_submit_signal,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_GET_RUN] = {
         .name = "getRun",
@@ -122,7 +122,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_get_run_response,
         .id = ANVIL_METHOD_GET_RUN,
         .errors = errors_get_run,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_LIST_RUNS] = {
         .name = "listRuns",
@@ -134,7 +134,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_list_runs_response,
         .id = ANVIL_METHOD_LIST_RUNS,
         .errors = errors_list_runs,
-        .n_errors = 4,
+        .n_errors = 5,
     },
     [ANVIL_METHOD_STREAM_RUN_EVENTS] = {
         .name = "streamRunEvents",
@@ -146,7 +146,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_stream_run_events_response,
         .id = ANVIL_METHOD_STREAM_RUN_EVENTS,
         .errors = errors_stream_run_events,
-        .n_errors = 6,
+        .n_errors = 7,
     },
     [ANVIL_METHOD_STREAM_DEV_TOOLS] = {
         .name = "streamDevTools",
@@ -158,7 +158,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_stream_dev_tools_response,
         .id = ANVIL_METHOD_STREAM_DEV_TOOLS,
         .errors = errors_stream_dev_tools,
-        .n_errors = 7,
+        .n_errors = 8,
     },
     [ANVIL_METHOD_GET_NODE_OUTPUT] = {
         .name = "getNodeOutput",
@@ -170,7 +170,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_get_node_output_response,
         .id = ANVIL_METHOD_GET_NODE_OUTPUT,
         .errors = errors_get_node_output,
-        .n_errors = 9,
+        .n_errors = 10,
     },
     [ANVIL_METHOD_GET_NODE_DIFF] = {
         .name = "getNodeDiff",
@@ -182,7 +182,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_get_node_diff_response,
         .id = ANVIL_METHOD_GET_NODE_DIFF,
         .errors = errors_get_node_diff,
-        .n_errors = 9,
+        .n_errors = 10,
     },
     [ANVIL_METHOD_CRON_LIST] = {
         .name = "cronList",
@@ -194,7 +194,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cron_list_response,
         .id = ANVIL_METHOD_CRON_LIST,
         .errors = errors_cron_list,
-        .n_errors = 4,
+        .n_errors = 5,
     },
     [ANVIL_METHOD_CRON_CREATE] = {
         .name = "cronCreate",
@@ -206,7 +206,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cron_create_response,
         .id = ANVIL_METHOD_CRON_CREATE,
         .errors = errors_cron_create,
-        .n_errors = 4,
+        .n_errors = 5,
     },
     [ANVIL_METHOD_CRON_DELETE] = {
         .name = "cronDelete",
@@ -218,7 +218,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cron_delete_response,
         .id = ANVIL_METHOD_CRON_DELETE,
         .errors = errors_cron_delete,
-        .n_errors = 5,
+        .n_errors = 6,
     },
     [ANVIL_METHOD_CRON_RUN] = {
         .name = "cronRun",
@@ -230,7 +230,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cron_run_response,
         .id = ANVIL_METHOD_CRON_RUN,
         .errors = errors_cron_run,
-        .n_errors = 6,
+        .n_errors = 7,
     },
     [ANVIL_METHOD_HEALTH] = {
         .name = "health",
@@ -266,7 +266,7 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_list_approvals_response,
         .id = ANVIL_METHOD_LIST_APPROVALS,
         .errors = errors_list_approvals,
-        .n_errors = 4,
+        .n_errors = 5,
     },
 };
 const size_t anvil_n_methods = 20;

@@ -83,7 +83,6 @@ int anvil_handle_list_approvals(anvil_call *call, const anvil_list_approvals_req
     approvals_ctx c = { .res = res };
     if (anvil_store_approvals_pending(call->svc->store, f ? f->run_id : NULL, f ? f->workflow : NULL,
                                       limit, add_approval, &c) < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                               anvil_store_errmsg(call->svc->store));
+        return anvil_store_error(call->svc->store, &call->err, NULL);
     return c.oom ? anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory") : 0;
 }

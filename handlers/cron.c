@@ -26,8 +26,7 @@ static int oom(anvil_call *call)
 
 static int store_failed(anvil_call *call)
 {
-    return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                           anvil_store_errmsg(call->svc->store));
+    return anvil_store_error(call->svc->store, &call->err, NULL);
 }
 
 static int bad_field(anvil_call *call, const char *path, const char *what, const char *arg)

@@ -105,7 +105,7 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
     const anvil_wf_node *def = wf ? anvil_workflow_node(wf, req->node_id) : NULL;
     node_find nf = { req->node_id, NULL };
     if (anvil_store_nodes(s, req->run_id, find_node, &nf) < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+        return anvil_store_error(s, &call->err, NULL);
     if (!def && !nf.state)
         return anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
                                req->run_id, req->node_id);
@@ -125,7 +125,7 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
     int have = anvil_store_output_get(s, req->run_id, req->node_id, 0, &row);
     if (have < 0) {
         free(nf.state);
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+        return anvil_store_error(s, &call->err, NULL);
     }
     int64_t cap = call->svc->config->max_payload > 0 ? call->svc->config->max_payload : 1048576;
     if (row && (int64_t)strlen(row) > cap) {

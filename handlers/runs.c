@@ -159,7 +159,7 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
     if (!v.summary || bad)
         return oom(call);
     if (anvil_store_nodes(s, req->run_id, add_node, &v) < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+        return anvil_store_error(s, &call->err, NULL);
     return v.oom ? oom(call) : 0;
 }
 
@@ -213,8 +213,7 @@ int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
     if (!res->items)
         return oom(call);
     if (anvil_store_run_summaries(call->svc->store, status, limit, add_summary, &l) < 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s",
-                               anvil_store_errmsg(call->svc->store));
+        return anvil_store_error(call->svc->store, &call->err, NULL);
     return l.oom ? oom(call) : 0;
 }
 
@@ -263,7 +262,7 @@ int anvil_handle_hijack_run(anvil_call *call, const anvil_hijack_run_request *re
                                        p->token_id, options, anvil_now_ms());
     free(options);
     if (rc != 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(s));
+        return anvil_store_error(s, &call->err, NULL);
     res->run_id = strdup(req->run_id);
     res->status = strdup("hijack-ready");
     res->session_id = strdup(uuid);

@@ -187,9 +187,6 @@ static int recover(anvil_engine *e)
 
 /* ---- repair after a failed write ------------------------------------------------------ */
 
-#define REPAIR_FIRST_MS 1000
-#define REPAIR_MAX_MS 30000
-
 static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec,
                       anvil_error *err);
 
@@ -218,8 +215,7 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
         anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
         bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
         if (!ended && recover_one(e, &rec) != 0)
-            rc = anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reload run %s: %s", run_id,
-                                 anvil_store_errmsg(e->store));
+            rc = anvil_store_error(e->store, err, "reloading the run failed");
         anvil_run_record_clear(&rec);
         r = ended || rc != 0 ? NULL : anvil_registry_find(e, run_id);
         if (r) {
@@ -286,10 +282,10 @@ static void on_repair(evutil_socket_t fd, short what, void *arg)
     }
     free(l.ids);
     if (!again) {
-        e->repair_backoff_ms = REPAIR_FIRST_MS;
+        e->repair_backoff_ms = ANVIL_ENGINE_REPAIR_FIRST_MS;
         return;
     }
-    if (e->repair_backoff_ms < REPAIR_MAX_MS)
+    if (e->repair_backoff_ms < ANVIL_ENGINE_REPAIR_MAX_MS)
         e->repair_backoff_ms *= 2;
     struct timeval tv = { (time_t)(e->repair_backoff_ms / 1000),
                           (suseconds_t)((e->repair_backoff_ms % 1000) * 1000) };
@@ -385,7 +381,7 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
-    e->repair_backoff_ms = REPAIR_FIRST_MS;
+    e->repair_backoff_ms = ANVIL_ENGINE_REPAIR_FIRST_MS;
     if (!(e->repair = evtimer_new(base, on_repair, e))) {
         snprintf(err, errlen, "cannot create the repair timer");
         anvil_engine_free(e);
@@ -519,7 +515,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         char *prior = NULL;
         int found = anvil_store_run_by_idempotency(e->store, l->workflow, l->idempotency_key, &prior);
         if (found < 0)
-            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+            return anvil_store_error(e->store, err, NULL);
         if (found == 1) {
             if (l->run_id && strcmp(l->run_id, prior) != 0) {
                 anvil_error_set(err, ANVIL_ERR_INVALID_INPUT,
@@ -539,9 +535,10 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     int taken = anvil_store_run_get(e->store, id, &probe);
     anvil_run_record_clear(&probe);
     if (taken != 0) {
-        anvil_error_set(err, taken < 0 ? ANVIL_ERR_INTERNAL : ANVIL_ERR_INVALID_INPUT,
-                        taken < 0 ? "%s" : "run %s already exists",
-                        taken < 0 ? anvil_store_errmsg(e->store) : id);
+        if (taken < 0)
+            anvil_store_error(e->store, err, NULL);
+        else
+            anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "run %s already exists", id);
         free(id);
         return -1;
     }
@@ -588,7 +585,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
 
     /* One transaction: the run, every node as pending, frame 1, seq 1. */
     if (anvil_run_begin(r) != 0) {
-        anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        anvil_store_error(e->store, err, NULL);
         anvil_run_free(r);
         return -1;
     }
@@ -614,8 +611,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     /* Commits, then publishes run.started. */
     if (anvil_run_end(r, ok) != 0) {
         /* A unique-key race (the same idempotency key in flight) lands here. */
-        anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the run failed: %s",
-                        anvil_store_errmsg(e->store));
+        anvil_store_error(e->store, err, "recording the run failed");
         anvil_run_free(r);
         return -1;
     }
@@ -636,7 +632,7 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
 {
     int found = anvil_store_run_get(e->store, run_id, rec);
     if (found < 0)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        return anvil_store_error(e->store, err, NULL);
     if (found == 0)
         return anvil_error_set(err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", run_id);
     return 0;
@@ -665,16 +661,14 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     r->rec.cancel_requested = true;
     if (anvil_run_begin(r) != 0) {
         r->rec.cancel_requested = false;
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL,
-                               "Run %s stopped recording after a failed write; resumeRun reloads it",
-                               run_id);
+        return anvil_store_error(e->store, err, "recording the cancellation failed");
     }
     cJSON *p = cJSON_CreateObject();
     if (p)
         cJSON_AddStringToObject(p, "runId", r->rec.run_id);
     if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
         r->rec.cancel_requested = false;
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the cancellation failed");
+        return anvil_store_error(e->store, err, "recording the cancellation failed");
     }
     for (size_t i = 0; i < r->wf->n_nodes; i++) {
         if (r->nodes[i].proc) {
@@ -714,7 +708,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
      * or a failed/cancelled run reopened with force. */
     if (recover_one(e, &rec) != 0) {
         anvil_run_record_clear(&rec);
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot load run %s", run_id);
+        return anvil_store_error(e->store, err, "loading the run failed");
     }
     anvil_run_record_clear(&rec);
     r = anvil_registry_find(e, run_id);
@@ -736,7 +730,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
         }
         if (anvil_run_reopen(r) != 0 || anvil_run_begin(r) != 0) {
             free(reopened);
-            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
+            return anvil_store_error(e->store, err, "reopening the run failed");
         }
         bool ok = true;
         for (size_t i = 0; ok && i < r->wf->n_nodes; i++)
@@ -751,7 +745,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
             cJSON_AddBoolToObject(p, "force", true);
         }
         if (anvil_run_end(r, p && anvil_run_note(r, true, "run.resumed", p) == 0) != 0)
-            return anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot reopen run %s", run_id);
+            return anvil_store_error(e->store, err, "reopening the run failed");
     }
     recover_interrupted(r);
     recover_signal_waits(r);
@@ -834,7 +828,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
     anvil_approval_record a;
     int found = anvil_store_approval_get(e->store, d->run_id, d->node_id, d->iteration, &a);
     if (found < 0)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        return anvil_store_error(e->store, err, NULL);
     if (!r) {
         anvil_run_record rec;
         if (not_active(e, d->run_id, &rec, err) != 0) {
@@ -954,7 +948,7 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
     free(value_text);
     if (!ok) {
         cJSON_Delete(row);
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "recording the decision failed");
+        return anvil_store_error(e->store, err, "recording the decision failed");
     }
     cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, d->node_id);
     cJSON_AddItemToObject(r->outputs, d->node_id, row);
@@ -987,7 +981,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                                        receipt->received_at_ms, received_by, &receipt->seq);
     free(text);
     if (rc != 0)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s", anvil_store_errmsg(e->store));
+        return anvil_store_error(e->store, err, NULL);
     if (!r || r->rec.cancel_requested)
         return 0;   /* stored; an ended run keeps it for the record only */
     for (size_t i = 0; i < r->wf->n_nodes; i++) {

@@ -143,8 +143,9 @@ int anvil_run_begin(run_rt *r)
         return -1;
     e->txn_state_version = e->state_version;
     if (anvil_store_begin(e->store) != 0) {
-        anvil_log(ANVIL_LOG_ERROR, "run %s: cannot begin a transaction: %s", r->rec.run_id,
-                  anvil_store_errmsg(e->store));
+        if (!anvil_store_unavailable(e->store))
+            anvil_log(ANVIL_LOG_ERROR, "run %s: cannot begin a transaction: %s", r->rec.run_id,
+                      anvil_store_errmsg(e->store));
         /* Nothing changed yet, but the caller has already moved the mirror:
          * repaired like a failed commit. */
         e->in_txn = true;
@@ -238,10 +239,20 @@ int anvil_run_end(run_rt *r, bool ok)
     e->in_txn = false;
     if (ok && anvil_store_commit(e->store) == 0) {
         flush_events(e, true);
+        /* Writes work again: reload the runs a failure left behind now,
+         * not after the backoff the failures built up. */
+        if (e->repair_due && e->repair) {
+            e->repair_due = false;
+            e->repair_backoff_ms = ANVIL_ENGINE_REPAIR_FIRST_MS;
+            struct timeval now = { 0, 0 };
+            evtimer_add(e->repair, &now);
+        }
         return 0;
     }
-    anvil_log(ANVIL_LOG_ERROR, "run %s: state change not recorded: %s", r->rec.run_id,
-              anvil_store_errmsg(e->store));
+    /* An unavailable database was logged once by the store already. */
+    if (!anvil_store_unavailable(e->store))
+        anvil_log(ANVIL_LOG_ERROR, "run %s: state change not recorded: %s", r->rec.run_id,
+                  anvil_store_errmsg(e->store));
     anvil_store_rollback(e->store);
     flush_events(e, false);
     /* Nothing of the change was published: the versions it took are free. */
@@ -250,6 +261,7 @@ int anvil_run_end(run_rt *r, bool ok)
      * it; the engine's repair timer reloads it from its rows once its tasks
      * have ended (and the next call on it does so first). */
     r->broken = true;
+    e->repair_due = true;
     if (e->repair && !evtimer_pending(e->repair, NULL)) {
         struct timeval tv = { (time_t)(e->repair_backoff_ms / 1000),
                               (suseconds_t)((e->repair_backoff_ms % 1000) * 1000) };

@@ -338,7 +338,9 @@ void anvil_run_advance(run_rt *r)
         anvil_run_complete_if_done(r);
     } while (r->again && ++passes < 10000);
     r->advancing = false;
-    if (anvil_run_ended(r) && r->running_tasks == 0)
+    /* A broken run's mirror may say it ended when the database does not
+     * know it: it stays for the repair timer to reload. */
+    if (anvil_run_ended(r) && r->running_tasks == 0 && !r->broken)
         anvil_registry_forget(r->eng, r);
 }
 

@@ -68,6 +68,11 @@ typedef struct run_rt {
     anvil_hnode link;               /* in anvil_engine.runs, keyed by rec.run_id */
 } run_rt;
 
+/* The repair timer's first delay after a failed write; it doubles to
+ * ANVIL_ENGINE_REPAIR_MAX_MS while writes keep failing. */
+#define ANVIL_ENGINE_REPAIR_FIRST_MS 1000
+#define ANVIL_ENGINE_REPAIR_MAX_MS 30000
+
 typedef struct workflow_entry {
     char *name;
     anvil_workflow *wf;
@@ -90,6 +95,7 @@ struct anvil_engine {
     int64_t txn_state_version;      /* state_version at anvil_run_begin */
     struct event *repair;           /* reloads runs whose write failed (engine.c) */
     int64_t repair_backoff_ms;      /* doubles while writes keep failing */
+    bool repair_due;                /* a run broke since the last repair */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
 };
 

@@ -158,8 +158,7 @@ static int signal_one(anvil_engine *e, const char *wf, const char *run_id, const
     anvil_run_record rec;
     int found = anvil_store_run_get(anvil_engine_store(e), run_id, &rec);
     if (found < 0)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s",
-                               anvil_store_errmsg(anvil_engine_store(e)));
+        return anvil_store_error(anvil_engine_store(e), err, NULL);
     bool mine = found == 1 && rec.workflow && strcmp(rec.workflow, wf) == 0;
     if (found == 1)
         anvil_run_record_clear(&rec);

@@ -6,6 +6,7 @@
  * its caches are store_db.c's. Queries for one domain live in their own store_*.c
  * (tokens: store_tokens.c); no file outside store*.c issues SQL.
  */
+#include "error.h"
 #include "store.h"
 #include "store_db.h"
 #include "store_migrations.h"
@@ -145,4 +146,15 @@ void anvil_store_close(anvil_store *s)
     if (!s)
         return;
     anvil_store_db_free(s);
+}
+
+int anvil_store_error(const anvil_store *s, anvil_error *err, const char *what)
+{
+    const char *sep = what ? ": " : "";
+    what = what ? what : "";
+    if (!anvil_store_unavailable(s))
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s%s%s", what, sep, s->errmsg);
+    anvil_error_set(err, ANVIL_ERR_STORAGE_UNAVAILABLE, "%s%s%s", what, sep, s->errmsg);
+    anvil_error_detail_int(err, "retryAfterMs", ANVIL_STORE_RETRY_AFTER_MS);
+    return -1;
 }

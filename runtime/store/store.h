@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "error.h"
 
 typedef struct anvil_store anvil_store;
 
@@ -34,6 +35,20 @@ int anvil_store_latest_version(void);
 /* Why the last failing call on s failed; for the lookup/revoked callbacks,
  * which can only return -1. Never NULL. */
 const char *anvil_store_errmsg(const anvil_store *s);
+
+/* Whether the last failure on s was the database being unavailable rather
+ * than a bug: the disk is full, an I/O error, the file cannot be opened,
+ * another process holds the lock past the busy timeout, or it became
+ * read-only. Such an episode is logged once, until a commit succeeds. */
+bool anvil_store_unavailable(const anvil_store *s);
+
+/* How long a client told StorageUnavailable should wait (retryAfterMs). */
+#define ANVIL_STORE_RETRY_AFTER_MS 1000
+
+/* Set err from the store's last failure, "<what>: <cause>" (just the cause
+ * when what is NULL): StorageUnavailable (HTTP 503) with retryAfterMs when
+ * the database is unavailable, else Internal. Returns -1. */
+int anvil_store_error(const anvil_store *s, anvil_error *err, const char *what);
 
 /* Store an issued token: only its sha256 is kept. g->token_id must be set.
  * Returns 0 or -1 (err filled). */

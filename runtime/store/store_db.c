@@ -7,7 +7,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "log.h"
 #include "store_db.h"
+
+/* SQLite's codes for "the database cannot be used right now", as opposed
+ * to a bug or a broken invariant: the disk is full, an I/O error, the file
+ * cannot be opened, another process holds the lock past the busy timeout,
+ * or the file became read-only. */
+static bool resource_code(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_READONLY:
+        return true;
+    default:
+        return false;
+    }
+}
 
 int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, ...)
 {
@@ -18,10 +38,34 @@ int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, 
     va_end(ap);
     if (err && errlen)
         snprintf(err, errlen, "%s", msg);
-    if (s)
+    if (s) {
         snprintf(s->errmsg, sizeof s->errmsg, "%s", msg);
+        s->fail_rc = s->db ? sqlite3_extended_errcode(s->db) : SQLITE_OK;
+        /* One log line per episode: a full disk fails every request until
+         * it is fixed, and a line per request would bury the cause. */
+        if (resource_code(s->fail_rc) && !s->degraded) {
+            s->degraded = true;
+            anvil_log(ANVIL_LOG_ERROR, "database unavailable: %s (requests that need it answer "
+                      "503 StorageUnavailable; logged again once it has recovered)", msg);
+        }
+    }
     return -1;
 }
+
+bool anvil_store_unavailable(const anvil_store *s)
+{
+    return resource_code(s->fail_rc);
+}
+
+void anvil_store_recovered(anvil_store *s)
+{
+    s->fail_rc = SQLITE_OK;
+    if (s->degraded) {
+        s->degraded = false;
+        anvil_log(ANVIL_LOG_INFO, "database available again");
+    }
+}
+
 
 const char *anvil_store_errmsg(const anvil_store *s)
 {
@@ -36,6 +80,14 @@ int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen)
     anvil_store_fail(s, err, errlen, "%s", msg ? msg : sqlite3_errmsg(s->db));
     sqlite3_free(msg);
     return -1;
+}
+
+void anvil_store_rollback_quietly(anvil_store *s)
+{
+    /* After an I/O error or a full disk SQLite may already have rolled the
+     * transaction back itself; "no transaction is active" then is no news,
+     * and must not replace the error that explains the failure. */
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,

@@ -45,6 +45,9 @@ struct anvil_store {
     struct anvil_sql_cached { const char *sql; sqlite3_stmt *st; } sql_cache[96];
     size_t n_sql_cache;
     int txn_depth;        /* anvil_store_begin nesting */
+    int fail_rc;          /* SQLite's extended code at the last failure */
+    bool degraded;        /* the database was unavailable at the last failure:
+                             logged once, until a commit succeeds again */
 };
 
 /* Drop the revocation cache (after this connection changes revocations). */
@@ -58,8 +61,15 @@ void anvil_sql_cache_clear(anvil_store *s);
  * and free the handle. NULL is ignored. */
 void anvil_store_db_free(anvil_store *s);
 
-/* Why the last failing call on s failed (store.h's anvil_store_errmsg). */
+/* Why the last failing call on s failed, and whether that was the
+ * database being unavailable (store.h's anvil_store_errmsg and
+ * anvil_store_unavailable). */
 const char *anvil_store_errmsg(const anvil_store *s);
+bool anvil_store_unavailable(const anvil_store *s);
+
+/* A commit succeeded: the database is usable again (ends a logged episode
+ * of unavailability). */
+void anvil_store_recovered(anvil_store *s);
 
 /* The cached statement for slot, prepared from sql on first use; reset and
  * unbound before it is handed out. NULL on failure (s->errmsg set). */
@@ -73,5 +83,9 @@ int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, 
 
 /* Run SQL text that returns no rows (may hold several statements). */
 int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen);
+
+/* ROLLBACK, keeping the last failure's message and code (the reason the
+ * transaction is being abandoned). */
+void anvil_store_rollback_quietly(anvil_store *s);
 
 #endif

@@ -38,9 +38,11 @@ int anvil_store_commit(anvil_store *s)
         return 0;
     char msg[200];
     if (anvil_store_exec(s, "COMMIT", msg, sizeof msg) != 0) {
-        anvil_store_exec(s, "ROLLBACK", NULL, 0);
-        return anvil_store_fail(s, NULL, 0, "commit: %s", msg);
+        anvil_store_fail(s, NULL, 0, "commit: %s", msg);
+        anvil_store_rollback_quietly(s);
+        return -1;
     }
+    anvil_store_recovered(s);
     return 0;
 }
 
@@ -48,7 +50,7 @@ void anvil_store_rollback(anvil_store *s)
 {
     if (s->txn_depth > 0) {
         s->txn_depth = 0;
-        anvil_store_exec(s, "ROLLBACK", NULL, 0);
+        anvil_store_rollback_quietly(s);
     }
 }
 

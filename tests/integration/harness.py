@@ -278,6 +278,7 @@ class Server:
         self.stdout_path = os.path.join(self.dir, "stdout.log")
         self.proc = None
         self.port = None
+        self.preexec = None     # run in the child before exec (resource limits)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -290,7 +291,8 @@ class Server:
         self._err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
             [anvil_bin(), "serve", "--config", self.config_path, "--port-file", self.port_file],
-            cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err)
+            cwd=self.dir, stdin=subprocess.DEVNULL, stdout=self._out, stderr=self._err,
+            preexec_fn=self.preexec)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if os.path.exists(self.port_file):

@@ -13,6 +13,7 @@ the contract's response schema for its method."""
 import json
 import sqlite3
 import os
+import resource
 import signal
 import sys
 import time
@@ -1357,6 +1358,71 @@ class Shutdown(EngineCase):
         self.assertEqual((n["state"], n["attempts"]), ("failed", 5))
         self.assertIn("interrupted 5 times in a row", n["error"])
         self.assertEqual(self.attempt_states(run_id, "slow"), [(i, "interrupted") for i in range(1, 6)])
+
+
+FSIZE_LIMIT = 1024 * 1024
+
+
+def limit_file_size():
+    """In the server's child before exec: files may not grow past
+    FSIZE_LIMIT (a full disk, as far as SQLite can tell: its writes fail
+    with EFBIG), and SIGXFSZ is ignored so the write fails instead of the
+    process dying. The hard limit stays unlimited so the test can lift it."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE_LIMIT, resource.RLIM_INFINITY))
+
+
+class StorageFull(EngineCase):
+    """The database cannot be written (the file-size limit plays a full
+    disk): calls answer 503 StorageUnavailable with retryAfterMs, the cause
+    is logged once per episode, nothing acknowledged is lost, and the same
+    calls succeed once space is back."""
+    CONFIG, FILES = config({
+        "static": task("only", output={"ok": True}),
+        "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
+    })
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = harness.Server(cls.CONFIG, cls.FILES)
+        cls.server.preexec = limit_file_size
+        cls.server.start()
+
+    def test_disk_full_answers_503_and_recovers(self):
+        gate = self.launch("gated")
+        self.wait_run(gate, "waiting-approval")
+        acked, refused = [], None
+        pad = {"p%d" % k: "x" * 60000 for k in range(3)}
+        for i in range(40):   # each launch writes ~180 KiB: the limit is reached
+            params = {"workflow": "static", "input": pad, "options": {"runId": "full-%d" % i}}
+            status, _, doc = self.server.rpc("launchRun", params, token=OP)
+            if status == 200:
+                acked.append(doc["payload"]["runId"])
+                continue
+            refused = (params, status, doc)
+            break
+        self.assertIsNotNone(refused, "the file-size limit was never reached")
+        params, status, doc = refused
+        err = self.assertError(status, doc, "StorageUnavailable", 503)
+        self.assertEqual(err["retryAfterMs"], 1000)
+        self.assertEqual(err["legacyCode"], "STORAGE_UNAVAILABLE")
+        # the same call while it lasts fails the same way (and is not logged again)
+        for _ in range(3):
+            status, _, doc = self.server.rpc("launchRun", params, token=OP)
+            self.assertError(status, doc, "StorageUnavailable", 503)
+        decision = {"runId": gate, "nodeId": "gate", "decision": {"approved": True}}
+        self.assertEqual(self.server.stderr().count("database unavailable"), 1,
+                         "the cause is logged once per episode")
+
+        # space is back: the same calls succeed, nothing acknowledged is lost
+        resource.prlimit(self.server.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        self.assertEqual(self.call("launchRun", params)["runId"], params["options"]["runId"])
+        self.assertTrue(self.call("submitApproval", decision)["approved"])
+        self.assertEqual(self.wait_run(gate)["status"], "finished")
+        for run_id in acked + [params["options"]["runId"]]:
+            self.assertEqual(self.wait_run(run_id)["status"], "finished", run_id)
+        self.assertIn("database available again", self.server.stderr())
 
 
 class Review(EngineCase):
