@@ -54,6 +54,7 @@
 #include "engine.h"
 #include "error.h"
 #include "events.h"
+#include "htab.h"
 #include "json_bounds.h"
 #include "json_number.h"
 #include "json_print.h"
@@ -73,28 +74,55 @@ typedef struct held_event {
     struct held_event *next;
 } held_event;
 
-typedef struct run_stream {
+typedef struct ws_conn ws_conn;
+typedef struct ws_stream ws_stream;
+
+/* What one kind of stream does at each step of the shared lifecycle. */
+typedef struct ws_stream_kind {
+    size_t size;                  /* of the kind's struct, which starts with a ws_stream */
+    unsigned slot;                /* its list in ws_conn.streams (WS_STREAM_*) */
+    /* The call that registered st succeeded and its answer is out (st is
+     * no longer pending): send what the client asked to catch up on. */
+    void (*start)(ws_conn *c, ws_stream *st);
+    /* A live engine event of st's run. *ptext caches the event's payload
+     * as JSON text across the streams of every connection (freed by the
+     * caller). */
+    void (*deliver)(ws_conn *c, ws_stream *st, const anvil_event *ev, char **ptext);
+    /* Every ANVIL_RUN_EVENT_HEARTBEAT_MS while started; NULL for none. */
+    void (*heartbeat)(ws_conn *c, ws_stream *st, int64_t now_ms);
+    /* Free the kind's part (not the ws_stream, not st itself). */
+    void (*release)(ws_stream *st);
+} ws_stream_kind;
+
+/* The kinds, in the order each live event reaches them. */
+enum { WS_STREAM_RUN_EVENTS, WS_STREAM_DEVTOOLS, WS_STREAM__SLOTS };
+
+/* A stream a streaming call opened on the connection: one run's events
+ * pushed as they happen, under its own id. */
+struct ws_stream {
     char id[37];
     char *run_id;
-    int64_t sent_seq;             /* highest run seq delivered (or the starting point) */
     bool pending;                 /* registered by the call in progress: waits for its response */
+    const ws_stream_kind *kind;
+    ws_stream *next;
+};
+
+/* streamRunEvents: the run's events from the durable log, then live. */
+typedef struct run_stream {
+    ws_stream base;
+    int64_t sent_seq;             /* highest run seq delivered (or the starting point) */
     cJSON *gap_snapshot;          /* send run.gap_resync first (pending streams only) */
     int64_t gap_from, gap_to;
-    struct run_stream *next;
 } run_stream;
 
-/* A streamDevTools subscription: the frames of one run as snapshot/delta
- * events. */
+/* streamDevTools: the frames of one run as snapshot/delta events. */
 typedef struct dt_stream {
-    char id[37];
-    char *run_id;
+    ws_stream base;
     int64_t sent_frame;           /* highest frameNo delivered (or the starting point) */
-    bool pending;                 /* registered by the call in progress */
     anvil_devtools_state state;   /* the tree the client has, the delta count */
-    struct dt_stream *next;
 } dt_stream;
 
-typedef struct ws_conn {
+struct ws_conn {
     uint64_t id;
     struct anvil_ws_gateway *w;
     bool authenticated;
@@ -111,12 +139,11 @@ typedef struct ws_conn {
     /* Set while this connection's own subscribing call runs. */
     bool holding;
     held_event *held, **held_tail;
-    run_stream *streams;          /* streamRunEvents subscriptions, oldest first */
-    struct event *stream_hb;      /* run.heartbeat timer, while there are streams */
-    dt_stream *dt_streams;        /* streamDevTools subscriptions, oldest first */
+    ws_stream *streams[WS_STREAM__SLOTS]; /* by kind, each oldest first */
+    struct event *stream_hb;      /* heartbeat timer, once a kind with heartbeats opened */
     struct ws_conn *next, *prev;  /* all connections */
     struct ws_conn *hnext;        /* hash chain */
-} ws_conn;
+};
 
 struct anvil_ws_gateway {
     struct event_base *base;
@@ -227,36 +254,24 @@ static void free_held(ws_conn *c)
     c->held_tail = &c->held;
 }
 
-static void stream_free(run_stream *st)
+static void stream_free(ws_stream *st)
 {
+    st->kind->release(st);
     free(st->run_id);
-    cJSON_Delete(st->gap_snapshot);
-    free(st);
-}
-
-static void dt_stream_free(dt_stream *st)
-{
-    free(st->run_id);
-    anvil_devtools_state_clear(&st->state);
     free(st);
 }
 
 static void free_streams(ws_conn *c)
 {
-    dt_stream *dt = c->dt_streams;
-    while (dt) {
-        dt_stream *n = dt->next;
-        dt_stream_free(dt);
-        dt = n;
+    for (unsigned k = 0; k < WS_STREAM__SLOTS; k++) {
+        ws_stream *st = c->streams[k];
+        while (st) {
+            ws_stream *n = st->next;
+            stream_free(st);
+            st = n;
+        }
+        c->streams[k] = NULL;
     }
-    c->dt_streams = NULL;
-    run_stream *st = c->streams;
-    while (st) {
-        run_stream *n = st->next;
-        stream_free(st);
-        st = n;
-    }
-    c->streams = NULL;
     if (c->stream_hb) {
         event_free(c->stream_hb);
         c->stream_hb = NULL;
@@ -461,7 +476,7 @@ static int subscribe(ws_conn *c, const char *run_id)
     return 0;
 }
 
-/* ---------------------------------------------------------------- run event streams */
+/* ---------------------------------------------------------------- streams */
 
 /* Send event `name` whose payload is `p` (consumed). */
 static void send_owned_event(ws_conn *c, const char *name, cJSON *p, int64_t sv)
@@ -486,15 +501,107 @@ static void send_owned_event(ws_conn *c, const char *name, cJSON *p, int64_t sv)
     free(prefix);
 }
 
+static void on_stream_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ws_conn *c = arg;
+    int64_t now = anvil_now_ms();
+    for (unsigned k = 0; k < WS_STREAM__SLOTS; k++)
+        for (ws_stream *st = c->streams[k]; st && !c->closing; st = st->next)
+            if (!st->pending && st->kind->heartbeat)
+                st->kind->heartbeat(c, st, now);
+}
+
+/* Register a pending stream of `kind` on run_id for the call in progress
+ * and write its id; the caller fills in the kind's part. NULL with err
+ * set when the connection is closing or out of memory. */
+static ws_stream *stream_register(void *conn, const ws_stream_kind *kind, const char *run_id,
+                                  char stream_id[37], anvil_error *err)
+{
+    ws_conn *c = conn;
+    if (!c || c->closing) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
+        return NULL;
+    }
+    if (kind->heartbeat && !c->stream_hb) {
+        c->stream_hb = event_new(c->w->base, -1, EV_PERSIST, on_stream_heartbeat, c);
+        struct timeval tv = { ANVIL_RUN_EVENT_HEARTBEAT_MS / 1000, (ANVIL_RUN_EVENT_HEARTBEAT_MS % 1000) * 1000 };
+        if (!c->stream_hb || event_add(c->stream_hb, &tv) != 0) {
+            if (c->stream_hb)
+                event_free(c->stream_hb);
+            c->stream_hb = NULL;
+            anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+            return NULL;
+        }
+    }
+    ws_stream *st = calloc(1, kind->size);
+    if (!st || !(st->run_id = strdup(run_id)) || anvil_uuid4(st->id) != 0) {
+        if (st)
+            free(st->run_id);
+        free(st);
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    st->kind = kind;
+    st->pending = true;
+    ws_stream **pp = &c->streams[kind->slot];
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = st;
+    memcpy(stream_id, st->id, sizeof st->id);
+    return st;
+}
+
+/* After a call: start the streams it registered when it succeeded, drop
+ * them when it did not (the client never learned their ids). */
+static void streams_after_call(ws_conn *c, bool ok)
+{
+    for (unsigned k = 0; k < WS_STREAM__SLOTS; k++) {
+        ws_stream **pp = &c->streams[k];
+        while (*pp) {
+            ws_stream *st = *pp;
+            if (!st->pending) {
+                pp = &st->next;
+            } else if (ok && !c->closing) {
+                st->pending = false;
+                st->kind->start(c, st);
+                pp = &st->next;
+            } else {
+                *pp = st->next;
+                stream_free(st);
+            }
+        }
+    }
+}
+
+/* A live engine event: to every started stream on its run. */
+static void streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
+{
+    if (!ev->run_id)
+        return;
+    for (unsigned k = 0; k < WS_STREAM__SLOTS; k++)
+        for (ws_stream *st = c->streams[k]; st && !c->closing; st = st->next)
+            if (!st->pending && strcmp(st->run_id, ev->run_id) == 0)
+                st->kind->deliver(c, st, ev, ptext);
+}
+
+/* ---------------------------------------------------------------- run event streams */
+
+static run_stream *as_run(ws_stream *st)
+{
+    return ANVIL_CONTAINER_OF(st, run_stream, base);
+}
+
 /* One run.event frame; payload_json is the event's payload as JSON text. */
-static void stream_send(ws_conn *c, run_stream *st, int64_t seq, const char *event,
+static void stream_send(ws_conn *c, run_stream *rs, int64_t seq, const char *event,
                         const char *payload_json, int64_t sv)
 {
     cJSON *p = cJSON_CreateObject();
     cJSON *raw = cJSON_CreateRaw(payload_json ? payload_json : "{}");
-    if (!p || !raw || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+    if (!p || !raw || !cJSON_AddStringToObject(p, "streamId", rs->base.id) ||
         !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
-        !cJSON_AddStringToObject(p, "type", "RunEvent") || !cJSON_AddStringToObject(p, "runId", st->run_id) ||
+        !cJSON_AddStringToObject(p, "type", "RunEvent") || !cJSON_AddStringToObject(p, "runId", rs->base.run_id) ||
         !cJSON_AddStringToObject(p, "event", event) || !cJSON_AddItemToObject(p, "payload", raw) ||
         !cJSON_AddNumberToObject(p, "seq", (double)seq) || !cJSON_AddNumberToObject(p, "stateVersion", (double)sv)) {
         if (raw && !(p && cJSON_GetObjectItemCaseSensitive(p, "payload") == raw))
@@ -504,13 +611,13 @@ static void stream_send(ws_conn *c, run_stream *st, int64_t seq, const char *eve
         return;
     }
     send_owned_event(c, "run.event", p, sv);
-    if (seq > st->sent_seq)
-        st->sent_seq = seq;
+    if (seq > rs->sent_seq)
+        rs->sent_seq = seq;
 }
 
 typedef struct replay_ctx {
     ws_conn *c;
-    run_stream *st;
+    run_stream *rs;
 } replay_ctx;
 
 static int replay_row(void *ctx, const anvil_event_record *ev)
@@ -518,37 +625,37 @@ static int replay_row(void *ctx, const anvil_event_record *ev)
     replay_ctx *r = ctx;
     if (r->c->closing)
         return 1;
-    if (ev->seq <= r->st->sent_seq)
+    if (ev->seq <= r->rs->sent_seq)
         return 0;
-    stream_send(r->c, r->st, ev->seq, ev->event, ev->payload_json, ev->state_version);
+    stream_send(r->c, r->rs, ev->seq, ev->event, ev->payload_json, ev->state_version);
     return r->c->closing ? 1 : 0;
 }
 
-/* Send the logged events after st->sent_seq up to `upto` (< 0: all), one
+/* Send the logged events after rs->sent_seq up to `upto` (< 0: all), one
  * frame at a time straight from the statement. */
-static void stream_replay(ws_conn *c, run_stream *st, int64_t upto)
+static void stream_replay(ws_conn *c, run_stream *rs, int64_t upto)
 {
     anvil_store *s = c->w->svc->store;
-    replay_ctx r = { c, st };
-    if (!c->closing && anvil_store_events_range(s, st->run_id, st->sent_seq, upto, 0, replay_row, &r) < 0) {
+    replay_ctx r = { c, rs };
+    if (!c->closing && anvil_store_events_range(s, rs->base.run_id, rs->sent_seq, upto, 0, replay_row, &r) < 0) {
         anvil_log(ANVIL_LOG_ERROR, "ws %llu: stream %s: reading the event log: %s",
-                  (unsigned long long)c->id, st->id, anvil_store_errmsg(s));
+                  (unsigned long long)c->id, rs->base.id, anvil_store_errmsg(s));
         conn_close(c, 1011, "Internal");
     }
 }
 
-static void stream_start(ws_conn *c, run_stream *st)
+static void run_start(ws_conn *c, ws_stream *st)
 {
-    st->pending = false;
-    if (st->gap_snapshot) {
+    run_stream *rs = as_run(st);
+    if (rs->gap_snapshot) {
         cJSON *p = cJSON_CreateObject();
-        cJSON *snap = st->gap_snapshot;
-        st->gap_snapshot = NULL;
+        cJSON *snap = rs->gap_snapshot;
+        rs->gap_snapshot = NULL;
         if (!p || !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
             !cJSON_AddStringToObject(p, "type", "GapResync") || !cJSON_AddStringToObject(p, "streamId", st->id) ||
             !cJSON_AddStringToObject(p, "runId", st->run_id) ||
-            !cJSON_AddNumberToObject(p, "fromSeq", (double)st->gap_from) ||
-            !cJSON_AddNumberToObject(p, "toSeq", (double)st->gap_to) || !cJSON_AddItemToObject(p, "snapshot", snap)) {
+            !cJSON_AddNumberToObject(p, "fromSeq", (double)rs->gap_from) ||
+            !cJSON_AddNumberToObject(p, "toSeq", (double)rs->gap_to) || !cJSON_AddItemToObject(p, "snapshot", snap)) {
             if (!p || cJSON_GetObjectItemCaseSensitive(p, "snapshot") != snap)
                 cJSON_Delete(snap);
             cJSON_Delete(p);
@@ -557,143 +664,106 @@ static void stream_start(ws_conn *c, run_stream *st)
         }
         send_owned_event(c, "run.gap_resync", p, state_version(c->w));
     }
-    stream_replay(c, st, -1);
+    stream_replay(c, rs, -1);
 }
 
-/* After a call: start the streams it registered when it succeeded, drop
- * them when it did not (the client never learned their ids). */
-static void streams_after_call(ws_conn *c, bool ok)
+/* Exactly once, in seq order: an event at or below the delivered seq is
+ * dropped, one past a gap first pulls the missing ones from the log. */
+static void run_deliver(ws_conn *c, ws_stream *st, const anvil_event *ev, char **ptext)
 {
-    run_stream **pp = &c->streams;
-    while (*pp) {
-        run_stream *st = *pp;
-        if (!st->pending) {
-            pp = &st->next;
-        } else if (ok && !c->closing) {
-            stream_start(c, st);
-            pp = &st->next;
-        } else {
-            *pp = st->next;
-            stream_free(st);
-        }
+    run_stream *rs = as_run(st);
+    if (ev->seq <= rs->sent_seq)
+        return;
+    if (ev->seq > rs->sent_seq + 1)
+        stream_replay(c, rs, ev->seq - 1);
+    if (c->closing)
+        return;
+    if (!*ptext && !(*ptext = ev->payload ? anvil_json_print(ev->payload) : strdup("{}"))) {
+        send_text(c, NULL);
+        return;
     }
+    stream_send(c, rs, ev->seq, ev->event, *ptext, ev->state_version);
 }
 
-/* A live engine event: to every started stream on its run. */
-static void streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
+static void run_heartbeat(ws_conn *c, ws_stream *st, int64_t now)
 {
-    for (run_stream *st = c->streams; st && !c->closing; st = st->next) {
-        if (st->pending || ev->seq <= st->sent_seq || strcmp(st->run_id, ev->run_id) != 0)
-            continue;
-        if (ev->seq > st->sent_seq + 1)
-            stream_replay(c, st, ev->seq - 1);
-        if (c->closing)
-            return;
-        if (!*ptext && !(*ptext = ev->payload ? anvil_json_print(ev->payload) : strdup("{}"))) {
-            send_text(c, NULL);
-            return;
-        }
-        stream_send(c, st, ev->seq, ev->event, *ptext, ev->state_version);
+    cJSON *p = cJSON_CreateObject();
+    if (!p || !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
+        !cJSON_AddStringToObject(p, "type", "Heartbeat") || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+        !cJSON_AddStringToObject(p, "runId", st->run_id) || !cJSON_AddNumberToObject(p, "ts", (double)now)) {
+        cJSON_Delete(p);
+        send_text(c, NULL);
+        return;
     }
+    send_owned_event(c, "run.heartbeat", p, state_version(c->w));
 }
 
-static void on_stream_heartbeat(evutil_socket_t fd, short what, void *arg)
+static void run_release(ws_stream *st)
 {
-    (void)fd;
-    (void)what;
-    ws_conn *c = arg;
-    int64_t now = anvil_now_ms();
-    for (run_stream *st = c->streams; st && !c->closing; st = st->next) {
-        if (st->pending)
-            continue;
-        cJSON *p = cJSON_CreateObject();
-        if (!p || !cJSON_AddStringToObject(p, "apiVersion", ANVIL_API_VERSION) ||
-            !cJSON_AddStringToObject(p, "type", "Heartbeat") || !cJSON_AddStringToObject(p, "streamId", st->id) ||
-            !cJSON_AddStringToObject(p, "runId", st->run_id) || !cJSON_AddNumberToObject(p, "ts", (double)now)) {
-            cJSON_Delete(p);
-            send_text(c, NULL);
-            return;
-        }
-        send_owned_event(c, "run.heartbeat", p, state_version(c->w));
-    }
+    cJSON_Delete(as_run(st)->gap_snapshot);
 }
+
+static const ws_stream_kind run_kind = {
+    .size = sizeof(run_stream), .slot = WS_STREAM_RUN_EVENTS,
+    .start = run_start, .deliver = run_deliver, .heartbeat = run_heartbeat, .release = run_release,
+};
 
 static int stream_run_events(void *conn, const anvil_run_stream *rs, char stream_id[37],
-                               anvil_error *err)
+                             anvil_error *err)
 {
-    ws_conn *c = conn;
-    cJSON *snap = rs->gap_snapshot;
-    run_stream *st = NULL;
-    if (!c || c->closing) {
-        cJSON_Delete(snap);
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
+    ws_stream *st = stream_register(conn, &run_kind, rs->run_id, stream_id, err);
+    if (!st) {
+        cJSON_Delete(rs->gap_snapshot);
+        return -1;
     }
-    if (!c->stream_hb) {
-        c->stream_hb = event_new(c->w->base, -1, EV_PERSIST, on_stream_heartbeat, c);
-        struct timeval tv = { ANVIL_RUN_EVENT_HEARTBEAT_MS / 1000, (ANVIL_RUN_EVENT_HEARTBEAT_MS % 1000) * 1000 };
-        if (!c->stream_hb || event_add(c->stream_hb, &tv) != 0) {
-            if (c->stream_hb)
-                event_free(c->stream_hb);
-            c->stream_hb = NULL;
-            goto oom;
-        }
-    }
-    st = calloc(1, sizeof *st);
-    if (!st || !(st->run_id = strdup(rs->run_id)) || anvil_uuid4(st->id) != 0)
-        goto oom;
-    st->sent_seq = rs->replay_after;
-    st->pending = true;
-    st->gap_snapshot = snap;
-    st->gap_from = rs->gap_from;
-    st->gap_to = rs->gap_to;
-    run_stream **pp = &c->streams;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = st;
-    memcpy(stream_id, st->id, sizeof st->id);
+    run_stream *r = as_run(st);
+    r->sent_seq = rs->replay_after;
+    r->gap_snapshot = rs->gap_snapshot;
+    r->gap_from = rs->gap_from;
+    r->gap_to = rs->gap_to;
     return 0;
-oom:
-    if (st)
-        free(st->run_id);
-    free(st);
-    cJSON_Delete(snap);
-    return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
 }
 
 /* ---------------------------------------------------------------- devtools streams */
 
+static dt_stream *as_dt(ws_stream *st)
+{
+    return ANVIL_CONTAINER_OF(st, dt_stream, base);
+}
+
 typedef struct dt_ctx {
     ws_conn *c;
-    dt_stream *st;
+    dt_stream *dt;
 } dt_ctx;
 
 static int dt_frame(void *ctx, const anvil_frame_record *fr)
 {
     dt_ctx *x = ctx;
     ws_conn *c = x->c;
-    dt_stream *st = x->st;
+    dt_stream *dt = x->dt;
     if (c->closing)
         return 1;
-    if (fr->frame_no <= st->sent_frame)
+    if (fr->frame_no <= dt->sent_frame)
         return 0;
     /* A hole in the frame numbers (frames the client never saw in the
      * tree it holds): the delta would be against the wrong base. */
-    if (st->state.root && fr->frame_no != st->state.seq + 1)
-        anvil_devtools_request_rebaseline(&st->state);
+    if (dt->state.root && fr->frame_no != dt->state.seq + 1)
+        anvil_devtools_request_rebaseline(&dt->state);
     cJSON *frame = cJSON_Parse(fr->tree_json);
-    cJSON *p = frame ? anvil_devtools_next(&st->state, frame) : NULL;
+    cJSON *p = frame ? anvil_devtools_next(&dt->state, frame) : NULL;
     cJSON_Delete(frame);
-    st->sent_frame = fr->frame_no;
+    dt->sent_frame = fr->frame_no;
     if (!p) {
         /* Unreadable frame (or out of memory): skip it; the next one is a
          * snapshot so the client's tree stays right. */
         anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: frame %lld of run %s is not usable",
-                  (unsigned long long)c->id, st->id, (long long)fr->frame_no, st->run_id);
-        anvil_devtools_request_rebaseline(&st->state);
+                  (unsigned long long)c->id, dt->base.id, (long long)fr->frame_no, dt->base.run_id);
+        anvil_devtools_request_rebaseline(&dt->state);
         return 0;
     }
     /* Which stream (a connection may hold several) and run it belongs to. */
-    if (!cJSON_AddStringToObject(p, "streamId", st->id) || !cJSON_AddStringToObject(p, "runId", st->run_id)) {
+    if (!cJSON_AddStringToObject(p, "streamId", dt->base.id) ||
+        !cJSON_AddStringToObject(p, "runId", dt->base.run_id)) {
         cJSON_Delete(p);
         send_text(c, NULL);
         return 1;
@@ -702,79 +772,56 @@ static int dt_frame(void *ctx, const anvil_frame_record *fr)
     return c->closing ? 1 : 0;
 }
 
-/* Send the run's frames after st->sent_frame, straight from the store. */
-static void dt_pull(ws_conn *c, dt_stream *st)
+/* Send the run's frames after sent_frame, straight from the store. */
+static void dt_pull(ws_conn *c, ws_stream *st)
 {
+    dt_stream *dt = as_dt(st);
     anvil_store *s = c->w->svc->store;
-    dt_ctx x = { c, st };
-    if (!c->closing && anvil_store_frames_range(s, st->run_id, st->sent_frame, -1, 0, dt_frame, &x) < 0) {
+    dt_ctx x = { c, dt };
+    if (!c->closing && anvil_store_frames_range(s, st->run_id, dt->sent_frame, -1, 0, dt_frame, &x) < 0) {
         anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: reading frames: %s",
                   (unsigned long long)c->id, st->id, anvil_store_errmsg(s));
         conn_close(c, 1011, "Internal");
     }
 }
 
-static void dt_after_call(ws_conn *c, bool ok)
+/* A live engine event of the run: the frames it recorded (if any). The
+ * engine publishes only after committing, so the store already holds
+ * them; reading "after the last delivered frameNo" keeps each stream
+ * exactly-once and in order whatever events carry the frames. */
+static void dt_deliver(ws_conn *c, ws_stream *st, const anvil_event *ev, char **ptext)
 {
-    dt_stream **pp = &c->dt_streams;
-    while (*pp) {
-        dt_stream *st = *pp;
-        if (!st->pending) {
-            pp = &st->next;
-        } else if (ok && !c->closing) {
-            st->pending = false;
-            dt_pull(c, st);
-            pp = &st->next;
-        } else {
-            *pp = st->next;
-            dt_stream_free(st);
-        }
+    (void)ptext;
+    dt_stream *dt = as_dt(st);
+    if (strcmp(ev->event, "run.time_travel_jumped") == 0) {
+        /* Rewind hook (rewindRun is not implemented yet): frames after
+         * toFrameNo were truncated and are recorded again; re-read from
+         * the target and send it as a snapshot. */
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(ev->payload, "toFrameNo");
+        if (cJSON_IsNumber(to) && (int64_t)to->valuedouble - 1 < dt->sent_frame)
+            dt->sent_frame = (int64_t)to->valuedouble - 1;
+        anvil_devtools_request_rebaseline(&dt->state);
     }
+    dt_pull(c, st);
 }
 
-/* A live engine event of a run: the frames it recorded (if any) go to
- * every started DevTools stream on that run. The engine publishes only
- * after committing, so the store already holds them; reading "after the
- * last delivered frameNo" keeps each stream exactly-once and in order
- * whatever events carry the frames. */
-static void dt_deliver(ws_conn *c, const anvil_event *ev)
+static void dt_release(ws_stream *st)
 {
-    for (dt_stream *st = c->dt_streams; st && !c->closing; st = st->next) {
-        if (st->pending || strcmp(st->run_id, ev->run_id) != 0)
-            continue;
-        if (strcmp(ev->event, "run.time_travel_jumped") == 0) {
-            /* Rewind hook (rewindRun is not implemented yet): frames after
-             * toFrameNo were truncated and are recorded again; re-read from
-             * the target and send it as a snapshot. */
-            const cJSON *to = cJSON_GetObjectItemCaseSensitive(ev->payload, "toFrameNo");
-            if (cJSON_IsNumber(to) && (int64_t)to->valuedouble - 1 < st->sent_frame)
-                st->sent_frame = (int64_t)to->valuedouble - 1;
-            anvil_devtools_request_rebaseline(&st->state);
-        }
-        dt_pull(c, st);
-    }
+    anvil_devtools_state_clear(&as_dt(st)->state);
 }
+
+static const ws_stream_kind dt_kind = {
+    .size = sizeof(dt_stream), .slot = WS_STREAM_DEVTOOLS,
+    .start = dt_pull, .deliver = dt_deliver, .heartbeat = NULL, .release = dt_release,
+};
 
 static int stream_devtools(void *conn, const char *run_id, int64_t start_after, char stream_id[37],
-                             anvil_error *err)
+                           anvil_error *err)
 {
-    ws_conn *c = conn;
-    if (!c || c->closing)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
-    dt_stream *st = calloc(1, sizeof *st);
-    if (!st || !(st->run_id = strdup(run_id)) || anvil_uuid4(st->id) != 0) {
-        if (st)
-            free(st->run_id);
-        free(st);
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
-    }
-    st->sent_frame = start_after;
-    st->pending = true;
-    dt_stream **pp = &c->dt_streams;
-    while (*pp)
-        pp = &(*pp)->next;
-    *pp = st;
-    memcpy(stream_id, st->id, sizeof st->id);
+    ws_stream *st = stream_register(conn, &dt_kind, run_id, stream_id, err);
+    if (!st)
+        return -1;
+    as_dt(st)->sent_frame = start_after;
     return 0;
 }
 
@@ -782,17 +829,6 @@ const anvil_stream_ops anvil_ws_stream_ops = {
     .run_events = stream_run_events,
     .devtools = stream_devtools,
 };
-
-/* Both kinds of stream, for a run-scoped event. */
-static void conn_streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
-{
-    if (!ev->run_id)
-        return;
-    if (c->streams)
-        streams_deliver(c, ev, ptext);
-    if (c->dt_streams && !c->closing)
-        dt_deliver(c, ev);
-}
 
 /* ---------------------------------------------------------------- events */
 
@@ -805,7 +841,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
             continue;
         bool deliver = subscribed_to(c, ev->run_id);
         if (!deliver && !c->holding) {
-            conn_streams_deliver(c, ev, &ptext);
+            streams_deliver(c, ev, &ptext);
             continue;
         }
         if (!prefix && !(prefix = event_prefix(ev->event, ev->payload))) {
@@ -814,7 +850,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
         }
         if (deliver) {
             send_event_prefix(c, prefix, ev->state_version);
-            conn_streams_deliver(c, ev, &ptext);
+            streams_deliver(c, ev, &ptext);
             continue;
         }
         held_event *h = calloc(1, sizeof *h);
@@ -826,7 +862,7 @@ static void on_bus_event(void *ctx, const anvil_event *ev)
             free(h->run_id);
             free(h);
         }
-        conn_streams_deliver(c, ev, &ptext);
+        streams_deliver(c, ev, &ptext);
     }
     free(prefix);
     free(ptext);
@@ -1290,10 +1326,7 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
             send_event_prefix(c, h->prefix, h->state_version);
     free_held(c);
     free(run_id);
-    if (c->streams)
-        streams_after_call(c, ok);
-    if (c->dt_streams)
-        dt_after_call(c, ok);
+    streams_after_call(c, ok);
 }
 
 static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len)
