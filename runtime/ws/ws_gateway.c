@@ -54,8 +54,8 @@
 #include "engine.h"
 #include "error.h"
 #include "events.h"
+#include "frame.h"
 #include "htab.h"
-#include "json_bounds.h"
 #include "json_number.h"
 #include "json_print.h"
 #include "log.h"
@@ -1295,20 +1295,17 @@ static char *call_run_id(const char *response, const cJSON *params)
     return out;
 }
 
-static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *root)
+static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
 {
     anvil_ws_gateway *w = c->w;
-    const cJSON *jmethod = cJSON_GetObjectItemCaseSensitive(root, "method");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
-    bool sub = cJSON_IsString(jmethod) && subscribing_method(jmethod->valuestring);
+    bool sub = subscribing_method(f->method);
     bool hold = sub && c->has_subs;
     if (hold) {
         c->holding = true;
         c->held_tail = &c->held;
     }
     anvil_rpc_input in = {
-        .forced_method = NULL, .body = data, .body_len = len, .request_id = NULL,
-        .transport = ANVIL_TRANSPORT_WEBSOCKET, .streams = &anvil_ws_stream_ops, .conn = c,
+        .frame = f, .transport = ANVIL_TRANSPORT_WEBSOCKET, .streams = &anvil_ws_stream_ops, .conn = c,
     };
     int status = 0;
     char *text = anvil_rpc_handle(w->svc, &c->principal, &in, &status);
@@ -1316,7 +1313,7 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
     bool ok = text && status == 200;
     char *run_id = NULL;
     if (sub && text)
-        run_id = call_run_id(text, params);
+        run_id = call_run_id(text, f->params);
     send_text(c, text);
     if (run_id && c->has_subs && subscribe(c, run_id) != 0)
         anvil_log(ANVIL_LOG_ERROR, "ws %llu: out of memory subscribing to %s",
@@ -1329,85 +1326,29 @@ static void handle_rpc(ws_conn *c, const char *data, size_t len, const cJSON *ro
     streams_after_call(c, ok);
 }
 
+/* Every frame gets HTTP's checks (contract/frame.c), except that it must
+ * carry its own id: nothing else can correlate the answer. */
+static const anvil_frame_rules frame_rules = { .noun = "Frame", .id_required = true };
+
 static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len)
 {
     anvil_ws_gateway *w = ctx;
     ws_conn *c = conn_find(w, conn_id);
     if (!c || c->closing)
         return;
+    anvil_request_frame f;
     anvil_error e = { 0 };
-    cJSON *root = cJSON_ParseWithLength(data, len);
-    const cJSON *jid = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "id") : NULL;
-    const char *id = cJSON_IsString(jid) ? jid->valuestring : NULL;
-
-    if (c->authenticated) {
-        /* rpc.c validates everything like HTTP, except that a WebSocket
-         * frame must carry its own id (nothing else can correlate it). */
-        const cJSON *jm = cJSON_IsObject(root) ? cJSON_GetObjectItemCaseSensitive(root, "method") : NULL;
-        if (cJSON_IsObject(root) && !jid) {
-            invalid_at(&e, "$.id", "required property \"id\" is missing");
-            send_error(c, NULL, &e);
-        } else if (cJSON_IsString(jm) && strcmp(jm->valuestring, "connect") == 0 && id &&
-                   strlen(id) <= ANVIL_BOUND_MAX_FRAME_ID_LENGTH) {
-            handle_connect(c, id, cJSON_GetObjectItemCaseSensitive(root, "params"));
-        } else {
-            handle_rpc(c, data, len, root);
-        }
-        cJSON_Delete(root);
-        return;
-    }
-
-    /* Before connect: the frame is checked here. */
-    char msg[160], path[256];
-    anvil_json_bounds bounds = anvil_json_bounds_default();
-    if (!root) {
-        if (anvil_json_check_depth(data, len, bounds.max_depth, msg, sizeof msg) != 0)
-            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s", msg);
-        else
-            anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Frame is not valid JSON");
-        send_error(c, NULL, &e);
-        return;
-    }
-    if (!cJSON_IsObject(root)) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Frame must be a JSON object");
-    } else if (anvil_json_check_tree(root, &bounds, "$", msg, sizeof msg, path, sizeof path) != 0) {
-        invalid_at(&e, path, msg);
-    } else if (!jid) {
-        invalid_at(&e, "$.id", "required property \"id\" is missing");
-    } else if (!id) {
-        invalid_at(&e, "$.id", "expected string");
-    } else if (strlen(id) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH) {
-        snprintf(msg, sizeof msg, "frame id exceeds %d characters", ANVIL_BOUND_MAX_FRAME_ID_LENGTH);
-        invalid_at(&e, "$.id", msg);
-        id = NULL;
+    if (anvil_frame_read(data, len, &frame_rules, &f, &e) != 0) {
+        send_error(c, f.id, &e);
+    } else if (strcmp(f.method, "connect") == 0) {
+        handle_connect(c, f.id, f.params);
+    } else if (!c->authenticated) {
+        anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "The first request must be connect");
+        send_error(c, f.id, &e);
     } else {
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-        const cJSON *jm = cJSON_GetObjectItemCaseSensitive(root, "method");
-        const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
-        const char *bad_member = NULL;
-        for (const cJSON *m = root->child; m && !bad_member; m = m->next)
-            if (strcmp(m->string, "id") && strcmp(m->string, "method") && strcmp(m->string, "params") &&
-                strcmp(m->string, "type"))
-                bad_member = m->string;
-        if (bad_member) {
-            char where[96];
-            snprintf(where, sizeof where, "$.%.64s", bad_member);
-            invalid_at(&e, where, "unknown frame member (allowed: type, id, method, params)");
-        } else if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "req") == 0)) {
-            invalid_at(&e, "$.type", "must be \"req\"");
-        } else if (!jm) {
-            invalid_at(&e, "$.method", "required property \"method\" is missing");
-        } else if (!cJSON_IsString(jm)) {
-            invalid_at(&e, "$.method", "expected string");
-        } else if (strcmp(jm->valuestring, "connect") != 0) {
-            anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "The first request must be connect");
-        } else {
-            handle_connect(c, id, params);
-        }
+        handle_rpc(c, &f);
     }
-    if (e.set)
-        send_error(c, id, &e);
-    cJSON_Delete(root);
+    cJSON_Delete(f.root);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
