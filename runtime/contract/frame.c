@@ -14,7 +14,7 @@
 #include "json_bounds.h"
 #include "json_parse.h"
 
-static int invalid_at(anvil_error *e, const char *path, const char *msg)
+int anvil_invalid_at(anvil_error *e, const char *path, const char *msg)
 {
     anvil_error_set(e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", path, msg);
     anvil_error_detail_str(e, "path", path);
@@ -81,7 +81,7 @@ static int parse(const char *text, size_t len, const anvil_frame_rules *r, anvil
     if (!f->root)
         return anvil_error_set(e, ANVIL_ERR_INVALID_REQUEST, "%s is not valid JSON", r->noun);
     if (anvil_json_check_tree(f->root, &bounds, "$", msg, sizeof msg, path, sizeof path) != 0)
-        return invalid_at(e, path, msg);
+        return anvil_invalid_at(e, path, msg);
     if (!cJSON_IsObject(f->root))
         return anvil_error_set(e, ANVIL_ERR_INVALID_REQUEST, "%s must be a JSON object", r->noun);
     return 0;
@@ -91,13 +91,13 @@ static int read_id(const cJSON *root, bool required, anvil_request_frame *f, anv
 {
     const cJSON *jid = cJSON_GetObjectItemCaseSensitive(root, "id");
     if (!jid)
-        return required ? invalid_at(e, "$.id", "required property \"id\" is missing") : 0;
+        return required ? anvil_invalid_at(e, "$.id", "required property \"id\" is missing") : 0;
     if (!cJSON_IsString(jid))
-        return invalid_at(e, "$.id", "expected string");
+        return anvil_invalid_at(e, "$.id", "expected string");
     if (strlen(jid->valuestring) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH) {
         char msg[64];
         snprintf(msg, sizeof msg, "frame id exceeds %d characters", ANVIL_BOUND_MAX_FRAME_ID_LENGTH);
-        return invalid_at(e, "$.id", msg);
+        return anvil_invalid_at(e, "$.id", msg);
     }
     f->id = jid->valuestring;
     return 0;
@@ -111,12 +111,12 @@ static int check_members(const cJSON *root, anvil_error *e)
             strcmp(m->string, "type")) {
             char where[160];
             snprintf(where, sizeof where, "$.%s", m->string);
-            return invalid_at(e, where, "unknown frame member (allowed: type, id, method, params)");
+            return anvil_invalid_at(e, where, "unknown frame member (allowed: type, id, method, params)");
         }
     }
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
     if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "req") == 0))
-        return invalid_at(e, "$.type", "must be \"req\"");
+        return anvil_invalid_at(e, "$.type", "must be \"req\"");
     return 0;
 }
 
@@ -145,11 +145,11 @@ int anvil_frame_read(const char *text, size_t len, const anvil_frame_rules *rule
         return -1;
     f->params = cJSON_GetObjectItemCaseSensitive(root, "params");
     if (f->params && !cJSON_IsObject(f->params))
-        return invalid_at(e, "$.params", "expected object");
+        return anvil_invalid_at(e, "$.params", "expected object");
     if (!jmethod)
-        return invalid_at(e, "$.method", "required property \"method\" is missing");
+        return anvil_invalid_at(e, "$.method", "required property \"method\" is missing");
     if (!cJSON_IsString(jmethod))
-        return invalid_at(e, "$.method", "expected string");
+        return anvil_invalid_at(e, "$.method", "expected string");
     f->method = jmethod->valuestring;
     return check_method_name(f->method, e);
 }

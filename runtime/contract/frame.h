@@ -43,4 +43,8 @@ typedef struct anvil_request_frame {
 int anvil_frame_read(const char *text, size_t len, const anvil_frame_rules *rules,
                      anvil_request_frame *f, anvil_error *e);
 
+/* InvalidRequest "path: msg" with the path as a detail, as every frame and
+ * params check reports it. Returns -1. */
+int anvil_invalid_at(anvil_error *e, const char *path, const char *msg);
+
 #endif

@@ -152,8 +152,7 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     int rc = anvil_schema_decode(m->request, params, req, "$.params", &se);
     cJSON_Delete(empty);
     if (rc != 0) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", se.path, se.message);
-        anvil_error_detail_str(&e, "path", se.path);
+        anvil_invalid_at(&e, se.path, se.message);
         free(req);
         free(res);
         goto fail;
