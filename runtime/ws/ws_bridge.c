@@ -33,6 +33,7 @@
 
 #include <libwebsockets.h>
 
+#include "htab.h"
 #include "log.h"
 
 #define WS_RX_BUFFER 512          /* lws per-connection rx buffer (see file comment) */
@@ -64,7 +65,7 @@ typedef struct ws_event {
 typedef struct ws_conn {
     uint64_t id;
     /* --- under b->mu --- */
-    struct ws_conn *hnext;        /* id table chain */
+    anvil_hnode node;             /* in b->table, by id */
     struct ws_conn *pnext;        /* pending list for the lws thread */
     bool pending;
     ws_msg *out_head, *out_tail;
@@ -125,8 +126,7 @@ struct anvil_ws_bridge {
     /* under mu */
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    ws_conn **table;
-    size_t table_cap, table_n;
+    anvil_htab table;             /* every published ws_conn, by id */
     ws_conn *pend_head, *pend_tail;
     ws_event *ev_head, *ev_tail;
     bool core_signaled;           /* a wake byte is in the pipe */
@@ -139,59 +139,28 @@ struct anvil_ws_bridge {
 /* ------------------------------------------------------------------ */
 /* Shared helpers (callers hold b->mu where noted)                      */
 
-static size_t bucket_of(const anvil_ws_bridge *b, uint64_t id)
+static bool conn_has_id(const anvil_hnode *node, const void *key)
 {
-    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (b->table_cap - 1);
+    return ANVIL_CONTAINER_OF(node, ws_conn, node)->id == *(const uint64_t *)key;
 }
 
 /* b->mu held. */
 static ws_conn *table_find(const anvil_ws_bridge *b, uint64_t id)
 {
-    for (ws_conn *c = b->table[bucket_of(b, id)]; c; c = c->hnext)
-        if (c->id == id)
-            return c;
-    return NULL;
+    anvil_hnode *n = anvil_htab_find(&b->table, anvil_hash_u64(id), conn_has_id, &id);
+    return n ? ANVIL_CONTAINER_OF(n, ws_conn, node) : NULL;
 }
 
-/* b->mu held. Grows the table at load factor 1; -1 when out of memory. */
+/* b->mu held. -1 when out of memory. */
 static int table_insert(anvil_ws_bridge *b, ws_conn *c)
 {
-    if (b->table_n + 1 > b->table_cap) {
-        size_t ncap = b->table_cap * 2;
-        ws_conn **nt = calloc(ncap, sizeof *nt);
-        if (!nt)
-            return -1;
-        ws_conn **old = b->table;
-        size_t ocap = b->table_cap;
-        b->table = nt;
-        b->table_cap = ncap;
-        for (size_t i = 0; i < ocap; i++) {
-            for (ws_conn *e = old[i], *next; e; e = next) {
-                next = e->hnext;
-                size_t k = bucket_of(b, e->id);
-                e->hnext = nt[k];
-                nt[k] = e;
-            }
-        }
-        free(old);
-    }
-    size_t k = bucket_of(b, c->id);
-    c->hnext = b->table[k];
-    b->table[k] = c;
-    b->table_n++;
-    return 0;
+    return anvil_htab_insert(&b->table, &c->node, anvil_hash_u64(c->id));
 }
 
 /* b->mu held. */
 static void table_remove(anvil_ws_bridge *b, ws_conn *c)
 {
-    for (ws_conn **p = &b->table[bucket_of(b, c->id)]; *p; p = &(*p)->hnext) {
-        if (*p == c) {
-            *p = c->hnext;
-            b->table_n--;
-            return;
-        }
-    }
+    anvil_htab_remove(&b->table, &c->node);
 }
 
 /* b->mu held. Queue c for the lws thread; true when the caller must call
@@ -338,21 +307,24 @@ static void adopt(anvil_ws_bridge *b, ws_conn *c)
     }
 }
 
+static void shutdown_conn_locked(anvil_hnode *node, void *ctx)
+{
+    anvil_ws_bridge *b = ctx;
+    ws_conn *c = ANVIL_CONTAINER_OF(node, ws_conn, node);
+    if (!c->close_req) {
+        c->close_req = true;
+        c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+        snprintf(c->close_reason, sizeof c->close_reason, "server shutting down");
+    }
+    /* No lws_cancel_service: we are the lws thread and drain the queue
+     * right away. */
+    (void)mark_pending(b, c);
+}
+
 /* b->mu held. */
 static void begin_shutdown_locked(anvil_ws_bridge *b)
 {
-    bool unused = false;
-    for (size_t i = 0; i < b->table_cap; i++) {
-        for (ws_conn *c = b->table[i]; c; c = c->hnext) {
-            if (!c->close_req) {
-                c->close_req = true;
-                c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
-                snprintf(c->close_reason, sizeof c->close_reason, "server shutting down");
-            }
-            unused |= mark_pending(b, c);
-        }
-    }
-    (void)unused; /* we are the lws thread: the queue is drained right away */
+    anvil_htab_each(&b->table, shutdown_conn_locked, b);
 }
 
 static void drain_pending(anvil_ws_bridge *b)
@@ -632,7 +604,7 @@ static void *lws_thread_main(void *arg)
             break;
         pthread_mutex_lock(&b->mu);
         bool shutdown = b->shutdown;
-        size_t live = b->table_n;
+        size_t live = b->table.count;
         pthread_mutex_unlock(&b->mu);
         if (!shutdown)
             continue;
@@ -1102,12 +1074,10 @@ anvil_ws_bridge *anvil_ws_bridge_new(struct event_base *base, const anvil_ws_opt
     }
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
-    b->table_cap = 64;
-    b->table = calloc(b->table_cap, sizeof *b->table);
 
     int p[2];
-    if (!b->table || pipe(p) != 0) {
-        snprintf(err, errlen, "ws bridge: %s", b->table ? strerror(errno) : "out of memory");
+    if (pipe(p) != 0) {
+        snprintf(err, errlen, "ws bridge: %s", strerror(errno));
         anvil_ws_bridge_free(b);
         return NULL;
     }
@@ -1170,6 +1140,16 @@ anvil_ws_bridge *anvil_ws_bridge_new(struct event_base *base, const anvil_ws_opt
     return b;
 }
 
+/* At free, single-threaded: what lws_context_destroy left in the table. */
+static void free_table_conn(anvil_hnode *node, void *ctx)
+{
+    (void)ctx;
+    ws_conn *c = ANVIL_CONTAINER_OF(node, ws_conn, node);
+    if (!c->adopted)
+        close(c->fd);
+    free_conn(c);
+}
+
 void anvil_ws_bridge_free(anvil_ws_bridge *b)
 {
     if (!b)
@@ -1205,17 +1185,8 @@ void anvil_ws_bridge_free(anvil_ws_bridge *b)
      * and runs WSI_DESTROY (finish_conn) for it here. */
     if (b->ctx)
         lws_context_destroy(b->ctx);
-    if (b->table) {
-        for (size_t i = 0; i < b->table_cap; i++) {
-            for (ws_conn *c = b->table[i], *next; c; c = next) {
-                next = c->hnext;
-                if (!c->adopted)
-                    close(c->fd);
-                free_conn(c);
-            }
-        }
-        free(b->table);
-    }
+    anvil_htab_each(&b->table, free_table_conn, NULL);
+    anvil_htab_clear(&b->table);
     for (ws_event *e = b->ev_head, *next; e; e = next) {
         next = e->next;
         free_event(e);

@@ -19,69 +19,38 @@
 
 /* ---------------------------------------------------------------- table */
 
-static size_t bucket_of(const anvil_ws_gateway *w, uint64_t id)
+static bool conn_has_id(const anvil_hnode *node, const void *key)
 {
-    uint64_t h = id * 0x9E3779B97F4A7C15ull;
-    return (size_t)(h >> 32) & (w->n_buckets - 1);
+    return ANVIL_CONTAINER_OF(node, ws_conn, node)->id == *(const uint64_t *)key;
 }
 
 static ws_conn *conn_find(anvil_ws_gateway *w, uint64_t id)
 {
-    for (ws_conn *c = w->buckets[bucket_of(w, id)]; c; c = c->hnext)
-        if (c->id == id)
-            return c;
-    return NULL;
+    anvil_hnode *n = anvil_htab_find(&w->conns, anvil_hash_u64(id), conn_has_id, &id);
+    return n ? ANVIL_CONTAINER_OF(n, ws_conn, node) : NULL;
 }
 
 static int conn_insert(anvil_ws_gateway *w, ws_conn *c)
 {
-    if (w->n_conns + 1 > w->n_buckets) {
-        size_t nb = w->n_buckets * 2;
-        ws_conn **b = calloc(nb, sizeof *b);
-        if (!b)
-            return -1;
-        ws_conn **old = w->buckets;
-        size_t on = w->n_buckets;
-        w->buckets = b;
-        w->n_buckets = nb;
-        for (size_t i = 0; i < on; i++) {
-            ws_conn *x = old[i];
-            while (x) {
-                ws_conn *nx = x->hnext;
-                size_t k = bucket_of(w, x->id);
-                x->hnext = b[k];
-                b[k] = x;
-                x = nx;
-            }
-        }
-        free(old);
-    }
-    size_t k = bucket_of(w, c->id);
-    c->hnext = w->buckets[k];
-    w->buckets[k] = c;
+    if (anvil_htab_insert(&w->conns, &c->node, anvil_hash_u64(c->id)) != 0)
+        return -1;
     c->next = w->head;
     c->prev = NULL;
     if (w->head)
         w->head->prev = c;
     w->head = c;
-    w->n_conns++;
     return 0;
 }
 
 static void conn_unlink(anvil_ws_gateway *w, ws_conn *c)
 {
-    ws_conn **pp = &w->buckets[bucket_of(w, c->id)];
-    while (*pp && *pp != c)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = c->hnext;
+    anvil_htab_remove(&w->conns, &c->node);
     if (c->prev)
         c->prev->next = c->next;
     else
         w->head = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    w->n_conns--;
 }
 
 static void conn_free(ws_conn *c)
@@ -151,12 +120,10 @@ static void refuse_upgrade(void *ctx, const anvil_http_head *head, anvil_error_c
 anvil_ws_gateway *anvil_ws_gateway_new(const anvil_ws_gateway_deps *deps, char *err, size_t errlen)
 {
     anvil_ws_gateway *w = calloc(1, sizeof *w);
-    if (!w || !(w->buckets = calloc(64, sizeof *w->buckets))) {
-        free(w);
+    if (!w) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    w->n_buckets = 64;
     w->base = deps->base;
     w->svc = deps->svc;
     w->tokens = deps->tokens;
@@ -245,6 +212,6 @@ void anvil_ws_gateway_free(anvil_ws_gateway *w)
         conn_free(c);
         c = n;
     }
-    free(w->buckets);
+    anvil_htab_clear(&w->conns);
     free(w);
 }

@@ -38,6 +38,7 @@
 #include "error.h"
 #include "events.h"
 #include "frame.h"
+#include "htab.h"
 #include "http_server.h"
 #include "ws_bridge.h"
 #include "ws_gateway.h"
@@ -103,8 +104,8 @@ struct ws_conn {
     held_event *held, **held_tail;
     ws_stream *streams[WS_STREAM__SLOTS]; /* by kind, each oldest first */
     struct event *stream_hb;      /* heartbeat timer, once a kind with heartbeats opened */
-    struct ws_conn *next, *prev;  /* all connections */
-    struct ws_conn *hnext;        /* hash chain */
+    struct ws_conn *next, *prev;  /* all connections, newest first */
+    anvil_hnode node;             /* in anvil_ws_gateway.conns, by id */
 };
 
 struct anvil_ws_gateway {
@@ -114,9 +115,8 @@ struct anvil_ws_gateway {
     anvil_http_reject_fn refuse;        /* renders refused upgrades */
     void *refuse_ctx;
     anvil_ws_bridge *bridge;
-    ws_conn *head;
-    ws_conn **buckets;
-    size_t n_buckets, n_conns;
+    ws_conn *head;                /* every connection, for the fan-out */
+    anvil_htab conns;             /* the same, by id, for the bridge's callbacks */
     struct event *tick;
     bool subscribed;
     bool stopping;                /* anvil_ws_gateway_shutdown was called */
