@@ -72,6 +72,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ws_conn *c = arg;
+    WS_ASSERT_CORE(c->w);
     if (!c->authenticated)
         ws_conn_close(c, 1008, "connect timeout");
 }

@@ -102,6 +102,7 @@ static void hold(ws_conn *c, const anvil_event *ev, const char *prefix)
 void ws_on_bus_event(void *ctx, const anvil_event *ev)
 {
     anvil_ws_gateway *w = ctx;
+    WS_ASSERT_CORE(w);
     char *prefix = NULL, *ptext = NULL;
     for (ws_conn *c = w->head; c; c = c->next) {
         if (!c->authenticated || c->closing)
@@ -129,6 +130,7 @@ void ws_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     anvil_ws_gateway *w = arg;
+    WS_ASSERT_CORE(w);
     char *prefix = NULL;
     int64_t sv = ws_state_version(w);
     for (ws_conn *c = w->head; c; c = c->next) {

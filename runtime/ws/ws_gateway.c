@@ -70,6 +70,7 @@ static void conn_free(ws_conn *c)
 static void on_open(void *ctx, uint64_t conn_id, const anvil_http_request *req)
 {
     anvil_ws_gateway *w = ctx;
+    WS_ASSERT_CORE(w);
     ws_conn *c = calloc(1, sizeof *c);
     if (c) {
         c->id = conn_id;
@@ -87,6 +88,7 @@ static void on_open(void *ctx, uint64_t conn_id, const anvil_http_request *req)
 static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len)
 {
     anvil_ws_gateway *w = ctx;
+    WS_ASSERT_CORE(w);
     ws_conn *c = conn_find(w, conn_id);
     if (!c || c->closing)
         return;
@@ -98,6 +100,7 @@ static void on_close(void *ctx, uint64_t conn_id, int code, const char *reason)
     (void)code;
     (void)reason;
     anvil_ws_gateway *w = ctx;
+    WS_ASSERT_CORE(w);
     ws_conn *c = conn_find(w, conn_id);
     if (!c)
         return;
@@ -114,6 +117,7 @@ static void refuse_upgrade(void *ctx, const anvil_http_head *head, anvil_error_c
                            anvil_http_response *res)
 {
     anvil_ws_gateway *w = ctx;
+    WS_ASSERT_CORE(w);
     w->refuse(w->refuse_ctx, head, code, http_status, message, max_bytes, res);
 }
 
@@ -125,6 +129,7 @@ anvil_ws_gateway *anvil_ws_gateway_new(const anvil_ws_gateway_deps *deps, char *
         return NULL;
     }
     w->base = deps->base;
+    w->core = pthread_self();
     w->svc = deps->svc;
     w->tokens = deps->tokens;
     w->refuse = deps->refuse;
@@ -172,12 +177,18 @@ anvil_ws_gateway *anvil_ws_gateway_new(const anvil_ws_gateway_deps *deps, char *
 
 anvil_ws_bridge *anvil_ws_gateway_bridge(anvil_ws_gateway *w)
 {
-    return w ? w->bridge : NULL;
+    if (!w)
+        return NULL;
+    WS_ASSERT_CORE(w);
+    return w->bridge;
 }
 
 void anvil_ws_gateway_shutdown(anvil_ws_gateway *w)
 {
-    if (!w || w->stopping)
+    if (!w)
+        return;
+    WS_ASSERT_CORE(w);
+    if (w->stopping)
         return;
     /* Answers to requests already received are queued inside this call,
      * ahead of the close frames. */
@@ -194,13 +205,17 @@ void anvil_ws_gateway_shutdown(anvil_ws_gateway *w)
 
 size_t anvil_ws_gateway_connections(const anvil_ws_gateway *w)
 {
-    return w ? anvil_ws_connections(w->bridge) : 0;
+    if (!w)
+        return 0;
+    WS_ASSERT_CORE(w);
+    return anvil_ws_connections(w->bridge);
 }
 
 void anvil_ws_gateway_free(anvil_ws_gateway *w)
 {
     if (!w)
         return;
+    WS_ASSERT_CORE(w);
     anvil_ws_bridge_free(w->bridge);   /* no callback runs after this */
     if (w->subscribed)
         anvil_events_unsubscribe(anvil_engine_bus(w->svc->engine), ws_on_bus_event, w);

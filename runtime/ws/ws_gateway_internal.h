@@ -17,7 +17,10 @@
  *   ws_gateway.c         the public API, the connection table, the bridge's
  *                        callbacks
  *
- * Threading: everything runs on the core (libevent) thread.
+ * Threading: everything runs on the core (libevent) thread, the one that
+ * created the gateway; every entry point from outside (the public API, the
+ * bridge's and the bus's callbacks, timers, the stream ops) asserts it
+ * with WS_ASSERT_CORE (Debug builds).
  *
  * Ownership: the gateway owns every ws_conn (ws_gateway.c frees it on the
  * bridge's on_close, or at free); a connection owns its streams, held
@@ -26,6 +29,8 @@
 #ifndef ANVIL_WS_GATEWAY_INTERNAL_H
 #define ANVIL_WS_GATEWAY_INTERNAL_H
 
+#include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -110,6 +115,7 @@ struct ws_conn {
 
 struct anvil_ws_gateway {
     struct event_base *base;
+    pthread_t core;                     /* created the gateway, runs base */
     const anvil_services *svc;          /* config, store, engine, handlers */
     const anvil_token_store *tokens;
     anvil_http_reject_fn refuse;        /* renders refused upgrades */
@@ -122,6 +128,8 @@ struct anvil_ws_gateway {
     bool stopping;                /* anvil_ws_gateway_shutdown was called */
     size_t queue_limit;           /* the bridge's max_queued_bytes_per_conn */
 };
+
+#define WS_ASSERT_CORE(w) assert(pthread_equal(pthread_self(), (w)->core))
 
 /* ---- ws_send.c */
 

@@ -45,6 +45,7 @@ static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     ws_conn *c = arg;
+    WS_ASSERT_CORE(c->w);
     int64_t now = anvil_now_ms();
     for (unsigned k = 0; k < WS_STREAM__SLOTS; k++)
         for (ws_stream *st = c->streams[k]; st && !c->closing; st = st->next)
@@ -60,6 +61,7 @@ ws_stream *ws_stream_register(void *conn, const ws_stream_kind *kind, const char
         anvil_error_set(err, ANVIL_ERR_INTERNAL, "the connection is closing");
         return NULL;
     }
+    WS_ASSERT_CORE(c->w);
     if (kind->heartbeat && !c->stream_hb) {
         c->stream_hb = event_new(c->w->base, -1, EV_PERSIST, on_heartbeat, c);
         struct timeval tv = { ANVIL_RUN_EVENT_HEARTBEAT_MS / 1000, (ANVIL_RUN_EVENT_HEARTBEAT_MS % 1000) * 1000 };
