@@ -123,8 +123,8 @@ static int check_members(const cJSON *root, anvil_error *e)
 int anvil_frame_read(const char *text, size_t len, const anvil_frame_rules *rules,
                      anvil_request_frame *f, anvil_error *e)
 {
-    /* A frame that may be bare params has no id of its own to require. */
-    assert(!(rules->forced_method && rules->id_required));
+    /* Messages need the noun; bare params have no id of their own to require. */
+    assert(rules->noun && !(rules->forced_method && rules->id_required));
     memset(f, 0, sizeof *f);
     if (parse(text, len, rules, f, e) != 0)
         return -1;

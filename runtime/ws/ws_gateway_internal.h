@@ -3,8 +3,8 @@
  * protocol share: the gateway and connection structs, the stream base, and
  * each file's entry points. Private to runtime/ws/.
  *
- * The files, lowest first (each calls only those above it in this list,
- * so none calls back into a caller):
+ * The files, from the bottom up; each calls only files listed before it,
+ * so none calls back into its caller:
  *   ws_send.c            frames out on one connection; close; backpressure
  *   ws_stream.c          the lifecycle every stream kind shares
  *   ws_stream_run.c      streamRunEvents streams
