@@ -1,9 +1,10 @@
 /*
  * runtime/contract/rpc.c — the data flow of one call, in the order DESIGN.md draws it.
  *
- * bounds -> frame -> method table -> scope -> generated decode -> handler ->
- * generated encode -> ResponseFrame. Every early exit produces a contract
- * error with the generated status; nothing here knows any method by name.
+ * bounds -> frame (both in frame.c) -> method table -> scope -> generated
+ * decode -> handler -> generated encode -> ResponseFrame. Every early exit
+ * produces a contract error with the generated status; nothing here knows
+ * any method by name.
  */
 #include <assert.h>
 #include <stdio.h>
@@ -14,33 +15,10 @@
 #include "anvil_contract.h"
 #include "call.h"
 #include "clock.h"
-#include "json_bounds.h"
-#include "json_parse.h"
+#include "frame.h"
 #include "log.h"
 #include "rpc.h"
 #include "scope.h"
-
-static bool method_name_valid(const char *s)
-{
-    /* ^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*$ */
-    size_t n = strlen(s);
-    if (n == 0 || n > 128)
-        return false;
-    bool seg_start = true;
-    for (const char *p = s; *p; p++) {
-        char c = *p;
-        if (seg_start) {
-            if (c < 'a' || c > 'z')
-                return false;
-            seg_start = false;
-        } else if (c == '.') {
-            seg_start = true;
-        } else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) {
-            return false;
-        }
-    }
-    return !seg_start;
-}
 
 static char *frame_to_text(cJSON *frame)
 {
@@ -104,120 +82,32 @@ static char *fail_frame(const char *id, anvil_error *e, int *http_status)
     return out;
 }
 
-static int invalid_at(anvil_error *e, const char *path, const char *fmt_msg)
-{
-    anvil_error_set(e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", path, fmt_msg);
-    anvil_error_detail_str(e, "path", path);
-    return -1;
-}
-
 char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *principal,
                        const anvil_rpc_input *in, int *http_status)
 {
     anvil_error e = { 0 };
     const char *id = in->request_id;
-    char msg[160], path[256];
-    anvil_json_bounds bounds = anvil_json_bounds_default();
-
-    if (anvil_json_check_depth(in->body, in->body_len, bounds.max_depth, msg, sizeof msg) != 0) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s", msg);
-        if (strstr(msg, "depth"))
-            anvil_error_detail_int(&e, "maxDepth", (int64_t)bounds.max_depth);
-        return fail_frame(id, &e, http_status);
-    }
-    /* /v1/rpc/{method} with no body at all means "no params". */
-    const char *body = in->body;
-    size_t body_len = in->body_len;
-    size_t ws = 0;
-    while (ws < body_len && strchr(" \t\r\n", body[ws]) && body[ws])
-        ws++;
-    if (in->forced_method && ws == body_len) {
-        body = "{}";
-        body_len = 2;
-    }
-    anvil_json_parse_status parsed;
-    cJSON *root = anvil_json_parse_exact(body, body_len, &parsed);
-    if (parsed == ANVIL_JSON_TRAILING) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
-                        "Request body is not valid JSON: unexpected data after the JSON value");
-        return fail_frame(id, &e, http_status);
-    }
-    if (!root) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body is not valid JSON");
-        return fail_frame(id, &e, http_status);
-    }
     char *out = NULL;
-    if (anvil_json_check_tree(root, &bounds, "$", msg, sizeof msg, path, sizeof path) != 0) {
-        invalid_at(&e, path, msg);
-        goto fail;
-    }
-    if (!cJSON_IsObject(root)) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Request body must be a JSON object");
-        goto fail;
-    }
-
-    /* Frame members. /v1/rpc/{method} takes bare params unless the body
-     * names a method (then it is a full frame). */
-    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(root, "id");
-    const cJSON *jmethod = cJSON_GetObjectItemCaseSensitive(root, "method");
-    bool full_frame = !in->forced_method || jmethod != NULL;
-    const cJSON *params = root;
-    if (full_frame) {
-        for (const cJSON *m = root->child; m; m = m->next) {
-            if (strcmp(m->string, "id") && strcmp(m->string, "method") &&
-                strcmp(m->string, "params") && strcmp(m->string, "type")) {
-                char where[160];
-                snprintf(where, sizeof where, "$.%s", m->string);
-                invalid_at(&e, where, "unknown frame member (allowed: type, id, method, params)");
-                goto fail;
-            }
-        }
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-        if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "req") == 0)) {
-            invalid_at(&e, "$.type", "must be \"req\"");
-            goto fail;
-        }
-        if (jid) {
-            if (!cJSON_IsString(jid)) {
-                invalid_at(&e, "$.id", "expected string");
-                goto fail;
-            }
-            if (strlen(jid->valuestring) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH) {
-                snprintf(msg, sizeof msg, "frame id exceeds %d characters", ANVIL_BOUND_MAX_FRAME_ID_LENGTH);
-                invalid_at(&e, "$.id", msg);
-                goto fail;
-            }
-            id = jid->valuestring;
-        }
-        params = cJSON_GetObjectItemCaseSensitive(root, "params");
-        if (params && !cJSON_IsObject(params)) {
-            invalid_at(&e, "$.params", "expected object");
+    anvil_request_frame own = { 0 };
+    const anvil_request_frame *f = in->frame;
+    if (!f) {
+        anvil_frame_rules rules = { .noun = "Request body", .forced_method = in->forced_method };
+        f = &own;
+        if (anvil_frame_read(in->body, in->body_len, &rules, &own, &e) != 0) {
+            if (own.id)
+                id = own.id;
             goto fail;
         }
     }
+    if (f->id)
+        id = f->id;
     if (id && strlen(id) > ANVIL_BOUND_MAX_FRAME_ID_LENGTH)
         id = NULL;   /* an over-long x-request-id is replaced, not echoed */
 
-    const char *name = NULL;
-    if (full_frame && jmethod) {
-        if (!cJSON_IsString(jmethod)) {
-            invalid_at(&e, "$.method", "expected string");
-            goto fail;
-        }
-        name = jmethod->valuestring;
-    } else if (in->forced_method) {
-        name = in->forced_method;
-    } else {
-        invalid_at(&e, "$.method", "required property \"method\" is missing");
-        goto fail;
-    }
-    if (!method_name_valid(name)) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "Invalid method name \"%.64s\"", name);
-        anvil_error_detail_str(&e, "path", "$.method");
-        goto fail;
-    }
+    const char *name = f->method;
+    const cJSON *params = f->params;
     const anvil_method *m = anvil_method_find(name);
-    if (in->forced_method && jmethod && strcmp(name, in->forced_method) != 0) {
+    if (in->forced_method && !f->bare && strcmp(name, in->forced_method) != 0) {
         const anvil_method *pm = anvil_method_find(in->forced_method);
         if (!pm || pm != m) {
             anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST,
@@ -262,8 +152,7 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     int rc = anvil_schema_decode(m->request, params, req, "$.params", &se);
     cJSON_Delete(empty);
     if (rc != 0) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "%s: %s", se.path, se.message);
-        anvil_error_detail_str(&e, "path", se.path);
+        anvil_invalid_at(&e, se.path, se.message);
         free(req);
         free(res);
         goto fail;
@@ -299,11 +188,11 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     }
     *http_status = 200;
     out = anvil_rpc_ok_frame(id, payload);
-    cJSON_Delete(root);
+    cJSON_Delete(own.root);
     return out;
 
 fail:
     out = fail_frame(id, &e, http_status);
-    cJSON_Delete(root);
+    cJSON_Delete(own.root);
     return out;
 }

@@ -1,9 +1,10 @@
 /*
  * runtime/contract/rpc.h — one request frame in, one response frame out.
  *
- * Transport-neutral: HTTP (and later the WebSocket bridge) hand over the raw
- * body and the authenticated principal; this module runs bounds, frame
- * validation, the method table, the scope check, generated decoding, the
+ * Transport-neutral: HTTP hands over the raw body, the WebSocket the frame
+ * it has already read with anvil_frame_read (frame.h), and both the
+ * authenticated principal; this module runs the frame checks (for a raw
+ * body), the method table, the scope check, generated decoding, the
  * handler and generated encoding, and renders the ResponseFrame.
  *
  * Ownership: returned strings are malloc'd and owned by the caller.
@@ -16,12 +17,15 @@
 #include "auth.h"
 #include "call.h"
 #include "error.h"
+#include "frame.h"
 #include "method.h"
 
 typedef struct anvil_rpc_input {
     const char *forced_method;   /* from /v1/rpc/{method}; NULL for /rpc */
     const char *body;
     size_t body_len;
+    const anvil_request_frame *frame; /* already read (WebSocket): body is unused;
+                                       * NULL: body is read here */
     const char *request_id;      /* x-request-id, used when the frame has no id */
     anvil_transport transport;
     const anvil_stream_ops *streams; /* NULL when the transport cannot stream */

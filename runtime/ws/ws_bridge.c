@@ -12,7 +12,9 @@
  * The core thread therefore touches a ws_conn only while holding b->mu and
  * only after a table lookup. Fields are grouped below by who may use them.
  * Events to the core (open, message, closed) are queued in order under
- * b->mu and carry their own copies of the data.
+ * b->mu and carry their own copies of the data. These rules are asserted
+ * (Debug builds): ASSERT_LOCKED where b->mu must be held, ASSERT_CORE and
+ * ASSERT_LWS where only one thread may be.
  *
  * Memory per idle connection is dominated by lws (the wsi and the
  * protocol's rx buffer, rx_buffer_size bytes), so that buffer is kept
@@ -21,6 +23,7 @@
  */
 #include "ws_bridge.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -33,6 +36,7 @@
 
 #include <libwebsockets.h>
 
+#include "htab.h"
 #include "log.h"
 
 #define WS_RX_BUFFER 512          /* lws per-connection rx buffer (see file comment) */
@@ -64,7 +68,7 @@ typedef struct ws_event {
 typedef struct ws_conn {
     uint64_t id;
     /* --- under b->mu --- */
-    struct ws_conn *hnext;        /* id table chain */
+    anvil_hnode node;             /* in b->table, by id */
     struct ws_conn *pnext;        /* pending list for the lws thread */
     bool pending;
     ws_msg *out_head, *out_tail;
@@ -101,6 +105,7 @@ struct anvil_ws_bridge {
     char *path;
 
     /* core thread only */
+    pthread_t core;               /* the thread that created the bridge and runs base */
     bool stopping;                /* anvil_ws_bridge_shutdown was called */
     size_t count;
     uint64_t next_id;
@@ -116,6 +121,7 @@ struct anvil_ws_bridge {
     lws_retry_bo_t retry;
     pthread_t thread;
     bool thread_started;
+    bool thread_gone;             /* joined (or never started): lws runs on the core now */
 
     /* lws thread only */
     ws_conn *adopting;
@@ -125,8 +131,7 @@ struct anvil_ws_bridge {
     /* under mu */
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    ws_conn **table;
-    size_t table_cap, table_n;
+    anvil_htab table;             /* every published ws_conn, by id */
     ws_conn *pend_head, *pend_tail;
     ws_event *ev_head, *ev_tail;
     bool core_signaled;           /* a wake byte is in the pipe */
@@ -137,67 +142,72 @@ struct anvil_ws_bridge {
 };
 
 /* ------------------------------------------------------------------ */
+/* Threads and the lock                                                 */
+
+/* Which bridge's lws thread this is (NULL on every other thread), and
+ * which bridge mutex this thread holds: thread-local, so the asserts read
+ * no shared state. */
+static _Thread_local const anvil_ws_bridge *tls_lws_of;
+static _Thread_local const pthread_mutex_t *tls_mu_held;
+
+/* The core thread: the one that created the bridge and runs its base. */
+#define ASSERT_CORE(b) assert(pthread_equal(pthread_self(), (b)->core))
+/* The lws thread; after it was joined, lws_context_destroy runs the same
+ * callbacks on the core thread, alone. */
+#define ASSERT_LWS(b) assert(tls_lws_of == (b) || (b)->thread_gone)
+#define ASSERT_LOCKED(b) assert(tls_mu_held == &(b)->mu)
+
+static void lock(anvil_ws_bridge *b)
+{
+    /* Never nested: the mutex is not recursive, and no thread needs two
+     * bridges' locks. */
+    assert(tls_mu_held == NULL);
+    pthread_mutex_lock(&b->mu);
+    tls_mu_held = &b->mu;
+}
+
+static void unlock(anvil_ws_bridge *b)
+{
+    ASSERT_LOCKED(b);
+    tls_mu_held = NULL;
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ------------------------------------------------------------------ */
 /* Shared helpers (callers hold b->mu where noted)                      */
 
-static size_t bucket_of(const anvil_ws_bridge *b, uint64_t id)
+static bool conn_has_id(const anvil_hnode *node, const void *key)
 {
-    return (size_t)(id * 0x9E3779B97F4A7C15ull >> 20) & (b->table_cap - 1);
+    return ANVIL_CONTAINER_OF(node, ws_conn, node)->id == *(const uint64_t *)key;
 }
 
 /* b->mu held. */
 static ws_conn *table_find(const anvil_ws_bridge *b, uint64_t id)
 {
-    for (ws_conn *c = b->table[bucket_of(b, id)]; c; c = c->hnext)
-        if (c->id == id)
-            return c;
-    return NULL;
+    ASSERT_LOCKED(b);
+    anvil_hnode *n = anvil_htab_find(&b->table, anvil_hash_u64(id), conn_has_id, &id);
+    return n ? ANVIL_CONTAINER_OF(n, ws_conn, node) : NULL;
 }
 
-/* b->mu held. Grows the table at load factor 1; -1 when out of memory. */
+/* b->mu held. -1 when out of memory. */
 static int table_insert(anvil_ws_bridge *b, ws_conn *c)
 {
-    if (b->table_n + 1 > b->table_cap) {
-        size_t ncap = b->table_cap * 2;
-        ws_conn **nt = calloc(ncap, sizeof *nt);
-        if (!nt)
-            return -1;
-        ws_conn **old = b->table;
-        size_t ocap = b->table_cap;
-        b->table = nt;
-        b->table_cap = ncap;
-        for (size_t i = 0; i < ocap; i++) {
-            for (ws_conn *e = old[i], *next; e; e = next) {
-                next = e->hnext;
-                size_t k = bucket_of(b, e->id);
-                e->hnext = nt[k];
-                nt[k] = e;
-            }
-        }
-        free(old);
-    }
-    size_t k = bucket_of(b, c->id);
-    c->hnext = b->table[k];
-    b->table[k] = c;
-    b->table_n++;
-    return 0;
+    ASSERT_LOCKED(b);
+    return anvil_htab_insert(&b->table, &c->node, anvil_hash_u64(c->id));
 }
 
 /* b->mu held. */
 static void table_remove(anvil_ws_bridge *b, ws_conn *c)
 {
-    for (ws_conn **p = &b->table[bucket_of(b, c->id)]; *p; p = &(*p)->hnext) {
-        if (*p == c) {
-            *p = c->hnext;
-            b->table_n--;
-            return;
-        }
-    }
+    ASSERT_LOCKED(b);
+    anvil_htab_remove(&b->table, &c->node);
 }
 
 /* b->mu held. Queue c for the lws thread; true when the caller must call
  * lws_cancel_service (after unlocking). */
 static bool mark_pending(anvil_ws_bridge *b, ws_conn *c)
 {
+    ASSERT_LOCKED(b);
     if (!c->pending) {
         c->pending = true;
         c->pnext = NULL;
@@ -216,6 +226,7 @@ static bool mark_pending(anvil_ws_bridge *b, ws_conn *c)
 /* b->mu held. */
 static void unlink_pending(anvil_ws_bridge *b, ws_conn *c)
 {
+    ASSERT_LOCKED(b);
     if (!c->pending)
         return;
     ws_conn *prev = NULL;
@@ -271,6 +282,7 @@ static void free_event(ws_event *e)
  * pending, write the wake byte (non-blocking, so fine under the lock). */
 static void push_event_locked(anvil_ws_bridge *b, ws_event *e)
 {
+    ASSERT_LOCKED(b);
     e->next = NULL;
     if (b->ev_tail)
         b->ev_tail->next = e;
@@ -288,8 +300,9 @@ static void push_event_locked(anvil_ws_bridge *b, ws_event *e)
 /* The wsi is gone (or was never created): unpublish c, tell the core, free. */
 static void finish_conn(anvil_ws_bridge *b, ws_conn *c)
 {
+    ASSERT_LWS(b);
     ws_event *e = calloc(1, sizeof *e);
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     table_remove(b, c);
     unlink_pending(b, c);
     if (e) {
@@ -301,7 +314,7 @@ static void finish_conn(anvil_ws_bridge *b, ws_conn *c)
                  c->end_code ? c->end_reason : "connection lost");
         push_event_locked(b, e);
     }
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     /* Without the event the core would never release the slot; there is no
      * way to report that, so the count stays high (logged by nobody). */
     if (c == b->adopting)
@@ -313,6 +326,7 @@ static void finish_conn(anvil_ws_bridge *b, ws_conn *c)
 
 static void adopt(anvil_ws_bridge *b, ws_conn *c)
 {
+    ASSERT_LWS(b);
     c->adopted = true;
     b->adopting = c;
     b->adopting_finished = false;
@@ -338,36 +352,42 @@ static void adopt(anvil_ws_bridge *b, ws_conn *c)
     }
 }
 
+static void shutdown_conn_locked(anvil_hnode *node, void *ctx)
+{
+    anvil_ws_bridge *b = ctx;
+    ws_conn *c = ANVIL_CONTAINER_OF(node, ws_conn, node);
+    if (!c->close_req) {
+        c->close_req = true;
+        c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+        snprintf(c->close_reason, sizeof c->close_reason, "server shutting down");
+    }
+    /* No lws_cancel_service: we are the lws thread and drain the queue
+     * right away. */
+    (void)mark_pending(b, c);
+}
+
 /* b->mu held. */
 static void begin_shutdown_locked(anvil_ws_bridge *b)
 {
-    bool unused = false;
-    for (size_t i = 0; i < b->table_cap; i++) {
-        for (ws_conn *c = b->table[i]; c; c = c->hnext) {
-            if (!c->close_req) {
-                c->close_req = true;
-                c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
-                snprintf(c->close_reason, sizeof c->close_reason, "server shutting down");
-            }
-            unused |= mark_pending(b, c);
-        }
-    }
-    (void)unused; /* we are the lws thread: the queue is drained right away */
+    ASSERT_LWS(b);
+    ASSERT_LOCKED(b);
+    anvil_htab_each(&b->table, shutdown_conn_locked, b);
 }
 
 static void drain_pending(anvil_ws_bridge *b)
 {
-    pthread_mutex_lock(&b->mu);
+    ASSERT_LWS(b);
+    lock(b);
     b->lws_signaled = false;
     if (b->shutdown && !b->shutdown_seen) {
         b->shutdown_seen = true;
         begin_shutdown_locked(b);
         b->lws_signaled = false;
     }
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
 
     for (;;) {
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         ws_conn *c = b->pend_head;
         if (c) {
             b->pend_head = c->pnext;
@@ -387,7 +407,7 @@ static void drain_pending(anvil_ws_bridge *b)
             if (final)
                 memcpy(final_reason, c->close_reason, sizeof final_reason);
         }
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         if (!c)
             break;
         if (!c->adopted) {
@@ -435,13 +455,14 @@ static int close_with(ws_conn *c, struct lws *wsi, int code, const char *reason)
 
 static int on_writeable(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
 {
-    pthread_mutex_lock(&b->mu);
+    ASSERT_LWS(b);
+    lock(b);
     ws_msg *m = c->out_head;
     bool close_req = c->close_req;
     int code = c->close_code;
     char reason[WS_REASON_MAX + 1];
     memcpy(reason, c->close_reason, sizeof reason);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
 
     if (!m) {
         if (close_req)
@@ -462,13 +483,13 @@ static int on_writeable(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
     bool more = true;
     if (last) {
         c->tx_off = 0;
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         c->out_head = m->next;
         if (!c->out_head)
             c->out_tail = NULL;
         c->out_bytes -= m->len;
         more = c->out_head != NULL || c->close_req;
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         free(m);
     } else {
         c->tx_off = off + chunk;
@@ -480,6 +501,7 @@ static int on_writeable(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
 
 static int on_receive(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi, const char *in, size_t len)
 {
+    ASSERT_LWS(b);
     if (c->closing)
         return 0;
     if (lws_is_first_fragment(wsi))
@@ -524,7 +546,7 @@ static int on_receive(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi, const cha
     e->len = c->rx_len;
     c->rx = NULL;
     c->rx_len = c->rx_cap = 0;
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     c->in_bytes += e->len + 1;
     /* A slow core must not let one client queue unbounded input: stop
      * reading until the core has consumed what it has. */
@@ -532,7 +554,7 @@ static int on_receive(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi, const cha
     if (pause)
         c->paused = true;
     push_event_locked(b, e);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     if (pause)
         lws_rx_flow_control(wsi, 0);
     return 0;
@@ -540,11 +562,12 @@ static int on_receive(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi, const cha
 
 static int on_established(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
 {
+    ASSERT_LWS(b);
     ws_event *e = calloc(1, sizeof *e);
     if (!e)
         return close_with(c, wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
     c->opened = true;
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     e->kind = WS_EV_OPEN;
     e->id = c->id;
     e->data = c->open_info;
@@ -552,7 +575,7 @@ static int on_established(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
     c->open_info = NULL;
     bool writable = c->out_head || c->close_req;
     push_event_locked(b, e);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     if (writable)
         lws_callback_on_writable(wsi);
     return 0;
@@ -625,15 +648,16 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 static void *lws_thread_main(void *arg)
 {
     anvil_ws_bridge *b = arg;
+    tls_lws_of = b;
     struct timespec start = { 0, 0 };
     bool stopping = false;
     for (;;) {
         if (lws_service(b->ctx, 0) < 0)
             break;
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         bool shutdown = b->shutdown;
-        size_t live = b->table_n;
-        pthread_mutex_unlock(&b->mu);
+        size_t live = b->table.count;
+        unlock(b);
         if (!shutdown)
             continue;
         struct timespec now;
@@ -646,10 +670,10 @@ static void *lws_thread_main(void *arg)
         if (live == 0 || ms >= WS_SHUTDOWN_GRACE_MS)
             break;
     }
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     b->thread_done = true;
     pthread_cond_signal(&b->cond);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     return NULL;
 }
 
@@ -689,11 +713,12 @@ static void deliver_open(anvil_ws_bridge *b, ws_event *e)
 /* Deliver every event the lws thread has queued so far. */
 static void deliver_events(anvil_ws_bridge *b)
 {
-    pthread_mutex_lock(&b->mu);
+    ASSERT_CORE(b);
+    lock(b);
     b->core_signaled = false;
     ws_event *list = b->ev_head;
     b->ev_head = b->ev_tail = NULL;
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
 
     while (list) {
         ws_event *e = list;
@@ -704,7 +729,7 @@ static void deliver_events(anvil_ws_bridge *b)
             break;
         case WS_EV_MESSAGE: {
             bool wake = false;
-            pthread_mutex_lock(&b->mu);
+            lock(b);
             ws_conn *c = table_find(b, e->id);
             if (c) {
                 c->in_bytes -= e->len + 1;
@@ -714,7 +739,7 @@ static void deliver_events(anvil_ws_bridge *b)
                     wake = mark_pending(b, c);
                 }
             }
-            pthread_mutex_unlock(&b->mu);
+            unlock(b);
             if (wake)
                 lws_cancel_service(b->ctx);
             if (b->cb.on_message)
@@ -809,6 +834,7 @@ int anvil_ws_bridge_upgrade(void *bridge, evutil_socket_t fd, const anvil_http_r
                             const char *extra, size_t extra_len, anvil_http_response *res)
 {
     anvil_ws_bridge *b = bridge;
+    ASSERT_CORE(b);
     const anvil_http_head *h = req->head;
     const char *key = anvil_http_header_get(h, "Sec-WebSocket-Key");
     const char *version = anvil_http_header_get(h, "Sec-WebSocket-Version");
@@ -902,6 +928,7 @@ static void on_handoff(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     anvil_ws_bridge *b = arg;
+    ASSERT_CORE(b);
     ws_conn *list = b->handoff_head;
     b->handoff_head = NULL;
     bool wake = false;
@@ -909,11 +936,11 @@ static void on_handoff(evutil_socket_t fd, short what, void *arg)
         ws_conn *c = list;
         list = c->cnext;
         c->cnext = NULL;
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         int rc = table_insert(b, c);
         if (rc == 0)
             wake |= mark_pending(b, c);
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         if (rc != 0) {
             close(c->fd);
             free_conn(c);
@@ -955,20 +982,21 @@ int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t
 {
     if (!b)
         return -1;
+    ASSERT_CORE(b);
     ws_msg *m = msg_new(text, len);
     if (!m)
         return -1;
 
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     ws_conn *c = table_find(b, conn_id);
     if (!c || c->close_req || b->shutdown || c->out_bytes + len > b->opt.max_queued_bytes_per_conn) {
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         free(m);
         return -1;
     }
     queue_append(c, m);
     bool wake = mark_pending(b, c);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     if (wake)
         lws_cancel_service(b->ctx);
     return 0;
@@ -979,16 +1007,17 @@ int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, 
 {
     if (!b)
         return -1;
+    ASSERT_CORE(b);
     if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
         code = LWS_CLOSE_STATUS_NORMAL;
     ws_msg *m = msg_new(text, len);
     if (!m)
         return -1;
 
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     ws_conn *c = table_find(b, conn_id);
     if (!c || c->close_req || b->shutdown) {
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         free(m);
         return -1;
     }
@@ -998,7 +1027,7 @@ int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, 
     c->close_code = code;
     copy_reason(c->close_reason, reason ? reason : "", reason ? strlen(reason) : 0);
     bool wake = mark_pending(b, c);
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     if (wake)
         lws_cancel_service(b->ctx);
     return 0;
@@ -1006,7 +1035,10 @@ int anvil_ws_send_final(anvil_ws_bridge *b, uint64_t conn_id, const char *text, 
 
 void anvil_ws_bridge_shutdown(anvil_ws_bridge *b)
 {
-    if (!b || b->stopping)
+    if (!b)
+        return;
+    ASSERT_CORE(b);
+    if (b->stopping)
         return;
     b->stopping = true;
     /* Messages already received are handled first, so their answers are
@@ -1014,10 +1046,10 @@ void anvil_ws_bridge_shutdown(anvil_ws_bridge *b)
     deliver_events(b);
     if (!b->thread_started)
         return;
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     b->shutdown = true;
     b->lws_signaled = true;
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     lws_cancel_service(b->ctx);
 }
 
@@ -1025,9 +1057,10 @@ void anvil_ws_close(anvil_ws_bridge *b, uint64_t conn_id, int code, const char *
 {
     if (!b)
         return;
+    ASSERT_CORE(b);
     if (code < 1000 || code > 4999 || code == 1005 || code == 1006 || code == 1015)
         code = LWS_CLOSE_STATUS_NORMAL;
-    pthread_mutex_lock(&b->mu);
+    lock(b);
     ws_conn *c = table_find(b, conn_id);
     bool wake = false;
     if (c && !c->close_req) {
@@ -1036,14 +1069,17 @@ void anvil_ws_close(anvil_ws_bridge *b, uint64_t conn_id, int code, const char *
         copy_reason(c->close_reason, reason ? reason : "", reason ? strlen(reason) : 0);
         wake = mark_pending(b, c);
     }
-    pthread_mutex_unlock(&b->mu);
+    unlock(b);
     if (wake)
         lws_cancel_service(b->ctx);
 }
 
 size_t anvil_ws_connections(const anvil_ws_bridge *b)
 {
-    return b ? b->count : 0;
+    if (!b)
+        return 0;
+    ASSERT_CORE(b);
+    return b->count;
 }
 
 /* Route lws's own errors and warnings to our log. lws 4.1.6 logs
@@ -1079,6 +1115,7 @@ anvil_ws_bridge *anvil_ws_bridge_new(struct event_base *base, const anvil_ws_opt
         return NULL;
     }
     b->base = base;
+    b->core = pthread_self();
     if (o)
         b->opt = *o;
     if (cb)
@@ -1102,12 +1139,10 @@ anvil_ws_bridge *anvil_ws_bridge_new(struct event_base *base, const anvil_ws_opt
     }
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
-    b->table_cap = 64;
-    b->table = calloc(b->table_cap, sizeof *b->table);
 
     int p[2];
-    if (!b->table || pipe(p) != 0) {
-        snprintf(err, errlen, "ws bridge: %s", b->table ? strerror(errno) : "out of memory");
+    if (pipe(p) != 0) {
+        snprintf(err, errlen, "ws bridge: %s", strerror(errno));
         anvil_ws_bridge_free(b);
         return NULL;
     }
@@ -1170,19 +1205,30 @@ anvil_ws_bridge *anvil_ws_bridge_new(struct event_base *base, const anvil_ws_opt
     return b;
 }
 
+/* At free, single-threaded: what lws_context_destroy left in the table. */
+static void free_table_conn(anvil_hnode *node, void *ctx)
+{
+    (void)ctx;
+    ws_conn *c = ANVIL_CONTAINER_OF(node, ws_conn, node);
+    if (!c->adopted)
+        close(c->fd);
+    free_conn(c);
+}
+
 void anvil_ws_bridge_free(anvil_ws_bridge *b)
 {
     if (!b)
         return;
+    ASSERT_CORE(b);
     if (b->thread_started) {
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         b->shutdown = true;
         b->lws_signaled = true;
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         lws_cancel_service(b->ctx);
         /* The lws thread sleeps until an event; keep poking it so it can
          * notice the grace period ending. */
-        pthread_mutex_lock(&b->mu);
+        lock(b);
         while (!b->thread_done) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
@@ -1193,29 +1239,21 @@ void anvil_ws_bridge_free(anvil_ws_bridge *b)
             }
             pthread_cond_timedwait(&b->cond, &b->mu, &ts);
             if (!b->thread_done) {
-                pthread_mutex_unlock(&b->mu);
+                unlock(b);
                 lws_cancel_service(b->ctx);
-                pthread_mutex_lock(&b->mu);
+                lock(b);
             }
         }
-        pthread_mutex_unlock(&b->mu);
+        unlock(b);
         pthread_join(b->thread, NULL);
     }
+    b->thread_gone = true;
     /* Single-threaded from here on. lws_context_destroy closes what is left
      * and runs WSI_DESTROY (finish_conn) for it here. */
     if (b->ctx)
         lws_context_destroy(b->ctx);
-    if (b->table) {
-        for (size_t i = 0; i < b->table_cap; i++) {
-            for (ws_conn *c = b->table[i], *next; c; c = next) {
-                next = c->hnext;
-                if (!c->adopted)
-                    close(c->fd);
-                free_conn(c);
-            }
-        }
-        free(b->table);
-    }
+    anvil_htab_each(&b->table, free_table_conn, NULL);
+    anvil_htab_clear(&b->table);
     for (ws_event *e = b->ev_head, *next; e; e = next) {
         next = e->next;
         free_event(e);

@@ -1,16 +1,18 @@
 /*
- * runtime/ws/ws_gateway.h — the WebSocket protocol on top of runtime/ws_bridge.
+ * runtime/ws/ws_gateway.h — the WebSocket protocol on top of ws_bridge.h.
  *
  * One instance per gateway. It owns the bridge (the lws thread and its
  * sockets) and the per-connection protocol state: the connect handshake
  * (connect.challenge, connect -> hello), authentication, RPC dispatch
  * through anvil_rpc_handle (transport WEBSOCKET), the per-connection run
  * subscription set, the engine-event fan-out with a per-connection seq,
- * and the `tick` heartbeat.
+ * and the `tick` heartbeat. The implementation is split by job across
+ * runtime/ws/ (ws_gateway_internal.h lists the files).
  *
- * Threading: everything runs on the core (libevent) thread.
- * Ownership: created and freed by runtime/gateway.c. Free the HTTP server
- * first (no more upgrades), then this, then the engine.
+ * Threading: everything runs on the core (libevent) thread, the one that
+ * calls anvil_ws_gateway_new (asserted in Debug builds).
+ * Ownership: created and freed by runtime/server/gateway.c. Free the HTTP
+ * server first (no more upgrades), then this, then the engine.
  */
 #ifndef ANVIL_WS_GATEWAY_H
 #define ANVIL_WS_GATEWAY_H

@@ -1,5 +1,5 @@
 /*
- * tests/unit/test_ws_bridge.c — runtime/ws_bridge.c end to end: our HTTP
+ * tests/unit/test_ws_bridge.c — runtime/ws/ws_bridge.c end to end: our HTTP
  * server hands upgrade requests to the bridge, and a minimal blocking
  * WebSocket client written here (handshake, masked and fragmented frames,
  * frame reading) talks to it over loopback from a second thread.
@@ -10,8 +10,8 @@
  * timeout and every wait a deadline, so a broken bridge fails the test
  * instead of hanging it.
  *
- * Not in tests/unit: that directory is globbed into the CMake build and
- * linked against anvil_core, which does not carry ws_bridge.c yet.
+ * The bridge's own asserts (lock held, lws thread, core thread) are active
+ * in the Debug build, so this also checks that every path keeps them.
  *
  * `test_ws_bridge mem N` instead opens N idle connections and prints the
  * heap and RSS growth per connection (run it without sanitizers).

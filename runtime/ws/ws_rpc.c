@@ -1,0 +1,92 @@
+/*
+ * runtime/ws/ws_rpc.c — one inbound frame: connect, or a call.
+ *
+ * Frames: req {type:"req", id, method, params?}; res (anvil_rpc_*_frame).
+ * Every frame is read with HTTP's checks (contract/frame.c), except that it
+ * must carry its own id: nothing else can correlate the answer. Then
+ * `connect` goes to the handshake, anything else before it is
+ * Unauthorized, and after it every request goes through anvil_rpc_handle
+ * with this connection's streams (anvil_ws_stream_ops).
+ *
+ * Owns the order of what follows a call: its answer, then the events held
+ * during it, then the streams it opened. Must not validate a frame by hand
+ * nor know what a method does beyond which ones subscribe the caller.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "method.h"
+#include "rpc.h"
+#include "ws_gateway_internal.h"
+
+const anvil_stream_ops anvil_ws_stream_ops = {
+    .run_events = ws_run_stream_open,
+    .devtools = ws_devtools_stream_open,
+};
+
+static bool subscribing_method(const char *name)
+{
+    const anvil_method *m = name ? anvil_method_find(name) : NULL;
+    if (!m)
+        return false;
+    return strcmp(m->name, "launchRun") == 0 || strcmp(m->name, "submitApproval") == 0 ||
+           strcmp(m->name, "submitSignal") == 0 || strcmp(m->name, "cronRun") == 0;
+}
+
+/* The run a successful subscribing call is about: payload.runId, else
+ * params.runId. NULL when the call failed. Returns a malloc'd string. */
+static char *call_run_id(const char *response, const cJSON *params)
+{
+    cJSON *r = cJSON_Parse(response);
+    char *out = NULL;
+    if (r && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
+        const cJSON *payload = cJSON_GetObjectItemCaseSensitive(r, "payload");
+        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(payload, "runId");
+        if (!cJSON_IsString(rid))
+            rid = cJSON_GetObjectItemCaseSensitive(params, "runId");
+        if (cJSON_IsString(rid))
+            out = strdup(rid->valuestring);
+    }
+    cJSON_Delete(r);
+    return out;
+}
+
+static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
+{
+    anvil_ws_gateway *w = c->w;
+    bool sub = subscribing_method(f->method);
+    if (sub && c->has_subs)
+        ws_hold_events(c);
+    anvil_rpc_input in = {
+        .frame = f, .transport = ANVIL_TRANSPORT_WEBSOCKET, .streams = &anvil_ws_stream_ops, .conn = c,
+    };
+    int status = 0;
+    char *text = anvil_rpc_handle(w->svc, &c->principal, &in, &status);
+    bool ok = text && status == 200;
+    char *run_id = NULL;
+    if (sub && text)
+        run_id = call_run_id(text, f->params);
+    ws_send_text(c, text);
+    ws_release_held(c, run_id);
+    free(run_id);
+    ws_streams_after_call(c, ok);
+}
+
+static const anvil_frame_rules frame_rules = { .noun = "Frame", .id_required = true };
+
+void ws_handle_frame(ws_conn *c, const char *data, size_t len)
+{
+    anvil_request_frame f;
+    anvil_error e = { 0 };
+    if (anvil_frame_read(data, len, &frame_rules, &f, &e) != 0) {
+        ws_send_error(c, f.id, &e);
+    } else if (strcmp(f.method, "connect") == 0) {
+        ws_handle_connect(c, f.id, f.params);
+    } else if (!c->authenticated) {
+        anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "The first request must be connect");
+        ws_send_error(c, f.id, &e);
+    } else {
+        handle_rpc(c, &f);
+    }
+    cJSON_Delete(f.root);
+}

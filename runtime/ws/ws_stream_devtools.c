@@ -1,0 +1,127 @@
+/*
+ * runtime/ws/ws_stream_devtools.c — streamDevTools streams: the frames of
+ * one run as snapshot/delta events.
+ *
+ * Once the call's answer is out, the frames after the starting point are
+ * read from the store (the first becomes the snapshot); on every later
+ * event of the run the frames after the last delivered frameNo are read
+ * again and each becomes a delta or a re-baseline snapshot
+ * (runtime/engine/devtools.c). The engine publishes only after
+ * committing, so the store already holds an event's frames; reading
+ * "after the last delivered frameNo" keeps each stream exactly-once and in
+ * order whatever events carry the frames.
+ *
+ * Owns the devtools.event payloads and each stream's tree. Must not touch
+ * the stream list or its lifecycle (ws_stream.c).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "devtools.h"
+#include "htab.h"
+#include "log.h"
+#include "store_runs.h"
+#include "ws_gateway_internal.h"
+
+typedef struct dt_stream {
+    ws_stream base;
+    int64_t sent_frame;           /* highest frameNo delivered (or the starting point) */
+    anvil_devtools_state state;   /* the tree the client has, the delta count */
+} dt_stream;
+
+_Static_assert(offsetof(dt_stream, base) == 0, "ws_stream.c allocates and frees the whole struct");
+
+static dt_stream *as_dt(ws_stream *st)
+{
+    return ANVIL_CONTAINER_OF(st, dt_stream, base);
+}
+
+typedef struct dt_ctx {
+    ws_conn *c;
+    dt_stream *dt;
+} dt_ctx;
+
+static int dt_frame(void *ctx, const anvil_frame_record *fr)
+{
+    dt_ctx *x = ctx;
+    ws_conn *c = x->c;
+    dt_stream *dt = x->dt;
+    if (c->closing)
+        return 1;
+    if (fr->frame_no <= dt->sent_frame)
+        return 0;
+    /* A hole in the frame numbers (frames the client never saw in the
+     * tree it holds): the delta would be against the wrong base. */
+    if (dt->state.root && fr->frame_no != dt->state.seq + 1)
+        anvil_devtools_request_rebaseline(&dt->state);
+    cJSON *frame = cJSON_Parse(fr->tree_json);
+    cJSON *p = frame ? anvil_devtools_next(&dt->state, frame) : NULL;
+    cJSON_Delete(frame);
+    dt->sent_frame = fr->frame_no;
+    if (!p) {
+        /* Unreadable frame (or out of memory): skip it; the next one is a
+         * snapshot so the client's tree stays right. */
+        anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: frame %lld of run %s is not usable",
+                  (unsigned long long)c->id, dt->base.id, (long long)fr->frame_no, dt->base.run_id);
+        anvil_devtools_request_rebaseline(&dt->state);
+        return 0;
+    }
+    /* Which stream (a connection may hold several) and run it belongs to. */
+    if (!cJSON_AddStringToObject(p, "streamId", dt->base.id) ||
+        !cJSON_AddStringToObject(p, "runId", dt->base.run_id)) {
+        cJSON_Delete(p);
+        ws_send_text(c, NULL);
+        return 1;
+    }
+    ws_send_owned_event(c, "devtools.event", p, ws_state_version(c->w));
+    return c->closing ? 1 : 0;
+}
+
+/* Send the run's frames after sent_frame, straight from the store. */
+static void dt_pull(ws_conn *c, ws_stream *st)
+{
+    dt_stream *dt = as_dt(st);
+    anvil_store *s = c->w->svc->store;
+    dt_ctx x = { c, dt };
+    if (!c->closing && anvil_store_frames_range(s, st->run_id, dt->sent_frame, -1, 0, dt_frame, &x) < 0) {
+        anvil_log(ANVIL_LOG_ERROR, "ws %llu: devtools stream %s: reading frames: %s",
+                  (unsigned long long)c->id, st->id, anvil_store_errmsg(s));
+        ws_conn_close(c, 1011, "Internal");
+    }
+}
+
+static void dt_deliver(ws_conn *c, ws_stream *st, const anvil_event *ev, char **ptext)
+{
+    (void)ptext;
+    dt_stream *dt = as_dt(st);
+    if (strcmp(ev->event, "run.time_travel_jumped") == 0) {
+        /* Rewind hook (rewindRun is not implemented yet): frames after
+         * toFrameNo were truncated and are recorded again; re-read from
+         * the target and send it as a snapshot. */
+        const cJSON *to = cJSON_GetObjectItemCaseSensitive(ev->payload, "toFrameNo");
+        if (cJSON_IsNumber(to) && (int64_t)to->valuedouble - 1 < dt->sent_frame)
+            dt->sent_frame = (int64_t)to->valuedouble - 1;
+        anvil_devtools_request_rebaseline(&dt->state);
+    }
+    dt_pull(c, st);
+}
+
+static void dt_release(ws_stream *st)
+{
+    anvil_devtools_state_clear(&as_dt(st)->state);
+}
+
+static const ws_stream_kind dt_kind = {
+    .size = sizeof(dt_stream), .slot = WS_STREAM_DEVTOOLS,
+    .start = dt_pull, .deliver = dt_deliver, .heartbeat = NULL, .release = dt_release,
+};
+
+int ws_devtools_stream_open(void *conn, const char *run_id, int64_t start_after, char stream_id[37],
+                            anvil_error *err)
+{
+    ws_stream *st = ws_stream_register(conn, &dt_kind, run_id, stream_id, err);
+    if (!st)
+        return -1;
+    as_dt(st)->sent_frame = start_after;
+    return 0;
+}
