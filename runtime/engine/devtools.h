@@ -4,7 +4,7 @@
  * per-stream policy that decides which of the two to send for a frame.
  *
  * Pure: cJSON in, cJSON out; no store, no clock, no I/O. The gateway
- * (runtime/ws_gateway.c) feeds it the run's recorded frames
+ * (runtime/ws/ws_stream_devtools.c) feeds it the run's recorded frames
  * ({"frameNo","runId","status","root"}) in order.
  *
  * A node is {id, kind, state, attempts? (tasks), error?, children?: [...]};

@@ -248,11 +248,13 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
     char where[96];
     if (c->authenticated) {
         anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "already connected");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (!cJSON_IsObject(params)) {
         anvil_invalid_at(&e, "$.params", params ? "expected object" : "required property \"params\" is missing");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     for (const cJSON *m = params->child; m; m = m->next) {
         bool known = false;
@@ -261,7 +263,8 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
         if (!known) {
             snprintf(where, sizeof where, "$.params.%.64s", m->string);
             anvil_invalid_at(&e, where, "unknown property");
-            return ws_send_error(c, id, &e);
+            ws_send_error(c, id, &e);
+            return;
         }
     }
     const cJSON *minp = cJSON_GetObjectItemCaseSensitive(params, "minProtocol");
@@ -272,53 +275,63 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
     const cJSON *token = NULL;
     if (!minp) {
         anvil_invalid_at(&e, "$.params.minProtocol", "required property \"minProtocol\" is missing");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (!integral(minp) || minp->valuedouble < 0) {
         anvil_invalid_at(&e, "$.params.minProtocol", "expected non-negative integer");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (!maxp) {
         anvil_invalid_at(&e, "$.params.maxProtocol", "required property \"maxProtocol\" is missing");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (!integral(maxp) || maxp->valuedouble < 0) {
         anvil_invalid_at(&e, "$.params.maxProtocol", "expected non-negative integer");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (client && !cJSON_IsObject(client) && !cJSON_IsNull(client)) {
         anvil_invalid_at(&e, "$.params.client", "expected object");
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     if (auth && !cJSON_IsNull(auth)) {
         if (!cJSON_IsObject(auth)) {
             anvil_invalid_at(&e, "$.params.auth", "expected object");
-            return ws_send_error(c, id, &e);
+            ws_send_error(c, id, &e);
+            return;
         }
         for (const cJSON *m = auth->child; m; m = m->next) {
             if (strcmp(m->string, "token") != 0) {
                 snprintf(where, sizeof where, "$.params.auth.%.64s", m->string);
                 anvil_invalid_at(&e, where, "unknown property");
-                return ws_send_error(c, id, &e);
+                ws_send_error(c, id, &e);
+                return;
             }
         }
         token = cJSON_GetObjectItemCaseSensitive(auth, "token");
         if (token && !cJSON_IsString(token) && !cJSON_IsNull(token)) {
             anvil_invalid_at(&e, "$.params.auth.token", "expected string");
-            return ws_send_error(c, id, &e);
+            ws_send_error(c, id, &e);
+            return;
         }
     }
     if (subs && !cJSON_IsNull(subs)) {
         if (!cJSON_IsArray(subs)) {
             anvil_invalid_at(&e, "$.params.subscribe", "expected array");
-            return ws_send_error(c, id, &e);
+            ws_send_error(c, id, &e);
+            return;
         }
         int i = 0;
         for (const cJSON *s = subs->child; s; s = s->next, i++) {
             if (!cJSON_IsString(s)) {
                 snprintf(where, sizeof where, "$.params.subscribe[%d]", i);
                 anvil_invalid_at(&e, where, "expected string");
-                return ws_send_error(c, id, &e);
+                ws_send_error(c, id, &e);
+                return;
             }
         }
     }
@@ -328,7 +341,8 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
                         "Protocol %d is not in the requested range [%lld, %lld]", proto,
                         (long long)minp->valuedouble, (long long)maxp->valuedouble);
         anvil_error_detail_int(&e, "protocol", proto);
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
 
     anvil_auth_request ar = {
@@ -364,14 +378,16 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
             if (ws_subscribe(c, s->valuestring) != 0) {
                 anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
                 forget_connect(c);
-                return ws_send_error(c, id, &e);
+                ws_send_error(c, id, &e);
+                return;
             }
         }
     }
     cJSON *hello = build_hello(w, c, &e);
     if (!hello) {
         forget_connect(c);
-        return ws_send_error(c, id, &e);
+        ws_send_error(c, id, &e);
+        return;
     }
     c->authenticated = true;
     ws_free_headers(c);
