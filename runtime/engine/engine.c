@@ -98,6 +98,20 @@ static void recover_interrupted(run_rt *r)
     }
 }
 
+/* The correlation key a waiting signal node matches: *key is its
+ * expansion (malloc'd), or NULL when the node has none. False when the
+ * template cannot be expanded for this run (then no signal matches). */
+static bool correlation_key(const run_rt *r, const node_rt *n, char **key)
+{
+    *key = NULL;
+    if (!n->def->correlation_key)
+        return true;
+    char err[200];
+    *key = anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT, r->input,
+                                 r->outputs, err, sizeof err);
+    return *key != NULL;
+}
+
 /* Signals that were stored while a node waited but not yet delivered. */
 static void recover_signal_waits(run_rt *r)
 {
@@ -105,12 +119,8 @@ static void recover_signal_waits(run_rt *r)
         node_rt *n = &r->nodes[i];
         if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
             continue;
-        char err[200];
-        char *key = n->def->correlation_key
-                        ? anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT,
-                                                r->input, r->outputs, err, sizeof err)
-                        : NULL;
-        if (n->def->correlation_key && !key)
+        char *key;
+        if (!correlation_key(r, n, &key))
             continue;
         anvil_signal_take(r, n, key);
         free(key);
@@ -990,12 +1000,8 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
             continue;
         if (name && strcmp(n->def->signal_name, name) != 0)
             continue;
-        char why[200];
-        char *key = n->def->correlation_key
-                        ? anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT,
-                                                r->input, r->outputs, why, sizeof why)
-                        : NULL;
-        if (n->def->correlation_key && !key)
+        char *key;
+        if (!correlation_key(r, n, &key))
             continue;
         int took = anvil_signal_take(r, n, key);
         free(key);
