@@ -248,8 +248,20 @@ static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now
     int rc = anvil_engine_launch(cs->engine, &l, &run_id, &existing, &err);
     cJSON_Delete(p);
     if (rc != 0) {
-        anvil_log(ANVIL_LOG_ERROR, "cron %s: cannot launch %s: %s", row->cron_id, row->workflow,
-                  err.message ? err.message : "error");
+        /* The launch was not recorded because of the database (a write
+         * failed, the disk is full): put the row back as it was, so the
+         * next poll fires it again instead of losing this fire. A launch
+         * refused for good (its workflow is gone) is not retried. */
+        bool retry = err.code == ANVIL_ERR_STORAGE_UNAVAILABLE || err.code == ANVIL_ERR_INTERNAL;
+        bool restored = retry && anvil_store_begin(s) == 0 &&
+                        anvil_store_cron_restore(s, row->cron_id, row->next_run_at_ms,
+                                                 row->last_run_at_ms) >= 0 &&
+                        anvil_store_commit(s) == 0;
+        if (retry && !restored)
+            anvil_store_rollback(s);
+        anvil_log(ANVIL_LOG_ERROR, "cron %s: cannot launch %s: %s%s", row->cron_id, row->workflow,
+                  err.message ? err.message : "error",
+                  restored ? " (fires again at the next poll)" : " (this fire is lost)");
         anvil_error_clear(&err);
         return false;
     }

@@ -83,6 +83,14 @@ int anvil_store_cron_mark(anvil_store *s, const char *cron_id, int64_t next_ms, 
     return n < 0 ? -1 : n > 0;
 }
 
+int anvil_store_cron_restore(anvil_store *s, const char *cron_id, int64_t next_ms, int64_t last_ms)
+{
+    static const char sql[] =
+        "UPDATE crons SET next_run_at_ms = ?2, last_run_at_ms = ?3 WHERE cron_id = ?1";
+    int n = anvil_sql_exec(s, sql, "snn", cron_id, next_ms, last_ms);
+    return n < 0 ? -1 : n > 0;
+}
+
 int anvil_store_cron_ran(anvil_store *s, const char *cron_id, int64_t last_ms)
 {
     static const char sql[] = "UPDATE crons SET last_run_at_ms = ?2 WHERE cron_id = ?1";

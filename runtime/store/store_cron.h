@@ -30,6 +30,8 @@ int anvil_store_cron_get(anvil_store *s, const char *cron_id, anvil_cron_record 
 int anvil_store_cron_delete(anvil_store *s, const char *cron_id);
 /* Set next_run_at_ms and (when last >= 0) last_run_at_ms. 1 / 0 / -1. */
 int anvil_store_cron_mark(anvil_store *s, const char *cron_id, int64_t next_ms, int64_t last_ms);
+/* Put both times back as they were (a negative one stores NULL). 1 / 0 / -1. */
+int anvil_store_cron_restore(anvil_store *s, const char *cron_id, int64_t next_ms, int64_t last_ms);
 /* Set last_run_at_ms only. 1 / 0 / -1. */
 int anvil_store_cron_ran(anvil_store *s, const char *cron_id, int64_t last_ms);
 

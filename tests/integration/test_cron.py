@@ -96,6 +96,12 @@ class CronCase(harness.ServerTestCase):
             time.sleep(0.05)
         self.fail("timed out waiting for " + what + "\n" + self.server.stderr()[-3000:])
 
+    def list_runs(self):
+        return self.call("listRuns", {"filter": {"limit": 1000}})
+
+    def runs_for(self, workflow):
+        return [r for r in self.list_runs() if r["workflowKey"] == workflow]
+
     def events(self, run_id):
         db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
         try:
@@ -189,12 +195,6 @@ class Methods(CronCase):
 class Firing(CronCase):
     """Separate server: the clock only moves forward in this class."""
 
-    def list_runs(self):
-        return self.call("listRuns", {"filter": {"limit": 1000}})
-
-    def runs_for(self, workflow):
-        return [r for r in self.list_runs() if r["workflowKey"] == workflow]
-
     def test_fire_missed_once_and_disabled(self):
         rows = self.rows()
         nightly = rows["gateway:nightly"]
@@ -257,6 +257,42 @@ class Firing(CronCase):
         self.set_clock(T0 + 10 * DAY + 5 * HOUR + MIN)
         runs = self.wait_for(lambda: self.runs_for("plain"), "the enabled cron's run")
         self.assertEqual(len(runs), 1)
+
+
+class FailedFire(CronCase):
+    """A fire whose launch cannot be recorded (a trigger makes SQLite refuse
+    the run row, as a full disk would) is not lost: the row is put back and
+    the next poll fires it once the cause is gone."""
+
+    def sql(self, statement):
+        db = sqlite3.connect(self.server.db_path, timeout=10)
+        try:
+            db.execute(statement)
+            db.commit()
+        finally:
+            db.close()
+
+    def test_fire_retried_after_a_failed_launch(self):
+        self.call("cronCreate", {"workflow": "plain", "pattern": "* * * * *", "cronId": "retry"})
+        before = self.rows()["retry"]
+        self.sql("CREATE TRIGGER no_plain BEFORE INSERT ON runs WHEN NEW.workflow = 'plain'"
+                 " BEGIN SELECT RAISE(ABORT, 'injected'); END")
+        self.addCleanup(self.sql, "DROP TRIGGER IF EXISTS no_plain")
+        self.set_clock(T0 + MIN + 1000)
+        self.wait_for(lambda: "cron retry: cannot launch plain" in self.server.stderr(), "the failed fire")
+        self.assertIn("(fires again at the next poll)", self.server.stderr())
+        row = self.rows()["retry"]
+        self.assertEqual((row["nextRunAtMs"], row["lastRunAtMs"]),
+                         (before["nextRunAtMs"], before["lastRunAtMs"]), "the row is as it was")
+        self.assertEqual(self.runs_for("plain"), [])
+        self.sql("DROP TRIGGER no_plain")
+        runs = self.wait_for(lambda: self.runs_for("plain"), "the retried fire")
+        self.assertEqual(len(runs), 1)
+        log = self.events(runs[0]["runId"])
+        self.assertEqual([e[1] for e in log[:2]], ["run.started", "cron.triggered"])
+        self.assertEqual(log[1][2]["scheduledAtMs"], before["nextRunAtMs"])
+        time.sleep(1.0)   # more polls at the same time fire nothing more
+        self.assertEqual(len(self.runs_for("plain")), 1)
 
 
 class ConfigRestart(unittest.TestCase):
