@@ -1075,12 +1075,13 @@ class WsDevTools(WsTestCase, StreamMixin):
             self.assertWsOk(await c.connect(subscribe=[]))
             res, _ = await self.open_dt(c, run_id, after_seq=0)
             sid = self.assertDtResponse(res, run_id, 0)
-            # a frame per task start and finish, and more: > 61 frames
-            await c.wait_for(lambda: len(self.dt_events(c, sid)) >= 61 or c.closed)
+            # a frame per task start and finish, and more: > 61 frames; the
+            # stream sends every recorded frame, 1..frameNo
+            await c.wait_for(lambda: len(self.dt_events(c, sid)) >= view["frameNo"] or c.closed)
             res2, _ = await self.open_dt(c, run_id, after_seq=5)
             sid2 = self.assertDtResponse(res2, run_id, 5)
-            await c.wait_for(lambda: self.dt_events(c, sid2) or c.closed)
-            await asyncio.sleep(0.2)
+            # frames 5..frameNo (no fixed sleep: wait for the count itself)
+            await c.wait_for(lambda: len(self.dt_events(c, sid2)) >= view["frameNo"] - 4 or c.closed)
             await c.close()
             return self.dt_events(c, sid), self.dt_events(c, sid2)
         events, events2 = run(go())
