@@ -142,6 +142,13 @@ const char *const anvil_store_migrations[] = {
     "  created_at_ms INTEGER NOT NULL,"
     "  updated_at_ms INTEGER NOT NULL);"
     "CREATE INDEX crons_due ON crons(enabled, next_run_at_ms);",
+
+    /* 4: the runs that have not ended, without reading every run ever
+     * stored (the WebSocket hello and recovery ask for them). A partial
+     * index holds only those rows; its WHERE must stay the exact text of
+     * anvil_store_runs_unfinished's, or SQLite will not use it. */
+    "CREATE INDEX runs_unfinished ON runs(created_at_ms)"
+    " WHERE status NOT IN ('finished', 'failed', 'cancelled');",
 };
 
 const size_t anvil_store_n_migrations =

@@ -235,7 +235,7 @@ int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ct
 {
     static const char sql[] =
         "SELECT " RUN_COLUMNS " FROM runs"
-        " WHERE status NOT IN ('finished', 'failed', 'cancelled')"
+        " WHERE status NOT IN ('finished', 'failed', 'cancelled')"   /* = runs_unfinished's */
         " ORDER BY created_at_ms, rowid";
     run_each e = { fn, ctx, 0 };
     int n = anvil_sql_query(s, sql, each_run, &e, NULL);
@@ -679,7 +679,11 @@ int anvil_store_events_range(anvil_store *s, const char *run_id, int64_t after_s
 
 int anvil_store_events_max_state_version(anvil_store *s, int64_t *out)
 {
-    static const char sql[] = "SELECT COALESCE(MAX(state_version), 0) FROM events";
+    /* Events are appended with increasing state versions, so the newest
+     * row holds the largest: one index step instead of a scan of every
+     * event ever stored (MAX(state_version) has no index). */
+    static const char sql[] =
+        "SELECT COALESCE((SELECT state_version FROM events ORDER BY rowid DESC LIMIT 1), 0)";
     *out = 0;
     return anvil_sql_query(s, sql, first_int, out, NULL) < 0 ? -1 : 0;
 }
