@@ -147,8 +147,8 @@ const char *const anvil_store_migrations[] = {
      * stored (the WebSocket hello and recovery ask for them). A partial
      * index holds only those rows; its WHERE must stay the exact text of
      * anvil_store_runs_unfinished's, or SQLite will not use it. */
-    "CREATE INDEX runs_unfinished ON runs(created_at_ms)"
-    " WHERE status NOT IN ('finished', 'failed', 'cancelled');",
+    ("CREATE INDEX runs_unfinished ON runs(created_at_ms)"
+     " WHERE status NOT IN ('finished', 'failed', 'cancelled');"),
 };
 
 const size_t anvil_store_n_migrations =
