@@ -403,6 +403,17 @@ class Server:
         """POST a full request frame (to /rpc unless path says otherwise)."""
         return self.post_json(path, frame, token=token, headers=headers)
 
+    def sql(self, statement):
+        """Run one statement on the server's database from outside (fault
+        injection: a trigger that makes SQLite refuse a write)."""
+        import sqlite3
+        db = sqlite3.connect(self.db_path, timeout=10)
+        try:
+            db.execute(statement)
+            db.commit()
+        finally:
+            db.close()
+
     def raw(self, timeout=IO_TIMEOUT_S):
         return RawConn(self.port, timeout=timeout)
 

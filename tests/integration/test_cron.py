@@ -265,12 +265,7 @@ class FailedFire(CronCase):
     the next poll fires it once the cause is gone."""
 
     def sql(self, statement):
-        db = sqlite3.connect(self.server.db_path, timeout=10)
-        try:
-            db.execute(statement)
-            db.commit()
-        finally:
-            db.close()
+        self.server.sql(statement)
 
     def test_fire_retried_after_a_failed_launch(self):
         self.call("cronCreate", {"workflow": "plain", "pattern": "* * * * *", "cronId": "retry"})

@@ -1442,12 +1442,7 @@ class Review(EngineCase):
     check_log = EventLog.check_log
 
     def sql(self, statement):
-        db = sqlite3.connect(self.server.db_path, timeout=10)
-        try:
-            db.execute(statement)
-            db.commit()
-        finally:
-            db.close()
+        self.server.sql(statement)
 
     def fail_inserts(self, name, table, when):
         self.sql("CREATE TRIGGER %s BEFORE INSERT ON %s WHEN %s BEGIN SELECT RAISE(ABORT, 'injected'); END"
