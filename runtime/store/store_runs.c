@@ -248,13 +248,6 @@ static int first_int(void *ctx, sqlite3_stmt *st)
     return 1;
 }
 
-int anvil_store_runs_count(anvil_store *s, int64_t *out)
-{
-    static const char sql[] = "SELECT COUNT(*) FROM runs";
-    *out = 0;
-    return anvil_sql_query(s, sql, first_int, out, NULL) < 0 ? -1 : 0;
-}
-
 /* ---- nodes and attempts ---------------------------------------------- */
 
 void anvil_node_record_clear(anvil_node_record *n)

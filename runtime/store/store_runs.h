@@ -54,8 +54,6 @@ int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
                               anvil_run_record_fn fn, void *ctx);
 /* Every run whose status is not terminal, oldest first. */
 int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ctx);
-/* Count of runs (all statuses). */
-int anvil_store_runs_count(anvil_store *s, int64_t *out);
 
 typedef struct anvil_node_record {
     char *node_id;
