@@ -243,7 +243,8 @@ static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now
         .trigger_payload = p,
     };
     char *run_id = NULL;
-    bool existing = false;
+    bool existing = false, recorded = false;
+    l.recorded = &recorded;
     anvil_error err = { 0 };
     int rc = anvil_engine_launch(cs->engine, &l, &run_id, &existing, &err);
     cJSON_Delete(p);
@@ -251,8 +252,10 @@ static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now
         /* The launch was not recorded because of the database (a write
          * failed, the disk is full): put the row back as it was, so the
          * next poll fires it again instead of losing this fire. A launch
-         * refused for good (its workflow is gone) is not retried. */
-        bool retry = err.code == ANVIL_ERR_STORAGE_UNAVAILABLE || err.code == ANVIL_ERR_INTERNAL;
+         * refused for good (its workflow is gone), or one whose run was
+         * recorded before the call failed, is not retried. */
+        bool retry = !recorded &&
+                     (err.code == ANVIL_ERR_STORAGE_UNAVAILABLE || err.code == ANVIL_ERR_INTERNAL);
         bool restored = retry && anvil_store_begin(s) == 0 &&
                         anvil_store_cron_restore(s, row->cron_id, row->next_run_at_ms,
                                                  row->last_run_at_ms) >= 0 &&

@@ -89,7 +89,7 @@ static void recover_interrupted(run_rt *r)
          * its retries either. */
         if (anvil_store_attempt_interruptions(r->eng->store, r->rec.run_id, n->def->id, 0,
                                               &n->interrupted, &n->interrupt_streak) != 0) {
-            r->broken = true;
+            anvil_run_mark_broken(r);
             return;
         }
         if (n->state == ANVIL_NODE_STATE_RUNNING)
@@ -127,38 +127,63 @@ static void recover_signal_waits(run_rt *r)
     }
 }
 
-static int recover_one(void *ctx, const anvil_run_record *rec)
+/* A run's mirror built from its rows (the record is taken over: *rec is
+ * left empty). NULL when out of memory or a read failed; *no_workflow is
+ * set (and NULL returned) when its workflow is no longer configured. Not
+ * yet in the registry. */
+static run_rt *load_run(anvil_engine *e, anvil_run_record *rec, bool *no_workflow)
 {
-    anvil_engine *e = ctx;
+    *no_workflow = false;
     const anvil_workflow *wf = anvil_engine_workflow(e, rec->workflow);
     if (!wf) {
-        anvil_log(ANVIL_LOG_WARN, "run %s: workflow %s is no longer configured; left as %s",
-                  rec->run_id, rec->workflow, rec->status);
-        return 0;
+        *no_workflow = true;
+        return NULL;
     }
     run_rt *r = anvil_run_new(e, wf);
     if (!r)
-        return -1;
-    /* Copy the record: the one we were handed is freed after this call. */
+        return NULL;
     r->rec = *rec;
-    memset((void *)rec, 0, sizeof *rec);
+    memset(rec, 0, sizeof *rec);
     r->input = cJSON_Parse(r->rec.input_json);
     if (!r->input)
         r->input = cJSON_CreateObject();
     anvil_run_apply_options(r);
     char *outputs = NULL;
     if (anvil_store_nodes(e->store, r->rec.run_id, load_node, r) < 0 ||
-        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0 ||
-        anvil_registry_add(e, r) != 0) {
+        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0) {
         free(outputs);
         anvil_run_free(r);
-        return -1;
+        return NULL;
     }
     cJSON *o = outputs ? cJSON_Parse(outputs) : NULL;
     free(outputs);
     if (o) {
         cJSON_Delete(r->outputs);
         r->outputs = o;
+    }
+    return r;
+}
+
+static int recover_one(void *ctx, const anvil_run_record *rec)
+{
+    anvil_engine *e = ctx;
+    bool no_workflow;
+    /* The record is the caller's and freed after this call: load_run
+     * takes a copy's contents. */
+    anvil_run_record copy = *rec;
+    memset((void *)rec, 0, sizeof *rec);
+    run_rt *r = load_run(e, &copy, &no_workflow);
+    if (no_workflow) {
+        anvil_log(ANVIL_LOG_WARN, "run %s: workflow %s is no longer configured; left as %s",
+                  copy.run_id, copy.workflow, copy.status);
+        anvil_run_record_clear(&copy);
+        return 0;
+    }
+    anvil_run_record_clear(&copy);   /* empty unless load_run failed early */
+    if (!r || anvil_registry_add(e, r) != 0) {
+        if (r)
+            anvil_run_free(r);
+        return -1;
     }
     return 0;
 }
@@ -208,37 +233,53 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
  * database says it has ended. 0, or -1 with err set. */
 static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
 {
-    run_rt *r = *rp;
-    assert(r->broken && !r->advancing);
-    if (r->running_tasks > 0)
+    run_rt *old = *rp;
+    assert(old->broken && !old->advancing);
+    if (old->running_tasks > 0)
         return anvil_error_set(err, ANVIL_ERR_BUSY,
                                "Run %s is recovering from a failed write; %d task(s) must end "
-                               "first, retry shortly", r->rec.run_id, r->running_tasks);
-    char *run_id = strdup(r->rec.run_id);
-    if (!run_id)
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
-    anvil_registry_forget(e, r);
-    *rp = NULL;
+                               "first, retry shortly", old->rec.run_id, old->running_tasks);
+    /* Read everything first: should any read fail, the broken mirror stays
+     * and the repair timer tries again (dropping it would leave a run the
+     * database calls running with nothing in memory to drive it). */
     anvil_run_record rec;
-    int rc = not_active(e, run_id, &rec, err);
-    if (rc == 0) {
-        anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
-        bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
-        if (!ended && recover_one(e, &rec) != 0)
-            rc = anvil_store_error(e->store, err, "reloading the run failed");
+    if (not_active(e, old->rec.run_id, &rec, err) != 0) {
+        anvil_run_mark_broken(old);
+        return -1;
+    }
+    anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
+    bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
+    run_rt *fresh = NULL;
+    bool no_workflow = false;
+    if (!ended && !(fresh = load_run(e, &rec, &no_workflow)) && !no_workflow) {
         anvil_run_record_clear(&rec);
-        r = ended || rc != 0 ? NULL : anvil_registry_find(e, run_id);
-        if (r) {
-            anvil_log(ANVIL_LOG_INFO, "run %s: reloaded from the database after a failed write",
-                      run_id);
-            recover_interrupted(r);
-            recover_signal_waits(r);
-            anvil_run_advance(r);
-            *rp = anvil_registry_find(e, run_id);   /* advancing may have ended it */
-        }
+        anvil_run_mark_broken(old);
+        return anvil_store_error(e->store, err, "reloading the run failed");
+    }
+    anvil_run_record_clear(&rec);
+    char *run_id = strdup(old->rec.run_id);
+    if (!run_id) {
+        if (fresh)
+            anvil_run_free(fresh);
+        anvil_run_mark_broken(old);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    }
+    anvil_registry_forget(e, old);
+    *rp = NULL;
+    if (fresh) {
+        /* Cannot fail: the slot the old mirror held was just freed. */
+        int added = anvil_registry_add(e, fresh);
+        assert(added == 0);
+        (void)added;
+        anvil_log(ANVIL_LOG_INFO, "run %s: reloaded from the database after a failed write",
+                  run_id);
+        recover_interrupted(fresh);
+        recover_signal_waits(fresh);
+        anvil_run_advance(fresh);
+        *rp = anvil_registry_find(e, run_id);   /* advancing may have ended it */
     }
     free(run_id);
-    return rc;
+    return 0;
 }
 
 typedef struct broken_list {
@@ -625,6 +666,8 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         anvil_run_free(r);
         return -1;
     }
+    if (l->recorded)
+        *l->recorded = true;
     if (anvil_registry_add(e, r) != 0) {
         anvil_run_free(r);
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
@@ -651,7 +694,17 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
-    run_rt *r;
+    run_rt *r = anvil_registry_find(e, run_id);
+    if (r && r->broken && r->running_tasks > 0) {
+        /* A broken run cannot record the cancellation, nor be reloaded
+         * while its tasks run (one may never end by itself): stop them, so
+         * the reload happens and the same call succeeds after it. */
+        for (size_t i = 0; i < r->wf->n_nodes; i++)
+            anvil_task_kill(&r->nodes[i]);
+        return anvil_error_set(err, ANVIL_ERR_BUSY,
+                               "Run %s is recovering from a failed write; its tasks are being "
+                               "stopped, retry shortly", run_id);
+    }
     if (live_run(e, run_id, &r, err) != 0)
         return -1;
     if (!r) {

@@ -72,6 +72,10 @@ typedef struct anvil_launch {
      * copied; runId is added. */
     const char *trigger_event;
     const cJSON *trigger_payload;
+    /* Optional: set to true once the run is durable, even when the call
+     * then fails (out of memory after the commit), so a caller that would
+     * retry a failed launch (the cron scheduler) knows not to. */
+    bool *recorded;
 } anvil_launch;
 
 /* Start a run (or, for a known idempotency key, find the earlier one).

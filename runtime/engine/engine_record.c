@@ -257,9 +257,16 @@ int anvil_run_end(run_rt *r, bool ok)
     flush_events(e, false);
     /* Nothing of the change was published: the versions it took are free. */
     e->state_version = e->txn_state_version;
-    /* The mirror is now ahead of the database. Nothing more is written for
-     * it; the engine's repair timer reloads it from its rows once its tasks
-     * have ended (and the next call on it does so first). */
+    anvil_run_mark_broken(r);
+    return -1;
+}
+
+void anvil_run_mark_broken(run_rt *r)
+{
+    anvil_engine *e = r->eng;
+    /* The mirror is now ahead of (or unsure of) the database. Nothing more
+     * is written for it; the engine's repair timer reloads it from its rows
+     * once its tasks have ended (and the next call on it does so first). */
     r->broken = true;
     e->repair_due = true;
     if (e->repair && !evtimer_pending(e->repair, NULL)) {
@@ -267,7 +274,14 @@ int anvil_run_end(run_rt *r, bool ok)
                               (suseconds_t)((e->repair_backoff_ms % 1000) * 1000) };
         evtimer_add(e->repair, &tv);
     }
-    return -1;
+}
+
+void anvil_engine_repair_soon(anvil_engine *e)
+{
+    if (e->repair) {
+        struct timeval now = { 0, 0 };
+        evtimer_add(e->repair, &now);
+    }
 }
 
 /* ---- rows and payloads -------------------------------------------------------- */

@@ -40,4 +40,12 @@ cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n);
  * is only found by deriving its status now (no-op otherwise). */
 void anvil_run_complete_if_done(run_rt *r);
 
+/* A write of r failed or could not be made: stop writing for it and have
+ * the repair timer reload it from the database (engine.c). */
+void anvil_run_mark_broken(run_rt *r);
+
+/* Run the repair timer at the next loop turn (a broken run's last task
+ * just ended, so it can be reloaded now). */
+void anvil_engine_repair_soon(anvil_engine *e);
+
 #endif

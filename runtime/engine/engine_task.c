@@ -240,6 +240,10 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     n->proc_ctx = NULL;
     r->running_tasks--;
     assert(r->running_tasks >= 0);
+    /* A broken run waits for its tasks before it can be reloaded: the
+     * last one just ended, so do it now rather than at the backoff. */
+    if (r->broken && r->running_tasks == 0)
+        anvil_engine_repair_soon(r->eng);
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
     char *err = utf8_clean(res->err ? res->err : "", res->err_len);

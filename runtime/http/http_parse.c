@@ -298,6 +298,10 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
                 goto out;
             }
             if (ch == '\r') {
+                if (c->after_ws && !c->in_ext) {
+                    st = ANVIL_CHUNKED_BAD;   /* "5 " with no extension after it */
+                    goto out;
+                }
                 c->state = CH_SIZE_LF;
             } else if (ch == '\n') {
                 st = ANVIL_CHUNKED_BAD;

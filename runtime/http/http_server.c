@@ -272,9 +272,12 @@ static void dispatch(conn *c)
     bool upgrade = s->opt.upgrade && wants_websocket(c);
     if (upgrade && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
         /* Earlier answers are still queued: on_write comes back here once
-         * they are out. The request deadline keeps running meanwhile. */
+         * they are out. The request deadline bounds the wait (read_body
+         * stopped the timer before dispatching). */
         c->state = ST_UPGRADE;
         bufferevent_disable(c->bev, EV_READ);
+        int64_t left = s->opt.request_timeout_ms - elapsed_ms(&c->started);
+        arm_timer(c, left > 0 ? left : 1);
         return;
     }
     anvil_http_response res = { .status = 200, .body = evbuffer_new() };
@@ -323,6 +326,9 @@ static void dispatch(conn *c)
                 close_soon(c);
                 return;
             }
+            /* Refused: what follows on this connection was meant for a
+             * WebSocket, never read it as more HTTP requests. */
+            res.close = true;
         } else {
             s->opt.handler(s->opt.ctx, &req, &res);
         }

@@ -150,11 +150,12 @@ void anvil_store_close(anvil_store *s)
 
 int anvil_store_error(const anvil_store *s, anvil_error *err, const char *what)
 {
+    const char *cause = s->errmsg[0] ? s->errmsg : "not a database error";
     const char *sep = what ? ": " : "";
     what = what ? what : "";
     if (!anvil_store_unavailable(s))
-        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s%s%s", what, sep, s->errmsg);
-    anvil_error_set(err, ANVIL_ERR_STORAGE_UNAVAILABLE, "%s%s%s", what, sep, s->errmsg);
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s%s%s", what, sep, cause);
+    anvil_error_set(err, ANVIL_ERR_STORAGE_UNAVAILABLE, "%s%s%s", what, sep, cause);
     anvil_error_detail_int(err, "retryAfterMs", ANVIL_STORE_RETRY_AFTER_MS);
     return -1;
 }

@@ -57,6 +57,12 @@ bool anvil_store_unavailable(const anvil_store *s)
     return resource_code(s->fail_rc);
 }
 
+void anvil_store_clear_failure(anvil_store *s)
+{
+    s->fail_rc = SQLITE_OK;
+    s->errmsg[0] = '\0';
+}
+
 void anvil_store_recovered(anvil_store *s)
 {
     s->fail_rc = SQLITE_OK;
@@ -74,6 +80,7 @@ const char *anvil_store_errmsg(const anvil_store *s)
 
 int anvil_store_exec(anvil_store *s, const char *sql, char *err, size_t errlen)
 {
+    anvil_store_clear_failure(s);
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
         return 0;
@@ -93,6 +100,7 @@ void anvil_store_rollback_quietly(anvil_store *s)
 sqlite3_stmt *anvil_store_stmt(anvil_store *s, enum anvil_store_stmt_slot slot,
                                const char *sql)
 {
+    anvil_store_clear_failure(s);
     sqlite3_stmt *st = s->stmts[slot];
     if (!st) {
         if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {

@@ -67,6 +67,10 @@ void anvil_store_db_free(anvil_store *s);
 const char *anvil_store_errmsg(const anvil_store *s);
 bool anvil_store_unavailable(const anvil_store *s);
 
+/* Every store call starts with no failure recorded, so an error reported
+ * later never borrows the message or code of an older one. */
+void anvil_store_clear_failure(anvil_store *s);
+
 /* A commit succeeded: the database is usable again (ends a logged episode
  * of unavailability). */
 void anvil_store_recovered(anvil_store *s);

@@ -97,6 +97,7 @@ static sqlite3_stmt *prepare_bound(anvil_store *s, const char *sql, const char *
 
 int anvil_sql_exec(anvil_store *s, const char *sql, const char *fmt, ...)
 {
+    anvil_store_clear_failure(s);
     va_list ap;
     va_start(ap, fmt);
     sqlite3_stmt *st = prepare_bound(s, sql, fmt, ap);
@@ -117,6 +118,7 @@ int anvil_sql_exec(anvil_store *s, const char *sql, const char *fmt, ...)
 int anvil_sql_query(anvil_store *s, const char *sql, anvil_sql_row_fn row, void *ctx,
                     const char *fmt, ...)
 {
+    anvil_store_clear_failure(s);
     va_list ap;
     va_start(ap, fmt);
     sqlite3_stmt *st = prepare_bound(s, sql, fmt, ap);

@@ -1436,6 +1436,7 @@ class Review(EngineCase):
         "gated": seq(approval("gate", title="Go?"), task("after", output={"done": True})),
         "sig_any": signal_node("any", "ping"),
         "proc": seq(task("work", run="sleep 0.2; echo '{\"w\":1}'"), task("next", output={"ok": True})),
+        "hung": task("hang", run="echo started; echo $$$$ > sh.pid; sleep 60"),
     })
 
     events = EventLog.events
@@ -1536,6 +1537,26 @@ class Review(EngineCase):
         self.assertEqual(view["status"], "finished", view)
         self.assertEqual(self.node(view, "work")["attempts"], 2)
         self.assertEqual(self.read_attempts(run_id), [(1, "interrupted"), (2, "succeeded")])
+        self.check_log(run_id, view)
+
+    def test_cancel_of_a_broken_run_whose_task_never_ends(self):
+        # The task's output line cannot be recorded, so the run is broken
+        # while its task runs on (it would for a minute). A reload must wait
+        # for the task; cancelRun stops it, answers Busy, and the same call
+        # succeeds once the run has been reloaded.
+        self.fail_inserts("no_out_ev", "events", "NEW.run_id = 'hungrun' AND NEW.event = 'task.output'")
+        run_id = self.launch("hung", runId="hungrun")
+        pid = self.wait_pid_file(run_id, "sh.pid")
+        self.sql("DROP TRIGGER no_out_ev")
+        err = self.refuse("cancelRun", {"runId": run_id}, "Busy")
+        self.assertIn("being stopped", err["message"])
+        self.assertPidsDie([pid])
+        def cancel():
+            status, _, doc = self.server.rpc("cancelRun", {"runId": run_id}, token=OP)
+            return doc["payload"] if status == 200 else None
+        self.assertEqual(self.wait_for(cancel, "the cancel after the reload")["status"], "cancelling")
+        view = self.wait_run(run_id)
+        self.assertEqual(view["status"], "cancelled")
         self.check_log(run_id, view)
 
     def test_launch_whose_write_failed_can_be_sent_again(self):

@@ -180,6 +180,7 @@ static void test_chunked(void)
         " 5\r\nhello\r\n0\r\n\r\n",     /* leading space */
         "2 5\r\nhello\r\n0\r\n\r\n",    /* a space inside the size is not an extension */
         "5 x\r\nhello\r\n0\r\n\r\n",    /* after whitespace only ';' may follow */
+        "5 \r\nhello\r\n0\r\n\r\n",     /* ... and it must follow */
         /* The last chunk without its final CRLF: the next pipelined
          * request must not be taken for trailers. */
         "0\r\nPOST /rpc HTTP/1.1\r\nHost: x\r\n\r\n",
