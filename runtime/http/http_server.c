@@ -195,7 +195,9 @@ static void write_response(conn *c, anvil_http_response *res)
 {
     anvil_http_server *s = c->srv;
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    bool close_after = res->close || !c->keep_alive;
+    /* Once the server stops accepting, each answer is a connection's last:
+     * shutdown waits for connections, and keep-alive would keep them. */
+    bool close_after = res->close || !c->keep_alive || s->stopped;
     size_t body_len = evbuffer_get_length(res->body);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\n"
@@ -847,6 +849,14 @@ void anvil_http_server_stop_accepting(anvil_http_server *s)
         evtimer_del(s->accept_retry);
     if (s->listener)
         evconnlistener_disable(s->listener);
+    /* Idle keep-alive connections (nothing read of a next request, nothing
+     * left to write) are closed now; the others end after their answer. */
+    for (conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->state == ST_IDLE && evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+            evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            conn_free(c);
+    }
 }
 
 size_t anvil_http_server_connections(const anvil_http_server *s)

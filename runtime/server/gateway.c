@@ -131,6 +131,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     anvil_ws_gateway_shutdown(gw->ws);
     if (gw->engine)
         anvil_engine_drain(gw->engine);
+    /* No schedule fires into a stopping server; a missed one fires once at
+     * the next start (docs/cron.md). */
+    anvil_cron_sched_stop(&gw->cron);
     gw->drain_started_ms = anvil_mono_ms();
     if (!gw->drain_timer)
         gw->drain_timer = evtimer_new(gw->base, on_drain, gw);

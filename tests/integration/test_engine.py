@@ -1338,6 +1338,21 @@ class Shutdown(EngineCase):
         self.assertEqual(self.node(v, "slow")["attempts"], 2)
         self.assertEqual(self.attempt_states(run_id, "slow"), [(1, "interrupted"), (2, "succeeded")])
 
+    def test_sigterm_closes_idle_keep_alive_connections(self):
+        run_id = self.launch("slow0")    # keeps the server in its grace period
+        self.wait_pid_file(run_id, "sh.pid")
+        with self.server.raw() as idle:
+            idle.send(harness.build_request("GET", "/health", content_length=False))
+            self.assertEqual(idle.read_response().status, 200)
+            self.server.proc.send_signal(signal.SIGTERM)
+            # the idle keep-alive connection is closed at once, well inside
+            # the 3 s grace period the running task holds the server in
+            self.assertTrue(idle.wait_closed(timeout=2))
+        self.release()
+        self.server.stop()
+        self.server.start()
+        self.assertEqual(self.wait_run(run_id)["status"], "finished")
+
     def test_a_task_interrupted_five_times_in_a_row_fails(self):
         run_id = self.launch("slow0")
         for attempt in range(1, 6):
