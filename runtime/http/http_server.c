@@ -71,6 +71,7 @@ typedef struct conn {
     bool paused;                   /* reading stopped until output drains */
     bool draining;                 /* IDLE, but a response is still being written */
     bool linger;                   /* half-close and drain before closing */
+    bool refused;                  /* over maxHttpConnections: answered 503, closing */
 
     struct conn *prev, *next;
 } conn;
@@ -81,6 +82,7 @@ struct anvil_http_server {
     anvil_http_options opt;
     int port;
     size_t n_conns;
+    size_t n_refused;              /* of n_conns, those refused over the cap */
     conn *conns;
     char date[64];
     time_t date_at;
@@ -151,6 +153,8 @@ static void conn_free(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
+    if (c->refused)
+        s->n_refused--;
     if (c->timer)
         event_free(c->timer);
     if (c->bev)
@@ -704,10 +708,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    if (s->opt.max_connections && s->n_conns > s->opt.max_connections) {
+    if (s->opt.max_connections && s->n_conns - s->n_refused > s->opt.max_connections) {
         /* Over the cap: answer at once and close, rather than leave the
          * client queued in the backlog with no word. Connections handed to
-         * the WebSocket are no longer counted here. */
+         * the WebSocket are no longer counted here, nor refused ones while
+         * they linger, so a flood does not keep the cap shut. */
+        c->refused = true;
+        s->n_refused++;
         char msg[96];
         snprintf(msg, sizeof msg, "Too many HTTP connections (maxHttpConnections %zu)",
                  s->opt.max_connections);
