@@ -753,7 +753,7 @@ static void check_refs(loader *L)
 
 static void parse_top(loader *L, yaml_node_t *top)
 {
-    static const char *const keys[] = {"name", "description", "root", NULL};
+    static const char *const keys[] = {"name", "description", "versionWorkspace", "root", NULL};
     char p[ANVIL_CFG_PATH_MAX];
     if (!top || anvil_cfg_is_null(top)) {
         anvil_diags_add(L->c.diags, L->c.file, 0, 0, "workflow file is empty");
@@ -767,6 +767,9 @@ static void parse_top(loader *L, yaml_node_t *top)
         read_str(L, v, p, false, &L->wf->name);
     if ((v = field(L, top, "", "description", p)))
         read_str(L, v, p, true, &L->wf->description);
+    L->wf->version_workspace = true;
+    if ((v = field(L, top, "", "versionWorkspace", p)))
+        anvil_cfg_bool(&L->c, v, p, &L->wf->version_workspace);
     if ((v = field(L, top, "", "root", p)))
         L->wf->root = parse_node(L, v, NULL, 0, "root", 0);
     else

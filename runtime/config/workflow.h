@@ -67,6 +67,9 @@ typedef struct anvil_workflow {
     char *file;
     char *name;                       /* the file's `name`, may be NULL */
     char *description;                /* may be NULL */
+    bool version_workspace;           /* `versionWorkspace` (default true):
+                                         task attempts are committed to the
+                                         run's workspace repository */
     anvil_wf_node *root;
     anvil_wf_node **nodes;            /* every node, depth-first pre-order */
     size_t n_nodes;

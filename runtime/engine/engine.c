@@ -19,6 +19,7 @@
 #include "anvil_contract.h"
 #include "clock.h"
 #include "engine.h"
+#include "engine_load.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
 #include "engine_registry.h"
@@ -28,6 +29,7 @@
 #include "json_print.h"
 #include "log.h"
 #include "scope.h"
+#include "workspace.h"
 
 /* Every public entry point runs on the loop thread (engine_types_internal.h). */
 #define ASSERT_ON_LOOP(e) assert(pthread_equal((e)->loop_thread, pthread_self()))
@@ -35,10 +37,7 @@
 const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name)
 {
     ASSERT_ON_LOOP(e);
-    for (size_t i = 0; i < e->n_workflows; i++)
-        if (strcmp(e->workflows[i].name, name) == 0)
-            return e->workflows[i].wf;
-    return NULL;
+    return anvil_registry_workflow(e, name);
 }
 
 anvil_event_bus *anvil_engine_bus(anvil_engine *e)
@@ -61,133 +60,6 @@ anvil_store *anvil_engine_store(anvil_engine *e)
 
 /* ---- recovery ---------------------------------------------------------------- */
 
-typedef struct recovering {
-    anvil_engine *e;
-    run_rt *r;
-} recovering;
-
-static int load_node(void *ctx, const anvil_node_record *rec)
-{
-    run_rt *r = ctx;
-    const anvil_wf_node *def = anvil_workflow_node(r->wf, rec->node_id);
-    if (!def || rec->iteration != 0)
-        return 0;   /* a node of an older version of the file: ignored */
-    anvil_node_load(&r->nodes[def->index], rec);
-    return 0;
-}
-
-/* Attempts the last server left running were cut short by its end, not
- * by the task: each is recorded as interrupted and its node runs again
- * without using a retry (engine_task.h). */
-static void recover_interrupted(run_rt *r)
-{
-    for (size_t i = 0; i < r->wf->n_nodes && !r->broken; i++) {
-        node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_TASK || n->attempts == 0)
-            continue;
-        /* Any task that ran: its earlier interruptions are not charged to
-         * its retries either. */
-        if (anvil_store_attempt_interruptions(r->eng->store, r->rec.run_id, n->def->id, 0,
-                                              &n->interrupted, &n->interrupt_streak) != 0) {
-            anvil_run_mark_broken(r);
-            return;
-        }
-        if (n->state == ANVIL_NODE_STATE_RUNNING)
-            anvil_task_record_interrupted(r, n, "the server stopped while the task was running",
-                                          NULL, NULL);
-    }
-}
-
-/* The correlation key a waiting signal node matches: *key is its
- * expansion (malloc'd), or NULL when the node has none. False when the
- * template cannot be expanded for this run (then no signal matches). */
-static bool correlation_key(const run_rt *r, const node_rt *n, char **key)
-{
-    *key = NULL;
-    if (!n->def->correlation_key)
-        return true;
-    char err[200];
-    *key = anvil_template_expand(n->def->correlation_key, ANVIL_TEMPLATE_TEXT, r->input,
-                                 r->outputs, err, sizeof err);
-    return *key != NULL;
-}
-
-/* Signals that were stored while a node waited but not yet delivered. */
-static void recover_signal_waits(run_rt *r)
-{
-    for (size_t i = 0; i < r->wf->n_nodes; i++) {
-        node_rt *n = &r->nodes[i];
-        if (n->def->kind != ANVIL_NODE_SIGNAL || n->state != ANVIL_NODE_STATE_WAITING)
-            continue;
-        char *key;
-        if (!correlation_key(r, n, &key))
-            continue;
-        anvil_signal_take(r, n, key);
-        free(key);
-    }
-}
-
-/* A run's mirror built from its rows (the record is taken over: *rec is
- * left empty). NULL when out of memory or a read failed; *no_workflow is
- * set (and NULL returned) when its workflow is no longer configured. Not
- * yet in the registry. */
-static run_rt *load_run(anvil_engine *e, anvil_run_record *rec, bool *no_workflow)
-{
-    *no_workflow = false;
-    const anvil_workflow *wf = anvil_engine_workflow(e, rec->workflow);
-    if (!wf) {
-        *no_workflow = true;
-        return NULL;
-    }
-    run_rt *r = anvil_run_new(e, wf);
-    if (!r)
-        return NULL;
-    r->rec = *rec;
-    memset(rec, 0, sizeof *rec);
-    r->input = cJSON_Parse(r->rec.input_json);
-    if (!r->input)
-        r->input = cJSON_CreateObject();
-    anvil_run_apply_options(r);
-    char *outputs = NULL;
-    if (anvil_store_nodes(e->store, r->rec.run_id, load_node, r) < 0 ||
-        anvil_store_outputs_json(e->store, r->rec.run_id, &outputs) != 0) {
-        free(outputs);
-        anvil_run_free(r);
-        return NULL;
-    }
-    cJSON *o = outputs ? cJSON_Parse(outputs) : NULL;
-    free(outputs);
-    if (o) {
-        cJSON_Delete(r->outputs);
-        r->outputs = o;
-    }
-    return r;
-}
-
-static int recover_one(void *ctx, const anvil_run_record *rec)
-{
-    anvil_engine *e = ctx;
-    bool no_workflow;
-    /* The record is the caller's and freed after this call: load_run
-     * takes a copy's contents. */
-    anvil_run_record copy = *rec;
-    memset((void *)rec, 0, sizeof *rec);
-    run_rt *r = load_run(e, &copy, &no_workflow);
-    if (no_workflow) {
-        anvil_log(ANVIL_LOG_WARN, "run %s: workflow %s is no longer configured; left as %s",
-                  copy.run_id, copy.workflow, copy.status);
-        anvil_run_record_clear(&copy);
-        return 0;
-    }
-    anvil_run_record_clear(&copy);   /* empty unless load_run failed early */
-    if (!r || anvil_registry_add(e, r) != 0) {
-        if (r)
-            anvil_run_free(r);
-        return -1;
-    }
-    return 0;
-}
-
 typedef struct run_list {
     run_rt **runs;
     size_t n;
@@ -201,7 +73,7 @@ static void collect(run_rt *r, void *ctx)
 
 static int recover(anvil_engine *e)
 {
-    if (anvil_store_runs_unfinished(e->store, recover_one, e) < 0)
+    if (anvil_store_runs_unfinished(e->store, anvil_run_load_register, e) < 0)
         return -1;
     /* Collect first, then drive: advancing may forget (free) a run. */
     size_t count = anvil_registry_count(e);
@@ -212,8 +84,8 @@ static int recover(anvil_engine *e)
     if (l.n)
         anvil_log(ANVIL_LOG_INFO, "recovering %zu unfinished run(s)", l.n);
     for (size_t i = 0; i < l.n; i++) {
-        recover_interrupted(l.runs[i]);
-        recover_signal_waits(l.runs[i]);
+        anvil_run_recover_interrupted(l.runs[i]);
+        anvil_run_recover_signal_waits(l.runs[i]);
         anvil_run_advance(l.runs[i]);
     }
     free(l.runs);
@@ -251,7 +123,7 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
     bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
     run_rt *fresh = NULL;
     bool no_workflow = false;
-    if (!ended && !(fresh = load_run(e, &rec, &no_workflow)) && !no_workflow) {
+    if (!ended && !(fresh = anvil_run_load(e, &rec, &no_workflow)) && !no_workflow) {
         anvil_run_record_clear(&rec);
         anvil_run_mark_broken(old);
         return anvil_store_error(e->store, err, "reloading the run failed");
@@ -273,8 +145,8 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
         (void)added;
         anvil_log(ANVIL_LOG_INFO, "run %s: reloaded from the database after a failed write",
                   run_id);
-        recover_interrupted(fresh);
-        recover_signal_waits(fresh);
+        anvil_run_recover_interrupted(fresh);
+        anvil_run_recover_signal_waits(fresh);
         anvil_run_advance(fresh);
         *rp = anvil_registry_find(e, run_id);   /* advancing may have ended it */
     }
@@ -422,6 +294,12 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
+    if (anvil_workspace_init() != 0) {
+        snprintf(err, errlen, "cannot initialise libgit2 (versioned workspaces)");
+        anvil_engine_free(e);
+        return -1;
+    }
+    e->git_ready = true;
     if (anvil_proc_module_init(base) != 0) {
         snprintf(err, errlen, "cannot watch child processes (SIGCHLD)");
         anvil_engine_free(e);
@@ -474,6 +352,8 @@ void anvil_engine_free(anvil_engine *e)
     }
     free(e->workflows);
     free(e->workspace_root);
+    if (e->git_ready)
+        anvil_workspace_shutdown();
     anvil_events_clear(&e->bus);
     free(e);
 }
@@ -769,7 +649,7 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
     }
     /* Not in memory: a non-terminal run whose workflow was missing at start,
      * or a failed/cancelled run reopened with force. */
-    if (recover_one(e, &rec) != 0) {
+    if (anvil_run_load_register(e, &rec) != 0) {
         anvil_run_record_clear(&rec);
         return anvil_store_error(e->store, err, "loading the run failed");
     }
@@ -810,8 +690,8 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
         if (anvil_run_end(r, p && anvil_run_note(r, true, "run.resumed", p) == 0) != 0)
             return anvil_store_error(e->store, err, "reopening the run failed");
     }
-    recover_interrupted(r);
-    recover_signal_waits(r);
+    anvil_run_recover_interrupted(r);
+    anvil_run_recover_signal_waits(r);
     anvil_run_advance(r);
     return 0;
 }
@@ -1054,7 +934,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
         if (name && strcmp(n->def->signal_name, name) != 0)
             continue;
         char *key;
-        if (!correlation_key(r, n, &key))
+        if (!anvil_run_correlation_key(r, n, &key))
             continue;
         int took = anvil_signal_take(r, n, key);
         free(key);

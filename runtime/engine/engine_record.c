@@ -180,7 +180,8 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
     if (rc == 0)
         rc = anvil_store_run_update(e->store, &r->rec);
     if (rc == 0 && frame)
-        rc = anvil_store_frame_insert(e->store, r->rec.run_id, r->rec.frame_no, now, tree);
+        rc = anvil_store_frame_insert(e->store, r->rec.run_id, r->rec.frame_no, now, tree,
+                                      r->rec.last_seq, r->rec.workspace_head);
     if (rc == 0)
         rc = anvil_store_event_insert(e->store, r->rec.run_id, r->rec.last_seq, event, ptext, sv, now);
     free(tree);

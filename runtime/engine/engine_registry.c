@@ -76,3 +76,11 @@ void anvil_registry_clear(anvil_engine *e)
     anvil_htab_each(&e->runs, free_one, NULL);
     anvil_htab_clear(&e->runs);
 }
+
+const anvil_workflow *anvil_registry_workflow(const anvil_engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_workflows; i++)
+        if (strcmp(e->workflows[i].name, name) == 0)
+            return e->workflows[i].wf;
+    return NULL;
+}

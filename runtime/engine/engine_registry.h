@@ -22,6 +22,9 @@ void anvil_registry_forget(anvil_engine *e, run_rt *r);
 
 size_t anvil_registry_count(const anvil_engine *e);
 
+/* The configured workflow named `name`, or NULL. */
+const anvil_workflow *anvil_registry_workflow(const anvil_engine *e, const char *name);
+
 /* Call fn for every active run, in no particular order. fn may forget the
  * run it is given, and no other. */
 void anvil_registry_each(anvil_engine *e, void (*fn)(run_rt *r, void *ctx), void *ctx);

@@ -22,7 +22,9 @@
 #include "engine_registry.h"
 #include "engine_task.h"
 #include "json_print.h"
+#include "log.h"
 #include "store_runs.h"
+#include "workspace.h"
 
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
 
@@ -115,7 +117,7 @@ static bool record_start(run_rt *r, node_rt *n)
 /* The attempt ended. Exactly one of: row (success), error (failure). */
 static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attempt_state,
                        cJSON *row, const char *error, int64_t exit_code, const char *out,
-                       const char *err)
+                       const char *err, const char *commit)
 {
     int64_t now = anvil_now_ms();
     bool success = row != NULL;
@@ -150,7 +152,8 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
             cJSON_AddBoolToObject(p, "willRetry", retry);
     }
     bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0, attempt,
-                                              attempt_state, now, exit_code, error, out, err) == 0 &&
+                                              attempt_state, now, exit_code, error, out, err,
+                                              commit) == 0 &&
               anvil_run_put_node(r, n) == 0 &&
               (!row_text || anvil_store_output_put(r->eng->store, r->rec.run_id, n->def->id, 0,
                                                    row_text, now) == 0);
@@ -169,7 +172,7 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
 }
 
 bool anvil_task_record_interrupted(run_rt *r, node_rt *n, const char *why, const char *out,
-                                   const char *err)
+                                   const char *err, const char *commit)
 {
     assert(n->def->kind == ANVIL_NODE_TASK && n->state == ANVIL_NODE_STATE_RUNNING);
     int64_t now = anvil_now_ms();
@@ -200,7 +203,7 @@ bool anvil_task_record_interrupted(run_rt *r, node_rt *n, const char *why, const
     }
     bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0,
                                               n->attempts, "interrupted", now, -1, why, out,
-                                              err) == 0 &&
+                                              err, commit) == 0 &&
               anvil_run_put_node(r, n) == 0;
     if (ok)
         ok = anvil_run_note(r, true, cancel ? "node.cancelled" : "node.failed", p) == 0;
@@ -228,6 +231,37 @@ static void on_output(void *ctx, anvil_proc_stream stream, const char *data, siz
     anvil_run_end(r, p && anvil_run_note(r, false, "task.output", p) == 0);
 }
 
+/* Commit what the attempt left in the workspace (workspace.h). The new
+ * commit becomes the mirror's workspace head, written with the attempt's
+ * end in one transaction. A failed commit is logged and leaves the
+ * attempt without one: the run goes on, and its diff answers VcsError. */
+static const char *commit_attempt(run_rt *r, node_rt *n, int64_t attempt, const char *how,
+                                  char out[ANVIL_COMMIT_HEX])
+{
+    if (!r->wf->version_workspace)
+        return NULL;
+    anvil_engine *e = r->eng;
+    char *dir = anvil_workspace_dir(e->workspace_root, r->rec.run_id);
+    char *git = anvil_workspace_gitdir(e->workspace_root, r->rec.run_id);
+    char msg[512], err[256];
+    snprintf(msg, sizeof msg, "run %s: node %s iteration 0 attempt %lld %s\n",
+             r->rec.run_id, n->def->id, (long long)attempt, how);
+    int rc = dir && git ? anvil_workspace_commit(git, dir, r->rec.workspace_head, msg, out, err,
+                                                 sizeof err)
+                        : (snprintf(err, sizeof err, "out of memory"), -1);
+    free(dir);
+    free(git);
+    char *head = rc == 0 ? strdup(out) : NULL;
+    if (!head) {
+        anvil_log(ANVIL_LOG_WARN, "run %s: node %s attempt %lld: workspace not committed: %s",
+                  r->rec.run_id, n->def->id, (long long)attempt, rc == 0 ? "out of memory" : err);
+        return NULL;
+    }
+    free(r->rec.workspace_head);
+    r->rec.workspace_head = head;
+    return out;
+}
+
 static void on_exit_cb(void *ctx, const anvil_proc_result *res)
 {
     attempt_ctx *a = ctx;
@@ -247,11 +281,13 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
 
     char *out = utf8_clean(res->out ? res->out : "", res->out_len);
     char *err = utf8_clean(res->err ? res->err : "", res->err_len);
+    char commit_buf[ANVIL_COMMIT_HEX];
     if (res->killed && n->interrupting) {
         assert(attempt == n->attempts);
         n->interrupting = false;
+        const char *commit = commit_attempt(r, n, attempt, "(interrupted)", commit_buf);
         anvil_task_record_interrupted(r, n, "the server stopped while the task was running", out,
-                                      err);
+                                      err, commit);
         free(out);
         free(err);
         ended(r);
@@ -278,8 +314,11 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     }
     if (res->killed && n->kill_to == ANVIL_NODE_STATE_PENDING)
         n->kill_to = r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_SKIPPED;
+    char how[64];
+    snprintf(how, sizeof how, "(%s)", state);
+    const char *commit = commit_attempt(r, n, attempt, how, commit_buf);
     record_end(r, n, attempt, state, row, row ? NULL : why, res->term_signal ? -1 : res->exit_code,
-               out, err);
+               out, err, commit);
     free(out);
     free(err);
     ended(r);
@@ -296,7 +335,8 @@ static void start_static(run_rt *r, node_rt *n)
         row = NULL;
         snprintf(err, sizeof err, "output did not expand to an object");
     }
-    record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL);
+    record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL,
+               NULL);
 }
 
 static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
@@ -310,7 +350,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
         return;
     }
     if (!cmd) {
-        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);
         return;
     }
     char dir[4096];
@@ -318,7 +358,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
     if (ensure_dir(dir) != 0) {
         snprintf(err, sizeof err, "cannot create workspace %.180s: %s", dir, strerror(errno));
         free(cmd);
-        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);
         return;
     }
     cJSON *in = cJSON_CreateObject();
@@ -338,7 +378,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
         free(a);
         free(stdin_text);
         free(cmd);
-        record_end(r, n, n->attempts, "failed", NULL, "out of memory", -1, NULL, NULL);
+        record_end(r, n, n->attempts, "failed", NULL, "out of memory", -1, NULL, NULL, NULL);
         return;
     }
     a->r = r;
@@ -358,7 +398,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
         free(a);
         n->proc = NULL;
         n->proc_ctx = NULL;
-        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL);
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);
         return;
     }
     n->proc_started_ms = anvil_mono_ms();

@@ -37,7 +37,7 @@ void anvil_task_kill(node_rt *n);
  * "interrupted" with what it printed (out, err; may be NULL). One
  * transaction; false when it failed (the run is then broken). */
 bool anvil_task_record_interrupted(run_rt *r, node_rt *n, const char *why, const char *out,
-                                   const char *err);
+                                   const char *err, const char *commit);
 
 /* Kill a running task's process because the server stops; its exit is
  * recorded as interrupted. No-op without a process. */

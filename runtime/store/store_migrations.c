@@ -149,6 +149,33 @@ const char *const anvil_store_migrations[] = {
      * anvil_store_runs_unfinished's, or SQLite will not use it. */
     ("CREATE INDEX runs_unfinished ON runs(created_at_ms)"
      " WHERE status NOT IN ('finished', 'failed', 'cancelled');"),
+
+    /* 5: time travel (docs/time-travel.md). The run's current workspace
+     * commit, each attempt's commit, the event seq and workspace commit of
+     * each frame, and the rewind audit trail: a row is written in_progress
+     * before a rewind changes anything and settled in the rewind's own
+     * transaction, so a leftover in_progress row means the database is as
+     * before the rewind. */
+    "ALTER TABLE runs ADD COLUMN workspace_head TEXT;"
+    "ALTER TABLE attempts ADD COLUMN commit_id TEXT;"
+    "ALTER TABLE frames ADD COLUMN seq INTEGER;"
+    "ALTER TABLE frames ADD COLUMN workspace_ref TEXT;"
+    "CREATE TABLE rewind_audit("
+    "  audit_id INTEGER PRIMARY KEY,"
+    "  run_id TEXT NOT NULL,"
+    "  caller TEXT NOT NULL,"
+    "  role TEXT NOT NULL,"
+    "  from_frame_no INTEGER,"
+    "  to_frame_no INTEGER NOT NULL,"
+    "  result TEXT NOT NULL,"
+    "  code TEXT,"
+    "  message TEXT,"
+    "  workspace_before TEXT,"
+    "  workspace_after TEXT,"
+    "  started_at_ms INTEGER NOT NULL,"
+    "  finished_at_ms INTEGER);"
+    "CREATE INDEX rewind_audit_quota ON rewind_audit(run_id, caller, started_at_ms);"
+    "CREATE INDEX rewind_audit_open ON rewind_audit(audit_id) WHERE result = 'in_progress';",
 };
 
 const size_t anvil_store_n_migrations =

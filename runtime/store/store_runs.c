@@ -70,13 +70,14 @@ void anvil_run_record_clear(anvil_run_record *r)
     free(r->token_id);
     free(r->idempotency_key);
     free(r->error);
+    free(r->workspace_head);
     memset(r, 0, sizeof *r);
 }
 
 #define RUN_COLUMNS \
     "run_id, workflow, status, input_json, options_json, owner_id, triggered_by, role," \
     " scopes_json, token_id, idempotency_key, error, cancel_requested, last_seq, frame_no," \
-    " created_at_ms, updated_at_ms, finished_at_ms"
+    " created_at_ms, updated_at_ms, finished_at_ms, workspace_head"
 
 static int read_run(sqlite3_stmt *st, anvil_run_record *r)
 {
@@ -99,6 +100,7 @@ static int read_run(sqlite3_stmt *st, anvil_run_record *r)
     r->created_at_ms = anvil_sql_int(st, 15, 0);
     r->updated_at_ms = anvil_sql_int(st, 16, 0);
     r->finished_at_ms = anvil_sql_int(st, 17, -1);
+    r->workspace_head = anvil_sql_text(st, 18);
     if (!r->run_id || !r->workflow || !r->status || !r->input_json || !r->options_json ||
         !r->triggered_by || !r->role || !r->scopes_json) {
         anvil_run_record_clear(r);
@@ -111,22 +113,24 @@ int anvil_store_run_insert(anvil_store *s, const anvil_run_record *r)
 {
     static const char sql[] =
         "INSERT INTO runs(" RUN_COLUMNS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
-    return anvil_sql_exec(s, sql, "ssssssssssssiiiiin", r->run_id, r->workflow, r->status,
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+    return anvil_sql_exec(s, sql, "ssssssssssssiiiiins", r->run_id, r->workflow, r->status,
                           r->input_json, r->options_json, r->owner_id, r->triggered_by, r->role,
                           r->scopes_json, r->token_id, r->idempotency_key, r->error,
                           (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
-                          r->created_at_ms, r->updated_at_ms, r->finished_at_ms) < 0 ? -1 : 0;
+                          r->created_at_ms, r->updated_at_ms, r->finished_at_ms,
+                          r->workspace_head) < 0 ? -1 : 0;
 }
 
 int anvil_store_run_update(anvil_store *s, const anvil_run_record *r)
 {
     static const char sql[] =
         "UPDATE runs SET status = ?2, error = ?3, cancel_requested = ?4, last_seq = ?5,"
-        " frame_no = ?6, updated_at_ms = ?7, finished_at_ms = ?8 WHERE run_id = ?1";
-    int n = anvil_sql_exec(s, sql, "sssiiiin", r->run_id, r->status, r->error,
+        " frame_no = ?6, updated_at_ms = ?7, finished_at_ms = ?8, workspace_head = ?9"
+        " WHERE run_id = ?1";
+    int n = anvil_sql_exec(s, sql, "sssiiiins", r->run_id, r->status, r->error,
                            (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
-                           r->updated_at_ms, r->finished_at_ms);
+                           r->updated_at_ms, r->finished_at_ms, r->workspace_head);
     if (n == 0)
         return anvil_store_fail(s, NULL, 0, "run %s vanished", r->run_id);
     return n < 0 ? -1 : 0;
@@ -313,14 +317,14 @@ int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *no
 int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *node_id,
                                int64_t iteration, int64_t attempt, const char *state,
                                int64_t finished_at_ms, int64_t exit_code, const char *error,
-                               const char *out, const char *err)
+                               const char *out, const char *err, const char *commit_id)
 {
     static const char sql[] =
         "UPDATE attempts SET state = ?5, finished_at_ms = ?6, exit_code = ?7, error = ?8,"
-        " stdout = ?9, stderr = ?10"
+        " stdout = ?9, stderr = ?10, commit_id = ?11"
         " WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3 AND attempt = ?4";
-    return anvil_sql_exec(s, sql, "ssiisinsss", run_id, node_id, iteration, attempt, state,
-                          finished_at_ms, exit_code, error, out, err) < 0 ? -1 : 0;
+    return anvil_sql_exec(s, sql, "ssiisinssss", run_id, node_id, iteration, attempt, state,
+                          finished_at_ms, exit_code, error, out, err, commit_id) < 0 ? -1 : 0;
 }
 
 typedef struct interruptions {
@@ -591,11 +595,14 @@ int anvil_store_signal_take(anvil_store *s, const char *run_id, const char *name
 /* ---- frames, events, hijack sessions ------------------------------------ */
 
 int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_no,
-                             int64_t at_ms, const char *tree_json)
+                             int64_t at_ms, const char *tree_json, int64_t seq,
+                             const char *workspace_ref)
 {
     static const char sql[] =
-        "INSERT INTO frames(run_id, frame_no, created_at_ms, tree_json) VALUES (?1, ?2, ?3, ?4)";
-    return anvil_sql_exec(s, sql, "siis", run_id, frame_no, at_ms, tree_json) < 0 ? -1 : 0;
+        "INSERT INTO frames(run_id, frame_no, created_at_ms, tree_json, seq, workspace_ref)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    return anvil_sql_exec(s, sql, "siisis", run_id, frame_no, at_ms, tree_json, seq,
+                          workspace_ref) < 0 ? -1 : 0;
 }
 
 typedef struct frame_each {

@@ -26,6 +26,7 @@ typedef struct anvil_run_record {
     char *run_id, *workflow, *status, *input_json, *options_json;
     char *owner_id, *triggered_by, *role, *scopes_json, *token_id;
     char *idempotency_key, *error;
+    char *workspace_head;           /* current workspace commit, or NULL */
     bool cancel_requested;
     int64_t last_seq, frame_no;
     int64_t created_at_ms, updated_at_ms, finished_at_ms;
@@ -72,11 +73,12 @@ int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn f
 
 int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
                               int64_t iteration, int64_t attempt, int64_t started_at_ms);
-/* exit_code < 0 stores NULL. */
+/* exit_code < 0 stores NULL; commit_id: the workspace commit the attempt
+ * made, or NULL. */
 int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *node_id,
                                int64_t iteration, int64_t attempt, const char *state,
                                int64_t finished_at_ms, int64_t exit_code, const char *error,
-                               const char *out, const char *err);
+                               const char *out, const char *err, const char *commit_id);
 /* How many of a node's attempts were "interrupted" (the server stopped
  * under them), in all (*total) and as the latest ones in a row (*streak;
  * an attempt still "running" neither counts nor breaks the row).
@@ -134,8 +136,11 @@ int anvil_store_signal_insert(anvil_store *s, const char *run_id, const char *si
 int anvil_store_signal_take(anvil_store *s, const char *run_id, const char *name,
                             const char *correlation, const char *consumer, char **payload_json);
 
+/* seq: the event recorded with the frame; workspace_ref: the run's
+ * workspace commit then (NULL: none yet). */
 int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_no,
-                             int64_t at_ms, const char *tree_json);
+                             int64_t at_ms, const char *tree_json, int64_t seq,
+                             const char *workspace_ref);
 int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,
                              const char *payload_json, int64_t state_version, int64_t at_ms);
 

@@ -255,7 +255,7 @@ static void test_unknown_keys(void)
 {
     const char *f = "bad_unknown_keys.yaml";
     anvil_diags d = load_bad(f, 7);
-    CHECK_DIAG(&d, f, 2, 1, "version: unknown key (allowed: name, description, root)");
+    CHECK_DIAG(&d, f, 2, 1, "version: unknown key (allowed: name, description, versionWorkspace, root)");
     CHECK_DIAG(&d, f, 5, 35, "a.timout: unknown key (allowed: id, run, output, timeoutMs, "
                              "retries, outputSchema, description)");
     CHECK_DIAG(&d, f, 6, 26, "b.scopes: unknown key (allowed: id, title, allowedScopes, "

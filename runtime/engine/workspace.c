@@ -1,0 +1,359 @@
+/*
+ * runtime/engine/workspace.c — versioned run workspaces (workspace.h) on
+ * libgit2.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <git2.h>
+
+#include "workspace.h"
+
+#define COMMIT_REF "refs/heads/main"
+
+int anvil_workspace_init(void)
+{
+    return git_libgit2_init() < 0 ? -1 : 0;
+}
+
+void anvil_workspace_shutdown(void)
+{
+    git_libgit2_shutdown();
+}
+
+char *anvil_workspace_dir(const char *root, const char *run_id)
+{
+    char *out;
+    return asprintf(&out, "%s/%s", root, run_id) < 0 ? NULL : out;
+}
+
+char *anvil_workspace_gitdir(const char *root, const char *run_id)
+{
+    /* Run ids never contain a dot, so <runId>.git cannot be another run's
+     * working directory. */
+    char *out;
+    return asprintf(&out, "%s/%s.git", root, run_id) < 0 ? NULL : out;
+}
+
+/* err <- "<what>: <libgit2's last error>"; returns -1. */
+static int git_fail(char *err, size_t errlen, const char *what)
+{
+    const git_error *e = git_error_last();
+    snprintf(err, errlen, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+    return -1;
+}
+
+static int mkdirs(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
+        return -1;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return (mkdir(tmp, 0700) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* Open the repository, creating it when `create` and it does not exist,
+ * with `workdir` as its working directory (NULL: none needed). */
+static int open_repo(git_repository **repo, const char *gitdir, const char *workdir, bool create,
+                     char *err, size_t errlen)
+{
+    *repo = NULL;
+    struct stat sb;
+    if (stat(gitdir, &sb) != 0) {
+        if (!create) {
+            snprintf(err, errlen, "workspace repository %s is missing", gitdir);
+            return -1;
+        }
+        git_repository_init_options o;
+        git_repository_init_options_init(&o, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+        o.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+        o.mode = GIT_REPOSITORY_INIT_SHARED_UMASK;
+        o.initial_head = "main";
+        if (git_repository_init_ext(repo, gitdir, &o) < 0)
+            return git_fail(err, errlen, "creating the workspace repository");
+    } else if (git_repository_open_bare(repo, gitdir) < 0) {
+        return git_fail(err, errlen, "opening the workspace repository");
+    }
+    if (workdir) {
+        if (mkdirs(workdir) != 0) {
+            snprintf(err, errlen, "cannot create workspace %s: %s", workdir, strerror(errno));
+            git_repository_free(*repo);
+            *repo = NULL;
+            return -1;
+        }
+        if (git_repository_set_workdir(*repo, workdir, 0) < 0) {
+            git_fail(err, errlen, "attaching the workspace");
+            git_repository_free(*repo);
+            *repo = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int lookup_commit(git_repository *repo, const char *hex, git_commit **out, char *err,
+                         size_t errlen)
+{
+    git_oid oid;
+    if (git_oid_fromstr(&oid, hex) < 0) {
+        snprintf(err, errlen, "workspace commit '%.60s' is not a commit id", hex);
+        return -1;
+    }
+    if (git_commit_lookup(out, repo, &oid) < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "reading workspace commit %.12s", hex);
+        return git_fail(err, errlen, what);
+    }
+    return 0;
+}
+
+int anvil_workspace_commit(const char *gitdir, const char *workdir, const char *parent,
+                           const char *message, char out[ANVIL_COMMIT_HEX], char *err,
+                           size_t errlen)
+{
+    git_repository *repo = NULL;
+    git_index *idx = NULL;
+    git_tree *tree = NULL;
+    git_commit *pc = NULL;
+    git_signature *sig = NULL;
+    git_reference *ref = NULL;
+    int rc = -1;
+    if (open_repo(&repo, gitdir, workdir, true, err, errlen) != 0)
+        return -1;
+    char *all[] = { "*" };
+    git_strarray paths = { all, 1 };
+    git_oid tree_oid, commit_oid;
+    /* add_all stages new and changed files (FORCE: ignore rules do not
+     * hide a task's files), update_all drops the deleted ones; both skip
+     * files whose stat data says they are unchanged. */
+    if (git_repository_index(&idx, repo) < 0 ||
+        git_index_add_all(idx, &paths, GIT_INDEX_ADD_FORCE, NULL, NULL) < 0 ||
+        git_index_update_all(idx, &paths, NULL, NULL) < 0 || git_index_write(idx) < 0 ||
+        git_index_write_tree(&tree_oid, idx) < 0 || git_tree_lookup(&tree, repo, &tree_oid) < 0) {
+        git_fail(err, errlen, "staging the workspace");
+        goto done;
+    }
+    if (parent && lookup_commit(repo, parent, &pc, err, errlen) != 0)
+        goto done;
+    if (git_signature_new(&sig, "Anvil", "anvil@localhost", (git_time_t)time(NULL), 0) < 0) {
+        git_fail(err, errlen, "signing the commit");
+        goto done;
+    }
+    const git_commit *parents[1] = { pc };
+    if (git_commit_create(&commit_oid, repo, NULL, sig, sig, "UTF-8", message, tree, pc ? 1 : 0,
+                          parents) < 0) {
+        git_fail(err, errlen, "committing the workspace");
+        goto done;
+    }
+    /* For people browsing with git; the database is the record. */
+    if (git_reference_create(&ref, repo, COMMIT_REF, &commit_oid, 1, "anvil attempt") < 0)
+        git_error_clear();
+    git_oid_tostr(out, ANVIL_COMMIT_HEX, &commit_oid);
+    rc = 0;
+done:
+    git_reference_free(ref);
+    git_signature_free(sig);
+    git_commit_free(pc);
+    git_tree_free(tree);
+    git_index_free(idx);
+    git_repository_free(repo);
+    return rc;
+}
+
+/* ---- diffs ----------------------------------------------------------------- */
+
+static const char *status_name(git_delta_t s)
+{
+    switch (s) {
+    case GIT_DELTA_ADDED:
+        return "added";
+    case GIT_DELTA_DELETED:
+        return "deleted";
+    default:
+        return "modified";   /* modified, type change (no rename detection) */
+    }
+}
+
+static cJSON *file_entry(const git_diff_delta *d, git_patch *patch, size_t *bytes, size_t *adds,
+                         size_t *dels)
+{
+    git_buf buf = { 0 };
+    size_t a = 0, r = 0;
+    cJSON *f = NULL;
+    if (git_patch_line_stats(NULL, &a, &r, patch) < 0 || git_patch_to_buf(&buf, patch) < 0)
+        goto done;
+    const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
+    bool binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    if (!(f = cJSON_CreateObject()) || !cJSON_AddStringToObject(f, "path", path) ||
+        !cJSON_AddStringToObject(f, "status", status_name(d->status)) ||
+        !cJSON_AddBoolToObject(f, "binary", binary) ||
+        !cJSON_AddNumberToObject(f, "insertions", (double)a) ||
+        !cJSON_AddNumberToObject(f, "deletions", (double)r) ||
+        !cJSON_AddStringToObject(f, "patch", buf.ptr ? buf.ptr : "")) {
+        cJSON_Delete(f);
+        f = NULL;
+        goto done;
+    }
+    *bytes += buf.size + strlen(path);
+    *adds += a;
+    *dels += r;
+done:
+    git_buf_dispose(&buf);
+    return f;
+}
+
+int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, size_t max_bytes,
+                         cJSON **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    git_repository *repo = NULL;
+    git_commit *fc = NULL, *tc = NULL;
+    git_tree *ft = NULL, *tt = NULL;
+    git_diff *diff = NULL;
+    cJSON *bundle = NULL, *files = NULL;
+    int rc = -1;
+    if (open_repo(&repo, gitdir, NULL, false, err, errlen) != 0)
+        return -1;
+    if ((from && lookup_commit(repo, from, &fc, err, errlen) != 0) ||
+        lookup_commit(repo, to, &tc, err, errlen) != 0)
+        goto done;
+    if ((fc && git_commit_tree(&ft, fc) < 0) || git_commit_tree(&tt, tc) < 0) {
+        git_fail(err, errlen, "reading the workspace tree");
+        goto done;
+    }
+    git_diff_options o;
+    git_diff_options_init(&o, GIT_DIFF_OPTIONS_VERSION);
+    if (git_diff_tree_to_tree(&diff, repo, ft, tt, &o) < 0) {
+        git_fail(err, errlen, "diffing the workspace");
+        goto done;
+    }
+    size_t n = git_diff_num_deltas(diff), bytes = 0, adds = 0, dels = 0;
+    if (!(bundle = cJSON_CreateObject()) || !(files = cJSON_CreateArray())) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        git_patch *patch = NULL;
+        if (git_patch_from_diff(&patch, diff, i) < 0 || !patch) {
+            git_fail(err, errlen, "building a patch");
+            goto done;
+        }
+        cJSON *f = file_entry(git_patch_get_delta(patch), patch, &bytes, &adds, &dels);
+        git_patch_free(patch);
+        if (!f) {
+            git_fail(err, errlen, "formatting a patch");
+            goto done;
+        }
+        cJSON_AddItemToArray(files, f);
+        if (bytes > max_bytes) {
+            snprintf(err, errlen,
+                     "the diff is larger than the %zu-byte limit (%zu of %zu files came to %zu "
+                     "bytes)", max_bytes, i + 1, n, bytes);
+            rc = -2;
+            goto done;
+        }
+    }
+    cJSON *summary = cJSON_AddObjectToObject(bundle, "summary");
+    if (!summary || !cJSON_AddNumberToObject(summary, "filesChanged", (double)n) ||
+        !cJSON_AddNumberToObject(summary, "insertions", (double)adds) ||
+        !cJSON_AddNumberToObject(summary, "deletions", (double)dels)) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
+    }
+    cJSON_AddItemToObject(bundle, "files", files);
+    files = NULL;
+    *out = bundle;
+    bundle = NULL;
+    rc = 0;
+done:
+    cJSON_Delete(files);
+    cJSON_Delete(bundle);
+    git_diff_free(diff);
+    git_tree_free(ft);
+    git_tree_free(tt);
+    git_commit_free(fc);
+    git_commit_free(tc);
+    git_repository_free(repo);
+    return rc;
+}
+
+/* ---- checkout ---------------------------------------------------------------- */
+
+int anvil_workspace_checkout(const char *gitdir, const char *workdir, const char *commit,
+                             char *err, size_t errlen)
+{
+    git_repository *repo = NULL;
+    git_commit *c = NULL;
+    git_tree *tree = NULL;
+    git_treebuilder *tb = NULL;
+    git_reference *ref = NULL;
+    int rc = -1;
+    if (open_repo(&repo, gitdir, workdir, true, err, errlen) != 0)
+        return -1;
+    if (commit) {
+        if (lookup_commit(repo, commit, &c, err, errlen) != 0)
+            goto done;
+        if (git_commit_tree(&tree, c) < 0) {
+            git_fail(err, errlen, "reading the workspace tree");
+            goto done;
+        }
+    } else {
+        git_oid empty;
+        if (git_treebuilder_new(&tb, repo, NULL) < 0 || git_treebuilder_write(&empty, tb) < 0 ||
+            git_tree_lookup(&tree, repo, &empty) < 0) {
+            git_fail(err, errlen, "building the empty tree");
+            goto done;
+        }
+    }
+    git_checkout_options o;
+    git_checkout_options_init(&o, GIT_CHECKOUT_OPTIONS_VERSION);
+    /* FORCE rewrites what differs, REMOVE_* deletes every file the tree
+     * does not have: the directory ends up exactly the tree. */
+    o.checkout_strategy = GIT_CHECKOUT_FORCE | GIT_CHECKOUT_REMOVE_UNTRACKED |
+                          GIT_CHECKOUT_REMOVE_IGNORED;
+    if (git_checkout_tree(repo, (const git_object *)tree, &o) < 0) {
+        git_fail(err, errlen, "checking out the workspace");
+        goto done;
+    }
+    if (c && git_reference_create(&ref, repo, COMMIT_REF, git_commit_id(c), 1, "anvil rewind") < 0)
+        git_error_clear();
+    rc = 0;
+done:
+    git_reference_free(ref);
+    git_treebuilder_free(tb);
+    git_tree_free(tree);
+    git_commit_free(c);
+    git_repository_free(repo);
+    return rc;
+}
+
+bool anvil_workspace_has(const char *gitdir, const char *commit)
+{
+    git_repository *repo = NULL;
+    char err[64];
+    if (open_repo(&repo, gitdir, NULL, false, err, sizeof err) != 0) {
+        git_error_clear();
+        return false;
+    }
+    bool ok = true;
+    if (commit) {
+        git_commit *c = NULL;
+        ok = lookup_commit(repo, commit, &c, err, sizeof err) == 0;
+        git_commit_free(c);
+        git_error_clear();
+    }
+    git_repository_free(repo);
+    return ok;
+}
