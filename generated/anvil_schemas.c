@@ -330,18 +330,134 @@ const anvil_schema anvil_schema_rewind_run_request = {
     .extra_offset = -1,
 };
 
+static const anvil_schema s_22 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 1.0,
+    .extra_offset = -1,
+};
+
+static const char *const s_23_enum[] = { "tool", "task" };
+static const anvil_schema s_23 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_23_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_24_enum[] = { "succeeded", "unknown" };
+static const anvil_schema s_24 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_24_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_25 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_crossed_effect_fields[] = {
+    { "kind", &s_23, offsetof(anvil_crossed_effect, kind), -1, true },
+    { "toolName", &s_0, offsetof(anvil_crossed_effect, tool_name), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_crossed_effect, node_id), -1, true },
+    { "iteration", &s_19, offsetof(anvil_crossed_effect, iteration), -1, true },
+    { "attempt", &s_22, offsetof(anvil_crossed_effect, attempt), -1, true },
+    { "seq", &s_19, offsetof(anvil_crossed_effect, seq), -1, true },
+    { "effectStatus", &s_24, offsetof(anvil_crossed_effect, effect_status), -1, true },
+    { "idempotent", &s_8, offsetof(anvil_crossed_effect, idempotent), -1, true },
+    { "hasRevert", &s_8, offsetof(anvil_crossed_effect, has_revert), -1, true },
+    { "startedAtMs", &s_25, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
+    { "reason", &s_0, offsetof(anvil_crossed_effect, reason), -1, false },
+};
+const anvil_schema anvil_schema_crossed_effect = {
+    .name = "CrossedEffect",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_crossed_effect),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_crossed_effect_fields,
+    .n_fields = 11,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_27 = {
+    .name = "EffectBoundaryReport.blocking",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_crossed_effect,
+    .item_size = sizeof(anvil_crossed_effect),
+};
+
+static const anvil_field anvil_schema_effect_boundary_report_fields[] = {
+    { "blocking", &s_27, offsetof(anvil_effect_boundary_report, blocking), -1, true },
+    { "revertible", &s_27, offsetof(anvil_effect_boundary_report, revertible), -1, true },
+    { "warnings", &s_27, offsetof(anvil_effect_boundary_report, warnings), -1, true },
+};
+const anvil_schema anvil_schema_effect_boundary_report = {
+    .name = "EffectBoundaryReport",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_effect_boundary_report),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_effect_boundary_report_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_rewind_run_response_fields[] = {
+    { "ok", &s_20, offsetof(anvil_rewind_run_response, ok), -1, true },
+    { "newFrameNo", &s_22, offsetof(anvil_rewind_run_response, new_frame_no), -1, true },
+    { "revertedSandboxes", &s_19, offsetof(anvil_rewind_run_response, reverted_sandboxes), -1, true },
+    { "deletedFrames", &s_19, offsetof(anvil_rewind_run_response, deleted_frames), -1, true },
+    { "deletedAttempts", &s_19, offsetof(anvil_rewind_run_response, deleted_attempts), -1, true },
+    { "invalidatedDiffs", &s_19, offsetof(anvil_rewind_run_response, invalidated_diffs), -1, true },
+    { "durationMs", &s_19, offsetof(anvil_rewind_run_response, duration_ms), -1, true },
+    { "effectBoundary", &anvil_schema_effect_boundary_report, offsetof(anvil_rewind_run_response, effect_boundary), -1, true },
+};
 const anvil_schema anvil_schema_rewind_run_response = {
     .name = "RewindRunResponse",
-    .kind = ANVIL_KIND_JSON,
+    .kind = ANVIL_KIND_OBJECT,
     .nullable = false,
     .size = sizeof(anvil_rewind_run_response),
     .min_length = -1,
     .max_length = -1,
+    .fields = anvil_schema_rewind_run_response_fields,
+    .n_fields = 8,
+    .additional = false,
     .extra_offset = -1,
-    .json_types = ANVIL_JT_OBJECT,
 };
 
-static const anvil_schema s_23 = {
+static const anvil_schema s_30 = {
     .name = "json",
     .kind = ANVIL_KIND_JSON,
     .nullable = true,
@@ -354,7 +470,7 @@ static const anvil_schema s_23 = {
 
 static const anvil_field anvil_schema_submit_approval_request_decision_fields[] = {
     { "approved", &s_8, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
-    { "value", &s_23, offsetof(anvil_submit_approval_request_decision, value), -1, false },
+    { "value", &s_30, offsetof(anvil_submit_approval_request_decision, value), -1, false },
     { "note", &s_0, offsetof(anvil_submit_approval_request_decision, note), -1, false },
 };
 const anvil_schema anvil_schema_submit_approval_request_decision = {
@@ -412,7 +528,7 @@ static const anvil_field anvil_schema_submit_signal_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_request, run_id), -1, true },
     { "correlationKey", &s_0, offsetof(anvil_submit_signal_request, correlation_key), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_request, signal_name), -1, false },
-    { "payload", &s_23, offsetof(anvil_submit_signal_request, payload), -1, false },
+    { "payload", &s_30, offsetof(anvil_submit_signal_request, payload), -1, false },
 };
 const anvil_schema anvil_schema_submit_signal_request = {
     .name = "SubmitSignalRequest",
@@ -427,23 +543,11 @@ const anvil_schema anvil_schema_submit_signal_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_28 = {
-    .name = "integer",
-    .kind = ANVIL_KIND_INTEGER,
-    .nullable = false,
-    .size = sizeof(int64_t),
-    .min_length = -1,
-    .max_length = -1,
-    .has_minimum = true,
-    .minimum = 1.0,
-    .extra_offset = -1,
-};
-
 static const anvil_field anvil_schema_submit_signal_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_response, run_id), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_response, signal_name), -1, true },
     { "correlationId", &s_0, offsetof(anvil_submit_signal_response, correlation_id), -1, true },
-    { "seq", &s_28, offsetof(anvil_submit_signal_response, seq), -1, true },
+    { "seq", &s_22, offsetof(anvil_submit_signal_response, seq), -1, true },
     { "receivedAtMs", &s_19, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
     { "delivered", &s_8, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
 };
@@ -476,20 +580,20 @@ const anvil_schema anvil_schema_get_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_31_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
-static const anvil_schema s_31 = {
+static const char *const s_37_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
+static const anvil_schema s_37 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_31_enum,
+    .enum_values = s_37_enum,
     .n_enum = 8,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_32 = {
+static const anvil_schema s_38 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -499,7 +603,7 @@ static const anvil_schema s_32 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_33 = {
+static const anvil_schema s_39 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = true,
@@ -509,7 +613,7 @@ static const anvil_schema s_33 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_34 = {
+static const anvil_schema s_40 = {
     .name = "GetRunResponse.scopes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -521,26 +625,26 @@ static const anvil_schema s_34 = {
     .item_size = sizeof(char *),
 };
 
-static const char *const s_35_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
-static const anvil_schema s_35 = {
+static const char *const s_41_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
+static const anvil_schema s_41 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_35_enum,
+    .enum_values = s_41_enum,
     .n_enum = 5,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_36_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_36 = {
+static const char *const s_42_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_42 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_36_enum,
+    .enum_values = s_42_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -549,9 +653,9 @@ static const anvil_schema s_36 = {
 
 static const anvil_field anvil_schema_node_state_view_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_node_state_view, node_id), -1, true },
-    { "kind", &s_35, offsetof(anvil_node_state_view, kind), -1, true },
+    { "kind", &s_41, offsetof(anvil_node_state_view, kind), -1, true },
     { "iteration", &s_19, offsetof(anvil_node_state_view, iteration), -1, true },
-    { "state", &s_36, offsetof(anvil_node_state_view, state), -1, true },
+    { "state", &s_42, offsetof(anvil_node_state_view, state), -1, true },
     { "attempts", &s_19, offsetof(anvil_node_state_view, attempts), -1, true },
     { "startedAtMs", &s_19, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
     { "finishedAtMs", &s_19, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
@@ -570,7 +674,7 @@ const anvil_schema anvil_schema_node_state_view = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_38 = {
+static const anvil_schema s_44 = {
     .name = "GetRunResponse.nodes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -585,22 +689,22 @@ static const anvil_schema s_38 = {
 static const anvil_field anvil_schema_get_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_run_response, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_get_run_response, workflow_key), -1, true },
-    { "status", &s_31, offsetof(anvil_get_run_response, status), -1, true },
+    { "status", &s_37, offsetof(anvil_get_run_response, status), -1, true },
     { "createdAtMs", &s_19, offsetof(anvil_get_run_response, created_at_ms), -1, true },
     { "updatedAtMs", &s_19, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
-    { "finishedAtMs", &s_32, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
-    { "ownerId", &s_33, offsetof(anvil_get_run_response, owner_id), -1, true },
+    { "finishedAtMs", &s_38, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
+    { "ownerId", &s_39, offsetof(anvil_get_run_response, owner_id), -1, true },
     { "triggeredBy", &s_0, offsetof(anvil_get_run_response, triggered_by), -1, false },
     { "role", &s_0, offsetof(anvil_get_run_response, role), -1, false },
-    { "scopes", &s_34, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
-    { "tokenId", &s_33, offsetof(anvil_get_run_response, token_id), -1, true },
+    { "scopes", &s_40, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
+    { "tokenId", &s_39, offsetof(anvil_get_run_response, token_id), -1, true },
     { "input", &s_1, offsetof(anvil_get_run_response, input), -1, false },
     { "error", &s_0, offsetof(anvil_get_run_response, error), -1, false },
     { "cancelRequested", &s_8, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
     { "frameNo", &s_19, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
     { "lastSeq", &s_19, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
     { "summary", &s_1, offsetof(anvil_get_run_response, summary), -1, true },
-    { "nodes", &s_38, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "nodes", &s_44, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
 };
 const anvil_schema anvil_schema_get_run_response = {
     .name = "GetRunResponse",
@@ -617,7 +721,7 @@ const anvil_schema anvil_schema_get_run_response = {
 
 static const anvil_field anvil_schema_list_runs_request_filter_fields[] = {
     { "status", &s_0, offsetof(anvil_list_runs_request_filter, status), -1, false },
-    { "limit", &s_28, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
+    { "limit", &s_22, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_runs_request_filter = {
     .name = "ListRunsRequest.filter",
@@ -699,7 +803,7 @@ const anvil_schema anvil_schema_stream_run_events_request = {
 static const anvil_field anvil_schema_stream_run_events_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_run_events_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_run_events_response, run_id), -1, true },
-    { "afterSeq", &s_32, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
+    { "afterSeq", &s_38, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
     { "currentSeq", &s_19, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
 };
 const anvil_schema anvil_schema_stream_run_events_response = {
@@ -735,7 +839,7 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
 static const anvil_field anvil_schema_stream_dev_tools_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_dev_tools_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_response, run_id), -1, true },
-    { "afterSeq", &s_32, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
+    { "afterSeq", &s_38, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
 };
 const anvil_schema anvil_schema_stream_dev_tools_response = {
     .name = "StreamDevToolsResponse",
@@ -768,20 +872,20 @@ const anvil_schema anvil_schema_get_node_output_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_49_enum[] = { "produced", "pending", "failed" };
-static const anvil_schema s_49 = {
+static const char *const s_55_enum[] = { "produced", "pending", "failed" };
+static const anvil_schema s_55 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_49_enum,
+    .enum_values = s_55_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_50 = {
+static const anvil_schema s_56 = {
     .name = "NodeOutputField.enum",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -789,7 +893,7 @@ static const anvil_schema s_50 = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_23,
+    .items = &s_30,
     .item_size = sizeof(cJSON *),
 };
 
@@ -799,7 +903,7 @@ static const anvil_field anvil_schema_node_output_field_fields[] = {
     { "optional", &s_8, offsetof(anvil_node_output_field, optional), -1, true },
     { "nullable", &s_8, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
-    { "enum", &s_50, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
+    { "enum", &s_56, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
 const anvil_schema anvil_schema_node_output_field = {
     .name = "NodeOutputField",
@@ -814,7 +918,7 @@ const anvil_schema anvil_schema_node_output_field = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_52 = {
+static const anvil_schema s_58 = {
     .name = "GetNodeOutputResponse.schema.fields",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -827,7 +931,7 @@ static const anvil_schema s_52 = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_schema_fields[] = {
-    { "fields", &s_52, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
+    { "fields", &s_58, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
 };
 const anvil_schema anvil_schema_get_node_output_response_schema = {
     .name = "GetNodeOutputResponse.schema",
@@ -843,8 +947,8 @@ const anvil_schema anvil_schema_get_node_output_response_schema = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_fields[] = {
-    { "status", &s_49, offsetof(anvil_get_node_output_response, status), -1, true },
-    { "row", &s_23, offsetof(anvil_get_node_output_response, row), -1, true },
+    { "status", &s_55, offsetof(anvil_get_node_output_response, status), -1, true },
+    { "row", &s_30, offsetof(anvil_get_node_output_response, row), -1, true },
     { "schema", &anvil_schema_get_node_output_response_schema, offsetof(anvil_get_node_output_response, schema), (int32_t)offsetof(anvil_get_node_output_response, has_schema), true },
     { "partial", &s_8, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
 };
@@ -879,15 +983,91 @@ const anvil_schema anvil_schema_get_node_diff_request = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_diff_summary_fields[] = {
+    { "filesChanged", &s_19, offsetof(anvil_diff_summary, files_changed), -1, true },
+    { "insertions", &s_19, offsetof(anvil_diff_summary, insertions), -1, true },
+    { "deletions", &s_19, offsetof(anvil_diff_summary, deletions), -1, true },
+};
+const anvil_schema anvil_schema_diff_summary = {
+    .name = "DiffSummary",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_diff_summary),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_diff_summary_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_63_enum[] = { "added", "modified", "deleted" };
+static const anvil_schema s_63 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_63_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_diff_file_fields[] = {
+    { "path", &s_0, offsetof(anvil_diff_file, path), -1, true },
+    { "status", &s_63, offsetof(anvil_diff_file, status), -1, true },
+    { "binary", &s_8, offsetof(anvil_diff_file, binary), -1, true },
+    { "insertions", &s_19, offsetof(anvil_diff_file, insertions), -1, true },
+    { "deletions", &s_19, offsetof(anvil_diff_file, deletions), -1, true },
+    { "patch", &s_0, offsetof(anvil_diff_file, patch), -1, true },
+};
+const anvil_schema anvil_schema_diff_file = {
+    .name = "DiffFile",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_diff_file),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_diff_file_fields,
+    .n_fields = 6,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_65 = {
+    .name = "GetNodeDiffResponse.files",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_diff_file,
+    .item_size = sizeof(anvil_diff_file),
+};
+
+static const anvil_field anvil_schema_get_node_diff_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_get_node_diff_response, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_get_node_diff_response, node_id), -1, true },
+    { "iteration", &s_19, offsetof(anvil_get_node_diff_response, iteration), -1, true },
+    { "attempt", &s_38, offsetof(anvil_get_node_diff_response, attempt), (int32_t)offsetof(anvil_get_node_diff_response, has_attempt), true },
+    { "baseCommit", &s_39, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
+    { "commit", &s_39, offsetof(anvil_get_node_diff_response, commit), -1, true },
+    { "summary", &anvil_schema_diff_summary, offsetof(anvil_get_node_diff_response, summary), -1, true },
+    { "files", &s_65, offsetof(anvil_get_node_diff_response, files), -1, true },
+};
 const anvil_schema anvil_schema_get_node_diff_response = {
     .name = "GetNodeDiffResponse",
-    .kind = ANVIL_KIND_JSON,
+    .kind = ANVIL_KIND_OBJECT,
     .nullable = false,
     .size = sizeof(anvil_get_node_diff_response),
     .min_length = -1,
     .max_length = -1,
+    .fields = anvil_schema_get_node_diff_response_fields,
+    .n_fields = 8,
+    .additional = false,
     .extra_offset = -1,
-    .json_types = ANVIL_JT_OBJECT,
 };
 
 static const anvil_field anvil_schema_cron_list_request_filter_fields[] = {
@@ -1043,7 +1223,7 @@ const anvil_schema anvil_schema_health_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_67 = {
+static const anvil_schema s_77 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -1056,9 +1236,9 @@ static const anvil_schema s_67 = {
 
 static const anvil_field anvil_schema_health_response_fields[] = {
     { "ok", &s_20, offsetof(anvil_health_response, ok), -1, true },
-    { "apiVersion", &s_67, offsetof(anvil_health_response, api_version), -1, true },
-    { "protocol", &s_28, offsetof(anvil_health_response, protocol), -1, true },
-    { "features", &s_34, offsetof(anvil_health_response, features), -1, true },
+    { "apiVersion", &s_77, offsetof(anvil_health_response, api_version), -1, true },
+    { "protocol", &s_22, offsetof(anvil_health_response, protocol), -1, true },
+    { "features", &s_40, offsetof(anvil_health_response, features), -1, true },
     { "stateVersion", &s_19, offsetof(anvil_health_response, state_version), -1, true },
     { "uptimeMs", &s_19, offsetof(anvil_health_response, uptime_ms), -1, true },
 };
@@ -1112,7 +1292,7 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
     { "description", &s_0, offsetof(anvil_workflow_summary, description), -1, false },
     { "hasUi", &s_8, offsetof(anvil_workflow_summary, has_ui), -1, true },
-    { "uiPath", &s_33, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "uiPath", &s_39, offsetof(anvil_workflow_summary, ui_path), -1, true },
 };
 const anvil_schema anvil_schema_workflow_summary = {
     .name = "WorkflowSummary",
@@ -1142,7 +1322,7 @@ const anvil_schema anvil_schema_list_workflows_response = {
 static const anvil_field anvil_schema_list_approvals_request_filter_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_approvals_request_filter, run_id), -1, false },
     { "workflow", &s_0, offsetof(anvil_list_approvals_request_filter, workflow), -1, false },
-    { "limit", &s_28, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
+    { "limit", &s_22, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_approvals_request_filter = {
     .name = "ListApprovalsRequest.filter",

@@ -103,9 +103,40 @@ typedef struct anvil_rewind_run_request {
 } anvil_rewind_run_request;
 extern const anvil_schema anvil_schema_rewind_run_request;
 
-/* RewindRunResponse: JumpResult payload. */
+/* CrossedEffect */
+typedef struct anvil_crossed_effect {
+    char *kind;  /* required */
+    char *tool_name;  /* required */
+    char *node_id;  /* required */
+    int64_t iteration;  /* required */
+    int64_t attempt;  /* required */
+    int64_t seq;  /* required */
+    char *effect_status;  /* required */
+    bool idempotent;  /* required */
+    bool has_revert;  /* required */
+    int64_t started_at_ms;  /* required */
+    char *reason;
+} anvil_crossed_effect;
+extern const anvil_schema anvil_schema_crossed_effect;
+
+/* EffectBoundaryReport: Task attempts the rewind removed. Anvil reverts only the workspace, so every removed attempt of a `run:` task is a warning (what it did outside the workspace stays done); nothing blocks a rewind and nothing else is revertible. */
+typedef struct anvil_effect_boundary_report {
+    struct { anvil_crossed_effect *items; size_t count; } blocking;  /* required */
+    struct { anvil_crossed_effect *items; size_t count; } revertible;  /* required */
+    struct { anvil_crossed_effect *items; size_t count; } warnings;  /* required */
+} anvil_effect_boundary_report;
+extern const anvil_schema anvil_schema_effect_boundary_report;
+
+/* RewindRunResponse: JumpResult payload. The run is back at frame newFrameNo and is driven on from there; every frame, attempt, output row and event recorded after it is gone. */
 typedef struct anvil_rewind_run_response {
-    cJSON *value;
+    bool ok;  /* required */
+    int64_t new_frame_no;  /* required */
+    int64_t reverted_sandboxes;  /* required */
+    int64_t deleted_frames;  /* required */
+    int64_t deleted_attempts;  /* required */
+    int64_t invalidated_diffs;  /* required */
+    int64_t duration_ms;  /* required */
+    anvil_effect_boundary_report effect_boundary;  /* required */
 } anvil_rewind_run_response;
 extern const anvil_schema anvil_schema_rewind_run_response;
 
@@ -326,9 +357,36 @@ typedef struct anvil_get_node_diff_request {
 } anvil_get_node_diff_request;
 extern const anvil_schema anvil_schema_get_node_diff_request;
 
-/* GetNodeDiffResponse: Node diff response. */
+/* DiffSummary */
+typedef struct anvil_diff_summary {
+    int64_t files_changed;  /* required */
+    int64_t insertions;  /* required */
+    int64_t deletions;  /* required */
+} anvil_diff_summary;
+extern const anvil_schema anvil_schema_diff_summary;
+
+/* DiffFile: One changed file. */
+typedef struct anvil_diff_file {
+    char *path;  /* required */
+    char *status;  /* required */
+    bool binary;  /* required */
+    int64_t insertions;  /* required */
+    int64_t deletions;  /* required */
+    char *patch;  /* required */
+} anvil_diff_file;
+extern const anvil_schema anvil_schema_diff_file;
+
+/* GetNodeDiffResponse: The diff bundle of one node iteration (docs/time-travel.md). */
 typedef struct anvil_get_node_diff_response {
-    cJSON *value;
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    int64_t iteration;  /* required */
+    bool has_attempt;
+    int64_t attempt;  /* required */
+    char *base_commit;  /* required */
+    char *commit;  /* required */
+    anvil_diff_summary summary;  /* required */
+    struct { anvil_diff_file *items; size_t count; } files;  /* required */
 } anvil_get_node_diff_response;
 extern const anvil_schema anvil_schema_get_node_diff_response;
 

@@ -1,10 +1,9 @@
 /*
  * handlers/nodes.c — getNodeOutput (a node's output row with its schema
- * descriptor) and getNodeDiff.
- *
- * getNodeDiff belongs to the time-travel issue and still answers
- * "not available yet" after validation.
+ * descriptor) and getNodeDiff (what a node iteration's latest attempt
+ * changed in the run's versioned workspace; docs/time-travel.md).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +13,8 @@
 #include "run_lookup.h"
 #include "engine.h"
 #include "store_runs.h"
+#include "store_time_travel.h"
+#include "workspace.h"
 
 typedef struct node_find {
     const char *id;
@@ -153,10 +154,97 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
     return 0;
 }
 
+/* Which node a request names: NodeNotFound / IterationNotFound, as for
+ * getNodeOutput. *def may be NULL for a node of an older workflow file. */
+static int find_request_node(anvil_call *call, const char *run_id, const char *node_id,
+                             bool has_iteration, int64_t iteration, const anvil_workflow *wf,
+                             const anvil_wf_node **def)
+{
+    anvil_store *s = call->svc->store;
+    *def = wf ? anvil_workflow_node(wf, node_id) : NULL;
+    node_find nf = { node_id, NULL };
+    if (anvil_store_nodes(s, run_id, find_node, &nf) < 0)
+        return anvil_store_error(s, &call->err, NULL);
+    bool known = *def || nf.state;
+    free(nf.state);
+    if (!known)
+        return anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
+                               run_id, node_id);
+    if (has_iteration && iteration != 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_ITERATION_NOT_FOUND,
+                               "Node %s has no iteration %lld (only 0)", node_id,
+                               (long long)iteration);
+    return 0;
+}
+
 int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_request *req,
                                anvil_get_node_diff_response *res)
 {
-    (void)req;
-    (void)res;
-    return anvil_call_not_available(call);
+    anvil_store *s = call->svc->store;
+    anvil_engine *e = call->svc->engine;
+    if (!e)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "no engine is running");
+    anvil_run_record rec;
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
+        return -1;
+    const anvil_workflow *wf = anvil_engine_workflow(e, rec.workflow);
+    anvil_run_record_clear(&rec);
+    const anvil_wf_node *def;
+    if (find_request_node(call, req->run_id, req->node_id, req->has_iteration, req->iteration, wf,
+                          &def) != 0)
+        return -1;
+    if (!(res->run_id = strdup(req->run_id)) || !(res->node_id = strdup(req->node_id)))
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    res->iteration = 0;
+    int64_t attempt = 0;
+    char *state = NULL, *commit = NULL;
+    int got = anvil_store_attempt_latest(s, req->run_id, req->node_id, 0, &attempt, &state, &commit);
+    if (got < 0)
+        return anvil_store_error(s, &call->err, NULL);
+    bool ended = got == 1 && strcmp(state, "running") != 0;
+    free(state);
+    if (!commit) {
+        /* Nothing to diff: no attempt yet, one still running, or a node
+         * that does not touch the workspace (approval, signal, static
+         * task). An ended attempt of a command task of a versioned
+         * workflow always has a commit; without one its commit failed. */
+        bool expected = ended && def && def->run && wf && wf->version_workspace;
+        if (expected)
+            return anvil_error_set(&call->err, ANVIL_ERR_VCS_ERROR,
+                                   "attempt %lld of node %s made no workspace commit (see the "
+                                   "server log)", (long long)attempt, req->node_id);
+        if (wf && !wf->version_workspace && def && def->run)
+            return anvil_error_set(&call->err, ANVIL_ERR_VCS_ERROR,
+                                   "workflow %s does not version its workspace "
+                                   "(versionWorkspace: false)", wf->name ? wf->name : "");
+        return 0;   /* an empty bundle: attempt, commits null */
+    }
+    res->has_attempt = true;
+    res->attempt = attempt;
+    res->commit = commit;
+    char *git = anvil_workspace_gitdir(anvil_engine_workspace_root(e), req->run_id);
+    if (!git)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    char parent[ANVIL_COMMIT_HEX], err[300];
+    bool has_parent = false;
+    int64_t cap = call->svc->config->max_payload > 0 ? call->svc->config->max_payload : 1048576;
+    int rc = anvil_workspace_parent(git, commit, parent, &has_parent, err, sizeof err);
+    if (rc == 0 && has_parent && !(res->base_commit = strdup(parent)))
+        rc = -1, snprintf(err, sizeof err, "out of memory");
+    anvil_diff_file *files = NULL;
+    size_t n = 0;
+    if (rc == 0)
+        rc = anvil_workspace_diff(git, has_parent ? parent : NULL, commit, (size_t)cap,
+                                  &res->summary, &files, &n, err, sizeof err);
+    free(git);
+    if (rc == -2) {
+        anvil_error_set(&call->err, ANVIL_ERR_PAYLOAD_TOO_LARGE, "node %s: %s", req->node_id, err);
+        anvil_error_detail_int(&call->err, "maxBytes", cap);
+        return -1;
+    }
+    if (rc != 0)
+        return anvil_error_set(&call->err, ANVIL_ERR_VCS_ERROR, "run %s: %s", req->run_id, err);
+    res->files.items = files;
+    res->files.count = n;
+    return 0;
 }

@@ -23,6 +23,7 @@
 #include "engine_mirror.h"
 #include "engine_record.h"
 #include "engine_registry.h"
+#include "engine_rewind.h"
 #include "engine_run.h"
 #include "engine_task.h"
 #include "json_number.h"
@@ -38,6 +39,11 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 {
     ASSERT_ON_LOOP(e);
     return anvil_registry_workflow(e, name);
+}
+
+const char *anvil_engine_workspace_root(const anvil_engine *e)
+{
+    return e->workspace_root;
 }
 
 anvil_event_bus *anvil_engine_bus(anvil_engine *e)
@@ -71,9 +77,22 @@ static void collect(run_rt *r, void *ctx)
     l->runs[l->n++] = r;
 }
 
+/* Unfinished runs are driven again, except one a failed rewind left
+ * needing attention: its workspace is not what its rows say, so it waits
+ * for an operator's resumeRun. */
+static int recover_unfinished(void *ctx, const anvil_run_record *rec)
+{
+    if (strcmp(rec->status, anvil_run_status_name(ANVIL_RUN_STATUS_NEEDS_ATTENTION)) == 0) {
+        anvil_log(ANVIL_LOG_WARN, "run %s needs attention (a rewind failed halfway); resumeRun "
+                  "drives it again", rec->run_id);
+        return 0;
+    }
+    return anvil_run_load_register(ctx, rec);
+}
+
 static int recover(anvil_engine *e)
 {
-    if (anvil_store_runs_unfinished(e->store, anvil_run_load_register, e) < 0)
+    if (anvil_store_runs_unfinished(e->store, recover_unfinished, e) < 0)
         return -1;
     /* Collect first, then drive: advancing may forget (free) a run. */
     size_t count = anvil_registry_count(e);
@@ -324,6 +343,12 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
+    /* Before any run is driven: a rewind a crash cut short leaves its
+     * workspace ahead of its rows. */
+    if (anvil_rewind_recover(e, err, errlen) != 0) {
+        anvil_engine_free(e);
+        return -1;
+    }
     if (recover(e) != 0) {
         snprintf(err, errlen, "recovering runs: %s", anvil_store_errmsg(store));
         anvil_engine_free(e);
@@ -395,17 +420,6 @@ void anvil_engine_interrupt_tasks(anvil_engine *e)
 
 /* ---- launch ------------------------------------------------------------------------ */
 
-static bool run_id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 64)
-        return false;
-    for (const char *p = id; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
-            return false;
-    return true;
-}
-
 static char *new_run_id(void)
 {
     char uuid[37], *id = malloc(4 + 32 + 1);
@@ -439,7 +453,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "Unknown workflow: %s", l->workflow);
     if (l->input && !cJSON_IsObject(l->input))
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "input must be an object");
-    if (l->run_id && !run_id_valid(l->run_id))
+    if (l->run_id && !anvil_run_id_valid(l->run_id))
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT,
                                "options.runId \"%.80s\" must match ^[a-z0-9_-]{1,64}$", l->run_id);
     if (l->idempotency_key) {
@@ -600,9 +614,13 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
         return 0;
     /* "cancelling" is an acknowledgement: answer it only once recorded. A
      * run whose earlier write failed records nothing until resumeRun
-     * reloads it. */
+     * reloads it. A rewound run held for resumeRun is let go: cancelling
+     * needs the engine to drive its nodes to cancelled. */
+    bool was_held = r->rec.held;
     r->rec.cancel_requested = true;
+    r->rec.held = false;
     if (anvil_run_begin(r) != 0) {
+        r->rec.held = was_held;
         r->rec.cancel_requested = false;
         return anvil_store_error(e->store, err, "recording the cancellation failed");
     }
@@ -610,6 +628,7 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     if (p)
         cJSON_AddStringToObject(p, "runId", r->rec.run_id);
     if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
+        r->rec.held = was_held;
         r->rec.cancel_requested = false;
         return anvil_store_error(e->store, err, "recording the cancellation failed");
     }
@@ -620,6 +639,28 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
         }
     }
     anvil_run_advance(r);   /* ends the run now when no task was running */
+    return 0;
+}
+
+/* resumeRun of a run a rewind holds: recorded (run.resumed {afterRewind})
+ * before anything starts. 0, or -1 (the run stays held; when the write
+ * failed it is broken and reloaded as held). */
+static int release_held(run_rt *r)
+{
+    r->rec.held = false;
+    if (anvil_run_begin(r) != 0) {
+        r->rec.held = true;
+        return -1;
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (p) {
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+        cJSON_AddBoolToObject(p, "afterRewind", true);
+    }
+    if (anvil_run_end(r, p && anvil_run_note(r, false, "run.resumed", p) == 0) != 0) {
+        r->rec.held = true;
+        return -1;
+    }
     return 0;
 }
 
@@ -634,6 +675,8 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
          * end inside the reload): that is what resuming it means. */
         if (r->broken)
             return reload_run(e, &r, err);
+        if (r->rec.held && release_held(r) != 0)
+            return anvil_store_error(e->store, err, "recording the resume failed");
         anvil_run_advance(r);
         return 0;
     }

@@ -144,5 +144,7 @@ const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *n
 anvil_event_bus *anvil_engine_bus(anvil_engine *e);
 int64_t anvil_engine_state_version(const anvil_engine *e);
 anvil_store *anvil_engine_store(anvil_engine *e);
+/* Where runs' workspaces and their repositories live (workspace.h). */
+const char *anvil_engine_workspace_root(const anvil_engine *e);
 
 #endif

@@ -154,3 +154,34 @@ void anvil_node_reopen(node_rt *n)
     free(n->error);
     n->error = NULL;
 }
+
+int anvil_node_rewind(node_rt *n, anvil_node_state state, int64_t attempts, const char *error)
+{
+    assert(state != ANVIL_NODE_STATE_RUNNING && !n->proc && attempts >= 0);
+    char *copy = error ? strdup(error) : NULL;
+    if (error && !copy)
+        return -1;
+    free(n->error);
+    n->error = copy;
+    n->state = state;
+    n->attempts = attempts;
+    if (state == ANVIL_NODE_STATE_PENDING)
+        n->started_at_ms = -1;
+    if (!anvil_node_state_terminal(state))
+        n->finished_at_ms = -1;
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
+    return 0;
+}
+
+int anvil_run_rewind(run_rt *r, bool completed)
+{
+    assert(r->running_tasks == 0);
+    if (put_status(r, ANVIL_RUN_STATUS_RUNNING) != 0)
+        return -1;
+    free(r->rec.error);
+    r->rec.error = NULL;
+    r->rec.cancel_requested = false;
+    r->rec.finished_at_ms = -1;
+    r->completed = completed;
+    return 0;
+}

@@ -8,9 +8,10 @@
  *   running  -> pending (a retry), finished, failed, cancelled, skipped
  *   waiting  -> finished, failed, cancelled, skipped
  * A terminal node (finished, failed, cancelled, skipped) changes only
- * through a forced resume (anvil_node_reopen). A run's status moves between
- * non-terminal values and into a terminal one; out of a terminal status
- * only through a forced resume (anvil_run_reopen). These change the mirror
+ * through a forced resume (anvil_node_reopen) or a rewind (anvil_node_rewind).
+ * A run's status moves between non-terminal values and into a terminal
+ * one; out of a terminal status only through a forced resume
+ * (anvil_run_reopen) or a rewind (anvil_run_rewind). These change the mirror
  * only: recording them is engine_record.h's job.
  */
 #ifndef ANVIL_ENGINE_MIRROR_H
@@ -46,5 +47,16 @@ void anvil_node_restore(node_rt *n, anvil_node_state was, int64_t was_finished_a
 /* Forced resume: an ended node other than finished back to pending, with
  * no error and no finish time. */
 void anvil_node_reopen(node_rt *n);
+
+/* Rewind (engine_rewind.h): the node is put back to what a frame recorded,
+ * whatever it is now. `state` must not be running (a rewind restarts the
+ * attempt a frame saw running); `error` is copied (NULL: none). Pending
+ * clears both times, waiting the finish time. 0, or -1 when out of memory
+ * (unchanged). */
+int anvil_node_rewind(node_rt *n, anvil_node_state state, int64_t attempts, const char *error);
+/* Rewind: the run is running again, with no error, no cancellation and no
+ * finish time, whatever its status was; `completed` says whether the frame
+ * it goes back to already holds run.completed. 0, or -1 when out of memory. */
+int anvil_run_rewind(run_rt *r, bool completed);
 
 #endif

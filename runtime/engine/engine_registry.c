@@ -84,3 +84,14 @@ const anvil_workflow *anvil_registry_workflow(const anvil_engine *e, const char 
             return e->workflows[i].wf;
     return NULL;
 }
+
+bool anvil_run_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > 64)
+        return false;
+    for (const char *p = id; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_' || *p == '-'))
+            return false;
+    return true;
+}

@@ -22,6 +22,10 @@ void anvil_registry_forget(anvil_engine *e, run_rt *r);
 
 size_t anvil_registry_count(const anvil_engine *e);
 
+/* Whether a run id matches ^[a-z0-9_-]{1,64}$, the pattern every run id
+ * has (so every run can be rewound). */
+bool anvil_run_id_valid(const char *id);
+
 /* The configured workflow named `name`, or NULL. */
 const anvil_workflow *anvil_registry_workflow(const anvil_engine *e, const char *name);
 

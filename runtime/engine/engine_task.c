@@ -106,7 +106,7 @@ static bool record_start(run_rt *r, node_rt *n)
         cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
     bool ok = p && anvil_run_put_node(r, n) == 0 &&
               anvil_store_attempt_start(r->eng->store, r->rec.run_id, n->def->id, 0, n->attempts,
-                                        now) == 0;
+                                        now, r->rec.last_seq + 1) == 0;   /* node.started's seq */
     if (ok)
         ok = anvil_run_note(r, true, "node.started", p) == 0;
     else

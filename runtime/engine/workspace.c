@@ -186,43 +186,49 @@ static const char *status_name(git_delta_t s)
     }
 }
 
-static cJSON *file_entry(const git_diff_delta *d, git_patch *patch, size_t *bytes, size_t *adds,
-                         size_t *dels)
+static int fill_file(anvil_diff_file *f, const git_diff_delta *d, git_patch *patch, size_t *bytes)
 {
     git_buf buf = { 0 };
     size_t a = 0, r = 0;
-    cJSON *f = NULL;
-    if (git_patch_line_stats(NULL, &a, &r, patch) < 0 || git_patch_to_buf(&buf, patch) < 0)
-        goto done;
-    const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
-    bool binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
-    if (!(f = cJSON_CreateObject()) || !cJSON_AddStringToObject(f, "path", path) ||
-        !cJSON_AddStringToObject(f, "status", status_name(d->status)) ||
-        !cJSON_AddBoolToObject(f, "binary", binary) ||
-        !cJSON_AddNumberToObject(f, "insertions", (double)a) ||
-        !cJSON_AddNumberToObject(f, "deletions", (double)r) ||
-        !cJSON_AddStringToObject(f, "patch", buf.ptr ? buf.ptr : "")) {
-        cJSON_Delete(f);
-        f = NULL;
-        goto done;
+    if (git_patch_line_stats(NULL, &a, &r, patch) < 0 || git_patch_to_buf(&buf, patch) < 0) {
+        git_buf_dispose(&buf);
+        return -1;
     }
-    *bytes += buf.size + strlen(path);
-    *adds += a;
-    *dels += r;
-done:
+    const char *path = d->new_file.path ? d->new_file.path : d->old_file.path;
+    f->path = strdup(path ? path : "");
+    f->status = strdup(status_name(d->status));
+    f->binary = (d->flags & GIT_DIFF_FLAG_BINARY) != 0;
+    f->insertions = (int64_t)a;
+    f->deletions = (int64_t)r;
+    f->patch = strdup(buf.ptr ? buf.ptr : "");
+    *bytes += buf.size + strlen(f->path ? f->path : "");
     git_buf_dispose(&buf);
-    return f;
+    return f->path && f->status && f->patch ? 0 : -1;
+}
+
+static void free_files(anvil_diff_file *files, size_t n)
+{
+    for (size_t i = 0; files && i < n; i++) {
+        free(files[i].path);
+        free(files[i].status);
+        free(files[i].patch);
+    }
+    free(files);
 }
 
 int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, size_t max_bytes,
-                         cJSON **out, char *err, size_t errlen)
+                         anvil_diff_summary *sum, anvil_diff_file **files_out, size_t *n_out,
+                         char *err, size_t errlen)
 {
-    *out = NULL;
+    *files_out = NULL;
+    *n_out = 0;
+    memset(sum, 0, sizeof *sum);
     git_repository *repo = NULL;
     git_commit *fc = NULL, *tc = NULL;
     git_tree *ft = NULL, *tt = NULL;
     git_diff *diff = NULL;
-    cJSON *bundle = NULL, *files = NULL;
+    anvil_diff_file *files = NULL;
+    size_t n = 0;
     int rc = -1;
     if (open_repo(&repo, gitdir, NULL, false, err, errlen) != 0)
         return -1;
@@ -239,52 +245,69 @@ int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, s
         git_fail(err, errlen, "diffing the workspace");
         goto done;
     }
-    size_t n = git_diff_num_deltas(diff), bytes = 0, adds = 0, dels = 0;
-    if (!(bundle = cJSON_CreateObject()) || !(files = cJSON_CreateArray())) {
+    size_t total = git_diff_num_deltas(diff), bytes = 0;
+    if (total && !(files = calloc(total, sizeof *files))) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (; n < total; n++) {
         git_patch *patch = NULL;
-        if (git_patch_from_diff(&patch, diff, i) < 0 || !patch) {
+        if (git_patch_from_diff(&patch, diff, n) < 0 || !patch) {
             git_fail(err, errlen, "building a patch");
             goto done;
         }
-        cJSON *f = file_entry(git_patch_get_delta(patch), patch, &bytes, &adds, &dels);
+        int frc = fill_file(&files[n], git_patch_get_delta(patch), patch, &bytes);
         git_patch_free(patch);
-        if (!f) {
+        if (frc != 0) {
+            n++;   /* its strings are freed with the others */
             git_fail(err, errlen, "formatting a patch");
             goto done;
         }
-        cJSON_AddItemToArray(files, f);
+        sum->insertions += files[n].insertions;
+        sum->deletions += files[n].deletions;
         if (bytes > max_bytes) {
+            n++;
             snprintf(err, errlen,
-                     "the diff is larger than the %zu-byte limit (%zu of %zu files came to %zu "
-                     "bytes)", max_bytes, i + 1, n, bytes);
+                     "the diff is larger than the %zu-byte limit (maxPayload): its first %zu of "
+                     "%zu files come to %zu bytes", max_bytes, n, total, bytes);
             rc = -2;
             goto done;
         }
     }
-    cJSON *summary = cJSON_AddObjectToObject(bundle, "summary");
-    if (!summary || !cJSON_AddNumberToObject(summary, "filesChanged", (double)n) ||
-        !cJSON_AddNumberToObject(summary, "insertions", (double)adds) ||
-        !cJSON_AddNumberToObject(summary, "deletions", (double)dels)) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
-    cJSON_AddItemToObject(bundle, "files", files);
+    sum->files_changed = (int64_t)n;
+    *files_out = files;
+    *n_out = n;
     files = NULL;
-    *out = bundle;
-    bundle = NULL;
+    n = 0;
     rc = 0;
 done:
-    cJSON_Delete(files);
-    cJSON_Delete(bundle);
+    if (rc != 0)
+        memset(sum, 0, sizeof *sum);
+    free_files(files, n);
     git_diff_free(diff);
     git_tree_free(ft);
     git_tree_free(tt);
     git_commit_free(fc);
     git_commit_free(tc);
+    git_repository_free(repo);
+    return rc;
+}
+
+int anvil_workspace_parent(const char *gitdir, const char *commit, char out[ANVIL_COMMIT_HEX],
+                           bool *has_parent, char *err, size_t errlen)
+{
+    git_repository *repo = NULL;
+    git_commit *c = NULL;
+    *has_parent = false;
+    out[0] = '\0';
+    if (open_repo(&repo, gitdir, NULL, false, err, errlen) != 0)
+        return -1;
+    int rc = lookup_commit(repo, commit, &c, err, errlen);
+    if (rc == 0 && git_commit_parentcount(c) > 0) {
+        git_oid_tostr(out, ANVIL_COMMIT_HEX, git_commit_parent_id(c, 0));
+        *has_parent = true;
+    }
+    git_commit_free(c);
     git_repository_free(repo);
     return rc;
 }

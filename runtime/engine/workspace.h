@@ -27,7 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
+#include "anvil_types.h"
 
 #define ANVIL_COMMIT_HEX 41     /* 40 hex digits and a NUL */
 
@@ -48,15 +48,20 @@ int anvil_workspace_commit(const char *gitdir, const char *workdir, const char *
                            const char *message, char out[ANVIL_COMMIT_HEX], char *err,
                            size_t errlen);
 
-/* The diff bundle from commit `from` (NULL: an empty workspace) to `to`:
- *   {summary: {filesChanged, insertions, deletions},
- *    files: [{path, status: added|modified|deleted, binary, insertions,
- *             deletions, patch}]}
+/* The diff from commit `from` (NULL: an empty workspace) to `to`: *sum
+ * and one anvil_diff_file per changed file (*files malloc'd, *n of them,
+ * each member malloc'd: the layout the generated response types free).
  * patch is the file's unified diff (git format; for a binary file the
- * "Binary files ... differ" line). *out is malloc'd by cJSON. -2 when the
- * patches add up to more than max_bytes (err says how much). */
+ * "Binary files ... differ" line). -2 when the patches add up to more than
+ * max_bytes (err says how much; nothing is returned). */
 int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, size_t max_bytes,
-                         cJSON **out, char *err, size_t errlen);
+                         anvil_diff_summary *sum, anvil_diff_file **files, size_t *n, char *err,
+                         size_t errlen);
+
+/* The first parent of `commit`: *has_parent false (out "") for the run's
+ * first commit. */
+int anvil_workspace_parent(const char *gitdir, const char *commit, char out[ANVIL_COMMIT_HEX],
+                           bool *has_parent, char *err, size_t errlen);
 
 /* Make the working directory exactly commit's tree (NULL: empty): files of
  * the tree are written, every other file is removed. Does not touch the

@@ -151,13 +151,16 @@ const char *const anvil_store_migrations[] = {
      " WHERE status NOT IN ('finished', 'failed', 'cancelled');"),
 
     /* 5: time travel (docs/time-travel.md). The run's current workspace
-     * commit, each attempt's commit, the event seq and workspace commit of
+     * commit and whether a rewind holds it until resumeRun, each attempt's commit and the seq of its node.started, the
+     * event seq and workspace commit of
      * each frame, and the rewind audit trail: a row is written in_progress
      * before a rewind changes anything and settled in the rewind's own
      * transaction, so a leftover in_progress row means the database is as
      * before the rewind. */
     "ALTER TABLE runs ADD COLUMN workspace_head TEXT;"
+    "ALTER TABLE runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE attempts ADD COLUMN commit_id TEXT;"
+    "ALTER TABLE attempts ADD COLUMN started_seq INTEGER;"
     "ALTER TABLE frames ADD COLUMN seq INTEGER;"
     "ALTER TABLE frames ADD COLUMN workspace_ref TEXT;"
     "CREATE TABLE rewind_audit("

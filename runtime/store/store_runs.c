@@ -77,7 +77,7 @@ void anvil_run_record_clear(anvil_run_record *r)
 #define RUN_COLUMNS \
     "run_id, workflow, status, input_json, options_json, owner_id, triggered_by, role," \
     " scopes_json, token_id, idempotency_key, error, cancel_requested, last_seq, frame_no," \
-    " created_at_ms, updated_at_ms, finished_at_ms, workspace_head"
+    " created_at_ms, updated_at_ms, finished_at_ms, workspace_head, held"
 
 static int read_run(sqlite3_stmt *st, anvil_run_record *r)
 {
@@ -101,6 +101,7 @@ static int read_run(sqlite3_stmt *st, anvil_run_record *r)
     r->updated_at_ms = anvil_sql_int(st, 16, 0);
     r->finished_at_ms = anvil_sql_int(st, 17, -1);
     r->workspace_head = anvil_sql_text(st, 18);
+    r->held = anvil_sql_int(st, 19, 0) != 0;
     if (!r->run_id || !r->workflow || !r->status || !r->input_json || !r->options_json ||
         !r->triggered_by || !r->role || !r->scopes_json) {
         anvil_run_record_clear(r);
@@ -113,24 +114,26 @@ int anvil_store_run_insert(anvil_store *s, const anvil_run_record *r)
 {
     static const char sql[] =
         "INSERT INTO runs(" RUN_COLUMNS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
-    return anvil_sql_exec(s, sql, "ssssssssssssiiiiins", r->run_id, r->workflow, r->status,
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
+        " ?20)";
+    return anvil_sql_exec(s, sql, "ssssssssssssiiiiinsi", r->run_id, r->workflow, r->status,
                           r->input_json, r->options_json, r->owner_id, r->triggered_by, r->role,
                           r->scopes_json, r->token_id, r->idempotency_key, r->error,
                           (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
                           r->created_at_ms, r->updated_at_ms, r->finished_at_ms,
-                          r->workspace_head) < 0 ? -1 : 0;
+                          r->workspace_head, (int64_t)r->held) < 0 ? -1 : 0;
 }
 
 int anvil_store_run_update(anvil_store *s, const anvil_run_record *r)
 {
     static const char sql[] =
         "UPDATE runs SET status = ?2, error = ?3, cancel_requested = ?4, last_seq = ?5,"
-        " frame_no = ?6, updated_at_ms = ?7, finished_at_ms = ?8, workspace_head = ?9"
-        " WHERE run_id = ?1";
-    int n = anvil_sql_exec(s, sql, "sssiiiins", r->run_id, r->status, r->error,
+        " frame_no = ?6, updated_at_ms = ?7, finished_at_ms = ?8, workspace_head = ?9,"
+        " held = ?10 WHERE run_id = ?1";
+    int n = anvil_sql_exec(s, sql, "sssiiiinsi", r->run_id, r->status, r->error,
                            (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
-                           r->updated_at_ms, r->finished_at_ms, r->workspace_head);
+                           r->updated_at_ms, r->finished_at_ms, r->workspace_head,
+                           (int64_t)r->held);
     if (n == 0)
         return anvil_store_fail(s, NULL, 0, "run %s vanished", r->run_id);
     return n < 0 ? -1 : 0;
@@ -305,13 +308,14 @@ int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn f
 }
 
 int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
-                              int64_t iteration, int64_t attempt, int64_t started_at_ms)
+                              int64_t iteration, int64_t attempt, int64_t started_at_ms,
+                              int64_t started_seq)
 {
     static const char sql[] =
-        "INSERT OR REPLACE INTO attempts(run_id, node_id, iteration, attempt, state, started_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, 'running', ?5)";
-    return anvil_sql_exec(s, sql, "ssiii", run_id, node_id, iteration, attempt, started_at_ms) < 0
-               ? -1 : 0;
+        "INSERT OR REPLACE INTO attempts(run_id, node_id, iteration, attempt, state, started_at_ms,"
+        " started_seq) VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6)";
+    return anvil_sql_exec(s, sql, "ssiiii", run_id, node_id, iteration, attempt, started_at_ms,
+                          started_seq) < 0 ? -1 : 0;
 }
 
 int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *node_id,

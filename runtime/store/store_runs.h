@@ -27,6 +27,7 @@ typedef struct anvil_run_record {
     char *owner_id, *triggered_by, *role, *scopes_json, *token_id;
     char *idempotency_key, *error;
     char *workspace_head;           /* current workspace commit, or NULL */
+    bool held;                      /* rewound: nothing starts until resumeRun */
     bool cancel_requested;
     int64_t last_seq, frame_no;
     int64_t created_at_ms, updated_at_ms, finished_at_ms;
@@ -71,8 +72,10 @@ int anvil_store_node_put(anvil_store *s, const char *run_id, const anvil_node_re
 typedef int (*anvil_node_record_fn)(void *ctx, const anvil_node_record *n);
 int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn fn, void *ctx);
 
+/* started_seq: the seq of the node.started event recorded with it. */
 int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
-                              int64_t iteration, int64_t attempt, int64_t started_at_ms);
+                              int64_t iteration, int64_t attempt, int64_t started_at_ms,
+                              int64_t started_seq);
 /* exit_code < 0 stores NULL; commit_id: the workspace commit the attempt
  * made, or NULL. */
 int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *node_id,
