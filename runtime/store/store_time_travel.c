@@ -148,7 +148,7 @@ int anvil_store_approval_undecide(anvil_store *s, const char *run_id, const char
                                   int64_t iteration)
 {
     static const char sql[] =
-        "UPDATE approvals SET status = 'pending', decided_at_ms = NULL, decided_by = NULL,"
+        "UPDATE approvals SET status = 'requested', decided_at_ms = NULL, decided_by = NULL,"
         " value_json = NULL, note = NULL WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3";
     return anvil_sql_exec(s, sql, "ssi", run_id, node_id, iteration) < 0 ? -1 : 0;
 }

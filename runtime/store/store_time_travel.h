@@ -61,7 +61,7 @@ int anvil_store_truncate_attempts(anvil_store *s, const char *run_id, const char
                                   int64_t iteration, int64_t keep, anvil_removed_attempt_fn fn,
                                   void *ctx);
 
-/* An approval decided after the frame goes back to pending (decision,
+/* An approval decided after the frame is requested again (decision,
  * decider and note cleared). 0 / -1. */
 int anvil_store_approval_undecide(anvil_store *s, const char *run_id, const char *node_id,
                                   int64_t iteration);
