@@ -14,6 +14,9 @@ C_KEYWORDS = {
     "inline", "int", "long", "register", "restrict", "return", "short",
     "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
     "unsigned", "void", "volatile", "while", "bool", "true", "false",
+    # Macros of the standard headers every handler includes: a member named
+    # stdout compiles on glibc only because its macro expands to itself.
+    "stdin", "stdout", "stderr", "errno",
 }
 
 JT = {"null": "ANVIL_JT_NULL", "boolean": "ANVIL_JT_BOOLEAN",
