@@ -14,6 +14,9 @@ C_KEYWORDS = {
     "inline", "int", "long", "register", "restrict", "return", "short",
     "signed", "sizeof", "static", "struct", "switch", "typedef", "union",
     "unsigned", "void", "volatile", "while", "bool", "true", "false",
+    # Macros of the standard headers every handler includes: a member named
+    # stdout compiles on glibc only because its macro expands to itself.
+    "stdin", "stdout", "stderr", "errno",
 }
 
 JT = {"null": "ANVIL_JT_NULL", "boolean": "ANVIL_JT_BOOLEAN",
@@ -27,6 +30,12 @@ class SpecError(Exception):
     """A construct in the spec that the generator cannot honour."""
 
 
+# RPC method names: camelCase parts joined by dots ("getRun", "frames.list"),
+# the same pattern as x-smithers-bounds.methodNamePattern, which the runtime
+# applies to every frame's method.
+METHOD_NAME = re.compile(r"^[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)*$")
+
+
 def snake(name):
     s = re.sub(r"[^A-Za-z0-9]+", "_", name)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
@@ -37,6 +46,12 @@ def snake(name):
     if s[0].isdigit():
         s = "_" + s
     return s
+
+
+def pascal(method_name):
+    """Type-name stem of a method: each dotted part with its first letter
+    upper-cased ("frames.list" -> "FramesList", "getRun" -> "GetRun")."""
+    return "".join(part[:1].upper() + part[1:] for part in method_name.split("."))
 
 
 def member_name(json_name):
@@ -459,15 +474,16 @@ class Model:
                     raise SpecError("legacy grant %s names unknown scope %s" % (name, g))
             self.legacy_grants.append({"name": name, "grants": list(grants)})
 
-        seen = {}
+        seen, c_names, handlers = {}, {}, {}
         for path, item in (spec.get("paths") or {}).items():
             for verb, op in (item or {}).items():
                 if not isinstance(op, dict) or "x-smithers-method" not in op:
                     continue
                 m = Method()
                 m.name = op["x-smithers-method"]
-                if not re.match(r"^[a-z][a-zA-Z0-9]*$", m.name):
-                    raise SpecError("method name %r must be camelCase" % m.name)
+                if not isinstance(m.name, str) or not METHOD_NAME.match(m.name):
+                    raise SpecError("method name %r must be camelCase parts joined by dots (%s)"
+                                    % (m.name, METHOD_NAME.pattern))
                 if m.name in seen:
                     raise SpecError("method %s is defined twice (%s and %s)" % (m.name, seen[m.name], path))
                 seen[m.name] = path
@@ -489,12 +505,24 @@ class Model:
                 body = (((op.get("requestBody") or {}).get("content") or {}).get("application/json") or {}).get("schema")
                 if not body:
                     raise SpecError("%s: requestBody has no application/json schema" % m.name)
-                P = m.name[0].upper() + m.name[1:]
+                # One C name per method (enum, thunk, default handler): a
+                # dotted name and a camelCase one can map to the same C name
+                # ("frames.list" and "framesList" are both frames_list), and
+                # the C would then not compile, or worse, pair the wrong types.
+                m.snake = snake(m.name)
+                if m.snake in c_names:
+                    raise SpecError("methods %s and %s both map to the C name %s; rename one"
+                                    % (c_names[m.snake], m.name, m.snake))
+                c_names[m.snake] = m.name
+                P = pascal(m.name)
                 m.request = self._top(body, P + "Request")
                 m.response = self._top(self._payload_schema(op, m.name), P + "Response")
-                m.handler = op.get("x-anvil-handler") or "anvil_handle_" + snake(m.name)
-                m.snake = snake(m.name)
-                m.enum = "ANVIL_METHOD_" + snake(m.name).upper()
+                m.handler = op.get("x-anvil-handler") or "anvil_handle_" + m.snake
+                if m.handler in handlers:
+                    raise SpecError("methods %s and %s both name the handler %s"
+                                    % (handlers[m.handler], m.name, m.handler))
+                handlers[m.handler] = m.name
+                m.enum = "ANVIL_METHOD_" + m.snake.upper()
                 self.methods.append(m)
         if not self.methods:
             raise SpecError("no operation carries x-smithers-method")
@@ -506,9 +534,15 @@ class Model:
             if alias in names:
                 raise SpecError("legacy alias %s collides with a method name" % alias)
             self.aliases.append({"alias": alias, "canonical": canonical})
+        alias_names = {a["alias"] for a in self.aliases}
         for name, scope in (spec.get("x-smithers-utility-scopes") or {}).items():
             if scope not in scopes:
                 raise SpecError("utility scope for %s names unknown scope %s" % (name, scope))
+            # A method's scope is its operation's; a second entry here would
+            # be a second truth that can drift from it.
+            if name in names or name in alias_names:
+                raise SpecError("x-smithers-utility-scopes lists %s, which is a method or an alias "
+                                "(its operation's x-smithers-required-scope applies)" % name)
             self.utility_scopes.append({"method": name, "scope": scope})
 
         self._collect_statuses()

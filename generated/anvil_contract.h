@@ -37,7 +37,14 @@ typedef enum anvil_method_id {
     ANVIL_METHOD_HEALTH = 17,
     ANVIL_METHOD_LIST_WORKFLOWS = 18,
     ANVIL_METHOD_LIST_APPROVALS = 19,
-    ANVIL_METHOD__COUNT = 20
+    ANVIL_METHOD_FRAMES_LIST = 20,
+    ANVIL_METHOD_FRAMES_GET = 21,
+    ANVIL_METHOD_ATTEMPTS_LIST = 22,
+    ANVIL_METHOD_ATTEMPTS_GET = 23,
+    ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT = 24,
+    ANVIL_METHOD_RUNS_RERUN = 25,
+    ANVIL_METHOD_APPROVE = 26,
+    ANVIL_METHOD__COUNT = 27
 } anvil_method_id;
 
 /* Typed scopes, their implications and the legacy ranked grants. */

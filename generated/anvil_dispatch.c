@@ -92,6 +92,34 @@ static int thunk_list_approvals(struct anvil_call *call, const void *req, void *
 {
     return anvil_handle_list_approvals(call, req, res);
 }
+static int thunk_frames_list(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_frames_list(call, req, res);
+}
+static int thunk_frames_get(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_frames_get(call, req, res);
+}
+static int thunk_attempts_list(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_attempts_list(call, req, res);
+}
+static int thunk_attempts_get(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_attempts_get(call, req, res);
+}
+static int thunk_get_dev_tools_snapshot(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_get_dev_tools_snapshot(call, req, res);
+}
+static int thunk_runs_rerun(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_runs_rerun(call, req, res);
+}
+static int thunk_approve(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_approve(call, req, res);
+}
 
 
 const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
@@ -115,4 +143,11 @@ const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
     [ANVIL_METHOD_HEALTH] = thunk_health,
     [ANVIL_METHOD_LIST_WORKFLOWS] = thunk_list_workflows,
     [ANVIL_METHOD_LIST_APPROVALS] = thunk_list_approvals,
+    [ANVIL_METHOD_FRAMES_LIST] = thunk_frames_list,
+    [ANVIL_METHOD_FRAMES_GET] = thunk_frames_get,
+    [ANVIL_METHOD_ATTEMPTS_LIST] = thunk_attempts_list,
+    [ANVIL_METHOD_ATTEMPTS_GET] = thunk_attempts_get,
+    [ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT] = thunk_get_dev_tools_snapshot,
+    [ANVIL_METHOD_RUNS_RERUN] = thunk_runs_rerun,
+    [ANVIL_METHOD_APPROVE] = thunk_approve,
 };

@@ -54,6 +54,20 @@ int anvil_handle_health(struct anvil_call *call, const anvil_health_request *req
 int anvil_handle_list_workflows(struct anvil_call *call, const anvil_list_workflows_request *req, anvil_list_workflows_response *res);
 /* listApprovals — List Approvals (scope run:read, http+websocket) */
 int anvil_handle_list_approvals(struct anvil_call *call, const anvil_list_approvals_request *req, anvil_list_approvals_response *res);
+/* frames.list — List Frames (scope run:read, http+websocket) */
+int anvil_handle_frames_list(struct anvil_call *call, const anvil_frames_list_request *req, anvil_frames_list_response *res);
+/* frames.get — Get Frame (scope run:read, http+websocket) */
+int anvil_handle_frames_get(struct anvil_call *call, const anvil_frames_get_request *req, anvil_frames_get_response *res);
+/* attempts.list — List Attempts (scope run:read, http+websocket) */
+int anvil_handle_attempts_list(struct anvil_call *call, const anvil_attempts_list_request *req, anvil_attempts_list_response *res);
+/* attempts.get — Get Attempt (scope run:read, http+websocket) */
+int anvil_handle_attempts_get(struct anvil_call *call, const anvil_attempts_get_request *req, anvil_attempts_get_response *res);
+/* getDevToolsSnapshot — Get DevTools Snapshot (scope observability:read, http+websocket) */
+int anvil_handle_get_dev_tools_snapshot(struct anvil_call *call, const anvil_get_dev_tools_snapshot_request *req, anvil_get_dev_tools_snapshot_response *res);
+/* runs.rerun — Rerun (scope run:write, http+websocket) */
+int anvil_handle_runs_rerun(struct anvil_call *call, const anvil_runs_rerun_request *req, anvil_launch_run_response *res);
+/* approve — Approve (scope approval:submit, http+websocket) */
+int anvil_handle_approve(struct anvil_call *call, const anvil_approve_request *req, anvil_submit_approval_response *res);
 
 /* Handler of each method, indexed by anvil_method.id (anvil_dispatch.c). */
 extern const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT];

@@ -26,6 +26,13 @@ static const anvil_error_code errors_cron_run[] = { ANVIL_ERR_INVALID_REQUEST, A
 static const anvil_error_code errors_health[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_list_workflows[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL };
 static const anvil_error_code errors_list_approvals[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_frames_list[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_frames_get[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_attempts_list[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_attempts_get[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_get_dev_tools_snapshot[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_runs_rerun[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_approve[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
 
 const anvil_method anvil_methods[] = {
     [ANVIL_METHOD_LAUNCH_RUN] = {
@@ -268,8 +275,92 @@ const anvil_method anvil_methods[] = {
         .errors = errors_list_approvals,
         .n_errors = 5,
     },
+    [ANVIL_METHOD_FRAMES_LIST] = {
+        .name = "frames.list",
+        .title = "List Frames",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_frames_list_request,
+        .response = &anvil_schema_frames_list_response,
+        .id = ANVIL_METHOD_FRAMES_LIST,
+        .errors = errors_frames_list,
+        .n_errors = 6,
+    },
+    [ANVIL_METHOD_FRAMES_GET] = {
+        .name = "frames.get",
+        .title = "Get Frame",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_frames_get_request,
+        .response = &anvil_schema_frames_get_response,
+        .id = ANVIL_METHOD_FRAMES_GET,
+        .errors = errors_frames_get,
+        .n_errors = 8,
+    },
+    [ANVIL_METHOD_ATTEMPTS_LIST] = {
+        .name = "attempts.list",
+        .title = "List Attempts",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_attempts_list_request,
+        .response = &anvil_schema_attempts_list_response,
+        .id = ANVIL_METHOD_ATTEMPTS_LIST,
+        .errors = errors_attempts_list,
+        .n_errors = 8,
+    },
+    [ANVIL_METHOD_ATTEMPTS_GET] = {
+        .name = "attempts.get",
+        .title = "Get Attempt",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_attempts_get_request,
+        .response = &anvil_schema_attempts_get_response,
+        .id = ANVIL_METHOD_ATTEMPTS_GET,
+        .errors = errors_attempts_get,
+        .n_errors = 9,
+    },
+    [ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT] = {
+        .name = "getDevToolsSnapshot",
+        .title = "Get DevTools Snapshot",
+        .required_scope = "observability:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_get_dev_tools_snapshot_request,
+        .response = &anvil_schema_get_dev_tools_snapshot_response,
+        .id = ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT,
+        .errors = errors_get_dev_tools_snapshot,
+        .n_errors = 8,
+    },
+    [ANVIL_METHOD_RUNS_RERUN] = {
+        .name = "runs.rerun",
+        .title = "Rerun",
+        .required_scope = "run:write",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_runs_rerun_request,
+        .response = &anvil_schema_launch_run_response,
+        .id = ANVIL_METHOD_RUNS_RERUN,
+        .errors = errors_runs_rerun,
+        .n_errors = 7,
+    },
+    [ANVIL_METHOD_APPROVE] = {
+        .name = "approve",
+        .title = "Approve",
+        .required_scope = "approval:submit",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_approve_request,
+        .response = &anvil_schema_submit_approval_response,
+        .id = ANVIL_METHOD_APPROVE,
+        .errors = errors_approve,
+        .n_errors = 10,
+    },
 };
-const size_t anvil_n_methods = 20;
+const size_t anvil_n_methods = 27;
 
 const anvil_method_alias anvil_method_aliases[] = {
     { "runs.create", "launchRun" },
@@ -294,23 +385,19 @@ const size_t anvil_n_method_aliases = 16;
 
 const anvil_utility_scope anvil_utility_scopes[] = {
     { "runs.diff", "run:read" },
-    { "frames.list", "run:read" },
-    { "frames.get", "run:read" },
-    { "attempts.list", "run:read" },
-    { "attempts.get", "run:read" },
-    { "getDevToolsSnapshot", "observability:read" },
-    { "runs.rerun", "run:write" },
-    { "approve", "approval:submit" },
     { "config.*", "run:admin" },
     { "*", "run:read" },
     { NULL, NULL }
 };
-const size_t anvil_n_utility_scopes = 10;
+const size_t anvil_n_utility_scopes = 3;
 
 /* Every accepted name (canonical and alias) in strcmp order, for bsearch. */
 const anvil_method_name anvil_method_names[] = {
     { "approvals.decide", &anvil_methods[ANVIL_METHOD_SUBMIT_APPROVAL] },
     { "approvals.list", &anvil_methods[ANVIL_METHOD_LIST_APPROVALS] },
+    { "approve", &anvil_methods[ANVIL_METHOD_APPROVE] },
+    { "attempts.get", &anvil_methods[ANVIL_METHOD_ATTEMPTS_GET] },
+    { "attempts.list", &anvil_methods[ANVIL_METHOD_ATTEMPTS_LIST] },
     { "cancelRun", &anvil_methods[ANVIL_METHOD_CANCEL_RUN] },
     { "cron.add", &anvil_methods[ANVIL_METHOD_CRON_CREATE] },
     { "cron.list", &anvil_methods[ANVIL_METHOD_CRON_LIST] },
@@ -323,6 +410,9 @@ const anvil_method_name anvil_method_names[] = {
     { "devtools.getNodeDiff", &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF] },
     { "devtools.getNodeOutput", &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT] },
     { "devtools.jumpToFrame", &anvil_methods[ANVIL_METHOD_REWIND_RUN] },
+    { "frames.get", &anvil_methods[ANVIL_METHOD_FRAMES_GET] },
+    { "frames.list", &anvil_methods[ANVIL_METHOD_FRAMES_LIST] },
+    { "getDevToolsSnapshot", &anvil_methods[ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT] },
     { "getNodeDiff", &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF] },
     { "getNodeOutput", &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT] },
     { "getRun", &anvil_methods[ANVIL_METHOD_GET_RUN] },
@@ -339,6 +429,7 @@ const anvil_method_name anvil_method_names[] = {
     { "runs.create", &anvil_methods[ANVIL_METHOD_LAUNCH_RUN] },
     { "runs.get", &anvil_methods[ANVIL_METHOD_GET_RUN] },
     { "runs.list", &anvil_methods[ANVIL_METHOD_LIST_RUNS] },
+    { "runs.rerun", &anvil_methods[ANVIL_METHOD_RUNS_RERUN] },
     { "signals.send", &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL] },
     { "streamDevTools", &anvil_methods[ANVIL_METHOD_STREAM_DEV_TOOLS] },
     { "streamRunEvents", &anvil_methods[ANVIL_METHOD_STREAM_RUN_EVENTS] },
@@ -346,4 +437,4 @@ const anvil_method_name anvil_method_names[] = {
     { "submitSignal", &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL] },
     { "workflows.list", &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS] },
 };
-const size_t anvil_n_method_names = 36;
+const size_t anvil_n_method_names = 43;

@@ -537,4 +537,142 @@ typedef struct anvil_list_approvals_response {
 } anvil_list_approvals_response;
 extern const anvil_schema anvil_schema_list_approvals_response;
 
+/* FramesListRequest */
+typedef struct anvil_frames_list_request {
+    char *run_id;  /* required */
+    bool has_after_frame_no;
+    int64_t after_frame_no;
+    bool has_limit;
+    int64_t limit;
+} anvil_frames_list_request;
+extern const anvil_schema anvil_schema_frames_list_request;
+
+/* FrameSummary: One recorded frame, without its tree. */
+typedef struct anvil_frame_summary {
+    int64_t frame_no;  /* required */
+    int64_t created_at_ms;  /* required */
+} anvil_frame_summary;
+extern const anvil_schema anvil_schema_frame_summary;
+
+/* FramesListResponse */
+typedef struct anvil_frames_list_response {
+    char *run_id;  /* required */
+    int64_t latest_frame_no;  /* required */
+    struct { anvil_frame_summary *items; size_t count; } frames;  /* required */
+} anvil_frames_list_response;
+extern const anvil_schema anvil_schema_frames_list_response;
+
+/* FramesGetRequest */
+typedef struct anvil_frames_get_request {
+    char *run_id;  /* required */
+    int64_t frame_no;  /* required */
+} anvil_frames_get_request;
+extern const anvil_schema anvil_schema_frames_get_request;
+
+/* FramesGetResponse */
+typedef struct anvil_frames_get_response {
+    char *run_id;  /* required */
+    int64_t frame_no;  /* required */
+    int64_t created_at_ms;  /* required */
+    cJSON *tree;  /* required */
+} anvil_frames_get_response;
+extern const anvil_schema anvil_schema_frames_get_response;
+
+/* AttemptsListRequest */
+typedef struct anvil_attempts_list_request {
+    char *run_id;  /* required */
+    char *node_id;
+    bool has_iteration;
+    int64_t iteration;
+    bool has_limit;
+    int64_t limit;
+} anvil_attempts_list_request;
+extern const anvil_schema anvil_schema_attempts_list_request;
+
+/* AttemptSummary: One task attempt, without its output. */
+typedef struct anvil_attempt_summary {
+    char *node_id;  /* required */
+    int64_t iteration;  /* required */
+    int64_t attempt;  /* required */
+    char *state;  /* required */
+    int64_t started_at_ms;  /* required */
+    bool has_finished_at_ms;
+    int64_t finished_at_ms;  /* required */
+    bool has_exit_code;
+    int64_t exit_code;  /* required */
+    char *error;  /* required */
+} anvil_attempt_summary;
+extern const anvil_schema anvil_schema_attempt_summary;
+
+/* AttemptsListResponse */
+typedef struct anvil_attempts_list_response {
+    char *run_id;  /* required */
+    struct { anvil_attempt_summary *items; size_t count; } attempts;  /* required */
+    bool truncated;  /* required */
+} anvil_attempts_list_response;
+extern const anvil_schema anvil_schema_attempts_list_response;
+
+/* AttemptsGetRequest */
+typedef struct anvil_attempts_get_request {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    int64_t attempt;  /* required */
+} anvil_attempts_get_request;
+extern const anvil_schema anvil_schema_attempts_get_request;
+
+/* AttemptsGetResponse: One task attempt with its captured output. */
+typedef struct anvil_attempts_get_response {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    int64_t iteration;  /* required */
+    int64_t attempt;  /* required */
+    char *state;  /* required */
+    int64_t started_at_ms;  /* required */
+    bool has_finished_at_ms;
+    int64_t finished_at_ms;  /* required */
+    bool has_exit_code;
+    int64_t exit_code;  /* required */
+    char *error;  /* required */
+    char *stdout_;  /* required */
+    char *stderr_;  /* required */
+} anvil_attempts_get_response;
+extern const anvil_schema anvil_schema_attempts_get_response;
+
+/* GetDevToolsSnapshotRequest */
+typedef struct anvil_get_dev_tools_snapshot_request {
+    char *run_id;  /* required */
+    bool has_frame_no;
+    int64_t frame_no;
+} anvil_get_dev_tools_snapshot_request;
+extern const anvil_schema anvil_schema_get_dev_tools_snapshot_request;
+
+/* GetDevToolsSnapshotResponse: A DevTools snapshot: the `snapshot` member of streamDevTools' snapshot events. */
+typedef struct anvil_get_dev_tools_snapshot_response {
+    int64_t version;  /* required */
+    char *run_id;  /* required */
+    int64_t frame_no;  /* required */
+    int64_t seq;  /* required */
+    char *status;  /* required */
+    cJSON *root;  /* required */
+} anvil_get_dev_tools_snapshot_response;
+extern const anvil_schema anvil_schema_get_dev_tools_snapshot_response;
+
+/* RunsRerunRequest */
+typedef struct anvil_runs_rerun_request {
+    char *run_id;  /* required */
+} anvil_runs_rerun_request;
+extern const anvil_schema anvil_schema_runs_rerun_request;
+
+/* ApproveRequest */
+typedef struct anvil_approve_request {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    char *note;
+} anvil_approve_request;
+extern const anvil_schema anvil_schema_approve_request;
+
 #endif

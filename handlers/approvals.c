@@ -1,8 +1,9 @@
 /*
- * handlers/approvals.c — submitApproval and listApprovals.
+ * handlers/approvals.c — submitApproval, approve (submitApproval with the
+ * decision {approved: true, note}) and listApprovals.
  *
  * The engine enforces the approval's allowedScopes / allowedUsers and
- * refuses a second decision with AlreadyDecided (409).
+ * decisionSchema and refuses a second decision with AlreadyDecided (409).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,30 @@
 
 #define LIST_APPROVALS_MAX 1000
 
-int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req,
-                                 anvil_submit_approval_response *res)
+/* Record decision *d (its run, node, iteration and verdict) as the calling
+ * principal and fill the answer submitApproval and approve share. */
+static int decide(anvil_call *call, anvil_decision *d, anvil_submit_approval_response *res)
 {
     if (!call->svc->engine)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "the run engine is not running");
     const anvil_principal *p = call->principal;
+    d->user_id = p->user_id;
+    d->scopes = p->scopes;
+    d->n_scopes = p->n_scopes;
+    if (anvil_engine_decide(call->svc->engine, d, &call->err) != 0)
+        return -1;
+    res->run_id = strdup(d->run_id);
+    res->node_id = strdup(d->node_id);
+    res->iteration = d->iteration;
+    res->approved = d->approved;
+    if (!res->run_id || !res->node_id)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
+    return 0;
+}
+
+int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req,
+                                 anvil_submit_approval_response *res)
+{
     anvil_decision d = {
         .run_id = req->run_id,
         .node_id = req->node_id,
@@ -27,19 +46,21 @@ int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_r
         .approved = req->decision.approved,
         .value = req->decision.value,
         .note = req->decision.note,
-        .user_id = p->user_id,
-        .scopes = p->scopes,
-        .n_scopes = p->n_scopes,
     };
-    if (anvil_engine_decide(call->svc->engine, &d, &call->err) != 0)
-        return -1;
-    res->run_id = strdup(req->run_id);
-    res->node_id = strdup(req->node_id);
-    res->iteration = d.iteration;
-    res->approved = d.approved;
-    if (!res->run_id || !res->node_id)
-        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
-    return 0;
+    return decide(call, &d, res);
+}
+
+int anvil_handle_approve(anvil_call *call, const anvil_approve_request *req,
+                         anvil_submit_approval_response *res)
+{
+    anvil_decision d = {
+        .run_id = req->run_id,
+        .node_id = req->node_id,
+        .iteration = req->has_iteration ? req->iteration : 0,
+        .approved = true,
+        .note = req->note,
+    };
+    return decide(call, &d, res);
 }
 
 typedef struct approvals_ctx {

@@ -1,6 +1,6 @@
 /*
  * handlers/runs.c — launching, inspecting and steering runs: launchRun,
- * getRun, listRuns, cancelRun, resumeRun, hijackRun.
+ * runs.rerun, getRun, listRuns, cancelRun, resumeRun, hijackRun.
  *
  * Requests arrive validated against the contract; these functions only do
  * what the engine and the store cannot decide alone (who launched, which
@@ -31,24 +31,14 @@ static int oom(anvil_call *call)
     return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
 }
 
-int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *req,
-                            anvil_launch_run_response *res)
+/* A launch by the calling principal: it owns the run, which runs with its
+ * role and scopes (launchRun and runs.rerun alike). */
+static anvil_launch launch_as_caller(const anvil_call *call, const char *workflow, const cJSON *input)
 {
-    anvil_engine *e = call->svc->engine;
-    if (!e)
-        return no_engine(call);
     const anvil_principal *p = call->principal;
-    anvil_launch l = {
-        .workflow = req->workflow,
-        .input = req->input,
-        .run_id = req->has_options ? req->options.run_id : NULL,
-        .idempotency_key = req->has_options ? req->options.idempotency_key : NULL,
-        .max_concurrency = req->has_options && req->options.has_max_concurrency
-                               ? req->options.max_concurrency : 0,
-        .tool_timeout_ms = req->has_options && req->options.has_tool_timeout_ms
-                               ? req->options.tool_timeout_ms : 0,
-        .max_output_bytes = req->has_options && req->options.has_max_output_bytes
-                                ? req->options.max_output_bytes : 0,
+    return (anvil_launch){
+        .workflow = workflow,
+        .input = input,
         .owner_id = p->user_id,
         .triggered_by = p->user_id ? p->user_id : "gateway",
         .role = p->role,
@@ -56,11 +46,74 @@ int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *re
         .n_scopes = p->n_scopes,
         .token_id = p->token_id,
     };
+}
+
+int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *req,
+                            anvil_launch_run_response *res)
+{
+    anvil_engine *e = call->svc->engine;
+    if (!e)
+        return no_engine(call);
+    anvil_launch l = launch_as_caller(call, req->workflow, req->input);
+    if (req->has_options) {
+        const anvil_launch_run_request_options *o = &req->options;
+        l.run_id = o->run_id;
+        l.idempotency_key = o->idempotency_key;
+        l.max_concurrency = o->has_max_concurrency ? o->max_concurrency : 0;
+        l.tool_timeout_ms = o->has_tool_timeout_ms ? o->tool_timeout_ms : 0;
+        l.max_output_bytes = o->has_max_output_bytes ? o->max_output_bytes : 0;
+    }
     bool existing = false;
     if (anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err) != 0)
         return -1;
     res->workflow = strdup(req->workflow);
     return res->workflow ? 0 : oom(call);
+}
+
+/* ---- runs.rerun ------------------------------------------------------------- */
+
+/* A launch option as the engine recorded it in options_json; 0 (the
+ * engine's "not set") when absent. */
+static int64_t recorded_option(const cJSON *options, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(options, name);
+    return cJSON_IsNumber(v) && v->valuedouble > 0 ? (int64_t)v->valuedouble : 0;
+}
+
+int anvil_handle_runs_rerun(anvil_call *call, const anvil_runs_rerun_request *req,
+                            anvil_launch_run_response *res)
+{
+    anvil_run_record rec;
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
+        return -1;
+    anvil_engine *e = call->svc->engine;
+    if (!e) {
+        anvil_run_record_clear(&rec);
+        return no_engine(call);
+    }
+    /* The recorded input and options are the engine's own JSON; the run
+     * id and idempotency key are not among the options (a rerun gets a
+     * fresh id and no key, or it would be the same run). */
+    cJSON *input = cJSON_Parse(rec.input_json);
+    cJSON *options = cJSON_Parse(rec.options_json);
+    int rc;
+    if (!cJSON_IsObject(input) || !cJSON_IsObject(options)) {
+        rc = anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
+                             "run %s: its recorded input or options are not JSON objects", rec.run_id);
+    } else {
+        anvil_launch l = launch_as_caller(call, rec.workflow, input);
+        l.max_concurrency = recorded_option(options, "maxConcurrency");
+        l.tool_timeout_ms = recorded_option(options, "toolTimeoutMs");
+        l.max_output_bytes = recorded_option(options, "maxOutputBytes");
+        bool existing = false;
+        rc = anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err);
+        if (rc == 0 && !(res->workflow = strdup(rec.workflow)))
+            rc = oom(call);
+    }
+    cJSON_Delete(input);
+    cJSON_Delete(options);
+    anvil_run_record_clear(&rec);
+    return rc;
 }
 
 /* ---- getRun ---------------------------------------------------------------- */

@@ -414,8 +414,23 @@ static cJSON *envelope(const char *kind, cJSON *body)
     return p;
 }
 
-static cJSON *snapshot_payload(const cJSON *frame, int64_t frame_no, const cJSON *root)
+/* The frame's number and tree, or false when the frame lacks them. */
+static bool frame_parts(const cJSON *frame, int64_t *frame_no, const cJSON **root)
 {
+    const cJSON *jno = cJSON_GetObjectItemCaseSensitive(frame, "frameNo");
+    *root = cJSON_GetObjectItemCaseSensitive(frame, "root");
+    if (!cJSON_IsNumber(jno) || !cJSON_IsObject(*root))
+        return false;
+    *frame_no = (int64_t)jno->valuedouble;
+    return true;
+}
+
+cJSON *anvil_devtools_snapshot(const cJSON *frame)
+{
+    int64_t frame_no;
+    const cJSON *root;
+    if (!frame_parts(frame, &frame_no, &root))
+        return NULL;
     const cJSON *run_id = cJSON_GetObjectItemCaseSensitive(frame, "runId");
     const cJSON *status = cJSON_GetObjectItemCaseSensitive(frame, "status");
     cJSON *s = cJSON_CreateObject();
@@ -426,7 +441,7 @@ static cJSON *snapshot_payload(const cJSON *frame, int64_t frame_no, const cJSON
         cJSON_Delete(s);
         return NULL;
     }
-    return envelope("snapshot", s);
+    return s;
 }
 
 static cJSON *delta_payload(int64_t base, int64_t seq, cJSON *ops)
@@ -453,13 +468,12 @@ static size_t printed_size(const cJSON *j)
 
 cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame)
 {
-    const cJSON *jno = cJSON_GetObjectItemCaseSensitive(frame, "frameNo");
-    const cJSON *root = cJSON_GetObjectItemCaseSensitive(frame, "root");
-    if (!cJSON_IsNumber(jno) || !cJSON_IsObject(root))
+    int64_t frame_no;
+    const cJSON *root;
+    if (!frame_parts(frame, &frame_no, &root))
         return NULL;
-    int64_t frame_no = (int64_t)jno->valuedouble;
     cJSON *copy = cJSON_Duplicate(root, true);
-    cJSON *snap = copy ? snapshot_payload(frame, frame_no, root) : NULL;
+    cJSON *snap = copy ? envelope("snapshot", anvil_devtools_snapshot(frame)) : NULL;
     if (!snap) {
         cJSON_Delete(copy);
         return NULL;

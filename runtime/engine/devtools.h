@@ -67,6 +67,15 @@ void anvil_devtools_state_clear(anvil_devtools_state *st);
  * gateway calls this and re-reads from the target frame. */
 void anvil_devtools_request_rebaseline(anvil_devtools_state *st);
 
+/* The snapshot of one parsed frame ({"frameNo","runId","status","root"}):
+ *   {version:1, runId, frameNo, seq, status, root}
+ * exactly the `snapshot` member of a snapshot event below, which is built
+ * by this function (getDevToolsSnapshot answers it without a stream).
+ * seq is the frame number. The caller owns the result (cJSON_Delete); the
+ * frame is only read. NULL when the frame is malformed (no numeric
+ * frameNo, no object root) or out of memory. */
+cJSON *anvil_devtools_snapshot(const cJSON *frame);
+
 /* The devtools.event payload for the next frame (a parsed frame object):
  *   {version:1, kind:"snapshot", snapshot:{version:1, runId, frameNo, seq,
  *    status, root}}    first event, after 50 deltas, when the delta's JSON

@@ -307,6 +307,22 @@ int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn f
     return anvil_sql_query(s, sql, each_node, &e, "s", run_id);
 }
 
+int anvil_store_node_exists(anvil_store *s, const char *run_id, const char *node_id,
+                            int64_t iteration)
+{
+    /* Two statements rather than "(?3 < 0 OR iteration = ?3)", so each is
+     * a plain primary-key prefix probe. */
+    static const char any_sql[] =
+        "SELECT 1 FROM nodes WHERE run_id = ?1 AND node_id = ?2 LIMIT 1";
+    static const char one_sql[] =
+        "SELECT 1 FROM nodes WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3";
+    int64_t found = 0;
+    int n = iteration < 0 ? anvil_sql_query(s, any_sql, first_int, &found, "ss", run_id, node_id)
+                          : anvil_sql_query(s, one_sql, first_int, &found, "ssi", run_id, node_id,
+                                            iteration);
+    return n < 0 ? -1 : found ? 1 : 0;
+}
+
 int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
                               int64_t iteration, int64_t attempt, int64_t started_at_ms,
                               int64_t started_seq)
@@ -359,6 +375,107 @@ int anvil_store_attempt_interruptions(anvil_store *s, const char *run_id, const 
     *total = c.total;
     *streak = c.streak;
     return rc < 0 ? -1 : 0;
+}
+
+void anvil_attempt_record_clear(anvil_attempt_record *a)
+{
+    free(a->node_id);
+    free(a->state);
+    free(a->error);
+    free(a->out);
+    free(a->err);
+    memset(a, 0, sizeof *a);
+}
+
+/* Columns 0-7 of both attempt queries; 8 and 9 (stdout, stderr) when
+ * with_output. false when out of memory. */
+static bool read_attempt(sqlite3_stmt *st, bool with_output, anvil_attempt_record *a)
+{
+    *a = (anvil_attempt_record){
+        .node_id = anvil_sql_text(st, 0), .iteration = anvil_sql_int(st, 1, 0),
+        .attempt = anvil_sql_int(st, 2, 0), .state = anvil_sql_text(st, 3),
+        .started_at_ms = anvil_sql_int(st, 4, 0), .finished_at_ms = anvil_sql_int(st, 5, -1),
+        .exit_code = anvil_sql_int(st, 6, -1), .error = anvil_sql_text(st, 7),
+    };
+    bool ok = a->node_id && a->state &&
+              (sqlite3_column_type(st, 7) == SQLITE_NULL || a->error);
+    if (ok && with_output) {
+        a->out = anvil_sql_text(st, 8);
+        a->err = anvil_sql_text(st, 9);
+        ok = (sqlite3_column_type(st, 8) == SQLITE_NULL || a->out) &&
+             (sqlite3_column_type(st, 9) == SQLITE_NULL || a->err);
+    }
+    return ok;
+}
+
+typedef struct attempt_each {
+    anvil_attempt_record_fn fn;
+    void *ctx;
+    bool failed;
+} attempt_each;
+
+static int each_attempt(void *ctx, sqlite3_stmt *st)
+{
+    attempt_each *e = ctx;
+    anvil_attempt_record a;
+    int stop;
+    if (read_attempt(st, false, &a)) {
+        stop = e->fn(e->ctx, &a);
+    } else {
+        e->failed = true;
+        stop = 1;
+    }
+    anvil_attempt_record_clear(&a);
+    return stop;
+}
+
+int anvil_store_attempts_list(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration, int64_t limit, anvil_attempt_record_fn fn,
+                              void *ctx)
+{
+    /* The (run_id, node_id, iteration, attempt) primary key narrows the
+     * scan to the run (and the node); the few rows left are sorted. */
+    static const char sql[] =
+        "SELECT node_id, iteration, attempt, state, started_at_ms, finished_at_ms, exit_code, error"
+        " FROM attempts WHERE run_id = ?1 AND (?2 IS NULL OR node_id = ?2)"
+        " AND (?3 < 0 OR iteration = ?3)"
+        " ORDER BY started_at_ms, node_id, iteration, attempt LIMIT ?4";
+    attempt_each e = { fn, ctx, false };
+    int n = anvil_sql_query(s, sql, each_attempt, &e, "ssii", run_id, node_id, iteration,
+                            limit > 0 ? limit : (int64_t)-1);
+    if (e.failed)
+        return anvil_store_fail(s, NULL, 0, "reading attempts: out of memory");
+    return n;
+}
+
+typedef struct attempt_one {
+    anvil_attempt_record *out;
+    bool failed;
+} attempt_one;
+
+static int attempt_row(void *ctx, sqlite3_stmt *st)
+{
+    attempt_one *o = ctx;
+    if (!read_attempt(st, true, o->out)) {
+        anvil_attempt_record_clear(o->out);
+        o->failed = true;
+    }
+    return 1;
+}
+
+int anvil_store_attempt_get(anvil_store *s, const char *run_id, const char *node_id,
+                            int64_t iteration, int64_t attempt, anvil_attempt_record *out)
+{
+    static const char sql[] =
+        "SELECT node_id, iteration, attempt, state, started_at_ms, finished_at_ms, exit_code, error,"
+        " stdout, stderr FROM attempts"
+        " WHERE run_id = ?1 AND node_id = ?2 AND iteration = ?3 AND attempt = ?4";
+    memset(out, 0, sizeof *out);
+    attempt_one o = { out, false };
+    int n = anvil_sql_query(s, sql, attempt_row, &o, "ssii", run_id, node_id, iteration, attempt);
+    if (o.failed)
+        return anvil_store_fail(s, NULL, 0, "reading an attempt: out of memory");
+    return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
 /* ---- outputs ----------------------------------------------------------- */
@@ -636,6 +753,28 @@ int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_n
     frame_each e = { fn, ctx };
     return anvil_sql_query(s, sql, each_frame, &e, "siii", run_id, after_no,
                            upto_no < 0 ? INT64_MAX : upto_no, limit > 0 ? limit : (int64_t)-1);
+}
+
+static int each_frame_header(void *ctx, sqlite3_stmt *st)
+{
+    frame_each *e = ctx;
+    anvil_frame_record r = {
+        .frame_no = anvil_sql_int(st, 0, 0),
+        .created_at_ms = anvil_sql_int(st, 1, 0),
+        .tree_json = NULL,
+    };
+    return e->fn(e->ctx, &r);
+}
+
+int anvil_store_frame_headers(anvil_store *s, const char *run_id, int64_t after_no, int64_t limit,
+                              anvil_frame_record_fn fn, void *ctx)
+{
+    static const char sql[] =
+        "SELECT frame_no, created_at_ms FROM frames"
+        " WHERE run_id = ?1 AND frame_no > ?2 ORDER BY frame_no LIMIT ?3";
+    frame_each e = { fn, ctx };
+    return anvil_sql_query(s, sql, each_frame_header, &e, "sii", run_id, after_no,
+                           limit > 0 ? limit : (int64_t)-1);
 }
 
 int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, const char *event,

@@ -71,6 +71,10 @@ void anvil_node_record_clear(anvil_node_record *n);
 int anvil_store_node_put(anvil_store *s, const char *run_id, const anvil_node_record *n);
 typedef int (*anvil_node_record_fn)(void *ctx, const anvil_node_record *n);
 int anvil_store_nodes(anvil_store *s, const char *run_id, anvil_node_record_fn fn, void *ctx);
+/* Does the run have node `node_id` at `iteration` (iteration < 0: at any
+ * iteration)? One primary-key probe. 1, 0, -1. */
+int anvil_store_node_exists(anvil_store *s, const char *run_id, const char *node_id,
+                            int64_t iteration);
 
 /* started_seq: the seq of the node.started event recorded with it. */
 int anvil_store_attempt_start(anvil_store *s, const char *run_id, const char *node_id,
@@ -88,6 +92,34 @@ int anvil_store_attempt_finish(anvil_store *s, const char *run_id, const char *n
  * 0 or -1. */
 int anvil_store_attempt_interruptions(anvil_store *s, const char *run_id, const char *node_id,
                                       int64_t iteration, int64_t *total, int64_t *streak);
+
+/* One task attempt as recorded. finished_at_ms and exit_code are -1 when
+ * NULL (running, a static task, a process ended by a signal); error,
+ * out and err may be NULL. */
+typedef struct anvil_attempt_record {
+    char *node_id;
+    int64_t iteration, attempt;
+    char *state;                  /* running, succeeded, failed, timed_out, cancelled, interrupted */
+    int64_t started_at_ms, finished_at_ms, exit_code;
+    char *error;
+    char *out, *err;              /* captured stdout / stderr */
+} anvil_attempt_record;
+
+void anvil_attempt_record_clear(anvil_attempt_record *a);
+typedef int (*anvil_attempt_record_fn)(void *ctx, const anvil_attempt_record *a);
+/* The run's attempts ordered by (started_at_ms, node_id, iteration,
+ * attempt), only node_id's when it is not NULL and only iteration's when
+ * it is >= 0, at most `limit` (<= 0: no limit). out and err are not read
+ * (NULL): a listing must not pull every attempt's captured output. The
+ * record is valid during the callback only; fn may return non-zero to
+ * stop. Rows seen, or -1. */
+int anvil_store_attempts_list(anvil_store *s, const char *run_id, const char *node_id,
+                              int64_t iteration, int64_t limit, anvil_attempt_record_fn fn,
+                              void *ctx);
+/* One attempt with its output. 1 (and *out filled, caller-owned: clear it
+ * with anvil_attempt_record_clear), 0, -1. */
+int anvil_store_attempt_get(anvil_store *s, const char *run_id, const char *node_id,
+                            int64_t iteration, int64_t attempt, anvil_attempt_record *out);
 
 int anvil_store_output_put(anvil_store *s, const char *run_id, const char *node_id,
                            int64_t iteration, const char *row_json, int64_t at_ms);
@@ -161,6 +193,11 @@ typedef int (*anvil_frame_record_fn)(void *ctx, const anvil_frame_record *fr);
  * frame_no. */
 int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_no,
                              int64_t upto_no, int64_t limit, anvil_frame_record_fn fn, void *ctx);
+/* The same rows as anvil_store_frames_range(s, run_id, after_no, -1, limit,
+ * ...) without reading their trees (tree_json is NULL): listing frames
+ * touches only their numbers and times. Rows seen, or -1. */
+int anvil_store_frame_headers(anvil_store *s, const char *run_id, int64_t after_no, int64_t limit,
+                              anvil_frame_record_fn fn, void *ctx);
 
 /* One row of a run's event log. The strings are valid during the callback
  * only. */

@@ -30,7 +30,8 @@ static bool subscribing_method(const char *name)
     if (!m)
         return false;
     return strcmp(m->name, "launchRun") == 0 || strcmp(m->name, "submitApproval") == 0 ||
-           strcmp(m->name, "submitSignal") == 0 || strcmp(m->name, "cronRun") == 0;
+           strcmp(m->name, "submitSignal") == 0 || strcmp(m->name, "cronRun") == 0 ||
+           strcmp(m->name, "runs.rerun") == 0 || strcmp(m->name, "approve") == 0;
 }
 
 /* The run a successful subscribing call is about: payload.runId, else

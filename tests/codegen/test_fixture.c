@@ -28,6 +28,23 @@ int anvil_handle_greet(struct anvil_call *call, const anvil_greet_request *req, 
     return 0;
 }
 
+/* A dotted method: its C names come from the parts (words_count, and the
+ * inline schemas' types from WordsCountRequest / WordsCountResponse). */
+int anvil_handle_words_count(struct anvil_call *call, const anvil_words_count_request *req,
+                             anvil_words_count_response *res)
+{
+    (void)call;
+    int64_t n = 0;
+    bool in_word = false;
+    for (const char *p = req->text; *p; p++) {
+        bool space = *p == ' ';
+        n += !space && !in_word;
+        in_word = !space;
+    }
+    res->count = n;
+    return 0;
+}
+
 /* x-anvil-handler renamed this one. */
 int fixture_tally(struct anvil_call *call, const anvil_tally_request *req, anvil_tally_response *res)
 {
@@ -76,14 +93,19 @@ static void expect_invalid(const char *params, const char *path, const char *msg
 int main(void)
 {
     /* The table: canonical name, alias, scope, transport, handler. */
-    CHECK_INT(anvil_n_methods, 2);
-    CHECK_INT(ANVIL_METHOD__COUNT, 2);
+    CHECK_INT(anvil_n_methods, 3);
+    CHECK_INT(ANVIL_METHOD__COUNT, 3);
     const anvil_method *g = anvil_method_find("greet");
     CHECK(g && anvil_method_find("greetings.send") == g);
     CHECK(anvil_method_find("tally") && anvil_method_find("nope") == NULL);
     CHECK_STR(g->required_scope, "greet:write");
     CHECK(g->transport == ANVIL_TRANSPORT_BOTH);
     CHECK(anvil_method_find("tally")->transport == ANVIL_TRANSPORT_WEBSOCKET);
+    const anvil_method *wc = anvil_method_find("words.count");
+    CHECK(wc && wc->id == ANVIL_METHOD_WORDS_COUNT && wc == &anvil_methods[ANVIL_METHOD_WORDS_COUNT]);
+    CHECK_STR(wc->name, "words.count");
+    CHECK(wc->request == &anvil_schema_words_count_request);
+    CHECK(anvil_method_find("words") == NULL && anvil_method_find("wordsCount") == NULL);
     CHECK_INT(g->n_errors, 2);
     CHECK(g->errors[1] == ANVIL_ERR_TEAPOT);
     CHECK_STR(anvil_method_fallback_scope("whatever"), "greet:read");
@@ -120,6 +142,10 @@ int main(void)
 
     out = call_method("tally", "{\"words\":[\"a\",\"b\",\"c\"]}", &rc, &err);
     CHECK_STR(out, "3");
+    free(out);
+
+    out = call_method("words.count", "{\"text\":\"one two  three\"}", &rc, &err);
+    CHECK_STR(out, "{\"count\":3}");
     free(out);
 
     /* Every validation rule the generator emits. */

@@ -20,5 +20,8 @@ expect() { # spec, expected message fragment
 expect unknown_scope.yaml "x-smithers-required-scope 'a:write' is not a declared scope"
 expect allof.yaml "keyword 'allOf' is not supported"
 expect duplicate_key.yaml "found duplicate key 'openapi'"
+expect dotted_collision.yaml "methods frames.list and framesList both map to the C name frames_list"
+expect method_name.yaml "method name 'frames..list' must be camelCase parts joined by dots"
+expect utility_is_method.yaml "x-smithers-utility-scopes lists frames.list, which is a method"
 echo "$((checks - fails)) passed, $fails failed"
 [ $fails -eq 0 ]

@@ -77,6 +77,7 @@ TOKENS = {
     "approve-token": '{ role: legacy, scopes: ["approve"] }',
     "legacyadmin-token": '{ role: legacy, scopes: ["admin"] }',
     "cronprefix-token": '{ role: legacy, scopes: ["cron.*"] }',
+    "framesprefix-token": '{ role: legacy, scopes: ["frames.*"] }',
     "launchonly-token": '{ role: bot, scopes: ["launchRun"] }',
     "cronwrite-token": '{ role: sched, scopes: ["cron:write"] }',
     "cronread-token": '{ role: sched, scopes: ["cron:read"] }',
@@ -374,13 +375,31 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
         self.assertDenied("config.reload", "run:admin", token="write-token")
         status, _, doc = self.server.rpc("config.reload", {}, token="runadmin-token")
         self.assertError(status, doc, "MethodNotFound", 404)
-        self.assertDenied("approve", "approval:submit", token="read-token")
-        status, _, doc = self.server.rpc("approve", {}, token="approver-token")
+        # runs.diff is still only a utility name: scope first, then unknown
+        self.assertDenied("runs.diff", "run:read", token="cronread-token")
+        status, _, doc = self.server.rpc("runs.diff", {}, token="read-token")
         self.assertError(status, doc, "MethodNotFound", 404)
-        self.assertDenied("getDevToolsSnapshot", "observability:read", token="read-token")
-        self.assertDenied("runs.rerun", "run:write", token="read-token")
-        status, _, doc = self.server.rpc("frames.list", {}, token="read-token")
-        self.assertError(status, doc, "MethodNotFound", 404)
+
+    def test_former_utility_names_are_methods(self):
+        # The seed's legacy utilities are contract methods now: the same
+        # scopes, then validation and the handler, never MethodNotFound.
+        for name, scope, token in [("approve", "approval:submit", "approver-token"),
+                                   ("getDevToolsSnapshot", "observability:read", "obs-token"),
+                                   ("runs.rerun", "run:write", "write-token"),
+                                   ("frames.list", "run:read", "read-token"),
+                                   ("frames.get", "run:read", "read-token"),
+                                   ("attempts.list", "run:read", "read-token"),
+                                   ("attempts.get", "run:read", "read-token")]:
+            with self.subTest(method=name):
+                self.assertDenied(name, scope, token="none-token")
+                self.assertDenied(name, scope, token="cronread-token")
+                self.assertAllowed(name, token=token)
+                status, _, doc = self.server.rpc(name, {}, token=token)
+                self.assertError(status, doc, "InvalidRequest", path="$.params.runId")
+        # "frames.*" is a prefix grant like "cron.*"
+        self.assertAllowed("frames.list", token="framesprefix-token")
+        self.assertAllowed("frames.get", token="framesprefix-token")
+        self.assertDenied("attempts.list", "run:read", token="framesprefix-token")
 
     def test_scope_is_checked_before_validation(self):
         status, _, doc = self.server.rpc("launchRun", {"bogus": 1}, token="read-token")

@@ -289,6 +289,41 @@ static void test_policy(void)
     anvil_devtools_state_clear(&st);
 }
 
+/* anvil_devtools_snapshot is exactly the `snapshot` member of the first
+ * event a stream sends for the same frame (getDevToolsSnapshot relies on
+ * it), and reads the frame without changing it. */
+static void test_snapshot(void)
+{
+    cJSON *f = frame(7, 3, 2);
+    cJSON *before = cJSON_Duplicate(f, true);
+    cJSON *snap = anvil_devtools_snapshot(f);
+    anvil_devtools_state st = { 0 };
+    cJSON *p = anvil_devtools_next(&st, f);
+    CHECK(snap && p);
+    CHECK(cJSON_Compare(snap, cJSON_GetObjectItemCaseSensitive(p, "snapshot"), true));
+    CHECK(cJSON_Compare(f, before, true));
+    static const char head[] = "{\"version\":1,\"runId\":\"run1\",\"frameNo\":7,\"seq\":7,"
+                               "\"status\":\"running\",\"root\":{\"id\":\"root\"";
+    char *text = anvil_json_print(snap);
+    CHECK(text && strncmp(text, head, sizeof head - 1) == 0);
+    free(text);
+    cJSON_Delete(p);
+    cJSON_Delete(snap);
+    cJSON_Delete(before);
+    cJSON_Delete(f);
+    anvil_devtools_state_clear(&st);
+
+    /* malformed frames: no number, no tree, a tree that is not an object */
+    const char *bad[] = { "{\"root\":{\"id\":\"r\"}}", "{\"frameNo\":1}",
+                          "{\"frameNo\":1,\"root\":[]}", "[]" };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *b = J(bad[i]);
+        CHECK(anvil_devtools_snapshot(b) == NULL);
+        cJSON_Delete(b);
+    }
+    CHECK(anvil_devtools_snapshot(NULL) == NULL);
+}
+
 int main(void)
 {
     test_equal_trees();
@@ -297,5 +332,6 @@ int main(void)
     test_replace_root();
     test_apply_rejects();
     test_policy();
+    test_snapshot();
     UNIT_DONE();
 }

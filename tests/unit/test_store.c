@@ -1,11 +1,13 @@
 /*
  * tests/unit/test_store.c — the SQLite store: WAL and schema version as seen
  * by an independent connection, idempotent reopen, migration rollback,
- * refusing a newer schema, and the token insert/lookup/revoke functions.
+ * refusing a newer schema, the token insert/lookup/revoke functions, and the
+ * readers the inspection methods use (nodes, attempts, frame headers).
  *
  * Every database lives in a mkdtemp directory that is removed at the end.
  */
 #include "store.h"
+#include "store_runs.h"
 #include "unit.h"
 
 #include <sqlite3.h>
@@ -254,6 +256,115 @@ static void test_tokens(void)
     remove_db("tokens.db");
 }
 
+/* What the attempt and frame callbacks saw, as one line per row. */
+typedef struct seen {
+    char text[1024];
+    int rows, stop_after;
+} seen;
+
+static int see_attempt(void *ctx, const anvil_attempt_record *a)
+{
+    seen *x = ctx;
+    size_t n = strlen(x->text);
+    snprintf(x->text + n, sizeof x->text - n, "%s/%lld/%lld %s %lld %lld %lld %s %s %s;", a->node_id,
+             (long long)a->iteration, (long long)a->attempt, a->state, (long long)a->started_at_ms,
+             (long long)a->finished_at_ms, (long long)a->exit_code, a->error ? a->error : "-",
+             a->out ? "OUT" : "-", a->err ? "ERR" : "-");
+    return ++x->rows == x->stop_after;
+}
+
+static int see_frame(void *ctx, const anvil_frame_record *fr)
+{
+    seen *x = ctx;
+    size_t n = strlen(x->text);
+    snprintf(x->text + n, sizeof x->text - n, "%lld@%lld%s;", (long long)fr->frame_no,
+             (long long)fr->created_at_ms, fr->tree_json ? " TREE" : "");
+    return ++x->rows == x->stop_after;
+}
+
+static void test_inspection_readers(void)
+{
+    char err[256] = "";
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(":memory:", &s, err, sizeof err), 0);
+    if (!s)
+        return;
+    anvil_run_record r = {
+        .run_id = "r1", .workflow = "wf", .status = "running", .input_json = "{}",
+        .options_json = "{}", .triggered_by = "gateway", .role = "operator", .scopes_json = "[]",
+        .created_at_ms = 1, .updated_at_ms = 1, .finished_at_ms = -1,
+    };
+    CHECK_INT(anvil_store_run_insert(s, &r), 0);
+    anvil_node_record build = { .node_id = "build", .kind = "task", .state = "finished",
+                                .started_at_ms = -1, .finished_at_ms = -1 };
+    anvil_node_record gate = { .node_id = "gate", .kind = "approval", .state = "waiting",
+                               .started_at_ms = -1, .finished_at_ms = -1 };
+    CHECK_INT(anvil_store_node_put(s, "r1", &build), 0);
+    CHECK_INT(anvil_store_node_put(s, "r1", &gate), 0);
+
+    CHECK_INT(anvil_store_node_exists(s, "r1", "build", -1), 1);
+    CHECK_INT(anvil_store_node_exists(s, "r1", "build", 0), 1);
+    CHECK_INT(anvil_store_node_exists(s, "r1", "build", 1), 0);
+    CHECK_INT(anvil_store_node_exists(s, "r1", "nope", -1), 0);
+    CHECK_INT(anvil_store_node_exists(s, "r2", "build", -1), 0);
+
+    /* attempts out of start order, one still running */
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 2, 300), 0);
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 1, 100), 0);
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "alpha", 0, 1, 300), 0);
+    CHECK_INT(anvil_store_attempt_finish(s, "r1", "build", 0, 1, "failed", 150, 2, "exited with status 2",
+                                         "out1", "err1"), 0);
+    CHECK_INT(anvil_store_attempt_finish(s, "r1", "alpha", 0, 1, "succeeded", 320, -1, NULL, NULL, NULL), 0);
+
+    seen x = { "", 0, 0 };
+    CHECK_INT(anvil_store_attempts_list(s, "r1", NULL, -1, 0, see_attempt, &x), 3);
+    /* by start time, then node id; output never read by the listing */
+    CHECK_STR(x.text, "build/0/1 failed 100 150 2 exited with status 2 - -;"
+                      "alpha/0/1 succeeded 300 320 -1 - - -;"
+                      "build/0/2 running 300 -1 -1 - - -;");
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_attempts_list(s, "r1", "build", 0, 0, see_attempt, &x), 2);
+    CHECK(strncmp(x.text, "build/0/1 ", 10) == 0 && strstr(x.text, "build/0/2 ") != NULL);
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_attempts_list(s, "r1", NULL, -1, 2, see_attempt, &x), 2);
+    CHECK_INT(x.rows, 2);
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_attempts_list(s, "r1", "build", 1, 0, see_attempt, &x), 0);
+    CHECK_INT(anvil_store_attempts_list(s, "r1", "gate", -1, 0, see_attempt, &x), 0);
+    x = (seen){ "", 0, 1 };   /* the callback stops the walk */
+    CHECK_INT(anvil_store_attempts_list(s, "r1", NULL, -1, 0, see_attempt, &x), 1);
+
+    anvil_attempt_record a;
+    CHECK_INT(anvil_store_attempt_get(s, "r1", "build", 0, 1, &a), 1);
+    CHECK_STR(a.node_id, "build");
+    CHECK_STR(a.state, "failed");
+    CHECK_STR(a.error, "exited with status 2");
+    CHECK_STR(a.out, "out1");
+    CHECK_STR(a.err, "err1");
+    CHECK_INT(a.exit_code, 2);
+    CHECK_INT(a.finished_at_ms, 150);
+    anvil_attempt_record_clear(&a);
+    CHECK_INT(anvil_store_attempt_get(s, "r1", "build", 0, 2, &a), 1);
+    CHECK(a.out == NULL && a.err == NULL && a.error == NULL);
+    CHECK_INT(a.exit_code, -1);
+    CHECK_INT(a.finished_at_ms, -1);
+    anvil_attempt_record_clear(&a);
+    CHECK_INT(anvil_store_attempt_get(s, "r1", "build", 0, 3, &a), 0);
+    CHECK(a.node_id == NULL);
+
+    for (int i = 1; i <= 5; i++)
+        CHECK_INT(anvil_store_frame_insert(s, "r1", i, 1000 + i, "{\"frameNo\":0}"), 0);
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_frame_headers(s, "r1", 2, 2, see_frame, &x), 2);
+    CHECK_STR(x.text, "3@1003;4@1004;");
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_frame_headers(s, "r1", 0, 0, see_frame, &x), 5);
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_frame_headers(s, "r1", 5, 10, see_frame, &x), 0);
+    CHECK_INT(anvil_store_frame_headers(s, "r2", 0, 10, see_frame, &x), 0);
+    anvil_store_close(s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -265,6 +376,7 @@ int main(void)
     test_newer_schema_rejected();
     test_failed_migration_rolls_back();
     test_tokens();
+    test_inspection_readers();
     CHECK_INT(rmdir(tmpdir), 0);
     UNIT_DONE();
 }
