@@ -8,6 +8,7 @@
 #   make regen-check  fail if generated/ is out of date
 #   make lint         OpenAPI 3.1 lint of openapi.yaml (redocly)
 #   make bench        HTTP RPC benchmark (bench/http_rpc.sh)
+#   make client-test  the upstream's published client against the binary (CTest client.upstream)
 #   make fuzz         run the libFuzzer target for FUZZ_SECONDS (default 300)
 
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ CHECK_FUZZ_SECONDS ?= 20
 PYTHON = $(shell scripts/find-python.sh 2>/dev/null)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
 
-.PHONY: all deps build serve check test asan-test regen regen-check layers lint bench fuzz clean
+.PHONY: all deps build serve check test asan-test client-test regen regen-check layers lint bench fuzz clean
 
 all: build
 
@@ -59,6 +60,11 @@ lint: deps
 
 test: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS)
+
+# Just the upstream client test (tests/client/README.md). `build` runs
+# install-deps first, which runs `npm ci` in tests/client when needed.
+client-test: build
+	cd $(BUILD) && ctest --output-on-failure -R '^client\.upstream$$'
 
 # Sanitizer build: clang when present (it also builds the libFuzzer target,
 # which then runs for CHECK_FUZZ_SECONDS as one of the tests).

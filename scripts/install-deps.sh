@@ -2,8 +2,9 @@
 # Install everything Anvil needs to build, test, fuzz, lint and bench on Debian 12.
 # Idempotent and quick when everything is present: checks with dpkg-query first,
 # runs `apt-get update` (once) only when a package is missing, installs the
-# missing ones in one apt-get call, then installs the project-local OpenAPI
-# linter into tools/lint/ with `npm ci` only when it is missing or stale.
+# missing ones in one apt-get call, then installs the project-local npm trees
+# (the OpenAPI linter in tools/lint/, the upstream client and Bun in
+# tests/client/) with `npm ci`, each only when it is missing or stale.
 # Works as root on a minimal Debian 12 root (debootstrap --variant=minbase).
 set -euo pipefail
 
@@ -60,26 +61,36 @@ command -v node >/dev/null 2>&1 || die "node not on PATH after install"
 command -v npm >/dev/null 2>&1 || die "npm not on PATH after install"
 ((have_node)) || log "node $(node --version) installed from Debian"
 
-# Project-local OpenAPI linter (tools/lint/node_modules/.bin/redocly).
-lint=tools/lint
-bin=$lint/node_modules/.bin/redocly
-[[ -f $lint/package.json && -f $lint/package-lock.json ]] \
-    || die "$lint/package.json or $lint/package-lock.json missing"
+# Project-local npm trees, each a package.json + package-lock.json directory
+# installed with `npm ci`: the OpenAPI linter (tools/lint) and the upstream's
+# published gateway client under Bun (tests/client, the client.upstream test).
+#
+# npm_ci_if_stale DIR BIN: `npm ci` in DIR when DIR/node_modules/.bin/BIN is
+# missing or older than DIR's package.json or package-lock.json, then check
+# that `BIN --version` runs.
 # lstat times (stat without -L): npm sets package files' mtimes to a fixed old
 # date, so only the .bin symlink itself tells when the install happened.
 mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }
-if [[ ! -L $bin && ! -e $bin ]] \
-    || (($(mtime "$bin") < $(mtime $lint/package-lock.json))) \
-    || (($(mtime "$bin") < $(mtime $lint/package.json))); then
-    log "npm ci in $lint (node $(node --version), npm $(npm --version))"
-    npm ci --no-audit --no-fund --loglevel=error --prefix "$lint" \
-        || die "npm ci in $lint failed"
-    [[ -e $bin ]] || die "$bin missing after npm ci"
-    touch -h "$bin"
-else
-    log "redocly: up to date in $lint"
-fi
-"$bin" --version >/dev/null 2>&1 || die "$bin does not run under node $(node --version)"
+npm_ci_if_stale() {
+    local dir=$1 name=$2
+    local bin=$dir/node_modules/.bin/$name
+    [[ -f $dir/package.json && -f $dir/package-lock.json ]] \
+        || die "$dir/package.json or $dir/package-lock.json missing"
+    if [[ ! -L $bin && ! -e $bin ]] \
+        || (($(mtime "$bin") < $(mtime "$dir/package-lock.json"))) \
+        || (($(mtime "$bin") < $(mtime "$dir/package.json"))); then
+        log "npm ci in $dir (node $(node --version), npm $(npm --version))"
+        npm ci --no-audit --no-fund --loglevel=error --prefix "$dir" \
+            || die "npm ci in $dir failed"
+        [[ -e $bin ]] || die "$bin missing after npm ci"
+        touch -h "$bin"
+    else
+        log "$name: up to date in $dir"
+    fi
+    "$bin" --version >/dev/null 2>&1 || die "$bin --version fails (node $(node --version))"
+}
+npm_ci_if_stale tools/lint redocly
+npm_ci_if_stale tests/client bun
 
 # Codegen needs a python3 with jinja2 and yaml.
 py=$(scripts/find-python.sh) || die "no python3 can 'import jinja2, yaml' (see above)"
