@@ -1386,7 +1386,7 @@ const anvil_schema anvil_schema_list_approvals_response = {
     .item_size = sizeof(anvil_approval_summary),
 };
 
-static const anvil_schema s_77 = {
+static const anvil_schema s_87 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1403,7 +1403,7 @@ static const anvil_schema s_77 = {
 static const anvil_field anvil_schema_frames_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_request, run_id), -1, true },
     { "afterFrameNo", &s_19, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
-    { "limit", &s_77, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
+    { "limit", &s_87, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_frames_list_request = {
     .name = "FramesListRequest",
@@ -1419,7 +1419,7 @@ const anvil_schema anvil_schema_frames_list_request = {
 };
 
 static const anvil_field anvil_schema_frame_summary_fields[] = {
-    { "frameNo", &s_28, offsetof(anvil_frame_summary, frame_no), -1, true },
+    { "frameNo", &s_22, offsetof(anvil_frame_summary, frame_no), -1, true },
     { "createdAtMs", &s_19, offsetof(anvil_frame_summary, created_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_frame_summary = {
@@ -1435,7 +1435,7 @@ const anvil_schema anvil_schema_frame_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_80 = {
+static const anvil_schema s_90 = {
     .name = "FramesListResponse.frames",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1450,7 +1450,7 @@ static const anvil_schema s_80 = {
 static const anvil_field anvil_schema_frames_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_response, run_id), -1, true },
     { "latestFrameNo", &s_19, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
-    { "frames", &s_80, offsetof(anvil_frames_list_response, frames), -1, true },
+    { "frames", &s_90, offsetof(anvil_frames_list_response, frames), -1, true },
 };
 const anvil_schema anvil_schema_frames_list_response = {
     .name = "FramesListResponse",
@@ -1484,7 +1484,7 @@ const anvil_schema anvil_schema_frames_get_request = {
 
 static const anvil_field anvil_schema_frames_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_get_response, run_id), -1, true },
-    { "frameNo", &s_28, offsetof(anvil_frames_get_response, frame_no), -1, true },
+    { "frameNo", &s_22, offsetof(anvil_frames_get_response, frame_no), -1, true },
     { "createdAtMs", &s_19, offsetof(anvil_frames_get_response, created_at_ms), -1, true },
     { "tree", &s_1, offsetof(anvil_frames_get_response, tree), -1, true },
 };
@@ -1505,7 +1505,7 @@ static const anvil_field anvil_schema_attempts_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_list_request, node_id), -1, false },
     { "iteration", &s_19, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
-    { "limit", &s_77, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
+    { "limit", &s_87, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_attempts_list_request = {
     .name = "AttemptsListRequest",
@@ -1520,20 +1520,20 @@ const anvil_schema anvil_schema_attempts_list_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_85_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
-static const anvil_schema s_85 = {
+static const char *const s_95_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
+static const anvil_schema s_95 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_85_enum,
+    .enum_values = s_95_enum,
     .n_enum = 6,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_86 = {
+static const anvil_schema s_96 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -1548,12 +1548,12 @@ static const anvil_schema s_86 = {
 static const anvil_field anvil_schema_attempt_summary_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempt_summary, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_attempt_summary, iteration), -1, true },
-    { "attempt", &s_28, offsetof(anvil_attempt_summary, attempt), -1, true },
-    { "state", &s_85, offsetof(anvil_attempt_summary, state), -1, true },
+    { "attempt", &s_22, offsetof(anvil_attempt_summary, attempt), -1, true },
+    { "state", &s_95, offsetof(anvil_attempt_summary, state), -1, true },
     { "startedAtMs", &s_19, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
-    { "finishedAtMs", &s_86, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
-    { "exitCode", &s_32, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
-    { "error", &s_33, offsetof(anvil_attempt_summary, error), -1, true },
+    { "finishedAtMs", &s_96, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
+    { "exitCode", &s_38, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
+    { "error", &s_39, offsetof(anvil_attempt_summary, error), -1, true },
 };
 const anvil_schema anvil_schema_attempt_summary = {
     .name = "AttemptSummary",
@@ -1568,7 +1568,7 @@ const anvil_schema anvil_schema_attempt_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_88 = {
+static const anvil_schema s_98 = {
     .name = "AttemptsListResponse.attempts",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1582,7 +1582,7 @@ static const anvil_schema s_88 = {
 
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
-    { "attempts", &s_88, offsetof(anvil_attempts_list_response, attempts), -1, true },
+    { "attempts", &s_98, offsetof(anvil_attempts_list_response, attempts), -1, true },
     { "truncated", &s_8, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
@@ -1602,7 +1602,7 @@ static const anvil_field anvil_schema_attempts_get_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_request, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_attempts_get_request, iteration), (int32_t)offsetof(anvil_attempts_get_request, has_iteration), false },
-    { "attempt", &s_28, offsetof(anvil_attempts_get_request, attempt), -1, true },
+    { "attempt", &s_22, offsetof(anvil_attempts_get_request, attempt), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_request = {
     .name = "AttemptsGetRequest",
@@ -1621,14 +1621,14 @@ static const anvil_field anvil_schema_attempts_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_response, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_attempts_get_response, iteration), -1, true },
-    { "attempt", &s_28, offsetof(anvil_attempts_get_response, attempt), -1, true },
-    { "state", &s_85, offsetof(anvil_attempts_get_response, state), -1, true },
+    { "attempt", &s_22, offsetof(anvil_attempts_get_response, attempt), -1, true },
+    { "state", &s_95, offsetof(anvil_attempts_get_response, state), -1, true },
     { "startedAtMs", &s_19, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
-    { "finishedAtMs", &s_86, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
-    { "exitCode", &s_32, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
-    { "error", &s_33, offsetof(anvil_attempts_get_response, error), -1, true },
-    { "stdout", &s_33, offsetof(anvil_attempts_get_response, stdout_), -1, true },
-    { "stderr", &s_33, offsetof(anvil_attempts_get_response, stderr_), -1, true },
+    { "finishedAtMs", &s_96, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
+    { "exitCode", &s_38, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
+    { "error", &s_39, offsetof(anvil_attempts_get_response, error), -1, true },
+    { "stdout", &s_39, offsetof(anvil_attempts_get_response, stdout_), -1, true },
+    { "stderr", &s_39, offsetof(anvil_attempts_get_response, stderr_), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_response = {
     .name = "AttemptsGetResponse",
@@ -1660,7 +1660,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_93 = {
+static const anvil_schema s_103 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1672,11 +1672,11 @@ static const anvil_schema s_93 = {
 };
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
-    { "version", &s_93, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
+    { "version", &s_103, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
-    { "frameNo", &s_28, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
-    { "seq", &s_28, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
-    { "status", &s_31, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
+    { "frameNo", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
+    { "seq", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
+    { "status", &s_37, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
     { "root", &s_1, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
