@@ -18,9 +18,3 @@ void *anvil_grow(void *items, size_t count, size_t *cap, size_t elem)
     *cap = ncap;
     return grown;
 }
-
-int anvil_call_not_available(anvil_call *call)
-{
-    return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s is not available yet",
-                           call->method->name);
-}

@@ -74,9 +74,6 @@ typedef struct anvil_call {
     anvil_error err;
 } anvil_call;
 
-/* For methods whose business logic has not landed yet: Internal with
- * "<method> is not available yet". Returns -1. */
-int anvil_call_not_available(anvil_call *call);
 
 /* Room for one more element in a response array of `count` elements of
  * `elem` bytes: when count == *cap the array doubles (new slots zeroed) and

@@ -542,7 +542,7 @@ class ServerTestCase(unittest.TestCase):
 # Methods whose handler is still the placeholder: after bounds, auth, scope
 # and validation they answer Internal "<method> is not available yet".
 # Every other HTTP method of the contract is implemented.
-STUBBED = {"rewindRun", "getNodeDiff"}
+STUBBED = set()
 
 # Error codes produced before a request reaches its handler.
 # InvalidRequest answers that only a handler gives, by message prefix: checks
@@ -551,5 +551,6 @@ STUBBED = {"rewindRun", "getNodeDiff"}
 HANDLER_INVALID_REQUEST = {
     "cronCreate": ("$.params.pattern: Invalid cron pattern: ", "$.params.workflow: Unknown workflow: "),
     "cronRun": ("$.params: cronRun needs cronId or workflow",),
+    "rewindRun": ("$.params.runId: must match ",),
 }
 PRE_HANDLER_CODES = ("InvalidRequest", "Unauthorized", "Forbidden", "MethodNotFound")

@@ -251,7 +251,7 @@ class Validation(harness.ServerTestCase):
                 err = self.assertError(status, doc, "InvalidRequest", path="$.params.confirm")
                 self.assertIn("must be true", err["message"])
         status, _, doc = self.server.rpc("rewindRun", {"runId": "r1", "frameNo": 0, "confirm": True})
-        self.assertNotAvailable(status, doc, "rewindRun")
+        self.assertPassedValidation(status, doc, "rewindRun")
         status, _, doc = self.server.rpc("rewindRun", {"runId": "r1", "frameNo": -1, "confirm": True})
         self.assertError(status, doc, "InvalidRequest", path="$.params.frameNo")
         status, _, doc = self.server.rpc("rewindRun", {"runId": "r1", "frameNo": 2.5, "confirm": True})

@@ -309,12 +309,12 @@ static void test_inspection_readers(void)
     CHECK_INT(anvil_store_node_exists(s, "r2", "build", -1), 0);
 
     /* attempts out of start order, one still running */
-    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 2, 300), 0);
-    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 1, 100), 0);
-    CHECK_INT(anvil_store_attempt_start(s, "r1", "alpha", 0, 1, 300), 0);
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 2, 300, 5), 0);
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "build", 0, 1, 100, 2), 0);
+    CHECK_INT(anvil_store_attempt_start(s, "r1", "alpha", 0, 1, 300, 4), 0);
     CHECK_INT(anvil_store_attempt_finish(s, "r1", "build", 0, 1, "failed", 150, 2, "exited with status 2",
-                                         "out1", "err1"), 0);
-    CHECK_INT(anvil_store_attempt_finish(s, "r1", "alpha", 0, 1, "succeeded", 320, -1, NULL, NULL, NULL), 0);
+                                         "out1", "err1", NULL), 0);
+    CHECK_INT(anvil_store_attempt_finish(s, "r1", "alpha", 0, 1, "succeeded", 320, -1, NULL, NULL, NULL, NULL), 0);
 
     seen x = { "", 0, 0 };
     CHECK_INT(anvil_store_attempts_list(s, "r1", NULL, -1, 0, see_attempt, &x), 3);
@@ -353,7 +353,7 @@ static void test_inspection_readers(void)
     CHECK(a.node_id == NULL);
 
     for (int i = 1; i <= 5; i++)
-        CHECK_INT(anvil_store_frame_insert(s, "r1", i, 1000 + i, "{\"frameNo\":0}"), 0);
+        CHECK_INT(anvil_store_frame_insert(s, "r1", i, 1000 + i, "{\"frameNo\":0}", i, NULL), 0);
     x = (seen){ "", 0, 0 };
     CHECK_INT(anvil_store_frame_headers(s, "r1", 2, 2, see_frame, &x), 2);
     CHECK_STR(x.text, "3@1003;4@1004;");
