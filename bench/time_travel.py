@@ -10,7 +10,7 @@
    Measures the call's round trip and the server's own durationMs.
 2. getNodeDiff of a 1,000-line change: DIFFS sequential calls on a task
    that wrote a 1,000-line file.
-3. The attempt commit: the time a 33-task run takes with versioned and with
+3. The attempt commit: the time a 48-task run takes with versioned and with
    unversioned workspaces (launch to finished, same workflow otherwise).
 
 With --history N, N finished runs of a one-task workflow are launched
@@ -30,7 +30,7 @@ import time
 
 TOKEN = "bench"
 HUNDRED = "name: hundred\n%sroot:\n  sequence:\n" + "".join(
-    "    - task: { id: t%02d, run: \"echo %d > f%02d.txt\" }\n" % (i, i, i) for i in range(33))
+    "    - task: { id: t%02d, run: \"echo %d > f%02d.txt\" }\n" % (i, i, i) for i in range(48))
 LINES = "name: lines\nroot:\n  task: { id: write, run: \"seq 1 1000 > lines.txt\" }\n"
 ONE = "name: one\nroot:\n  task: { id: t, run: \"echo ok > f.txt\" }\n"
 CONFIG = ("listen: 127.0.0.1:0\ndatabase: anvil.db\nauth:\n  mode: token\n  tokens:\n"
@@ -136,11 +136,11 @@ def main():
     print(row("rewindRun of a 100-frame run to frame 1 (round trip)", rewind_rtt))
     print(row("rewindRun, server durationMs", rewind_server))
     print(row("getNodeDiff of a 1,000-line change (round trip)", diff_rtt))
-    print(row("33-task run, versioned workspace (launch to finished)", run_ms["hundred"]))
-    print(row("33-task run, versionWorkspace: false", run_ms["plain"]))
+    print(row("48-task run, versioned workspace (launch to finished)", run_ms["hundred"]))
+    print(row("48-task run, versionWorkspace: false", run_ms["plain"]))
     print()
     print("commit cost per task attempt, from the medians: %.2f ms" %
-          ((statistics.median(run_ms["hundred"]) - statistics.median(run_ms["plain"])) / 33))
+          ((statistics.median(run_ms["hundred"]) - statistics.median(run_ms["plain"])) / 48))
 
 
 if __name__ == "__main__":
