@@ -93,6 +93,34 @@ static int fill_schema(anvil_get_node_output_response *res, const cJSON *schema)
     return 0;
 }
 
+/* Which node a request names, or NodeNotFound / IterationNotFound. *def
+ * may be NULL for a node of an older workflow file; *state (when asked
+ * for: malloc'd, NULL when the run has no row for it) is its stored state. */
+static int find_request_node(anvil_call *call, const char *run_id, const char *node_id,
+                             bool has_iteration, int64_t iteration, const anvil_workflow *wf,
+                             const anvil_wf_node **def, char **state)
+{
+    anvil_store *s = call->svc->store;
+    *def = wf ? anvil_workflow_node(wf, node_id) : NULL;
+    node_find nf = { node_id, NULL };
+    if (anvil_store_nodes(s, run_id, find_node, &nf) < 0)
+        return anvil_store_error(s, &call->err, NULL);
+    bool known = *def || nf.state;
+    int rc = 0;
+    if (!known)
+        rc = anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
+                             run_id, node_id);
+    else if (has_iteration && iteration != 0)
+        rc = anvil_error_set(&call->err, ANVIL_ERR_ITERATION_NOT_FOUND,
+                             "Node %s has no iteration %lld (only 0)", node_id,
+                             (long long)iteration);
+    if (rc == 0 && state)
+        *state = nf.state;
+    else
+        free(nf.state);
+    return rc;
+}
+
 int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_request *req,
                                  anvil_get_node_output_response *res)
 {
@@ -103,21 +131,13 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
         return -1;
     const anvil_workflow *wf = e ? anvil_engine_workflow(e, rec.workflow) : NULL;
     anvil_run_record_clear(&rec);
-    const anvil_wf_node *def = wf ? anvil_workflow_node(wf, req->node_id) : NULL;
-    node_find nf = { req->node_id, NULL };
-    if (anvil_store_nodes(s, req->run_id, find_node, &nf) < 0)
-        return anvil_store_error(s, &call->err, NULL);
-    if (!def && !nf.state)
-        return anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
-                               req->run_id, req->node_id);
-    int64_t iteration = req->has_iteration ? req->iteration : 0;
-    if (iteration != 0) {
-        free(nf.state);
-        return anvil_error_set(&call->err, ANVIL_ERR_ITERATION_NOT_FOUND,
-                               "Node %s has no iteration %lld (only 0)", req->node_id, (long long)iteration);
-    }
+    const anvil_wf_node *def;
+    char *stored = NULL;   /* the node's stored state */
+    if (find_request_node(call, req->run_id, req->node_id, req->has_iteration, req->iteration, wf,
+                          &def, &stored) != 0)
+        return -1;
     if (def && (def->kind == ANVIL_NODE_SEQUENCE || def->kind == ANVIL_NODE_PARALLEL)) {
-        free(nf.state);
+        free(stored);
         return anvil_error_set(&call->err, ANVIL_ERR_NODE_HAS_NO_OUTPUT,
                                "%s is a %s; only task, approval and signal nodes produce output",
                                req->node_id, def->kind == ANVIL_NODE_SEQUENCE ? "sequence" : "parallel");
@@ -125,7 +145,7 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
     char *row = NULL;
     int have = anvil_store_output_get(s, req->run_id, req->node_id, 0, &row);
     if (have < 0) {
-        free(nf.state);
+        free(stored);
         return anvil_store_error(s, &call->err, NULL);
     }
     int64_t cap = call->svc->config->max_payload > 0 ? call->svc->config->max_payload : 1048576;
@@ -135,45 +155,22 @@ int anvil_handle_get_node_output(anvil_call *call, const anvil_get_node_output_r
                         req->node_id, strlen(row), (long long)cap);
         anvil_error_detail_int(&call->err, "maxBytes", cap);
         free(row);
-        free(nf.state);
+        free(stored);
         return -1;
     }
     /* No row yet (or a state this version does not know) reads as pending. */
     anvil_node_state state = ANVIL_NODE_STATE_PENDING;
-    anvil_node_state_parse(nf.state, &state);
+    anvil_node_state_parse(stored, &state);
     bool failed = anvil_node_state_terminal(state) && state != ANVIL_NODE_STATE_FINISHED;
     res->status = strdup(row ? "produced" : failed ? "failed" : "pending");
     res->row = row ? cJSON_Parse(row) : NULL;
     free(row);
-    free(nf.state);
+    free(stored);
     if (!res->status || (have == 1 && !res->row))
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
     if (def && def->kind == ANVIL_NODE_TASK && def->output_schema &&
         fill_schema(res, def->output_schema) != 0)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
-    return 0;
-}
-
-/* Which node a request names: NodeNotFound / IterationNotFound, as for
- * getNodeOutput. *def may be NULL for a node of an older workflow file. */
-static int find_request_node(anvil_call *call, const char *run_id, const char *node_id,
-                             bool has_iteration, int64_t iteration, const anvil_workflow *wf,
-                             const anvil_wf_node **def)
-{
-    anvil_store *s = call->svc->store;
-    *def = wf ? anvil_workflow_node(wf, node_id) : NULL;
-    node_find nf = { node_id, NULL };
-    if (anvil_store_nodes(s, run_id, find_node, &nf) < 0)
-        return anvil_store_error(s, &call->err, NULL);
-    bool known = *def || nf.state;
-    free(nf.state);
-    if (!known)
-        return anvil_error_set(&call->err, ANVIL_ERR_NODE_NOT_FOUND, "Run %s has no node %s",
-                               run_id, node_id);
-    if (has_iteration && iteration != 0)
-        return anvil_error_set(&call->err, ANVIL_ERR_ITERATION_NOT_FOUND,
-                               "Node %s has no iteration %lld (only 0)", node_id,
-                               (long long)iteration);
     return 0;
 }
 
@@ -191,7 +188,7 @@ int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_reque
     anvil_run_record_clear(&rec);
     const anvil_wf_node *def;
     if (find_request_node(call, req->run_id, req->node_id, req->has_iteration, req->iteration, wf,
-                          &def) != 0)
+                          &def, NULL) != 0)
         return -1;
     if (!(res->run_id = strdup(req->run_id)) || !(res->node_id = strdup(req->node_id)))
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");

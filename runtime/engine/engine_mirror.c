@@ -88,17 +88,23 @@ int anvil_run_set_status(run_rt *r, anvil_run_status status)
     return put_status(r, status);
 }
 
-int anvil_run_reopen(run_rt *r)
+/* Running again, with no error, no cancellation and no finish time. */
+static int restart(run_rt *r, bool completed)
 {
-    assert(anvil_run_ended(r));
     if (put_status(r, ANVIL_RUN_STATUS_RUNNING) != 0)
         return -1;
     free(r->rec.error);
     r->rec.error = NULL;
     r->rec.cancel_requested = false;
     r->rec.finished_at_ms = -1;
-    r->completed = false;
+    r->completed = completed;
     return 0;
+}
+
+int anvil_run_reopen(run_rt *r)
+{
+    assert(anvil_run_ended(r));
+    return restart(r, false);
 }
 
 /* ---- node states --------------------------------------------------------------- */
@@ -176,12 +182,5 @@ int anvil_node_rewind(node_rt *n, anvil_node_state state, int64_t attempts, cons
 int anvil_run_rewind(run_rt *r, bool completed)
 {
     assert(r->running_tasks == 0);
-    if (put_status(r, ANVIL_RUN_STATUS_RUNNING) != 0)
-        return -1;
-    free(r->rec.error);
-    r->rec.error = NULL;
-    r->rec.cancel_requested = false;
-    r->rec.finished_at_ms = -1;
-    r->completed = completed;
-    return 0;
+    return restart(r, completed);
 }

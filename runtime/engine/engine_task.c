@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "clock.h"
 #include "engine_mirror.h"
@@ -72,22 +71,6 @@ static char *utf8_clean(const char *s, size_t len)
     }
     out[o] = '\0';
     return out;
-}
-
-static int ensure_dir(const char *path)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
-        return -1;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
-            return -1;
-        *p = '/';
-    }
-    return (mkdir(tmp, 0700) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
 /* Record the attempt's start: node running, attempt row, node.started. */
@@ -355,7 +338,7 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
     }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/%s", e->workspace_root, r->rec.run_id);
-    if (ensure_dir(dir) != 0) {
+    if (anvil_workspace_make_dir(dir) != 0) {
         snprintf(err, sizeof err, "cannot create workspace %.180s: %s", dir, strerror(errno));
         free(cmd);
         record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);

@@ -48,7 +48,7 @@ static int git_fail(char *err, size_t errlen, const char *what)
     return -1;
 }
 
-static int mkdirs(const char *path)
+int anvil_workspace_make_dir(const char *path)
 {
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s", path) >= (int)sizeof tmp)
@@ -87,7 +87,7 @@ static int open_repo(git_repository **repo, const char *gitdir, const char *work
         return git_fail(err, errlen, "opening the workspace repository");
     }
     if (workdir) {
-        if (mkdirs(workdir) != 0) {
+        if (anvil_workspace_make_dir(workdir) != 0) {
             snprintf(err, errlen, "cannot create workspace %s: %s", workdir, strerror(errno));
             git_repository_free(*repo);
             *repo = NULL;

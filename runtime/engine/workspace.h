@@ -41,6 +41,10 @@ void anvil_workspace_shutdown(void);
 char *anvil_workspace_dir(const char *root, const char *run_id);
 char *anvil_workspace_gitdir(const char *root, const char *run_id);
 
+/* Create a working directory and its missing parents (mode 0700). 0, or
+ * -1 with errno set. */
+int anvil_workspace_make_dir(const char *path);
+
 /* Commit the whole working directory (every file, ignore rules do not
  * apply) as a child of `parent` (NULL: the first commit), creating the
  * repository on first use. out gets the new commit's id. */
