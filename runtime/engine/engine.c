@@ -313,12 +313,6 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
-    if (anvil_workspace_init() != 0) {
-        snprintf(err, errlen, "cannot initialise libgit2 (versioned workspaces)");
-        anvil_engine_free(e);
-        return -1;
-    }
-    e->git_ready = true;
     if (anvil_proc_module_init(base) != 0) {
         snprintf(err, errlen, "cannot watch child processes (SIGCHLD)");
         anvil_engine_free(e);
@@ -377,8 +371,7 @@ void anvil_engine_free(anvil_engine *e)
     }
     free(e->workflows);
     free(e->workspace_root);
-    if (e->git_ready)
-        anvil_workspace_shutdown();
+    anvil_workspace_shutdown();
     anvil_events_clear(&e->bus);
     free(e);
 }

@@ -90,7 +90,6 @@ struct anvil_engine {
     anvil_htab runs;                /* active runs (engine_registry.h) */
     struct event *heartbeat;
     char *workspace_root;           /* runs' workspaces and repositories (workspace.h) */
-    bool git_ready;                 /* anvil_workspace_init succeeded */
     bool in_txn;                    /* between anvil_run_begin and anvil_run_end */
     bool draining;                  /* the server stops: no attempt starts */
     int64_t txn_state_version;      /* state_version at anvil_run_begin */

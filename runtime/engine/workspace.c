@@ -3,6 +3,7 @@
  * libgit2.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,14 +17,29 @@
 
 #define COMMIT_REF "refs/heads/main"
 
-int anvil_workspace_init(void)
+/* Lazy initialisation (workspace.h says why). */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool initialised;
+
+static int ready(char *err, size_t errlen)
 {
-    return git_libgit2_init() < 0 ? -1 : 0;
+    pthread_mutex_lock(&init_lock);
+    if (!initialised)
+        initialised = git_libgit2_init() >= 0;
+    bool ok = initialised;
+    pthread_mutex_unlock(&init_lock);
+    if (!ok)
+        snprintf(err, errlen, "libgit2 could not be initialised");
+    return ok ? 0 : -1;
 }
 
 void anvil_workspace_shutdown(void)
 {
-    git_libgit2_shutdown();
+    pthread_mutex_lock(&init_lock);
+    if (initialised)
+        git_libgit2_shutdown();
+    initialised = false;
+    pthread_mutex_unlock(&init_lock);
 }
 
 char *anvil_workspace_dir(const char *root, const char *run_id)
@@ -70,6 +86,8 @@ static int open_repo(git_repository **repo, const char *gitdir, const char *work
                      char *err, size_t errlen)
 {
     *repo = NULL;
+    if (ready(err, errlen) != 0)
+        return -1;
     struct stat sb;
     if (stat(gitdir, &sb) != 0) {
         if (!create) {

@@ -31,9 +31,11 @@
 
 #define ANVIL_COMMIT_HEX 41     /* 40 hex digits and a NUL */
 
-/* Initialise libgit2 once per process (reference counted by libgit2).
- * 0 / -1. */
-int anvil_workspace_init(void);
+/* libgit2 is initialised by the first function below that needs it (any
+ * thread), not at startup: git_libgit2_init takes about 10 ms here, which
+ * a server that may never commit should not pay before it answers.
+ * Shutdown releases it while no other thread uses it (the engine's end);
+ * a later use initialises it again. */
 void anvil_workspace_shutdown(void);
 
 /* Where a run's working directory and repository live (malloc'd; NULL when
