@@ -9,9 +9,16 @@
  * Streaming methods reach the transport only through anvil_stream_ops, so
  * no handler knows what a WebSocket is.
  *
+ * A handler whose work must not block the loop answers later: it calls
+ * anvil_call_defer, returns ANVIL_CALL_DEFERRED, and finishes the deferred
+ * answer on the loop thread once the work is done. Only the transport's
+ * connection may be gone by then; the answer is dropped in that case.
+ *
  * Ownership: the dispatcher owns the call and everything it points at; a
- * handler may read them during the call only. The services and stream ops
- * are owned by the server and outlive every call.
+ * handler may read them during the call only (a deferred handler copies
+ * what it needs later). The services and stream ops are owned by the
+ * server and outlive every call. A deferred answer owns the response
+ * struct it was given until anvil_deferred_finish frees both.
  */
 #ifndef ANVIL_CALL_H
 #define ANVIL_CALL_H
@@ -63,6 +70,22 @@ typedef struct anvil_stream_ops {
                     anvil_error *err);
 } anvil_stream_ops;
 
+/* What a transport that can answer a call later offers. */
+typedef struct anvil_reply_ops {
+    /* A call on `conn` (anvil_rpc_input.reply_conn) will be answered later:
+     * return the transport's handle for it, or NULL when out of memory.
+     * Called during the call. */
+    void *(*hold)(void *conn);
+    /* The answer, on the loop thread, exactly once per held handle: the
+     * ResponseFrame (malloc'd, the transport takes it; NULL when out of
+     * memory) and its HTTP status. A transport whose connection closed in
+     * between drops it; either way the handle is not used again. */
+    void (*answer)(void *handle, char *frame, int http_status);
+} anvil_reply_ops;
+
+/* One call answered later (rpc.c). */
+typedef struct anvil_deferred anvil_deferred;
+
 typedef struct anvil_call {
     const anvil_services *svc;
     const anvil_principal *principal;
@@ -72,7 +95,30 @@ typedef struct anvil_call {
     const anvil_stream_ops *streams;  /* NULL when the transport cannot stream */
     void *conn;                   /* the transport's connection, for streams */
     anvil_error err;
+    /* Set by the dispatcher, for anvil_call_defer only. */
+    const anvil_reply_ops *replies;   /* NULL when the transport cannot wait */
+    void *reply_conn;
+    const char *reply_id;             /* the id the answer will carry */
+    anvil_deferred *deferred;         /* set by anvil_call_defer */
 } anvil_call;
+
+/* What a handler returns after anvil_call_defer. */
+#define ANVIL_CALL_DEFERRED 1
+
+/* Answer this call later. `res` is the response struct the handler was
+ * given: the deferred answer owns it from now on (fill it before
+ * finishing). Returns NULL when the transport cannot wait or out of
+ * memory: the handler must then answer now. At most once per call. */
+anvil_deferred *anvil_call_defer(anvil_call *call, void *res);
+
+/* Where a deferred handler writes its response and its error. */
+void *anvil_deferred_response(anvil_deferred *d);
+anvil_error *anvil_deferred_error(anvil_deferred *d);
+
+/* Loop thread: send the answer (rc 0: the response is filled; otherwise
+ * the error is set, or Internal is used) and free d with its response.
+ * Must be called exactly once for every deferred call. */
+void anvil_deferred_finish(anvil_deferred *d, int rc);
 
 
 /* Room for one more element in a response array of `count` elements of

@@ -82,6 +82,91 @@ static char *fail_frame(const char *id, anvil_error *e, int *http_status)
     return out;
 }
 
+/* A call's answer once its handler is done: the encoded response when rc is
+ * 0, the error otherwise (Internal when the handler set none). Releases the
+ * response's members (not res itself) and clears err. */
+static char *answer_frame(const anvil_method *m, const char *id, int rc, void *res,
+                          anvil_error *err, int *http_status)
+{
+    cJSON *payload = NULL;
+    anvil_schema_error se;
+    if (rc == 0) {
+        anvil_error_clear(err);   /* a success may have set one on the way */
+        payload = anvil_schema_encode(m->response, res, &se);
+        if (!payload) {
+            anvil_log(ANVIL_LOG_ERROR, "%s: response does not match the contract at %s: %s",
+                      m->name, se.path, se.message);
+            anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s produced an invalid response", m->name);
+            rc = -1;
+        }
+    } else if (!err->set) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s failed", m->name);
+    }
+    anvil_schema_free(m->response, res);
+    if (rc != 0)
+        return fail_frame(id, err, http_status);
+    *http_status = 200;
+    return anvil_rpc_ok_frame(id, payload);
+}
+
+/* ---- answers that come later ---------------------------------------------------- */
+
+struct anvil_deferred {
+    const anvil_method *m;
+    void *res;                    /* the method's response struct (owned) */
+    char *id;                     /* the request's id; NULL: a fresh one */
+    const anvil_reply_ops *ops;
+    void *handle;                 /* the transport's, from ops->hold */
+    anvil_error err;
+};
+
+anvil_deferred *anvil_call_defer(anvil_call *call, void *res)
+{
+    assert(!call->deferred && res);
+    if (!call->replies)
+        return NULL;
+    anvil_deferred *d = calloc(1, sizeof *d);
+    char *id = call->reply_id ? strdup(call->reply_id) : NULL;
+    if (!d || (call->reply_id && !id)) {
+        free(d);
+        free(id);
+        return NULL;
+    }
+    d->handle = call->replies->hold(call->reply_conn);
+    if (!d->handle) {
+        free(d);
+        free(id);
+        return NULL;
+    }
+    d->m = call->method;
+    d->res = res;
+    d->id = id;
+    d->ops = call->replies;
+    call->deferred = d;
+    return d;
+}
+
+void *anvil_deferred_response(anvil_deferred *d)
+{
+    return d->res;
+}
+
+anvil_error *anvil_deferred_error(anvil_deferred *d)
+{
+    return &d->err;
+}
+
+void anvil_deferred_finish(anvil_deferred *d, int rc)
+{
+    int status = 500;
+    char *text = answer_frame(d->m, d->id, rc, d->res, &d->err, &status);
+    free(d->res);
+    d->ops->answer(d->handle, text, status);
+    anvil_error_clear(&d->err);
+    free(d->id);
+    free(d);
+}
+
 char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *principal,
                        const anvil_rpc_input *in, int *http_status)
 {
@@ -161,33 +246,22 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     anvil_call call = {
         .svc = svc, .principal = principal, .called_as = name, .method = m,
         .transport = in->transport, .streams = in->streams, .conn = in->conn,
+        .replies = in->replies, .reply_conn = in->reply_conn, .reply_id = id,
     };
     assert(m->id < ANVIL_METHOD__COUNT && svc->handlers[m->id]);
     rc = svc->handlers[m->id](&call, req, res);
-    cJSON *payload = NULL;
-    if (rc == 0) {
-        anvil_error_clear(&call.err);   /* a success may have set one on the way */
-        payload = anvil_schema_encode(m->response, res, &se);
-        if (!payload) {
-            anvil_log(ANVIL_LOG_ERROR, "%s: response does not match the contract at %s: %s",
-                      m->name, se.path, se.message);
-            anvil_error_set(&call.err, ANVIL_ERR_INTERNAL, "%s produced an invalid response", m->name);
-            rc = -1;
-        }
-    } else if (!call.err.set) {
-        anvil_error_set(&call.err, ANVIL_ERR_INTERNAL, "%s failed", m->name);
-    }
     anvil_schema_free(m->request, req);
-    anvil_schema_free(m->response, res);
     free(req);
-    free(res);
-    if (rc != 0) {
-        cJSON_Delete(payload);
-        e = call.err;
-        goto fail;
+    if (rc == ANVIL_CALL_DEFERRED) {
+        /* The response struct is the deferred answer's now. */
+        assert(call.deferred && call.deferred->res == res);
+        *http_status = 0;
+        cJSON_Delete(own.root);
+        return NULL;
     }
-    *http_status = 200;
-    out = anvil_rpc_ok_frame(id, payload);
+    assert(!call.deferred);   /* a handler that deferred must say so */
+    out = answer_frame(m, id, rc, res, &call.err, http_status);
+    free(res);
     cJSON_Delete(own.root);
     return out;
 

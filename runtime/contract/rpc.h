@@ -30,10 +30,14 @@ typedef struct anvil_rpc_input {
     anvil_transport transport;
     const anvil_stream_ops *streams; /* NULL when the transport cannot stream */
     void *conn;                  /* the transport's connection, for streams */
+    const anvil_reply_ops *replies; /* NULL when the transport cannot answer later */
+    void *reply_conn;            /* given to replies->hold */
 } anvil_rpc_input;
 
 /* Run one call. Returns the ResponseFrame JSON and sets *http_status, or
- * NULL when out of memory. */
+ * NULL when out of memory (*http_status 500). A call its handler deferred
+ * returns NULL with *http_status 0: its answer comes through
+ * in->replies->answer, on the loop thread, once the work is done. */
 char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *principal,
                        const anvil_rpc_input *in, int *http_status);
 

@@ -236,8 +236,23 @@ static void on_repair(evutil_socket_t fd, short what, void *arg)
 
 /* The run a public operation acts on, reloaded first when a write of it
  * failed. 0 with *rp (NULL when not in memory), or -1 with err set. */
+/* Busy while a rewind of the run is in flight: its rows and its workspace
+ * are being put back, and nothing may act on it until that is done. */
+static int not_rewinding(anvil_engine *e, const char *run_id, anvil_error *err)
+{
+    if (!anvil_registry_rewinding(e, run_id))
+        return 0;
+    anvil_error_set(err, ANVIL_ERR_BUSY, "A rewind of run %s is in flight; retry once it is done",
+                    run_id);
+    anvil_error_detail_int(err, "retryAfterMs", 500);
+    return -1;
+}
+
 static int live_run(anvil_engine *e, const char *run_id, run_rt **rp, anvil_error *err)
 {
+    *rp = NULL;
+    if (not_rewinding(e, run_id, err) != 0)
+        return -1;
     *rp = anvil_registry_find(e, run_id);
     if (*rp && (*rp)->broken)
         return reload_run(e, rp, err);
@@ -285,6 +300,7 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
     e->store = store;
     e->cfg = cfg;
     e->queue_tail = &e->queue;
+    e->rewind_wake[0] = e->rewind_wake[1] = -1;
     e->workspace_root = workspace_root_for(cfg->database);
     e->workflows = cfg->n_workflows ? calloc(cfg->n_workflows, sizeof *e->workflows) : NULL;
     if (!e->workspace_root || (cfg->n_workflows && !e->workflows)) {
@@ -357,6 +373,8 @@ void anvil_engine_free(anvil_engine *e)
     if (!e)
         return;
     ASSERT_ON_LOOP(e);
+    /* Rewinds in flight finish first: they drive their runs again. */
+    anvil_rewind_shutdown(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
     if (e->repair)
@@ -662,6 +680,8 @@ int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *t
 {
     ASSERT_ON_LOOP(e);
     *terminal = false;
+    if (not_rewinding(e, run_id, err) != 0)
+        return -1;
     run_rt *r = anvil_registry_find(e, run_id);
     if (r) {
         /* A run whose write failed is reloaded and driven on (it may even

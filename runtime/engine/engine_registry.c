@@ -85,6 +85,14 @@ const anvil_workflow *anvil_registry_workflow(const anvil_engine *e, const char 
     return NULL;
 }
 
+bool anvil_registry_rewinding(const anvil_engine *e, const char *run_id)
+{
+    for (const rewind_slot *s = e->rewinds; s; s = s->next)
+        if (strcmp(s->run_id, run_id) == 0)
+            return true;
+    return false;
+}
+
 bool anvil_run_id_valid(const char *id)
 {
     size_t n = strlen(id);

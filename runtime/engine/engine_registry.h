@@ -22,6 +22,10 @@ void anvil_registry_forget(anvil_engine *e, run_rt *r);
 
 size_t anvil_registry_count(const anvil_engine *e);
 
+/* Whether a rewind of run_id is in flight (its run is then in no one's
+ * hands: every operation on it answers Busy). */
+bool anvil_registry_rewinding(const anvil_engine *e, const char *run_id);
+
 /* Whether a run id matches ^[a-z0-9_-]{1,64}$, the pattern every run id
  * has (so every run can be rewound). */
 bool anvil_run_id_valid(const char *id);

@@ -3,10 +3,17 @@
  * startup settling of rewinds a crash interrupted (engine_rewind.h).
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
 
 #include "clock.h"
 #include "engine_load.h"
@@ -336,17 +343,67 @@ static int commit_rewind(rewind_ctx *x, const anvil_frame_row *frame,
     return 0;
 }
 
-int anvil_engine_rewind(anvil_engine *e, const char *run_id, int64_t frame_no,
-                        const anvil_principal *caller, anvil_rewind_outcome *out,
-                        anvil_error *err)
+/* ---- one rewind, from its checks to its answer ------------------------------------------ */
+
+struct anvil_rewind {
+    rewind_slot slot;             /* first: in e->rewinds while in flight */
+    rewind_ctx x;                 /* x.run_id is slot.run_id, x.before rec's */
+    anvil_run_record rec;         /* the run as it was */
+    anvil_frame_row frame;
+    cJSON *tree;                  /* the frame's node tree */
+    /* The worker's: copies, so it never touches the engine. */
+    char *dir, *git;
+    pthread_t thread;
+    bool threaded;
+    int checkout_rc;
+    char why[256];
+    /* Back on the loop. */
+    anvil_rewind_done_fn done;
+    void *done_ctx;
+};
+
+static void rewind_free(anvil_rewind *rw)
+{
+    cJSON_Delete(rw->tree);
+    anvil_frame_row_clear(&rw->frame);
+    anvil_run_record_clear(&rw->rec);
+    free(rw->dir);
+    free(rw->git);
+    free(rw);
+}
+
+static void on_rewind_wake(evutil_socket_t fd, short what, void *arg);
+
+/* The wake pipe the workers hand their rewinds back through, made on the
+ * first rewind. 0, or -1. */
+static int wake_pipe(anvil_engine *e)
+{
+    if (e->rewind_ev)
+        return 0;
+    if (pipe2(e->rewind_wake, O_CLOEXEC) != 0) {
+        e->rewind_wake[0] = e->rewind_wake[1] = -1;
+        return -1;
+    }
+    if (fcntl(e->rewind_wake[0], F_SETFL, O_NONBLOCK) != 0 ||
+        !(e->rewind_ev = event_new(e->base, e->rewind_wake[0], EV_READ | EV_PERSIST,
+                                   on_rewind_wake, e)) ||
+        event_add(e->rewind_ev, NULL) != 0) {
+        if (e->rewind_ev)
+            event_free(e->rewind_ev);
+        e->rewind_ev = NULL;
+        close(e->rewind_wake[0]);
+        close(e->rewind_wake[1]);
+        e->rewind_wake[0] = e->rewind_wake[1] = -1;
+        return -1;
+    }
+    return 0;
+}
+
+int anvil_rewind_begin(anvil_engine *e, const char *run_id, int64_t frame_no,
+                       const anvil_principal *caller, anvil_rewind **rwp, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
-    memset(out, 0, sizeof *out);
-    rewind_ctx x = {
-        .e = e, .run_id = run_id, .frame_no = frame_no, .role = caller->role ? caller->role : "",
-        .from_frame_no = -1, .started_ms = anvil_now_ms(), .started_mono = anvil_mono_ms(),
-    };
-    caller_name(caller, x.caller, sizeof x.caller);
+    *rwp = NULL;
     if (!anvil_run_id_valid(run_id)) {
         /* No audit row: it could not name a run. */
         anvil_error_set(err, ANVIL_ERR_INVALID_REQUEST,
@@ -354,143 +411,302 @@ int anvil_engine_rewind(anvil_engine *e, const char *run_id, int64_t frame_no,
         anvil_error_detail_str(err, "path", "$.params.runId");
         return -1;
     }
-    anvil_run_record rec;
-    int found = anvil_store_run_get(e->store, run_id, &rec);
-    if (found < 0)
-        return anvil_store_error(e->store, err, "reading the run failed");
-    if (found == 0)
-        return refuse(&x, "failed", err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", run_id);
-    x.from_frame_no = rec.frame_no;
-    x.before = rec.workspace_head;
-    int rc = -1;
-    anvil_frame_row frame = { 0 };
-    cJSON *tree = NULL;
-    bool owner = rec.owner_id && caller->user_id && !strcmp(rec.owner_id, caller->user_id);
+    anvil_rewind *rw = calloc(1, sizeof *rw);
+    if (!rw)
+        return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    snprintf(rw->slot.run_id, sizeof rw->slot.run_id, "%s", run_id);
+    rewind_ctx *x = &rw->x;
+    *x = (rewind_ctx){
+        .e = e, .run_id = rw->slot.run_id, .frame_no = frame_no,
+        .role = caller->role ? caller->role : "", .from_frame_no = -1,
+        .started_ms = anvil_now_ms(), .started_mono = anvil_mono_ms(),
+    };
+    caller_name(caller, x->caller, sizeof x->caller);
+    int found = anvil_store_run_get(e->store, run_id, &rw->rec);
+    if (found != 1) {
+        if (found < 0)
+            anvil_store_error(e->store, err, "reading the run failed");
+        else
+            refuse(x, "failed", err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", run_id);
+        free(rw);
+        return -1;
+    }
+    anvil_run_record *rec = &rw->rec;
+    x->from_frame_no = rec->frame_no;
+    x->before = rec->workspace_head;
+    bool owner = rec->owner_id && caller->user_id && !strcmp(rec->owner_id, caller->user_id);
     bool admin = caller->role && !strcmp(caller->role, "admin");
     if (!owner && !admin) {
-        refuse(&x, "failed", err, ANVIL_ERR_UNAUTHORIZED,
+        refuse(x, "failed", err, ANVIL_ERR_UNAUTHORIZED,
                "Only the run's owner or an admin may rewind run %s", run_id);
-        goto done;
+        goto fail;
     }
     int64_t used = 0;
-    if (anvil_store_audit_quota_used(e->store, run_id, x.caller,
-                                     x.started_ms - ANVIL_REWIND_QUOTA_WINDOW_MS, &used) != 0) {
+    if (anvil_store_audit_quota_used(e->store, run_id, x->caller,
+                                     x->started_ms - ANVIL_REWIND_QUOTA_WINDOW_MS, &used) != 0) {
         anvil_store_error(e->store, err, "reading the rewind quota failed");
-        goto done;
+        goto fail;
     }
     if (used >= ANVIL_REWIND_QUOTA) {
-        refuse(&x, "failed", err, ANVIL_ERR_RATE_LIMITED,
-               "%s has rewound run %s %lld times in the last hour (the limit is %d)", x.caller,
+        refuse(x, "failed", err, ANVIL_ERR_RATE_LIMITED,
+               "%s has rewound run %s %lld times in the last hour (the limit is %d)", x->caller,
                run_id, (long long)used, ANVIL_REWIND_QUOTA);
-        goto done;
+        goto fail;
+    }
+    if (anvil_registry_rewinding(e, run_id)) {
+        refuse(x, "failed", err, ANVIL_ERR_BUSY,
+               "A rewind of run %s is in flight; retry once it is done", run_id);
+        goto fail;
     }
     run_rt *live = anvil_registry_find(e, run_id);
     if (live && (live->running_tasks > 0 || live->advancing)) {
-        refuse(&x, "failed", err, ANVIL_ERR_BUSY,
+        refuse(x, "failed", err, ANVIL_ERR_BUSY,
                "Run %s has %d task(s) executing; cancel it or wait for them before rewinding",
                run_id, live->running_tasks);
-        goto done;
+        goto fail;
     }
-    int got = frame_no >= 1 && frame_no <= rec.frame_no
-                  ? anvil_store_frame_get(e->store, run_id, frame_no, &frame) : 0;
+    if (e->n_rewinds >= ANVIL_REWIND_MAX_IN_FLIGHT) {
+        refuse(x, "failed", err, ANVIL_ERR_BUSY,
+               "%d rewinds are in flight, the most the server runs at once; retry shortly",
+               ANVIL_REWIND_MAX_IN_FLIGHT);
+        goto fail;
+    }
+    int got = frame_no >= 1 && frame_no <= rec->frame_no
+                  ? anvil_store_frame_get(e->store, run_id, frame_no, &rw->frame) : 0;
     if (got < 0) {
         anvil_store_error(e->store, err, "reading the frame failed");
-        goto done;
+        goto fail;
     }
     if (got == 0) {
-        refuse(&x, "failed", err, ANVIL_ERR_FRAME_OUT_OF_RANGE,
+        refuse(x, "failed", err, ANVIL_ERR_FRAME_OUT_OF_RANGE,
                "Run %s has frames 1 to %lld; there is no frame %lld", run_id,
-               (long long)rec.frame_no, (long long)frame_no);
-        goto done;
+               (long long)rec->frame_no, (long long)frame_no);
+        goto fail;
     }
-    const anvil_workflow *wf = anvil_registry_workflow(e, rec.workflow);
-    if (!wf || !wf->version_workspace || frame.seq < 0) {
-        refuse(&x, "failed", err, ANVIL_ERR_UNSUPPORTED_SANDBOX, "%s",
+    const anvil_workflow *wf = anvil_registry_workflow(e, rec->workflow);
+    if (!wf || !wf->version_workspace || rw->frame.seq < 0) {
+        refuse(x, "failed", err, ANVIL_ERR_UNSUPPORTED_SANDBOX, "%s",
                !wf ? "the run's workflow is no longer configured; it cannot be driven again"
                : !wf->version_workspace ? "the workflow does not version its workspace "
                                           "(versionWorkspace: false)"
                                         : "the frame was recorded before time travel existed");
-        goto done;
+        goto fail;
     }
-    char *git = anvil_workspace_gitdir(e->workspace_root, run_id);
-    bool usable = git && (!rec.workspace_head || anvil_workspace_has(git, rec.workspace_head)) &&
-                  (!frame.workspace_ref || anvil_workspace_has(git, frame.workspace_ref));
-    free(git);
-    if (!usable) {
-        refuse(&x, "failed", err, ANVIL_ERR_UNSUPPORTED_SANDBOX,
+    rw->dir = anvil_workspace_dir(e->workspace_root, run_id);
+    rw->git = anvil_workspace_gitdir(e->workspace_root, run_id);
+    if (!rw->dir || !rw->git) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+        goto fail;
+    }
+    const char *target = rw->frame.workspace_ref;
+    if ((rec->workspace_head && !anvil_workspace_has(rw->git, rec->workspace_head)) ||
+        (target && !anvil_workspace_has(rw->git, target))) {
+        refuse(x, "failed", err, ANVIL_ERR_UNSUPPORTED_SANDBOX,
                "the workspace repository of run %s is missing or lacks the commits of the run and "
                "of frame %lld", run_id, (long long)frame_no);
-        goto done;
+        goto fail;
     }
-    tree = cJSON_Parse(frame.tree_json);
-    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(tree, "root"))) {
-        refuse(&x, "failed", err, ANVIL_ERR_REWIND_FAILED, "frame %lld of run %s is unreadable",
+    rw->tree = cJSON_Parse(rw->frame.tree_json);
+    if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(rw->tree, "root"))) {
+        refuse(x, "failed", err, ANVIL_ERR_REWIND_FAILED, "frame %lld of run %s is unreadable",
                (long long)frame_no, run_id);
-        goto done;
+        goto fail;
+    }
+    if (wake_pipe(e) != 0) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "cannot create the rewind wake pipe: %s",
+                        strerror(errno));
+        goto fail;
     }
 
     /* 1. The audit row, committed before anything changes. */
     anvil_audit_row a = {
-        .run_id = (char *)run_id, .caller = x.caller, .role = (char *)x.role,
-        .from_frame_no = x.from_frame_no, .to_frame_no = frame_no, .result = "in_progress",
-        .workspace_before = rec.workspace_head, .started_at_ms = x.started_ms,
+        .run_id = (char *)run_id, .caller = x->caller, .role = (char *)x->role,
+        .from_frame_no = x->from_frame_no, .to_frame_no = frame_no, .result = "in_progress",
+        .workspace_before = rec->workspace_head, .started_at_ms = x->started_ms,
         .finished_at_ms = -1,
     };
-    if (anvil_store_audit_insert(e->store, &a, &x.audit_id) != 0) {
+    if (anvil_store_audit_insert(e->store, &a, &x->audit_id) != 0) {
         anvil_store_error(e->store, err, "writing the rewind's audit row failed");
-        goto done;
+        goto fail;
     }
     /* The mirror is dropped: from here the rows are the truth, and the run
-     * is loaded again from them whatever happens. */
+     * is loaded again from them whatever happens. Until then it is Busy. */
     if (live)
         anvil_registry_forget(e, live);
+    rw->slot.next = e->rewinds;
+    e->rewinds = &rw->slot;
+    e->n_rewinds++;
+    *rwp = rw;
+    return 0;
 
-    /* 2. The workspace. */
-    char why[256];
-    if (checkout(e, run_id, frame.workspace_ref, why, sizeof why) != 0) {
+fail:
+    rewind_free(rw);
+    return -1;
+}
+
+/* 2. The workspace: on the worker thread, or inline. */
+static void check_out(anvil_rewind *rw)
+{
+    rw->checkout_rc = anvil_workspace_checkout(rw->git, rw->dir, rw->frame.workspace_ref, rw->why,
+                                               sizeof rw->why);
+}
+
+/* 3., on the loop: the rows, or the way back; then the answer. */
+static void complete(anvil_rewind *rw)
+{
+    rewind_ctx *x = &rw->x;
+    anvil_engine *e = x->e;
+    ASSERT_ON_LOOP(e);
+    for (rewind_slot **pp = &e->rewinds; *pp; pp = &(*pp)->next) {
+        if (*pp == &rw->slot) {
+            *pp = rw->slot.next;
+            e->n_rewinds--;
+            break;
+        }
+    }
+    anvil_rewind_outcome out = { 0 };
+    anvil_error err = { 0 };
+    int rc = -1;
+    run_rt *r = NULL;
+    if (rw->checkout_rc != 0) {
         char cause[400];
         snprintf(cause, sizeof cause, "checking out frame %lld's workspace failed: %s",
-                 (long long)frame_no, why);
-        roll_back(&x, &rec, err, ANVIL_ERR_VCS_ERROR, cause);
-        drive(e, run_id);
-        goto done;
+                 (long long)x->frame_no, rw->why);
+        roll_back(x, &rw->rec, &err, ANVIL_ERR_VCS_ERROR, cause);
+        drive(e, x->run_id);
+        goto answer;
     }
-    out->reverted_sandboxes = 1;
-
-    /* 3. The rows, in one transaction with the audit row's success. */
-    run_rt *r = NULL;
+    out.reverted_sandboxes = 1;
     anvil_error db = { 0 };
-    if (commit_rewind(&x, &frame, tree, out, &db, &r) != 0) {
+    if (commit_rewind(x, &rw->frame, rw->tree, &out, &db, &r) != 0) {
         char cause[400];
         snprintf(cause, sizeof cause, "%s", db.message ? db.message : "recording the rewind failed");
         anvil_error_code code = db.code;
         anvil_error_clear(&db);
-        anvil_rewind_outcome_clear(out);
-        roll_back(&x, &rec, err, code, cause);
-        drive(e, run_id);
-        goto done;
+        anvil_rewind_outcome_clear(&out);
+        roll_back(x, &rw->rec, &err, code, cause);
+        drive(e, x->run_id);
+        goto answer;
     }
-    out->from_frame_no = x.from_frame_no;
-    out->new_frame_no = frame_no;
+    out.from_frame_no = x->from_frame_no;
+    out.new_frame_no = x->frame_no;
     anvil_log(ANVIL_LOG_INFO, "run %s rewound from frame %lld to %lld by %s (%lld frames, %lld "
-              "attempts removed)", run_id, (long long)x.from_frame_no, (long long)frame_no,
-              x.caller, (long long)out->deleted_frames, (long long)out->deleted_attempts);
+              "attempts removed)", x->run_id, (long long)x->from_frame_no, (long long)x->frame_no,
+              x->caller, (long long)out.deleted_frames, (long long)out.deleted_attempts);
     if (anvil_run_ended(r)) {
         anvil_run_free(r);
     } else if (anvil_registry_add(e, r) != 0) {
         anvil_run_free(r);
-        drive(e, run_id);   /* tries again from the rows */
+        drive(e, x->run_id);   /* tries again from the rows */
     } else {
         anvil_run_recover_interrupted(r);
         anvil_run_recover_signal_waits(r);
         anvil_run_advance(r);
     }
     rc = 0;
-done:
-    cJSON_Delete(tree);
-    anvil_frame_row_clear(&frame);
-    anvil_run_record_clear(&rec);
-    return rc;
+answer:
+    rw->done(rw->done_ctx, rc, &out, &err);
+    anvil_rewind_outcome_clear(&out);
+    anvil_error_clear(&err);
+    rewind_free(rw);
+}
+
+static void *worker(void *arg)
+{
+    anvil_rewind *rw = arg;
+    check_out(rw);
+    /* The pointer is the message: a write this small is atomic. */
+    int fd = rw->x.e->rewind_wake[1];
+    ssize_t n;
+    do
+        n = write(fd, &rw, sizeof rw);
+    while (n < 0 && errno == EINTR);
+    assert(n == (ssize_t)sizeof rw);
+    return NULL;
+}
+
+/* Rewinds handed back by their workers. */
+static void on_rewind_wake(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    (void)arg;
+    anvil_rewind *rw;
+    while (read(fd, &rw, sizeof rw) == (ssize_t)sizeof rw) {
+        if (rw->threaded)
+            pthread_join(rw->thread, NULL);
+        complete(rw);
+    }
+}
+
+void anvil_rewind_finish_later(anvil_rewind *rw, anvil_rewind_done_fn done, void *ctx)
+{
+    ASSERT_ON_LOOP(rw->x.e);
+    rw->done = done;
+    rw->done_ctx = ctx;
+    rw->threaded = pthread_create(&rw->thread, NULL, worker, rw) == 0;
+    if (!rw->threaded) {
+        /* No thread to spare: check out here, but still answer from the
+         * loop, never inside the caller. */
+        anvil_log(ANVIL_LOG_WARN, "rewind of run %s: no worker thread; checking out on the loop",
+                  rw->x.run_id);
+        worker(rw);
+    }
+}
+
+typedef struct sync_result {
+    int rc;
+    anvil_rewind_outcome *out;
+    anvil_error *err;
+} sync_result;
+
+static void sync_done(void *ctx, int rc, anvil_rewind_outcome *out, anvil_error *err)
+{
+    sync_result *s = ctx;
+    s->rc = rc;
+    *s->out = *out;
+    memset(out, 0, sizeof *out);
+    *s->err = *err;
+    memset(err, 0, sizeof *err);
+}
+
+int anvil_rewind_finish_now(anvil_rewind *rw, anvil_rewind_outcome *out, anvil_error *err)
+{
+    ASSERT_ON_LOOP(rw->x.e);
+    sync_result s = { -1, out, err };
+    memset(out, 0, sizeof *out);
+    rw->done = sync_done;
+    rw->done_ctx = &s;
+    check_out(rw);
+    complete(rw);
+    return s.rc;
+}
+
+void anvil_rewind_shutdown(anvil_engine *e)
+{
+    ASSERT_ON_LOOP(e);
+    /* Every rewind in flight has a worker that will write to the pipe:
+     * wait for each, then finish it. */
+    while (e->rewinds) {
+        anvil_rewind *rw;
+        ssize_t n = read(e->rewind_wake[0], &rw, sizeof rw);
+        if (n == (ssize_t)sizeof rw) {
+            if (rw->threaded)
+                pthread_join(rw->thread, NULL);
+            complete(rw);
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            struct pollfd p = { .fd = e->rewind_wake[0], .events = POLLIN };
+            poll(&p, 1, -1);
+        } else {
+            break;   /* cannot happen while workers hold the write end */
+        }
+    }
+    if (e->rewind_ev)
+        event_free(e->rewind_ev);
+    e->rewind_ev = NULL;
+    for (int i = 0; i < 2; i++)
+        if (e->rewind_wake[i] >= 0)
+            close(e->rewind_wake[i]);
+    e->rewind_wake[0] = e->rewind_wake[1] = -1;
 }
 
 /* ---- startup ---------------------------------------------------------------------------- */

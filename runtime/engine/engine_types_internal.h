@@ -73,6 +73,14 @@ typedef struct run_rt {
 #define ANVIL_ENGINE_REPAIR_FIRST_MS 1000
 #define ANVIL_ENGINE_REPAIR_MAX_MS 30000
 
+/* A rewind past its checks whose rows are not written yet
+ * (engine_rewind.c): its run answers Busy meanwhile. The first member of
+ * the rewind's own struct. */
+typedef struct rewind_slot {
+    char run_id[65];
+    struct rewind_slot *next;
+} rewind_slot;
+
 typedef struct workflow_entry {
     char *name;
     anvil_workflow *wf;
@@ -97,6 +105,12 @@ struct anvil_engine {
     int64_t repair_backoff_ms;      /* doubles while writes keep failing */
     bool repair_due;                /* a run broke since the last repair */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
+    /* Rewinds in flight (engine_rewind.c): their workers hand each one
+     * back to the loop by writing its pointer to the wake pipe. */
+    rewind_slot *rewinds;
+    size_t n_rewinds;
+    int rewind_wake[2];             /* -1 until the first rewind */
+    struct event *rewind_ev;
 };
 
 typedef struct queued_event {

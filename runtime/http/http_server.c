@@ -18,6 +18,12 @@
  * an early refusal (413, 400, 408, 431) first half-closes and discards what
  * the client is still sending for a moment (LINGER), so the refusal is not
  * destroyed by a TCP reset before the client reads it.
+ *
+ * A request the handler defers (anvil_http_defer) leaves the connection in
+ * WAIT: reading stopped, no timer, until anvil_http_pending_answer writes
+ * the answer and the machine goes on as if the handler had just returned.
+ * The pending handle and the connection point at each other; freeing the
+ * connection first unhooks it, so a late answer is dropped.
  */
 #include <assert.h>
 #include <errno.h>
@@ -41,8 +47,9 @@
 
 /* ST_UPGRADE: a complete upgrade request waits, reading stopped, for the
  * answers to the requests pipelined before it to be written; only then is
- * the socket handed over, so none of them is lost. */
-enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_UPGRADE, ST_CLOSING, ST_LINGER };
+ * the socket handed over, so none of them is lost. ST_WAIT: a deferred
+ * request waits for its answer. */
+enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_UPGRADE, ST_WAIT, ST_CLOSING, ST_LINGER };
 
 /* Stop reading requests while this much response data is unsent. */
 #define OUTPUT_PAUSE_BYTES (256u * 1024u)
@@ -51,7 +58,7 @@ enum conn_state { ST_IDLE, ST_HEAD, ST_BODY, ST_UPGRADE, ST_CLOSING, ST_LINGER }
 /* Back-off before accepting again after accept() ran out of descriptors. */
 #define ACCEPT_RETRY_MS 200
 
-typedef struct conn {
+typedef struct anvil_http_conn {
     struct anvil_http_server *srv;
     struct bufferevent *bev;
     struct event *timer;
@@ -72,9 +79,14 @@ typedef struct conn {
     bool draining;                 /* IDLE, but a response is still being written */
     bool linger;                   /* half-close and drain before closing */
     bool refused;                  /* over maxHttpConnections: answered 503, closing */
+    struct anvil_http_pending *pending;  /* ST_WAIT: the answer to come */
 
-    struct conn *prev, *next;
+    struct anvil_http_conn *prev, *next;
 } conn;
+
+struct anvil_http_pending {
+    conn *c;                       /* NULL once the connection is gone */
+};
 
 struct anvil_http_server {
     struct event_base *base;
@@ -155,6 +167,8 @@ static void conn_free(conn *c)
     s->n_conns--;
     if (c->refused)
         s->n_refused--;
+    if (c->pending)
+        c->pending->c = NULL;      /* the answer, when it comes, is dropped */
     if (c->timer)
         event_free(c->timer);
     if (c->bev)
@@ -272,6 +286,9 @@ static bool wants_websocket(const conn *c)
            anvil_http_header_has_token(&c->head, "Upgrade", "websocket");
 }
 
+static void request_done(conn *c);
+static void process_input(conn *c);
+
 static void dispatch(conn *c)
 {
     anvil_http_server *s = c->srv;
@@ -336,11 +353,59 @@ static void dispatch(conn *c)
              * WebSocket, never read it as more HTTP requests. */
             res.close = true;
         } else {
+            res.conn = c;
             s->opt.handler(s->opt.ctx, &req, &res);
+            if (res.deferred) {
+                evbuffer_free(res.body);
+                c->pending = res.deferred;
+                c->state = ST_WAIT;
+                bufferevent_disable(c->bev, EV_READ);
+                evtimer_del(c->timer);
+                return;
+            }
         }
     }
     write_response(c, &res);
     evbuffer_free(res.body);
+    request_done(c);
+}
+
+anvil_http_pending *anvil_http_defer(anvil_http_response *res)
+{
+    assert(res->conn && !res->deferred);
+    anvil_http_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->c = res->conn;
+    res->deferred = p;
+    return p;
+}
+
+void anvil_http_pending_answer(anvil_http_pending *p, anvil_http_response *res)
+{
+    conn *c = p->c;
+    assert(!c || c->pending == p);
+    free(p);
+    if (!c)
+        return;
+    c->pending = NULL;
+    assert(c->state == ST_WAIT);
+    if (!res) {
+        close_soon(c);
+        return;
+    }
+    write_response(c, res);
+    if (c->state == ST_CLOSING)
+        return;
+    request_done(c);
+    /* Requests pipelined behind this one may already be buffered. */
+    bufferevent_enable(c->bev, EV_READ);
+    process_input(c);
+}
+
+/* The answer is queued: get ready for the next request. */
+static void request_done(conn *c)
+{
     if (c->state == ST_CLOSING)
         return;
     reset_request(c);
@@ -349,7 +414,7 @@ static void dispatch(conn *c)
      * while its response is still being written, and on_write restarts the
      * wait once it is. process_input's loop reads any pipelined request. */
     c->draining = true;
-    arm_timer(c, s->opt.keep_alive_timeout_ms);
+    arm_timer(c, c->srv->opt.keep_alive_timeout_ms);
 }
 
 static int body_sink(void *ctx, const char *data, size_t len)
@@ -634,6 +699,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case ST_LINGER:
         conn_free(c);
         return;
+    case ST_WAIT:
+        return;   /* no deadline while the answer is being worked out */
     case ST_HEAD: {
         char msg[96];
         snprintf(msg, sizeof msg, "Request headers not received within headersTimeout (%lld ms)",

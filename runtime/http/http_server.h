@@ -3,7 +3,8 @@
  *
  * Owns sockets, request framing, bounds and deadlines; knows nothing about
  * RPC. Each complete request is handed to one synchronous handler that fills
- * the response. Why not evhttp: libevent 2.1's evhttp answers an oversize
+ * the response, or defers it (anvil_http_defer) and answers later, while
+ * the connection reads nothing more. Why not evhttp: libevent 2.1's evhttp answers an oversize
  * or over-long chunked body with its own HTML 413 (no error callback before
  * 2.2) and offers only idle timeouts, so a slow client trickling a header
  * byte at a time is never cut off. Both are contract requirements here
@@ -44,7 +45,26 @@ typedef struct anvil_http_response {
     struct { char name[48]; char value[208]; } headers[ANVIL_HTTP_MAX_EXTRA_HEADERS];
     size_t n_headers;
     bool close;                /* close the connection after this response */
+    /* Set by the server; only anvil_http_defer uses them. */
+    struct anvil_http_conn *conn;
+    struct anvil_http_pending *deferred;
 } anvil_http_response;
+
+/* A request answered later. */
+typedef struct anvil_http_pending anvil_http_pending;
+
+/* In a handler: answer this request later, with anvil_http_pending_answer;
+ * the handler leaves res alone. Until then nothing more is read from the
+ * connection (pipelined requests wait their turn) and no deadline runs:
+ * the work is bounded by whoever answers. NULL when out of memory (answer
+ * now). */
+anvil_http_pending *anvil_http_defer(anvil_http_response *res);
+
+/* On the loop thread: send `res` (filled as a handler fills it; its body
+ * stays the caller's) if the connection is still open, then read the next
+ * request; res NULL (no answer could be made) closes the connection. Frees
+ * p either way; exactly once per deferred request. */
+void anvil_http_pending_answer(anvil_http_pending *p, anvil_http_response *res);
 
 /* Add a header (ignored past ANVIL_HTTP_MAX_EXTRA_HEADERS or if too long;
  * returns -1 then so callers can notice). */

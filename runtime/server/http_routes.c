@@ -82,6 +82,28 @@ static void health(const anvil_routes *rt, anvil_http_response *res)
     free(text);
 }
 
+#define OOM_FRAME "{\"type\":\"res\",\"ok\":false,\"apiVersion\":\"v1\"," \
+                  "\"error\":{\"version\":\"v1\",\"code\":\"Internal\",\"message\":\"out of memory\"}}"
+
+/* Answers that come later (call.h): the request waits in the HTTP server. */
+static void *hold_reply(void *conn)
+{
+    return anvil_http_defer(conn);
+}
+
+static void send_reply(void *handle, char *frame, int http_status)
+{
+    anvil_http_response res = { .status = 500, .body = evbuffer_new() };
+    if (res.body)
+        send_text(&res, frame ? http_status : 500, frame ? frame : OOM_FRAME);
+    free(frame);
+    anvil_http_pending_answer(handle, res.body ? &res : NULL);
+    if (res.body)
+        evbuffer_free(res.body);
+}
+
+static const anvil_reply_ops http_replies = { .hold = hold_reply, .answer = send_reply };
+
 static void rpc(const anvil_routes *rt, const anvil_http_request *req, const char *forced,
                 anvil_http_response *res)
 {
@@ -118,13 +140,15 @@ static void rpc(const anvil_routes *rt, const anvil_http_request *req, const cha
     anvil_rpc_input in = {
         .forced_method = forced, .body = req->body, .body_len = req->body_len,
         .request_id = request_id, .transport = ANVIL_TRANSPORT_HTTP,
+        .replies = &http_replies, .reply_conn = res,
     };
     int status = 500;
     char *text = anvil_rpc_handle(rt->svc, &p, &in, &status);
     anvil_principal_clear(&p);
+    if (!text && status == 0)
+        return;   /* deferred: send_reply answers */
     if (!text) {
-        send_text(res, 500, "{\"type\":\"res\",\"ok\":false,\"apiVersion\":\"v1\","
-                            "\"error\":{\"version\":\"v1\",\"code\":\"Internal\",\"message\":\"out of memory\"}}");
+        send_text(res, 500, OOM_FRAME);
         return;
     }
     send_text(res, status, text);

@@ -62,6 +62,7 @@ static void conn_free(ws_conn *c)
     anvil_strv_free(c->subs, c->n_subs);
     ws_free_headers(c);
     ws_free_held(c);
+    ws_detach_replies(c);
     free(c);
 }
 

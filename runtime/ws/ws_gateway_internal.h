@@ -51,6 +51,12 @@
 typedef struct ws_conn ws_conn;
 typedef struct ws_stream ws_stream;
 
+/* A call of the connection answered later (call.h anvil_reply_ops). */
+typedef struct ws_reply {
+    ws_conn *c;                   /* NULL once the connection is gone */
+    struct ws_reply *next;
+} ws_reply;
+
 /* An engine event held during the connection's own subscribing call. */
 typedef struct held_event {
     char *run_id;
@@ -108,6 +114,7 @@ struct ws_conn {
     bool holding;
     held_event *held, **held_tail;
     ws_stream *streams[WS_STREAM__SLOTS]; /* by kind, each oldest first */
+    ws_reply *replies;            /* calls whose answers are still to come */
     struct event *stream_hb;      /* heartbeat timer, once a kind with heartbeats opened */
     struct ws_conn *next, *prev;  /* all connections, newest first */
     anvil_hnode node;             /* in anvil_ws_gateway.conns, by id */
@@ -204,5 +211,7 @@ void ws_free_headers(ws_conn *c);
 
 /* One inbound frame of an open connection. */
 void ws_handle_frame(ws_conn *c, const char *data, size_t len);
+/* The connection is going: answers still to come are dropped. */
+void ws_detach_replies(ws_conn *c);
 
 #endif

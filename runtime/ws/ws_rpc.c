@@ -9,8 +9,11 @@
  * with this connection's streams (anvil_ws_stream_ops).
  *
  * Owns the order of what follows a call: its answer, then the events held
- * during it, then the streams it opened. Must not validate a frame by hand
- * nor know what a method does beyond which ones subscribe the caller.
+ * during it, then the streams it opened. A call answered later (a deferred
+ * handler) subscribes nothing and opens no stream: its answer goes out
+ * whenever it comes, correlated by its id, while the connection's other
+ * calls go on. Must not validate a frame by hand nor know what a method
+ * does beyond which ones subscribe the caller.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,44 @@ static char *call_run_id(const char *response, const cJSON *params)
     return out;
 }
 
+static void *hold_reply(void *conn)
+{
+    ws_conn *c = conn;
+    ws_reply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->c = c;
+    r->next = c->replies;
+    c->replies = r;
+    return r;
+}
+
+static void send_reply(void *handle, char *frame, int http_status)
+{
+    (void)http_status;
+    ws_reply *r = handle;
+    ws_conn *c = r->c;
+    if (c) {
+        ws_reply **pp = &c->replies;
+        while (*pp != r)
+            pp = &(*pp)->next;
+        *pp = r->next;
+        ws_send_text(c, frame);
+    } else {
+        free(frame);
+    }
+    free(r);
+}
+
+static const anvil_reply_ops ws_replies = { .hold = hold_reply, .answer = send_reply };
+
+void ws_detach_replies(ws_conn *c)
+{
+    for (ws_reply *r = c->replies; r; r = r->next)
+        r->c = NULL;
+    c->replies = NULL;
+}
+
 static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
 {
     anvil_ws_gateway *w = c->w;
@@ -60,9 +101,18 @@ static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
         ws_hold_events(c);
     anvil_rpc_input in = {
         .frame = f, .transport = ANVIL_TRANSPORT_WEBSOCKET, .streams = &anvil_ws_stream_ops, .conn = c,
+        .replies = &ws_replies, .reply_conn = c,
     };
     int status = 0;
     char *text = anvil_rpc_handle(w->svc, &c->principal, &in, &status);
+    if (!text && status == 0) {
+        /* Deferred: send_reply answers. Nothing was subscribed or opened. */
+        assert(!sub);
+        if (sub)
+            ws_release_held(c, NULL);
+        ws_streams_after_call(c, false);
+        return;
+    }
     bool ok = text && status == 200;
     char *run_id = NULL;
     if (sub && text)

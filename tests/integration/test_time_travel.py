@@ -4,8 +4,10 @@ rewind (kill -9 during it, and a leftover in_progress row at startup).
 
 Workflows are written into each server's directory. Waits are bounded
 polling; nothing depends on how long something took."""
+import json
 import os
 import random
+import threading
 import sqlite3
 import sys
 import time
@@ -16,6 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 import yaml  # noqa: E402
+from test_ws import Client, run as run_async  # noqa: E402
 
 WAIT_S = 20.0
 POLL_S = 0.05
@@ -36,6 +39,8 @@ TT = {"sequence": [
     {"task": {"id": "three", "run": "printf 'C\\0B\\0I\\0N\\n' > c.bin && echo '{\"step\":3}'"}},
 ]}
 
+FILL = "head -c 3145728 /dev/urandom | split -a 4 -b 4096 - r"
+
 WORKFLOWS = {
     "tt": {"root": TT},
     "plain": {"versionWorkspace": False, "root": TT},
@@ -52,6 +57,14 @@ WORKFLOWS = {
         {"task": {"id": "edit", "run": "for f in f*.txt; do echo x >> $f; done"}},
     ]}},
     "many": {"root": {"task": {"id": "lines", "run": "seq 1 200000 > big.txt"}}},
+    # 768 files of random bytes, then all of them rewritten: a rewind to the gate
+    # writes every file back, which keeps the rewind in flight long enough
+    # for other requests to arrive meanwhile.
+    "heavy": {"root": {"sequence": [
+        {"task": {"id": "fill", "run": FILL}},
+        {"approval": {"id": "gate"}},
+        {"task": {"id": "refill", "run": FILL}},
+    ]}},
 }
 
 
@@ -352,6 +365,168 @@ class Failures(TimeTravelBase):
         finally:
             con.close()
         return row[0] if row else None
+
+
+class InFlight(TimeTravelBase):
+    """A rewind's checkout runs off the loop and the call is answered when
+    it is done: meanwhile the run answers Busy, everything else is served,
+    and the answer reaches HTTP (pipelined too) and WebSocket callers."""
+
+    def heavy_run(self, run_id):
+        """A finished heavy run, and the frame where its gate waited."""
+        self.launch("heavy", run_id)
+        self.wait_status(run_id, "waiting-approval")
+        self.ok("submitApproval", {"runId": run_id, "nodeId": "gate", "decision": {"approved": True}})
+        self.wait_status(run_id, "finished")
+        con = sqlite3.connect(self.server.db_path)
+        try:
+            rows = con.execute("SELECT frame_no, tree_json FROM frames WHERE run_id = ? ORDER BY frame_no",
+                               (run_id,)).fetchall()
+        finally:
+            con.close()
+        for frame_no, tree in rows:
+            gate = [n for n in json.loads(tree)["root"]["children"] if n["id"] == "gate"][0]
+            if gate["state"] == "waiting":
+                return frame_no
+        self.fail("no frame of %s shows the gate waiting" % run_id)
+
+    def rewind_body(self, run_id, frame_no):
+        return json.dumps({"runId": run_id, "frameNo": frame_no, "confirm": True}).encode()
+
+    def test_busy_while_a_rewind_is_in_flight(self):
+        run = "inflight-busy"
+        frame = self.heavy_run(run)
+        before = self.files(run)
+        answer = {}
+
+        def rewind():
+            answer["status"], answer["doc"] = self.call("rewindRun", {"runId": run, "frameNo": frame,
+                                                                     "confirm": True})
+        t = threading.Thread(target=rewind)
+        t.start()
+        # The rewind's checks and audit row happen before its checkout
+        # starts; wait for the row so the probes below land in flight.
+        deadline = time.monotonic() + WAIT_S
+        while not any(r[3] == "in_progress" for r in self.audit(run)) and t.is_alive():
+            self.assertLess(time.monotonic(), deadline, "no in_progress audit row")
+            time.sleep(0.001)
+        probes = [
+            ("rewindRun", {"runId": run, "frameNo": 1, "confirm": True}, "admin-token"),
+            ("submitApproval", {"runId": run, "nodeId": "gate", "decision": {"approved": True}}, OWNER),
+            ("submitSignal", {"runId": run, "signalName": "go", "correlationKey": "k"}, OWNER),
+            ("resumeRun", {"runId": run}, OWNER),
+            ("cancelRun", {"runId": run}, OWNER),
+        ]
+        got = []
+        for method, params, token in probes:
+            status, doc = self.call(method, params, token)
+            got.append((method, status, doc.get("error", {}).get("code")))
+        # Served meanwhile: the loop is not blocked by the checkout.
+        health = self.ok("health", {})
+        still = self.ok("getRun", {"runId": run})
+        in_flight = t.is_alive()
+        t.join(WAIT_S)
+        self.assertFalse(t.is_alive())
+        self.assertTrue(in_flight, "the rewind finished before the probes; the workspace is too small")
+        self.assertEqual(got, [(m, 409, "Busy") for m, _, _ in probes])
+        self.assertTrue(health["ok"])
+        self.assertEqual(still["status"], "finished")   # as before, until the rewind is done
+        self.assertEqual(answer["status"], 200, answer)
+        self.assertEqual(answer["doc"]["payload"]["newFrameNo"], frame)
+        print("rewind in flight for %d ms" % answer["doc"]["payload"]["durationMs"], file=sys.stderr)
+        self.assertNotEqual(self.files(run), before)
+        # The refused admin rewind has its own audit row.
+        rows = self.audit(run)
+        self.assertIn(("user:admin", 1, "failed", "Busy"), [(r[0], r[2], r[3], r[4]) for r in rows])
+        self.assertEqual([r[3] for r in rows if r[0] == "user:owner"], ["success"])
+        # Let go, the run ends as it did before.
+        self.assertEqual(self.ok("getRun", {"runId": run})["status"], "waiting-approval")
+        self.ok("resumeRun", {"runId": run})
+        self.ok("submitApproval", {"runId": run, "nodeId": "gate", "decision": {"approved": True}})
+        self.wait_status(run, "finished")
+
+    def test_pipelined_and_websocket_answers(self):
+        run = "inflight-wire"
+        frame = self.heavy_run(run)
+        # HTTP: a request pipelined behind the rewind waits for its turn and
+        # the answers come in order.
+        rewind = harness.build_request("POST", "/v1/rpc/rewindRun", self.rewind_body(run, frame),
+                                       {"Authorization": "Bearer " + OWNER,
+                                        "Content-Type": "application/json"})
+        health = harness.build_request("POST", "/v1/rpc/health", b"{}",
+                                       {"Authorization": "Bearer " + OWNER,
+                                        "Content-Type": "application/json"})
+        with self.server.raw() as raw:
+            raw.send(rewind + health)
+            first = raw.read_response()
+            second = raw.read_response()
+        self.assertEqual(first.status, 200, first.body)
+        self.assertEqual(first.json()["payload"]["newFrameNo"], frame)
+        self.assertEqual(second.status, 200, second.body)
+        self.assertTrue(second.json()["payload"]["ok"])
+        self.ok("resumeRun", {"runId": run})
+        self.ok("submitApproval", {"runId": run, "nodeId": "gate", "decision": {"approved": True}})
+        self.wait_status(run, "finished")
+
+        # WebSocket: the connection's other calls are answered while the
+        # rewind is in flight; its answer comes later under its own id.
+        async def go():
+            c = await Client.open(self.server.port)
+            try:
+                await c.connect(token=OWNER)
+                await c.send({"type": "req", "id": "rw", "method": "rewindRun",
+                              "params": {"runId": run, "frameNo": frame, "confirm": True}})
+                await c.send({"type": "req", "id": "hi", "method": "health"})
+                await c.wait_for(lambda: "rw" in c.responses and "hi" in c.responses)
+                order = [k for k in c.responses if k in ("rw", "hi")]
+                return order, c.responses["rw"], c.responses["hi"]
+            finally:
+                await c.close()
+        order, rw, hi = run_async(go())
+        self.assertEqual(order, ["hi", "rw"])
+        self.assertTrue(hi["ok"], hi)
+        self.assertTrue(rw["ok"], rw)
+        self.assertEqual(rw["payload"]["newFrameNo"], frame)
+
+    def test_caller_gone_before_the_answer(self):
+        run = "inflight-gone"
+        frame = self.heavy_run(run)
+        req = harness.build_request("POST", "/v1/rpc/rewindRun", self.rewind_body(run, frame),
+                                    {"Authorization": "Bearer " + OWNER,
+                                     "Content-Type": "application/json"})
+        with self.server.raw() as raw:
+            raw.send(req)
+            deadline = time.monotonic() + WAIT_S
+            while not self.audit(run):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.001)
+        # The caller hung up; the rewind still completes and the server
+        # goes on serving.
+        deadline = time.monotonic() + WAIT_S
+        while self.audit(run)[-1][3] == "in_progress":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(POLL_S)
+        self.assertEqual(self.audit(run)[-1][3], "success")
+        self.assertEqual(self.ok("getRun", {"runId": run})["frameNo"], frame)
+
+        # The same over a WebSocket that closes before the answer.
+        self.ok("resumeRun", {"runId": run})
+        self.ok("submitApproval", {"runId": run, "nodeId": "gate", "decision": {"approved": True}})
+        self.wait_status(run, "finished")
+
+        async def go():
+            c = await Client.open(self.server.port)
+            await c.connect(token=OWNER)
+            await c.send({"type": "req", "id": "rw", "method": "rewindRun",
+                          "params": {"runId": run, "frameNo": frame, "confirm": True}})
+            await c.close()
+        run_async(go())
+        deadline = time.monotonic() + WAIT_S
+        while [r[3] for r in self.audit(run)] != ["success", "success"]:
+            self.assertLess(time.monotonic(), deadline, self.audit(run))
+            time.sleep(POLL_S)
+        self.assertEqual(self.ok("getRun", {"runId": run})["frameNo"], frame)
+        self.assertTrue(self.ok("health", {})["ok"])
 
 
 class CrashSafety(TimeTravelBase):

@@ -6,7 +6,10 @@
  * The upgrade case is a use-after-free check: the connection used to be
  * freed inside dispatch() while read_body() and process_input() were still
  * on the stack and read it afterwards. It is caught by the sanitizer build.
+ * So are the deferred-answer cases: an answer that comes after its
+ * connection (or the whole server) is gone must be dropped, not written.
  */
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +26,7 @@
 
 typedef struct fixture {
     int handled;
+    anvil_http_pending *pending;   /* the request to /later, deferred */
     int upgraded;
     evutil_socket_t taken_fd;
     char last_path[64];
@@ -34,7 +38,36 @@ static void handler(void *ctx, const anvil_http_request *req, anvil_http_respons
     fixture *f = ctx;
     f->handled++;
     snprintf(f->last_path, sizeof f->last_path, "%s", req->path);
+    if (strcmp(req->path, "/later") == 0 && (f->pending = anvil_http_defer(res)) != NULL)
+        return;
     evbuffer_add_printf(res->body, "{\"path\":\"%s\"}", req->path);
+}
+
+/* Answer the deferred request with {"late":true}. */
+static void answer_later(fixture *f)
+{
+    anvil_http_response res = { .status = 200, .body = evbuffer_new() };
+    evbuffer_add_printf(res.body, "{\"late\":true}");
+    anvil_http_pending_answer(f->pending, &res);
+    f->pending = NULL;
+    evbuffer_free(res.body);
+}
+
+/* What the socket holds now, without waiting. */
+static size_t read_now(int fd, char *buf, size_t len)
+{
+    size_t got = 0;
+    int flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    while (got + 1 < len) {
+        ssize_t n = read(fd, buf + got, len - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    fcntl(fd, F_SETFL, flags);
+    buf[got] = '\0';
+    return got;
 }
 
 static void reject(void *ctx, const anvil_http_head *head, anvil_error_code code, int http_status,
@@ -156,9 +189,93 @@ static void test_overlong_path_keeps_the_connection_usable(void)
     event_base_free(base);
 }
 
+static void test_deferred_answer_keeps_pipelined_order(void)
+{
+    struct event_base *base = event_base_new();
+    fixture f = { .taken_fd = -1 };
+    anvil_http_server *s = start(base, &f, false);
+    CHECK(s != NULL);
+    if (!s) {
+        event_base_free(base);
+        return;
+    }
+    int fd = connect_to(anvil_http_server_port(s));
+    CHECK(fd >= 0);
+    static const char reqs[] = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+                               "GET /now HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(write(fd, reqs, sizeof reqs - 1) == (ssize_t)(sizeof reqs - 1));
+    run_loop(base, 100);
+    /* The pipelined request waits behind the deferred one; nothing is sent. */
+    CHECK_INT(f.handled, 1);
+    CHECK(f.pending != NULL);
+    char buf[2048];
+    CHECK_INT(read_now(fd, buf, sizeof buf), 0);
+    if (f.pending)
+        answer_later(&f);
+    run_loop(base, 100);
+    CHECK_INT(f.handled, 2);
+    CHECK_STR(f.last_path, "/now");
+    read_now(fd, buf, sizeof buf);
+    char *late = strstr(buf, "{\"late\":true}");
+    char *now = strstr(buf, "{\"path\":\"/now\"}");
+    CHECK(late != NULL && now != NULL && late < now);
+    CHECK_INT(anvil_http_server_connections(s), 1);   /* kept alive */
+    close(fd);
+    anvil_http_server_free(s);
+    event_base_free(base);
+}
+
+static void test_deferred_answer_after_the_connection_is_gone(void)
+{
+    struct event_base *base = event_base_new();
+    fixture f = { .taken_fd = -1 };
+    anvil_http_server *s = start(base, &f, false);
+    CHECK(s != NULL);
+    if (!s) {
+        event_base_free(base);
+        return;
+    }
+    /* The server is freed first: the answer finds no connection. */
+    int fd = connect_to(anvil_http_server_port(s));
+    static const char req[] = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n";
+    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+    run_loop(base, 100);
+    CHECK(f.pending != NULL);
+    anvil_http_server_free(s);
+    if (f.pending)
+        answer_later(&f);
+    close(fd);
+
+    /* The client hangs up first: the answer's write fails and the
+     * connection goes. */
+    s = start(base, &f, false);
+    CHECK(s != NULL);
+    if (!s) {
+        event_base_free(base);
+        return;
+    }
+    fd = connect_to(anvil_http_server_port(s));
+    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+    run_loop(base, 100);
+    CHECK(f.pending != NULL);
+    CHECK_INT(anvil_http_server_connections(s), 1);
+    struct linger lg = { 1, 0 };   /* reset, so the answer's write fails */
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+    run_loop(base, 50);
+    if (f.pending)
+        answer_later(&f);
+    run_loop(base, 200);
+    CHECK_INT(anvil_http_server_connections(s), 0);
+    anvil_http_server_free(s);
+    event_base_free(base);
+}
+
 int main(void)
 {
     test_upgrade_hand_off();
     test_overlong_path_keeps_the_connection_usable();
+    test_deferred_answer_keeps_pipelined_order();
+    test_deferred_answer_after_the_connection_is_gone();
     UNIT_DONE();
 }
