@@ -42,9 +42,10 @@ typedef enum anvil_method_id {
     ANVIL_METHOD_ATTEMPTS_LIST = 22,
     ANVIL_METHOD_ATTEMPTS_GET = 23,
     ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT = 24,
-    ANVIL_METHOD_RUNS_RERUN = 25,
-    ANVIL_METHOD_APPROVE = 26,
-    ANVIL_METHOD__COUNT = 27
+    ANVIL_METHOD_RUNS_DIFF = 25,
+    ANVIL_METHOD_RUNS_RERUN = 26,
+    ANVIL_METHOD_APPROVE = 27,
+    ANVIL_METHOD__COUNT = 28
 } anvil_method_id;
 
 /* Typed scopes, their implications and the legacy ranked grants. */

@@ -112,6 +112,10 @@ static int thunk_get_dev_tools_snapshot(struct anvil_call *call, const void *req
 {
     return anvil_handle_get_dev_tools_snapshot(call, req, res);
 }
+static int thunk_runs_diff(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_runs_diff(call, req, res);
+}
 static int thunk_runs_rerun(struct anvil_call *call, const void *req, void *res)
 {
     return anvil_handle_runs_rerun(call, req, res);
@@ -148,6 +152,7 @@ const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
     [ANVIL_METHOD_ATTEMPTS_LIST] = thunk_attempts_list,
     [ANVIL_METHOD_ATTEMPTS_GET] = thunk_attempts_get,
     [ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT] = thunk_get_dev_tools_snapshot,
+    [ANVIL_METHOD_RUNS_DIFF] = thunk_runs_diff,
     [ANVIL_METHOD_RUNS_RERUN] = thunk_runs_rerun,
     [ANVIL_METHOD_APPROVE] = thunk_approve,
 };

@@ -64,6 +64,8 @@ int anvil_handle_attempts_list(struct anvil_call *call, const anvil_attempts_lis
 int anvil_handle_attempts_get(struct anvil_call *call, const anvil_attempts_get_request *req, anvil_attempts_get_response *res);
 /* getDevToolsSnapshot — Get DevTools Snapshot (scope observability:read, http+websocket) */
 int anvil_handle_get_dev_tools_snapshot(struct anvil_call *call, const anvil_get_dev_tools_snapshot_request *req, anvil_get_dev_tools_snapshot_response *res);
+/* runs.diff — Diff Frames (scope run:read, http+websocket) */
+int anvil_handle_runs_diff(struct anvil_call *call, const anvil_runs_diff_request *req, anvil_runs_diff_response *res);
 /* runs.rerun — Rerun (scope run:write, http+websocket) */
 int anvil_handle_runs_rerun(struct anvil_call *call, const anvil_runs_rerun_request *req, anvil_launch_run_response *res);
 /* approve — Approve (scope approval:submit, http+websocket) */

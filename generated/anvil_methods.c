@@ -31,6 +31,7 @@ static const anvil_error_code errors_frames_get[] = { ANVIL_ERR_INVALID_REQUEST,
 static const anvil_error_code errors_attempts_list[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_attempts_get[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_get_dev_tools_snapshot[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_runs_diff[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_runs_rerun[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_approve[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
 
@@ -335,6 +336,18 @@ const anvil_method anvil_methods[] = {
         .errors = errors_get_dev_tools_snapshot,
         .n_errors = 8,
     },
+    [ANVIL_METHOD_RUNS_DIFF] = {
+        .name = "runs.diff",
+        .title = "Diff Frames",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_runs_diff_request,
+        .response = &anvil_schema_runs_diff_response,
+        .id = ANVIL_METHOD_RUNS_DIFF,
+        .errors = errors_runs_diff,
+        .n_errors = 9,
+    },
     [ANVIL_METHOD_RUNS_RERUN] = {
         .name = "runs.rerun",
         .title = "Rerun",
@@ -360,7 +373,7 @@ const anvil_method anvil_methods[] = {
         .n_errors = 10,
     },
 };
-const size_t anvil_n_methods = 27;
+const size_t anvil_n_methods = 28;
 
 const anvil_method_alias anvil_method_aliases[] = {
     { "runs.create", "launchRun" },
@@ -384,12 +397,11 @@ const anvil_method_alias anvil_method_aliases[] = {
 const size_t anvil_n_method_aliases = 16;
 
 const anvil_utility_scope anvil_utility_scopes[] = {
-    { "runs.diff", "run:read" },
     { "config.*", "run:admin" },
     { "*", "run:read" },
     { NULL, NULL }
 };
-const size_t anvil_n_utility_scopes = 3;
+const size_t anvil_n_utility_scopes = 2;
 
 /* Every accepted name (canonical and alias) in strcmp order, for bsearch. */
 const anvil_method_name anvil_method_names[] = {
@@ -427,6 +439,7 @@ const anvil_method_name anvil_method_names[] = {
     { "rewindRun", &anvil_methods[ANVIL_METHOD_REWIND_RUN] },
     { "runs.cancel", &anvil_methods[ANVIL_METHOD_CANCEL_RUN] },
     { "runs.create", &anvil_methods[ANVIL_METHOD_LAUNCH_RUN] },
+    { "runs.diff", &anvil_methods[ANVIL_METHOD_RUNS_DIFF] },
     { "runs.get", &anvil_methods[ANVIL_METHOD_GET_RUN] },
     { "runs.list", &anvil_methods[ANVIL_METHOD_LIST_RUNS] },
     { "runs.rerun", &anvil_methods[ANVIL_METHOD_RUNS_RERUN] },
@@ -437,4 +450,4 @@ const anvil_method_name anvil_method_names[] = {
     { "submitSignal", &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL] },
     { "workflows.list", &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS] },
 };
-const size_t anvil_n_method_names = 43;
+const size_t anvil_n_method_names = 44;

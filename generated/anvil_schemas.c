@@ -1692,6 +1692,46 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_runs_diff_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_runs_diff_request, run_id), -1, true },
+    { "fromFrameNo", &s_19, offsetof(anvil_runs_diff_request, from_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_from_frame_no), false },
+    { "toFrameNo", &s_22, offsetof(anvil_runs_diff_request, to_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_to_frame_no), false },
+};
+const anvil_schema anvil_schema_runs_diff_request = {
+    .name = "RunsDiffRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_runs_diff_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_runs_diff_request_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_runs_diff_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_runs_diff_response, run_id), -1, true },
+    { "fromFrameNo", &s_19, offsetof(anvil_runs_diff_response, from_frame_no), -1, true },
+    { "toFrameNo", &s_19, offsetof(anvil_runs_diff_response, to_frame_no), -1, true },
+    { "baseCommit", &s_39, offsetof(anvil_runs_diff_response, base_commit), -1, true },
+    { "commit", &s_39, offsetof(anvil_runs_diff_response, commit), -1, true },
+    { "summary", &anvil_schema_diff_summary, offsetof(anvil_runs_diff_response, summary), -1, true },
+    { "files", &s_65, offsetof(anvil_runs_diff_response, files), -1, true },
+};
+const anvil_schema anvil_schema_runs_diff_response = {
+    .name = "RunsDiffResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_runs_diff_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_runs_diff_response_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_runs_rerun_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_runs_rerun_request, run_id), -1, true },
 };

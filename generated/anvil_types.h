@@ -659,6 +659,28 @@ typedef struct anvil_get_dev_tools_snapshot_response {
 } anvil_get_dev_tools_snapshot_response;
 extern const anvil_schema anvil_schema_get_dev_tools_snapshot_response;
 
+/* RunsDiffRequest */
+typedef struct anvil_runs_diff_request {
+    char *run_id;  /* required */
+    bool has_from_frame_no;
+    int64_t from_frame_no;
+    bool has_to_frame_no;
+    int64_t to_frame_no;
+} anvil_runs_diff_request;
+extern const anvil_schema anvil_schema_runs_diff_request;
+
+/* RunsDiffResponse: What changed in the run's workspace from one frame to another (docs/time-travel.md). */
+typedef struct anvil_runs_diff_response {
+    char *run_id;  /* required */
+    int64_t from_frame_no;  /* required */
+    int64_t to_frame_no;  /* required */
+    char *base_commit;  /* required */
+    char *commit;  /* required */
+    anvil_diff_summary summary;  /* required */
+    struct { anvil_diff_file *items; size_t count; } files;  /* required */
+} anvil_runs_diff_response;
+extern const anvil_schema anvil_schema_runs_diff_response;
+
 /* RunsRerunRequest */
 typedef struct anvil_runs_rerun_request {
     char *run_id;  /* required */

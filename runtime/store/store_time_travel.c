@@ -41,6 +41,43 @@ int anvil_store_frame_get(anvil_store *s, const char *run_id, int64_t frame_no,
     return n > 0 ? 1 : 0;
 }
 
+typedef struct frame_ref {
+    char *ref;
+    bool recorded;
+    bool oom;
+} frame_ref;
+
+static int frame_ref_row(void *ctx, sqlite3_stmt *st)
+{
+    frame_ref *f = ctx;
+    /* Frames written since migration 5 always carry their event seq. */
+    f->recorded = sqlite3_column_type(st, 0) != SQLITE_NULL;
+    f->ref = anvil_sql_text(st, 1);
+    f->oom = !f->ref && sqlite3_column_type(st, 1) != SQLITE_NULL;
+    return 1;
+}
+
+int anvil_store_frame_ref(anvil_store *s, const char *run_id, int64_t frame_no, char **ref,
+                          bool *recorded)
+{
+    static const char sql[] =
+        "SELECT seq, workspace_ref FROM frames WHERE run_id = ?1 AND frame_no = ?2";
+    frame_ref f = { 0 };
+    *ref = NULL;
+    *recorded = false;
+    int n = anvil_sql_query(s, sql, frame_ref_row, &f, "si", run_id, frame_no);
+    if (n > 0 && f.oom)
+        return anvil_store_fail(s, NULL, 0, "out of memory reading frame %lld",
+                                (long long)frame_no);
+    if (n <= 0) {
+        free(f.ref);
+        return n < 0 ? -1 : 0;
+    }
+    *ref = f.ref;
+    *recorded = f.recorded;
+    return 1;
+}
+
 typedef struct latest {
     int64_t attempt;
     char *state, *commit_id;

@@ -11,6 +11,7 @@
 #ifndef ANVIL_STORE_TIME_TRAVEL_H
 #define ANVIL_STORE_TIME_TRAVEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "store.h"
@@ -27,6 +28,16 @@ void anvil_frame_row_clear(anvil_frame_row *f);
 /* 1 found, 0 no such frame, -1 error. */
 int anvil_store_frame_get(anvil_store *s, const char *run_id, int64_t frame_no,
                           anvil_frame_row *out);
+
+/* Only the workspace commit frame `frame_no` of the run saw, without
+ * reading its tree (runs.diff compares two frames' commits): 1 with *ref
+ * malloc'd, or NULL when the workspace had no commit yet; *recorded is
+ * false when the frame predates time travel (migration 5), whose commit
+ * was never written down, so a NULL *ref there does not mean "empty".
+ * 0 when the run has no such frame, -1 on a store error or out of memory
+ * (*ref NULL either way). */
+int anvil_store_frame_ref(anvil_store *s, const char *run_id, int64_t frame_no, char **ref,
+                          bool *recorded);
 
 /* The highest-numbered attempt of a node iteration: 1 (with *attempt, and
  * *state and *commit_id malloc'd; commit_id may be NULL), 0 when the node

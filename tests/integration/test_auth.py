@@ -375,10 +375,6 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
         self.assertDenied("config.reload", "run:admin", token="write-token")
         status, _, doc = self.server.rpc("config.reload", {}, token="runadmin-token")
         self.assertError(status, doc, "MethodNotFound", 404)
-        # runs.diff is still only a utility name: scope first, then unknown
-        self.assertDenied("runs.diff", "run:read", token="cronread-token")
-        status, _, doc = self.server.rpc("runs.diff", {}, token="read-token")
-        self.assertError(status, doc, "MethodNotFound", 404)
 
     def test_former_utility_names_are_methods(self):
         # The seed's legacy utilities are contract methods now: the same
@@ -389,7 +385,8 @@ class TokenMode(ScopeAssertions, harness.ServerTestCase):
                                    ("frames.list", "run:read", "read-token"),
                                    ("frames.get", "run:read", "read-token"),
                                    ("attempts.list", "run:read", "read-token"),
-                                   ("attempts.get", "run:read", "read-token")]:
+                                   ("attempts.get", "run:read", "read-token"),
+                                   ("runs.diff", "run:read", "read-token")]:
             with self.subTest(method=name):
                 self.assertDenied(name, scope, token="none-token")
                 self.assertDenied(name, scope, token="cronread-token")
