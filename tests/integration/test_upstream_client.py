@@ -115,9 +115,10 @@ def _text(b):
     return b if isinstance(b, str) else b.decode("utf-8", "replace")
 
 
-def _last_failure(stderr):
-    fails = [line for line in stderr.splitlines() if line.startswith("time_travel: FAIL ")]
-    return fails[0][len("time_travel: "):] if fails else "(no FAIL line)"
+def _last_failure(stderr, script="time_travel"):
+    prefix = script + ": FAIL "
+    fails = [line for line in stderr.splitlines() if line.startswith(prefix)]
+    return fails[0][len(script) + 2:] if fails else "(no FAIL line)"
 
 
 if __name__ == "__main__":
