@@ -19,14 +19,12 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import sqlite3
-import subprocess
-import tempfile
 import threading
 import time
 
-TOKEN = "bench"
+import time_travel
+from time_travel import TOKEN
 FLOW = """name: heavy
 root:
   sequence:
@@ -39,21 +37,9 @@ CONFIG = ("listen: 127.0.0.1:0\ndatabase: anvil.db\nauth:\n  mode: token\n  toke
           "workflows:\n  heavy: { file: heavy.yaml }\n" % TOKEN)
 
 
-class Server:
+class Server(time_travel.Server):
     def __init__(self, binary, files):
-        self.dir = tempfile.mkdtemp(prefix="anvil-bench-inflight-")
-        for name, text in {"anvil.yaml": CONFIG, "heavy.yaml": FLOW % {"bytes": files * 4096}}.items():
-            with open(os.path.join(self.dir, name), "w") as f:
-                f.write(text)
-        port_file = os.path.join(self.dir, "port")
-        self.proc = subprocess.Popen([binary, "serve", "--config", "anvil.yaml", "--port-file", port_file],
-                                     cwd=self.dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while not (os.path.exists(port_file) and open(port_file).read().strip()):
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise RuntimeError("anvil did not start")
-            time.sleep(0.02)
-        self.port = int(open(port_file).read())
+        super().__init__(binary, {"anvil.yaml": CONFIG, "heavy.yaml": FLOW % {"bytes": files * 4096}})
 
     def connect(self):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
@@ -72,24 +58,12 @@ class Server:
             raise RuntimeError("%s: %s" % (method, doc["error"]))
         return doc["payload"]
 
-    def wait(self, run_id, status):
-        deadline = time.monotonic() + 120
-        while self.rpc("getRun", {"runId": run_id})["status"] != status:
-            if time.monotonic() > deadline:
-                raise RuntimeError("run %s did not reach %s" % (run_id, status))
-            time.sleep(0.01)
-
     def db(self, sql, args):
         con = sqlite3.connect(os.path.join(self.dir, "anvil.db"), timeout=30)
         try:
             return con.execute(sql, args).fetchall()
         finally:
             con.close()
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def gate_frame(s, run):
@@ -142,11 +116,6 @@ def measure(binary, rewinds, files):
     return rtt, health
 
 
-def pct(xs, p):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rewinds", type=int, default=5)
@@ -158,7 +127,7 @@ def main():
     for b in a.binaries:
         rtt, health = measure(os.path.abspath(b), a.rewinds, a.files)
         print("| %s | %.0f / %.0f | %d | %.2f / %.0f |" % (
-            b, pct(rtt, 50), max(rtt), len(health), pct(health, 50) if health else 0,
+            b, time_travel.pct(rtt, 50), max(rtt), len(health), time_travel.pct(health, 50) if health else 0,
             max(health) if health else 0))
 
 

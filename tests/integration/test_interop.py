@@ -13,13 +13,12 @@ from npm afresh. Without it the test fails, saying so: it never skips.
     python3 tests/integration/test_interop.py --anvil build/anvil [--client-dir DIR]
 """
 import os
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_upstream_client import _last_failure, _text, client_env  # noqa: E402
+from test_upstream_client import run_script  # noqa: E402
 
 import yaml  # noqa: E402
 
@@ -79,20 +78,8 @@ class Interop(unittest.TestCase):
         server = harness.Server(CONFIG, files)
         try:
             server.start()
-            cmd = [bun, "--no-install", script, server.url, TOKEN, READ_TOKEN, "--keep-going"]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
-                                      cwd=client_dir, env=client_env(), stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                self.fail("interop.ts did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
-                          "\n--- anvil stderr\n%s"
-                          % (SCRIPT_TIMEOUT_S, _text(e.stdout), _text(e.stderr), server.stderr()[-4000:]))
-            if proc.returncode != 0:
-                self.fail("interop.ts exited with status %d: %s\n--- stdout (one line per check)\n%s"
-                          "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
-                          % (proc.returncode, _last_failure(proc.stderr, "interop"), proc.stdout,
-                             proc.stderr, server.stderr()[-4000:]))
-            sys.stderr.write(proc.stdout)
+            run_script(self, server, bun, script, [TOKEN, READ_TOKEN, "--keep-going"], client_dir,
+                       SCRIPT_TIMEOUT_S)
         finally:
             try:
                 server.stop()

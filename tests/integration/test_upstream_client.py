@@ -86,27 +86,34 @@ class UpstreamClient(unittest.TestCase):
         server = harness.Server(CONFIG, {"wf/tt.yaml": yaml.safe_dump(TT, sort_keys=False)})
         try:
             server.start()
-            # --no-install: never let Bun fetch a missing package at run time.
-            cmd = [BUN, "--no-install", SCRIPT, server.url, TOKEN]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
-                                      cwd=harness.SOURCE_DIR, env=client_env(),
-                                      stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                self.fail("time_travel.ts did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
-                          "\n--- anvil stderr\n%s"
-                          % (SCRIPT_TIMEOUT_S, _text(e.stdout), _text(e.stderr), server.stderr()))
-            if proc.returncode != 0:
-                self.fail("time_travel.ts exited with status %d: %s\n--- stdout (one line per check)\n%s"
-                          "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
-                          % (proc.returncode, _last_failure(proc.stderr), proc.stdout,
-                             proc.stderr, server.stderr()[-4000:]))
-            sys.stderr.write(proc.stdout)
+            run_script(self, server, BUN, SCRIPT, [TOKEN], harness.SOURCE_DIR, SCRIPT_TIMEOUT_S)
         finally:
             try:
                 server.stop()
             finally:
                 server.cleanup()
+
+
+def run_script(test, server, bun, script, args, cwd, timeout_s):
+    """Run a tests/client script under `bun` against `server` (URL first,
+    then `args`); fail `test` with its output and the server's log unless
+    it exits 0. Its stdout (one JSON line per check) goes to stderr."""
+    name = os.path.splitext(os.path.basename(script))[0]
+    # --no-install: never let Bun fetch a missing package at run time.
+    cmd = [bun, "--no-install", script, server.url] + list(args)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
+                              env=client_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        test.fail("%s did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
+                  "\n--- anvil stderr\n%s"
+                  % (script, timeout_s, _text(e.stdout), _text(e.stderr), server.stderr()[-4000:]))
+    if proc.returncode != 0:
+        test.fail("%s exited with status %d: %s\n--- stdout (one line per check)\n%s"
+                  "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
+                  % (script, proc.returncode, _last_failure(proc.stderr, name), proc.stdout,
+                     proc.stderr, server.stderr()[-4000:]))
+    sys.stderr.write(proc.stdout)
 
 
 def _text(b):
