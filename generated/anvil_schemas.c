@@ -1767,3 +1767,258 @@ const anvil_schema anvil_schema_approve_request = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_pause_run_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_pause_run_request, run_id), -1, true },
+};
+const anvil_schema anvil_schema_pause_run_request = {
+    .name = "PauseRunRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_pause_run_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_pause_run_request_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_110_enum[] = { "pausing" };
+static const anvil_schema s_110 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_110_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_pause_run_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
+    { "status", &s_110, offsetof(anvil_pause_run_response, status), -1, true },
+};
+const anvil_schema anvil_schema_pause_run_response = {
+    .name = "PauseRunResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_pause_run_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_pause_run_response_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_list_run_descendants_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_list_run_descendants_request, run_id), -1, true },
+    { "limit", &s_22, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
+};
+const anvil_schema anvil_schema_list_run_descendants_request = {
+    .name = "ListRunDescendantsRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_list_run_descendants_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_list_run_descendants_request_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_descendant_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_descendant, run_id), -1, true },
+    { "parentRunId", &s_39, offsetof(anvil_run_descendant, parent_run_id), -1, true },
+    { "depth", &s_19, offsetof(anvil_run_descendant, depth), -1, true },
+};
+const anvil_schema anvil_schema_run_descendant = {
+    .name = "RunDescendant",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_descendant),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_descendant_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+const anvil_schema anvil_schema_list_run_descendants_response = {
+    .name = "ListRunDescendantsResponse",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(anvil_list_run_descendants_response),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_run_descendant,
+    .item_size = sizeof(anvil_run_descendant),
+};
+
+static const anvil_field anvil_schema_get_run_diff_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_get_run_diff_request, run_id), -1, true },
+};
+const anvil_schema anvil_schema_get_run_diff_request = {
+    .name = "GetRunDiffRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_get_run_diff_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_get_run_diff_request_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_116_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_116 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_116_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_diff_patch_fields[] = {
+    { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
+    { "operation", &s_116, offsetof(anvil_diff_patch, operation), -1, true },
+    { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
+};
+const anvil_schema anvil_schema_diff_patch = {
+    .name = "DiffPatch",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_diff_patch),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_diff_patch_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_118 = {
+    .name = "GetRunDiffResponse.patches",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_diff_patch,
+    .item_size = sizeof(anvil_diff_patch),
+};
+
+static const char *const s_119_enum[] = { "oversized" };
+static const anvil_schema s_119 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_119_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
+    { "seq", &s_19, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
+    { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
+    { "patches", &s_118, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_119, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
+    { "sizeBytes", &s_19, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
+    { "maxBytes", &s_22, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
+};
+const anvil_schema anvil_schema_get_run_diff_response = {
+    .name = "GetRunDiffResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_get_run_diff_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_get_run_diff_response_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_what_happened_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_what_happened_request, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_what_happened_request, node_id), -1, false },
+    { "iteration", &s_19, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
+};
+const anvil_schema anvil_schema_what_happened_request = {
+    .name = "WhatHappenedRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_what_happened_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_what_happened_request_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_122_enum[] = { "run", "node" };
+static const anvil_schema s_122 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_122_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_123_enum[] = { "facts" };
+static const anvil_schema s_123 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_123_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_what_happened_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
+    { "nodeId", &s_39, offsetof(anvil_what_happened_response, node_id), -1, true },
+    { "iteration", &s_38, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
+    { "scope", &s_122, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
+    { "agentId", &s_30, offsetof(anvil_what_happened_response, agent_id), -1, true },
+    { "source", &s_123, offsetof(anvil_what_happened_response, source), -1, true },
+    { "cached", &s_8, offsetof(anvil_what_happened_response, cached), -1, true },
+    { "generatedAtMs", &s_19, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
+};
+const anvil_schema anvil_schema_what_happened_response = {
+    .name = "WhatHappenedResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_what_happened_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_what_happened_response_fields,
+    .n_fields = 9,
+    .additional = false,
+    .extra_offset = -1,
+};
+

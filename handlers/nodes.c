@@ -231,7 +231,7 @@ int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_reque
     anvil_diff_file *files = NULL;
     size_t n = 0;
     if (rc == 0)
-        rc = anvil_workspace_diff(git, has_parent ? parent : NULL, commit, (size_t)cap,
+        rc = anvil_workspace_diff(git, has_parent ? parent : NULL, commit, (size_t)cap, NULL,
                                   &res->summary, &files, &n, err, sizeof err);
     free(git);
     if (rc == -2) {

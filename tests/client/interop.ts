@@ -11,7 +11,8 @@
 //         right (prints {"side":"right"})] -> done (static {done:true})
 //   slow  one task that sleeps 30 s (for cancelRun)
 //
-// The same walk through a run's life runs twice: over HTTP with the client's
+// The same walk through a run's life (pauseRun, whatHappened, getRunDiff and
+// listRunDescendants included) runs twice: over HTTP with the client's
 // named methods (client.launchRun(...), ...) and over one WebSocket with
 // connection.request(...), as a user picks either. Then the streams
 // (streamRunEvents, its resilient form, streamDevTools) and the methods the
@@ -129,6 +130,37 @@ async function lifecycle(t: string, rpc: Call) {
     expect(files.length === 1 && files[0].path === "notes.txt", `files ${show(files)}`);
     expect(String(files[0].patch).includes("+sha abc123"), `patch ${show(files[0].patch)}`);
     expect(obj(p.summary, "summary").filesChanged === 1, `summary ${show(p.summary)}`);
+    return {};
+  }, [n("getRun.waiting-approval")]);
+
+  await checks.run(n("getRunDiff"), async () => {
+    const p = obj(await call("getRunDiff", rpc("getRunDiff", { runId })), "getRunDiff");
+    expect(p.baseRef === "4b825dc642cb6eb9a060e54bf8d69288fbee4904", `baseRef ${show(p.baseRef)}`);
+    expect(isCount(p.seq), `seq ${show(p.seq)}`);
+    const patches = arr(p.patches, "patches").map((x) => obj(x, "patch"));
+    expect(patches.length === 1 && patches[0].path === "notes.txt" && patches[0].operation === "add" &&
+           String(patches[0].diff).includes("+sha abc123"), `patches ${show(patches)}`);
+    return {};
+  }, [n("getRun.waiting-approval")]);
+
+  await checks.run(n("whatHappened+listRunDescendants"), async () => {
+    const w = obj(await call("whatHappened", rpc("whatHappened", { runId })), "whatHappened");
+    expect(w.scope === "run" && w.source === "facts" && w.agentId === null &&
+           String(w.summary).startsWith(`Run ${runId} of workflow flow is waiting-approval`),
+           `whatHappened ${show(w)}`);
+    const node = obj(await call("whatHappened", rpc("whatHappened", { runId, nodeId: "gate" })), "node");
+    expect(node.scope === "node" && String(node.summary).startsWith("gate (approval) is waiting"),
+           `whatHappened(gate) ${show(node)}`);
+    const lineage = arr(await call("listRunDescendants", rpc("listRunDescendants", { runId })), "lineage");
+    expect(show(lineage) === show([{ runId, parentRunId: null, depth: 0 }]), `lineage ${show(lineage)}`);
+    return {};
+  }, [n("getRun.waiting-approval")]);
+
+  await checks.run(n("pauseRun+resumeRun"), async () => {
+    const p = obj(await call("pauseRun", rpc("pauseRun", { runId })), "pauseRun");
+    expect(p.runId === runId && p.status === "pausing", `pauseRun ${show(p)}`);
+    const r = obj(await call("resumeRun", rpc("resumeRun", { runId })), "resumeRun");
+    expect(r.status === "resume_requested", `resumeRun ${show(r)}`);
     return {};
   }, [n("getRun.waiting-approval")]);
 
@@ -321,10 +353,6 @@ async function streams() {
  * a hang or a wrong success. */
 async function unsupported() {
   const calls: [string, () => Promise<unknown>][] = [
-    ["pauseRun", () => client.pauseRun({ runId: "x" } as never)],
-    ["getRunDiff", () => client.getRunDiff({ runId: "x" })],
-    ["whatHappened", () => client.whatHappened({ runId: "x" } as never)],
-    ["listRunDescendants", () => client.listRunDescendants({ runId: "x" } as never)],
     ["createBrowserSession", () => client.createBrowserSession({} as never)],
     ["browserAct", () => client.browserAct({} as never)],
     ["browserContext", () => client.browserContext({} as never)],
