@@ -16,8 +16,6 @@
 
 #include "config_yaml.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +63,6 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static bool is_plain(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
 static size_t n_pairs(const yaml_node_t *map)
 {
     return (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
@@ -85,18 +78,6 @@ static size_t n_items(const yaml_node_t *seq)
 static void path_index(char out[ANVIL_CFG_PATH_MAX], const char *base, size_t i)
 {
     snprintf(out, ANVIL_CFG_PATH_MAX, "%.*s[%zu]", ANVIL_CFG_PATH_MAX - 24, base, i);
-}
-
-static void join(char *out, size_t len, const char *const *words)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; words[i] && used < len; i++) {
-        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", words[i]);
-        if (n < 0)
-            return;
-        used += (size_t)n;
-    }
 }
 
 /* ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ */
@@ -137,34 +118,13 @@ static bool open_map(loader *L, yaml_node_t *n, const char *where)
     return anvil_cfg_check_map(&L->c, n, where, NULL, false) && claim(L, n, where);
 }
 
-/* Report keys of an opened mapping that are not in known, naming them all. */
 static void unknown_keys(loader *L, yaml_node_t *n, const char *label, const char *const *known)
 {
-    for (size_t i = 0; i < n_pairs(n); i++) {
-        yaml_node_t *k = anvil_cfg_node(&L->c, n->data.mapping.pairs.start[i].key);
-        const char *key = scalar(k);
-        if (!key || !*key || anvil_cfg_is_null(k) || !anvil_cfg_first_key(&L->c, n, i))
-            continue;   /* already reported by anvil_cfg_check_map */
-        bool found = false;
-        for (size_t j = 0; known[j] && !found; j++)
-            found = !strcmp(known[j], key);
-        if (!found) {
-            char full[ANVIL_CFG_PATH_MAX], allowed[256];
-            anvil_cfg_path(full, label, key);
-            join(allowed, sizeof allowed, known);
-            anvil_cfg_error(&L->c, k, "%s: unknown key (allowed: %s)", full, allowed);
-        }
-    }
+    anvil_cfg_unknown_keys(&L->c, n, label, known);
 }
 
-/* A string that cannot hide a NUL: libyaml keeps "\0" escapes, and C
- * strings would silently cut the value there. */
 static bool read_str(loader *L, yaml_node_t *n, const char *where, bool allow_empty, char **out)
 {
-    if (n && n->type == YAML_SCALAR_NODE && strlen(scalar(n)) != n->data.scalar.length) {
-        anvil_cfg_error(&L->c, n, "%s: strings must not contain NUL characters", where);
-        return false;
-    }
     return anvil_cfg_string(&L->c, n, where, allow_empty, out);
 }
 
@@ -196,57 +156,12 @@ static void add_ref(loader *L, anvil_wf_node *owner, const yaml_node_t *s,
 
 /* ---- YAML to JSON -------------------------------------------------------- */
 
-/* YAML 1.2 core schema numbers: [-+]?(digits[.digits]|.digits)([eE][-+]?digits)? */
-static bool looks_number(const char *s)
-{
-    const char *p = s + (*s == '-' || *s == '+');
-    bool digits = false;
-    while (isdigit((unsigned char)*p))
-        p++, digits = true;
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++)
-            digits = true;
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        p += (*p == '-' || *p == '+');
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return *p == '\0';
-}
-
+/* A scalar leaf; a string leaf of a node's template is checked later. */
 static cJSON *scalar_json(loader *L, yaml_node_t *n, const char *where, anvil_wf_node *owner)
 {
-    const char *v = scalar(n);
-    if (strlen(v) != n->data.scalar.length) {
-        anvil_cfg_error(&L->c, n, "%s: strings must not contain NUL characters", where);
-        return NULL;
-    }
-    cJSON *j = NULL;
-    if (is_plain(n) && anvil_cfg_is_null(n)) {
-        j = cJSON_CreateNull();
-    } else if (is_plain(n) && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))) {
-        j = cJSON_CreateTrue();
-    } else if (is_plain(n) && (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))) {
-        j = cJSON_CreateFalse();
-    } else if (is_plain(n) && looks_number(v)) {
-        double d = strtod(v, NULL);
-        if (!isfinite(d)) {
-            anvil_cfg_error(&L->c, n, "%s: number %.40s is out of range", where, v);
-            return NULL;
-        }
-        j = cJSON_CreateNumber(d);
-    } else {
-        j = cJSON_CreateString(v);
-        if (j && owner)
-            add_ref(L, owner, n, ANVIL_TEMPLATE_TEXT, where);
-    }
-    if (!j)
-        anvil_cfg_oom(&L->c);
+    cJSON *j = anvil_cfg_scalar_json(&L->c, n, where);
+    if (j && owner && cJSON_IsString(j))
+        add_ref(L, owner, n, ANVIL_TEMPLATE_TEXT, where);
     return j;
 }
 
