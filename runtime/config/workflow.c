@@ -15,6 +15,7 @@
 #include "workflow.h"
 
 #include "config_yaml.h"
+#include "output_schema_load.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,6 +424,42 @@ static void parse_container(loader *L, anvil_wf_node *node, yaml_node_t *v, size
     }
 }
 
+static void count_ref(void *ctx, const anvil_template_ref *ref)
+{
+    (void)ref;
+    (*(size_t *)ctx)++;
+}
+
+/* Whether a static row's value is only known once the run expands it: a
+ * string holding a ${...} (exactly one reference even takes the value's
+ * type). A template with a syntax error counts too; it is reported on its
+ * own. */
+static bool holds_template(const cJSON *v)
+{
+    size_t refs = 0;
+    if (!cJSON_IsString(v))
+        return false;
+    return anvil_template_scan(v->valuestring, ANVIL_TEMPLATE_TEXT, count_ref, &refs, NULL, 0) != 0 ||
+           refs > 0;
+}
+
+/* A static row is written in the file, so what can be known of it is
+ * checked now: the fields it has must fit the schema (values with
+ * templates are left to the run), and a member the schema does not
+ * declare would silently be dropped from every row. */
+static void check_static_output(loader *L, const anvil_wf_node *node, const yaml_node_t *at,
+                                const char *label)
+{
+    char err[1024];
+    if (anvil_output_schema_check(node->output_schema, node->output, holds_template, err,
+                                  sizeof err) != 0)
+        anvil_cfg_error(&L->c, at, "%s.output: does not match outputSchema: %s", label, err);
+    for (const cJSON *m = node->output->child; m; m = m->next)
+        if (!anvil_output_schema_field(node->output_schema, m->string, strlen(m->string)))
+            anvil_cfg_error(&L->c, at, "%s.output.%s: not declared in outputSchema (undeclared "
+                            "members are dropped from the row)", label, m->string);
+}
+
 static void parse_task(loader *L, anvil_wf_node *node, yaml_node_t *v, const char *where)
 {
     static const char *const keys[] = {"id", "run", "output", "timeoutMs", "retries",
@@ -450,8 +487,10 @@ static void parse_task(loader *L, anvil_wf_node *node, yaml_node_t *v, const cha
     if ((x = field(L, v, label, "retries", p)) && anvil_cfg_int(&L->c, x, p, 0, 100, &i64))
         node->retries = (int)i64;
     if ((x = field(L, v, label, "outputSchema", p)))
-        node->output_schema = to_json_object(L, x, p, NULL);
+        node->output_schema = anvil_output_schema_load(&L->c, x, p);
     skip_description(L, v, label);
+    if (node->output && node->output_schema)
+        check_static_output(L, node, output, label);
 }
 
 static void parse_approval(loader *L, anvil_wf_node *node, yaml_node_t *v, const char *where)
@@ -611,6 +650,50 @@ typedef struct ref_check {
     const pending_ref *pr;
 } ref_check;
 
+/* "a, b, c" (cut with "..."), or "none". */
+static void field_names(const anvil_output_schema *s, char *out, size_t len)
+{
+    size_t used = 0;
+    snprintf(out, len, "none");
+    for (size_t i = 0; i < s->n_fields; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", s->fields[i].name);
+        if (n < 0 || (size_t)n >= len - used) {
+            snprintf(out + (used < len - 4 ? used : len - 4), 4, "...");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* A task with an outputSchema keeps only the declared fields in its row,
+ * and a scalar field has no members: a reference past either could never
+ * resolve, so it is refused now rather than failing a run later. */
+static void check_field_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref,
+                            const anvil_wf_node *x, size_t id_len)
+{
+    const char *name = ref->path + id_len + 1;
+    size_t rest = ref->path_len - id_len - 1;
+    const char *dot = memchr(name, '.', rest);
+    size_t len = dot ? (size_t)(dot - name) : rest;
+    int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
+    const anvil_output_field *f = anvil_output_schema_field(x->output_schema, name, len);
+    if (!f) {
+        char names[160];
+        field_names(x->output_schema, names, sizeof names);
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: task '%s' declares no output field "
+                        "'%.*s' (its outputSchema has: %s)", pr->where, elen, ref->expr, x->id,
+                        (int)(len > 64 ? 64 : len), name, names);
+        return;
+    }
+    bool members = f->type == ANVIL_FIELD_OBJECT || f->type == ANVIL_FIELD_ARRAY ||
+                   f->type == ANVIL_FIELD_UNKNOWN;
+    if (dot && !members)
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: output field '%s' of task '%s' is %s "
+                        "%s, which has no members", pr->where, elen, ref->expr, f->name, x->id,
+                        f->type == ANVIL_FIELD_INTEGER ? "an" : "a",
+                        anvil_field_type_name(f->type));
+}
+
 static void check_ref(void *ctx, const anvil_template_ref *ref)
 {
     ref_check *rc = ctx;
@@ -651,6 +734,8 @@ static void check_ref(void *ctx, const anvil_template_ref *ref)
         anvil_cfg_error(&L->c, pr->scalar, "%s: outputs.%s is not guaranteed to have finished "
                         "before %s starts (they are in the same parallel, or %s comes later)",
                         pr->where, x->id, rid, x->id);
+    else if (x->kind == ANVIL_NODE_TASK && x->output_schema && ref->path_len > id_len)
+        check_field_ref(L, pr, ref, x, id_len);
 }
 
 static void check_refs(loader *L)
@@ -704,7 +789,7 @@ static void free_node(anvil_wf_node *n)
     free(n->children);
     free(n->run);
     cJSON_Delete(n->output);
-    cJSON_Delete(n->output_schema);
+    anvil_output_schema_free(n->output_schema);
     free(n->title);
     free_strv(n->allowed_scopes, n->n_allowed_scopes);
     free_strv(n->allowed_users, n->n_allowed_users);
