@@ -215,8 +215,10 @@ static void read_flags(anvil_cfg_ctx *c, yaml_node_t *map, const char *path, anv
     }
 }
 
-/* Read item i of the field list into s->fields[s->n_fields] (kept only
- * when it has a usable name and type, so later checks can rely on both). */
+/* Read item i of the field list into s->fields[s->n_fields]. A field
+ * with a usable name is kept even when something else is wrong with it,
+ * so a later field of the same name is still reported as a repeat (a
+ * schema with any problem is discarded whole). */
 static void read_field(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, anvil_output_schema *s)
 {
     anvil_output_field *f = &s->fields[s->n_fields];
@@ -230,7 +232,7 @@ static void read_field(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, anvil
     bool typed = read_type(c, n, path, f);
     read_flags(c, n, path, f);
     read_enum(c, n, path, f, typed);
-    if (named && typed) {
+    if (named) {
         s->n_fields++;
         return;
     }
