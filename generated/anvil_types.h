@@ -318,7 +318,7 @@ typedef struct anvil_get_node_output_request {
 } anvil_get_node_output_request;
 extern const anvil_schema anvil_schema_get_node_output_request;
 
-/* NodeOutputField: One field of an output row, from the task outputSchema. */
+/* NodeOutputField: One field of a task's output row, as the task's `outputSchema` in its workflow file declares it (docs/workflows.md). Rows are checked against these fields when the task produces them, and keep only the declared members. */
 typedef struct anvil_node_output_field {
     char *name;  /* required */
     char *type;  /* required */
@@ -330,7 +330,7 @@ typedef struct anvil_node_output_field {
 } anvil_node_output_field;
 extern const anvil_schema anvil_schema_node_output_field;
 
-/* GetNodeOutputResponse.schema: Descriptor of the row from the task outputSchema, or null. */
+/* GetNodeOutputResponse.schema: The fields of the row, from the task's `outputSchema`; null for a task without one and for approval and signal nodes. Given whatever the status (a pending or failed node still has its declaration). */
 typedef struct anvil_get_node_output_response_schema {
     struct { anvil_node_output_field *items; size_t count; } fields;  /* required */
 } anvil_get_node_output_response_schema;
