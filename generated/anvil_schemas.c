@@ -1806,13 +1806,13 @@ const anvil_schema anvil_schema_pause_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_110_enum[] = { "pausing" };
-static const anvil_schema s_110 = {
+static const char *const s_112_enum[] = { "pausing" };
+static const anvil_schema s_112 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_110_enum,
+    .enum_values = s_112_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -1821,7 +1821,7 @@ static const anvil_schema s_110 = {
 
 static const anvil_field anvil_schema_pause_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
-    { "status", &s_110, offsetof(anvil_pause_run_response, status), -1, true },
+    { "status", &s_112, offsetof(anvil_pause_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_pause_run_response = {
     .name = "PauseRunResponse",
@@ -1899,13 +1899,13 @@ const anvil_schema anvil_schema_get_run_diff_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_116_enum[] = { "add", "modify", "delete" };
-static const anvil_schema s_116 = {
+static const char *const s_118_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_118 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_116_enum,
+    .enum_values = s_118_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1914,7 +1914,7 @@ static const anvil_schema s_116 = {
 
 static const anvil_field anvil_schema_diff_patch_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
-    { "operation", &s_116, offsetof(anvil_diff_patch, operation), -1, true },
+    { "operation", &s_118, offsetof(anvil_diff_patch, operation), -1, true },
     { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
 };
 const anvil_schema anvil_schema_diff_patch = {
@@ -1930,7 +1930,7 @@ const anvil_schema anvil_schema_diff_patch = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_118 = {
+static const anvil_schema s_120 = {
     .name = "GetRunDiffResponse.patches",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1942,13 +1942,13 @@ static const anvil_schema s_118 = {
     .item_size = sizeof(anvil_diff_patch),
 };
 
-static const char *const s_119_enum[] = { "oversized" };
-static const anvil_schema s_119 = {
+static const char *const s_121_enum[] = { "oversized" };
+static const anvil_schema s_121 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_119_enum,
+    .enum_values = s_121_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -1958,8 +1958,8 @@ static const anvil_schema s_119 = {
 static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
     { "seq", &s_19, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
     { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
-    { "patches", &s_118, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
-    { "status", &s_119, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "patches", &s_120, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_121, offsetof(anvil_get_run_diff_response, status), -1, false },
     { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
     { "sizeBytes", &s_19, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
     { "maxBytes", &s_22, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
@@ -1995,26 +1995,26 @@ const anvil_schema anvil_schema_what_happened_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_122_enum[] = { "run", "node" };
-static const anvil_schema s_122 = {
+static const char *const s_124_enum[] = { "run", "node" };
+static const anvil_schema s_124 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_122_enum,
+    .enum_values = s_124_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_123_enum[] = { "facts" };
-static const anvil_schema s_123 = {
+static const char *const s_125_enum[] = { "facts" };
+static const anvil_schema s_125 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_123_enum,
+    .enum_values = s_125_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2025,10 +2025,10 @@ static const anvil_field anvil_schema_what_happened_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
     { "nodeId", &s_39, offsetof(anvil_what_happened_response, node_id), -1, true },
     { "iteration", &s_38, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
-    { "scope", &s_122, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "scope", &s_124, offsetof(anvil_what_happened_response, scope), -1, true },
     { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
     { "agentId", &s_30, offsetof(anvil_what_happened_response, agent_id), -1, true },
-    { "source", &s_123, offsetof(anvil_what_happened_response, source), -1, true },
+    { "source", &s_125, offsetof(anvil_what_happened_response, source), -1, true },
     { "cached", &s_8, offsetof(anvil_what_happened_response, cached), -1, true },
     { "generatedAtMs", &s_19, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
 };
