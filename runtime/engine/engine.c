@@ -664,7 +664,10 @@ int anvil_engine_pause(anvil_engine *e, const char *run_id, anvil_error *err)
         anvil_run_record rec;
         if (not_active(e, run_id, &rec, err) != 0)
             return -1;
-        anvil_error_set(err, ANVIL_ERR_BUSY, "Run %s already ended (%s); there is nothing to pause",
+        anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
+        bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
+        anvil_error_set(err, ANVIL_ERR_BUSY, ended ? "Run %s already ended (%s); there is nothing to pause"
+                                                   : "Run %s is not being driven (%s); resumeRun it first",
                         run_id, rec.status);
         anvil_run_record_clear(&rec);
         return -1;
