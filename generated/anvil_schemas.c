@@ -105,24 +105,7 @@ const anvil_schema anvil_schema_launch_run_request = {
     .extra_offset = -1,
 };
 
-static const anvil_field anvil_schema_launch_run_response_fields[] = {
-    { "runId", &s_0, offsetof(anvil_launch_run_response, run_id), -1, true },
-    { "workflow", &s_0, offsetof(anvil_launch_run_response, workflow), -1, true },
-};
-const anvil_schema anvil_schema_launch_run_response = {
-    .name = "LaunchRunResponse",
-    .kind = ANVIL_KIND_OBJECT,
-    .nullable = false,
-    .size = sizeof(anvil_launch_run_response),
-    .min_length = -1,
-    .max_length = -1,
-    .fields = anvil_schema_launch_run_response_fields,
-    .n_fields = 2,
-    .additional = false,
-    .extra_offset = -1,
-};
-
-static const anvil_schema s_8 = {
+static const anvil_schema s_7 = {
     .name = "boolean",
     .kind = ANVIL_KIND_BOOLEAN,
     .nullable = false,
@@ -132,8 +115,26 @@ static const anvil_schema s_8 = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_launch_run_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_launch_run_response, run_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_launch_run_response, workflow), -1, true },
+    { "system", &s_7, offsetof(anvil_launch_run_response, system), -1, true },
+};
+const anvil_schema anvil_schema_launch_run_response = {
+    .name = "LaunchRunResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_launch_run_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_launch_run_response_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_resume_run_request_options_fields[] = {
-    { "force", &s_8, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
+    { "force", &s_7, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
 };
 const anvil_schema anvil_schema_resume_run_request_options = {
     .name = "ResumeRunRequest.options",
@@ -386,8 +387,8 @@ static const anvil_field anvil_schema_crossed_effect_fields[] = {
     { "attempt", &s_22, offsetof(anvil_crossed_effect, attempt), -1, true },
     { "seq", &s_19, offsetof(anvil_crossed_effect, seq), -1, true },
     { "effectStatus", &s_24, offsetof(anvil_crossed_effect, effect_status), -1, true },
-    { "idempotent", &s_8, offsetof(anvil_crossed_effect, idempotent), -1, true },
-    { "hasRevert", &s_8, offsetof(anvil_crossed_effect, has_revert), -1, true },
+    { "idempotent", &s_7, offsetof(anvil_crossed_effect, idempotent), -1, true },
+    { "hasRevert", &s_7, offsetof(anvil_crossed_effect, has_revert), -1, true },
     { "startedAtMs", &s_25, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
     { "reason", &s_0, offsetof(anvil_crossed_effect, reason), -1, false },
 };
@@ -469,7 +470,7 @@ static const anvil_schema s_30 = {
 };
 
 static const anvil_field anvil_schema_submit_approval_request_decision_fields[] = {
-    { "approved", &s_8, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
+    { "approved", &s_7, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
     { "value", &s_30, offsetof(anvil_submit_approval_request_decision, value), -1, false },
     { "note", &s_0, offsetof(anvil_submit_approval_request_decision, note), -1, false },
 };
@@ -509,7 +510,7 @@ static const anvil_field anvil_schema_submit_approval_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_response, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_submit_approval_response, iteration), -1, true },
-    { "approved", &s_8, offsetof(anvil_submit_approval_response, approved), -1, true },
+    { "approved", &s_7, offsetof(anvil_submit_approval_response, approved), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_response = {
     .name = "SubmitApprovalResponse",
@@ -549,7 +550,7 @@ static const anvil_field anvil_schema_submit_signal_response_fields[] = {
     { "correlationId", &s_0, offsetof(anvil_submit_signal_response, correlation_id), -1, true },
     { "seq", &s_22, offsetof(anvil_submit_signal_response, seq), -1, true },
     { "receivedAtMs", &s_19, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
-    { "delivered", &s_8, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
+    { "delivered", &s_7, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
 };
 const anvil_schema anvil_schema_submit_signal_response = {
     .name = "SubmitSignalResponse",
@@ -700,11 +701,12 @@ static const anvil_field anvil_schema_get_run_response_fields[] = {
     { "tokenId", &s_39, offsetof(anvil_get_run_response, token_id), -1, true },
     { "input", &s_1, offsetof(anvil_get_run_response, input), -1, false },
     { "error", &s_0, offsetof(anvil_get_run_response, error), -1, false },
-    { "cancelRequested", &s_8, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
+    { "cancelRequested", &s_7, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
     { "frameNo", &s_19, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
     { "lastSeq", &s_19, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
     { "summary", &s_1, offsetof(anvil_get_run_response, summary), -1, true },
     { "nodes", &s_44, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "system", &s_7, offsetof(anvil_get_run_response, system), -1, true },
 };
 const anvil_schema anvil_schema_get_run_response = {
     .name = "GetRunResponse",
@@ -714,7 +716,7 @@ const anvil_schema anvil_schema_get_run_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_get_run_response_fields,
-    .n_fields = 18,
+    .n_fields = 19,
     .additional = true,
     .extra_offset = (int32_t)offsetof(anvil_get_run_response, _extra),
 };
@@ -757,6 +759,7 @@ static const anvil_field anvil_schema_run_summary_fields[] = {
     { "workflowKey", &s_0, offsetof(anvil_run_summary, workflow_key), -1, false },
     { "status", &s_0, offsetof(anvil_run_summary, status), -1, true },
     { "createdAtMs", &s_19, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
+    { "system", &s_7, offsetof(anvil_run_summary, system), -1, true },
 };
 const anvil_schema anvil_schema_run_summary = {
     .name = "RunSummary",
@@ -766,7 +769,7 @@ const anvil_schema anvil_schema_run_summary = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_run_summary_fields,
-    .n_fields = 4,
+    .n_fields = 5,
     .additional = true,
     .extra_offset = (int32_t)offsetof(anvil_run_summary, _extra),
 };
@@ -900,8 +903,8 @@ static const anvil_schema s_56 = {
 static const anvil_field anvil_schema_node_output_field_fields[] = {
     { "name", &s_0, offsetof(anvil_node_output_field, name), -1, true },
     { "type", &s_0, offsetof(anvil_node_output_field, type), -1, true },
-    { "optional", &s_8, offsetof(anvil_node_output_field, optional), -1, true },
-    { "nullable", &s_8, offsetof(anvil_node_output_field, nullable), -1, true },
+    { "optional", &s_7, offsetof(anvil_node_output_field, optional), -1, true },
+    { "nullable", &s_7, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
     { "enum", &s_56, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
@@ -950,7 +953,7 @@ static const anvil_field anvil_schema_get_node_output_response_fields[] = {
     { "status", &s_55, offsetof(anvil_get_node_output_response, status), -1, true },
     { "row", &s_30, offsetof(anvil_get_node_output_response, row), -1, true },
     { "schema", &anvil_schema_get_node_output_response_schema, offsetof(anvil_get_node_output_response, schema), (int32_t)offsetof(anvil_get_node_output_response, has_schema), true },
-    { "partial", &s_8, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
+    { "partial", &s_7, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
 };
 const anvil_schema anvil_schema_get_node_output_response = {
     .name = "GetNodeOutputResponse",
@@ -1017,7 +1020,7 @@ static const anvil_schema s_63 = {
 static const anvil_field anvil_schema_diff_file_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_file, path), -1, true },
     { "status", &s_63, offsetof(anvil_diff_file, status), -1, true },
-    { "binary", &s_8, offsetof(anvil_diff_file, binary), -1, true },
+    { "binary", &s_7, offsetof(anvil_diff_file, binary), -1, true },
     { "insertions", &s_19, offsetof(anvil_diff_file, insertions), -1, true },
     { "deletions", &s_19, offsetof(anvil_diff_file, deletions), -1, true },
     { "patch", &s_0, offsetof(anvil_diff_file, patch), -1, true },
@@ -1102,6 +1105,29 @@ const anvil_schema anvil_schema_cron_list_request = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_cron_row_fields[] = {
+    { "cronId", &s_0, offsetof(anvil_cron_row, cron_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_cron_row, workflow), -1, true },
+    { "workflowPath", &s_0, offsetof(anvil_cron_row, workflow_path), -1, true },
+    { "pattern", &s_0, offsetof(anvil_cron_row, pattern), -1, true },
+    { "enabled", &s_7, offsetof(anvil_cron_row, enabled), -1, true },
+    { "createdAtMs", &s_19, offsetof(anvil_cron_row, created_at_ms), -1, true },
+    { "nextRunAtMs", &s_38, offsetof(anvil_cron_row, next_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_next_run_at_ms), true },
+    { "lastRunAtMs", &s_38, offsetof(anvil_cron_row, last_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_last_run_at_ms), true },
+};
+const anvil_schema anvil_schema_cron_row = {
+    .name = "CronRow",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_cron_row),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_cron_row_fields,
+    .n_fields = 8,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 const anvil_schema anvil_schema_cron_list_response = {
     .name = "CronListResponse",
     .kind = ANVIL_KIND_ARRAY,
@@ -1110,15 +1136,15 @@ const anvil_schema anvil_schema_cron_list_response = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_1,
-    .item_size = sizeof(cJSON *),
+    .items = &anvil_schema_cron_row,
+    .item_size = sizeof(anvil_cron_row),
 };
 
 static const anvil_field anvil_schema_cron_create_request_fields[] = {
     { "workflow", &s_0, offsetof(anvil_cron_create_request, workflow), -1, true },
     { "pattern", &s_0, offsetof(anvil_cron_create_request, pattern), -1, true },
     { "cronId", &s_0, offsetof(anvil_cron_create_request, cron_id), -1, false },
-    { "enabled", &s_8, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
+    { "enabled", &s_7, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
 };
 const anvil_schema anvil_schema_cron_create_request = {
     .name = "CronCreateRequest",
@@ -1131,17 +1157,6 @@ const anvil_schema anvil_schema_cron_create_request = {
     .n_fields = 4,
     .additional = false,
     .extra_offset = -1,
-};
-
-const anvil_schema anvil_schema_cron_create_response = {
-    .name = "CronCreateResponse",
-    .kind = ANVIL_KIND_JSON,
-    .nullable = false,
-    .size = sizeof(anvil_cron_create_response),
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-    .json_types = ANVIL_JT_OBJECT,
 };
 
 static const anvil_field anvil_schema_cron_delete_request_fields[] = {
@@ -1162,7 +1177,7 @@ const anvil_schema anvil_schema_cron_delete_request = {
 
 static const anvil_field anvil_schema_cron_delete_response_fields[] = {
     { "cronId", &s_0, offsetof(anvil_cron_delete_response, cron_id), -1, true },
-    { "removed", &s_8, offsetof(anvil_cron_delete_response, removed), -1, true },
+    { "removed", &s_7, offsetof(anvil_cron_delete_response, removed), -1, true },
 };
 const anvil_schema anvil_schema_cron_delete_response = {
     .name = "CronDeleteResponse",
@@ -1198,6 +1213,7 @@ const anvil_schema anvil_schema_cron_run_request = {
 static const anvil_field anvil_schema_cron_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_cron_run_response, run_id), -1, true },
     { "workflow", &s_0, offsetof(anvil_cron_run_response, workflow), -1, true },
+    { "system", &s_7, offsetof(anvil_cron_run_response, system), -1, true },
 };
 const anvil_schema anvil_schema_cron_run_response = {
     .name = "CronRunResponse",
@@ -1207,7 +1223,7 @@ const anvil_schema anvil_schema_cron_run_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_cron_run_response_fields,
-    .n_fields = 2,
+    .n_fields = 3,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1256,7 +1272,7 @@ const anvil_schema anvil_schema_health_response = {
 };
 
 static const anvil_field anvil_schema_list_workflows_request_filter_fields[] = {
-    { "hasUi", &s_8, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
+    { "hasUi", &s_7, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
 };
 const anvil_schema anvil_schema_list_workflows_request_filter = {
     .name = "ListWorkflowsRequest.filter",
@@ -1291,8 +1307,9 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "key", &s_0, offsetof(anvil_workflow_summary, key), -1, true },
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
     { "description", &s_0, offsetof(anvil_workflow_summary, description), -1, false },
-    { "hasUi", &s_8, offsetof(anvil_workflow_summary, has_ui), -1, true },
+    { "hasUi", &s_7, offsetof(anvil_workflow_summary, has_ui), -1, true },
     { "uiPath", &s_39, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "system", &s_7, offsetof(anvil_workflow_summary, system), -1, true },
 };
 const anvil_schema anvil_schema_workflow_summary = {
     .name = "WorkflowSummary",
@@ -1302,7 +1319,7 @@ const anvil_schema anvil_schema_workflow_summary = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_workflow_summary_fields,
-    .n_fields = 5,
+    .n_fields = 6,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1583,7 +1600,7 @@ static const anvil_schema s_98 = {
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
     { "attempts", &s_98, offsetof(anvil_attempts_list_response, attempts), -1, true },
-    { "truncated", &s_8, offsetof(anvil_attempts_list_response, truncated), -1, true },
+    { "truncated", &s_7, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
     .name = "AttemptsListResponse",

@@ -42,6 +42,7 @@ extern const anvil_schema anvil_schema_launch_run_request;
 typedef struct anvil_launch_run_response {
     char *run_id;  /* required */
     char *workflow;  /* required */
+    bool system;  /* required */
 } anvil_launch_run_response;
 extern const anvil_schema anvil_schema_launch_run_response;
 
@@ -237,6 +238,7 @@ typedef struct anvil_get_run_response {
     cJSON *summary;  /* required */
     bool has_nodes;
     struct { anvil_node_state_view *items; size_t count; } nodes;
+    bool system;  /* required */
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_get_run_response;
 extern const anvil_schema anvil_schema_get_run_response;
@@ -263,6 +265,7 @@ typedef struct anvil_run_summary {
     char *status;  /* required */
     bool has_created_at_ms;
     int64_t created_at_ms;
+    bool system;  /* required */
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_run_summary;
 extern const anvil_schema anvil_schema_run_summary;
@@ -403,9 +406,24 @@ typedef struct anvil_cron_list_request {
 } anvil_cron_list_request;
 extern const anvil_schema anvil_schema_cron_list_request;
 
-/* CronListResponse: Cron rows. */
+/* CronRow: One cron schedule. */
+typedef struct anvil_cron_row {
+    char *cron_id;  /* required */
+    char *workflow;  /* required */
+    char *workflow_path;  /* required */
+    char *pattern;  /* required */
+    bool enabled;  /* required */
+    int64_t created_at_ms;  /* required */
+    bool has_next_run_at_ms;
+    int64_t next_run_at_ms;  /* required */
+    bool has_last_run_at_ms;
+    int64_t last_run_at_ms;  /* required */
+} anvil_cron_row;
+extern const anvil_schema anvil_schema_cron_row;
+
+/* CronListResponse: Cron rows, by cronId. */
 typedef struct anvil_cron_list_response {
-    cJSON **items;
+    anvil_cron_row *items;
     size_t count;
 } anvil_cron_list_response;
 extern const anvil_schema anvil_schema_cron_list_response;
@@ -419,12 +437,6 @@ typedef struct anvil_cron_create_request {
     bool enabled;
 } anvil_cron_create_request;
 extern const anvil_schema anvil_schema_cron_create_request;
-
-/* CronCreateResponse: Created cron row. */
-typedef struct anvil_cron_create_response {
-    cJSON *value;
-} anvil_cron_create_response;
-extern const anvil_schema anvil_schema_cron_create_response;
 
 /* CronDeleteRequest */
 typedef struct anvil_cron_delete_request {
@@ -451,6 +463,7 @@ extern const anvil_schema anvil_schema_cron_run_request;
 typedef struct anvil_cron_run_response {
     char *run_id;  /* required */
     char *workflow;  /* required */
+    bool system;  /* required */
 } anvil_cron_run_response;
 extern const anvil_schema anvil_schema_cron_run_response;
 
@@ -492,6 +505,7 @@ typedef struct anvil_workflow_summary {
     char *description;
     bool has_ui;  /* required */
     char *ui_path;  /* required */
+    bool system;  /* required */
 } anvil_workflow_summary;
 extern const anvil_schema anvil_schema_workflow_summary;
 

@@ -5,6 +5,10 @@
  * Requests arrive validated against the contract; these functions only do
  * what the engine and the store cannot decide alone (who launched, which
  * filter) and fill the generated response structs.
+ *
+ * `system` is false in every answer: the upstream marks runs of its
+ * internal plumbing workflows as system runs, and every Anvil workflow is
+ * one the operator configured (docs/workflows.md#visibility).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +70,7 @@ int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *re
     bool existing = false;
     if (anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err) != 0)
         return -1;
+    res->system = false;
     res->workflow = strdup(req->workflow);
     return res->workflow ? 0 : oom(call);
 }
@@ -107,6 +112,7 @@ int anvil_handle_runs_rerun(anvil_call *call, const anvil_runs_rerun_request *re
         l.max_output_bytes = recorded_option(options, "maxOutputBytes");
         bool existing = false;
         rc = anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err);
+        res->system = false;
         if (rc == 0 && !(res->workflow = strdup(rec.workflow)))
             rc = oom(call);
     }
@@ -204,6 +210,7 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
                 res->scopes.items[res->scopes.count++] = dup_opt(x->valuestring, &bad);
     }
     cJSON_Delete(scopes);
+    res->system = false;
     anvil_run_record_clear(&rec);
 
     run_view_ctx v = { .res = res, .summary = cJSON_CreateObject() };
@@ -237,6 +244,7 @@ static int add_summary(void *ctx, const anvil_run_record *r)
     s->status = dup_opt(r->status, &l->oom);
     s->has_created_at_ms = true;
     s->created_at_ms = r->created_at_ms;
+    s->system = false;
     return l->oom ? 1 : 0;
 }
 

@@ -138,6 +138,8 @@ typedef struct snap_ctx {
     bool oom;
 } snap_ctx;
 
+/* One run as listRuns shows it (a RunSummary): system is false for every
+ * Anvil run (docs/workflows.md#visibility). */
 static int snap_run(void *ctx, const anvil_run_record *r)
 {
     snap_ctx *s = ctx;
@@ -146,7 +148,7 @@ static int snap_run(void *ctx, const anvil_run_record *r)
         !cJSON_AddStringToObject(o, "workflowKey", r->workflow ? r->workflow : "") ||
         !cJSON_AddStringToObject(o, "status", r->status ? r->status : "") ||
         !cJSON_AddNumberToObject(o, "createdAtMs", (double)r->created_at_ms) ||
-        !cJSON_AddItemToArray(s->arr, o)) {
+        !cJSON_AddBoolToObject(o, "system", false) || !cJSON_AddItemToArray(s->arr, o)) {
         cJSON_Delete(o);
         s->oom = true;
         return -1;

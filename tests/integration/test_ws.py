@@ -382,7 +382,8 @@ class WsProtocol(WsTestCase):
         self.assertGreater(snap["stateVersion"], 0)
         runs = {r["runId"]: r for r in snap["runs"]}
         self.assertIn(run_id, runs)
-        self.assertEqual(set(runs[run_id]), {"runId", "workflowKey", "status", "createdAtMs"})
+        self.assertEqual(set(runs[run_id]), {"runId", "workflowKey", "status", "createdAtMs", "system"})
+        self.assertIs(runs[run_id]["system"], False)
         self.assertEqual(runs[run_id]["workflowKey"], "gate")
         self.assertEqual(runs[run_id]["status"], "waiting-approval")
         for r in snap["runs"]:
