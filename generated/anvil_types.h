@@ -16,6 +16,16 @@
 
 #include "schema.h"
 
+/* RunStartedBy: Self-reported launch provenance (who or what started the run), distinct from the authenticated identity (ownerId, role). Recorded with the run and shown by getRun and listRuns. harness and sessionId are trimmed of surrounding whitespace and dropped when empty; prompt is clipped to 8,192 code points, visibly (the last kept one is replaced by U+2026). A startedBy with nothing left is not recorded (docs/runs.md#started-by). */
+typedef struct anvil_run_started_by {
+    char *harness;
+    char *session_id;
+    char *prompt;
+    bool has_detected;
+    bool detected;
+} anvil_run_started_by;
+extern const anvil_schema anvil_schema_run_started_by;
+
 /* LaunchRunRequest.options: Launch options. */
 typedef struct anvil_launch_run_request_options {
     char *run_id;
@@ -26,6 +36,8 @@ typedef struct anvil_launch_run_request_options {
     int64_t tool_timeout_ms;
     bool has_max_output_bytes;
     int64_t max_output_bytes;
+    bool has_started_by;
+    anvil_run_started_by started_by;
 } anvil_launch_run_request_options;
 extern const anvil_schema anvil_schema_launch_run_request_options;
 
@@ -141,9 +153,10 @@ typedef struct anvil_rewind_run_response {
 } anvil_rewind_run_response;
 extern const anvil_schema anvil_schema_rewind_run_response;
 
-/* SubmitApprovalRequest.decision */
+/* SubmitApprovalRequest.decision: The decision. approved is required here unless the top-level approved is given. */
 typedef struct anvil_submit_approval_request_decision {
-    bool approved;  /* required */
+    bool has_approved;
+    bool approved;
     cJSON *value;
     char *note;
 } anvil_submit_approval_request_decision;
@@ -155,6 +168,9 @@ typedef struct anvil_submit_approval_request {
     char *node_id;  /* required */
     bool has_iteration;
     int64_t iteration;
+    bool has_approved;
+    bool approved;
+    char *note;
     anvil_submit_approval_request_decision decision;  /* required */
 } anvil_submit_approval_request;
 extern const anvil_schema anvil_schema_submit_approval_request;
@@ -239,6 +255,8 @@ typedef struct anvil_get_run_response {
     bool has_nodes;
     struct { anvil_node_state_view *items; size_t count; } nodes;
     bool system;  /* required */
+    bool has_started_by;
+    anvil_run_started_by started_by;
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_get_run_response;
 extern const anvil_schema anvil_schema_get_run_response;
@@ -248,6 +266,11 @@ typedef struct anvil_list_runs_request_filter {
     char *status;
     bool has_limit;
     int64_t limit;
+    bool has_offset;
+    int64_t offset;
+    char *workflow;
+    bool has_include_system;
+    bool include_system;
 } anvil_list_runs_request_filter;
 extern const anvil_schema anvil_schema_list_runs_request_filter;
 
@@ -266,6 +289,8 @@ typedef struct anvil_run_summary {
     bool has_created_at_ms;
     int64_t created_at_ms;
     bool system;  /* required */
+    bool has_started_by;
+    anvil_run_started_by started_by;
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_run_summary;
 extern const anvil_schema anvil_schema_run_summary;
@@ -300,6 +325,8 @@ typedef struct anvil_stream_dev_tools_request {
     char *run_id;  /* required */
     bool has_after_seq;
     int64_t after_seq;
+    bool has_from_seq;
+    int64_t from_seq;
 } anvil_stream_dev_tools_request;
 extern const anvil_schema anvil_schema_stream_dev_tools_request;
 
@@ -307,6 +334,8 @@ extern const anvil_schema anvil_schema_stream_dev_tools_request;
 typedef struct anvil_stream_dev_tools_response {
     char *stream_id;  /* required */
     char *run_id;  /* required */
+    bool has_from_seq;
+    int64_t from_seq;  /* required */
     bool has_after_seq;
     int64_t after_seq;  /* required */
 } anvil_stream_dev_tools_response;
@@ -488,6 +517,8 @@ extern const anvil_schema anvil_schema_health_response;
 typedef struct anvil_list_workflows_request_filter {
     bool has_has_ui;
     bool has_ui;
+    bool has_include_system;
+    bool include_system;
 } anvil_list_workflows_request_filter;
 extern const anvil_schema anvil_schema_list_workflows_request_filter;
 

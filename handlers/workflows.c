@@ -2,9 +2,10 @@
  * handlers/workflows.c — `listWorkflows`: the registered workflows, sorted
  * by key, optionally only those with (or without) a UI mount.
  *
- * The upstream marks its internal plumbing workflows `system: true`.
- * Anvil registers only the workflows of the operator's config, none of
- * them internal, so every summary says `system: false`
+ * The upstream hides its internal plumbing workflows (`system: true`)
+ * unless the filter says includeSystem. Anvil registers only the
+ * workflows of the operator's config, none of them internal, so every
+ * summary says `system: false` and includeSystem changes nothing
  * (docs/workflows.md#visibility).
  */
 #include <stdlib.h>
