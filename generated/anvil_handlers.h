@@ -43,7 +43,7 @@ int anvil_handle_get_node_diff(struct anvil_call *call, const anvil_get_node_dif
 /* cronList — Cron List (scope cron:read, http+websocket) */
 int anvil_handle_cron_list(struct anvil_call *call, const anvil_cron_list_request *req, anvil_cron_list_response *res);
 /* cronCreate — Cron Create (scope cron:write, http+websocket) */
-int anvil_handle_cron_create(struct anvil_call *call, const anvil_cron_create_request *req, anvil_cron_create_response *res);
+int anvil_handle_cron_create(struct anvil_call *call, const anvil_cron_create_request *req, anvil_cron_row *res);
 /* cronDelete — Cron Delete (scope cron:write, http+websocket) */
 int anvil_handle_cron_delete(struct anvil_call *call, const anvil_cron_delete_request *req, anvil_cron_delete_response *res);
 /* cronRun — Cron Run (scope cron:write, http+websocket) */

@@ -67,12 +67,63 @@ static const anvil_schema s_4 = {
     .extra_offset = -1,
 };
 
+static const anvil_schema s_5 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = 64,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_6 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = 256,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_7 = {
+    .name = "boolean",
+    .kind = ANVIL_KIND_BOOLEAN,
+    .nullable = false,
+    .size = sizeof(bool),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "true",
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_started_by_fields[] = {
+    { "harness", &s_5, offsetof(anvil_run_started_by, harness), -1, false },
+    { "sessionId", &s_6, offsetof(anvil_run_started_by, session_id), -1, false },
+    { "prompt", &s_0, offsetof(anvil_run_started_by, prompt), -1, false },
+    { "detected", &s_7, offsetof(anvil_run_started_by, detected), (int32_t)offsetof(anvil_run_started_by, has_detected), false },
+};
+const anvil_schema anvil_schema_run_started_by = {
+    .name = "RunStartedBy",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_started_by),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_started_by_fields,
+    .n_fields = 4,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_launch_run_request_options_fields[] = {
     { "runId", &s_0, offsetof(anvil_launch_run_request_options, run_id), -1, false },
     { "idempotencyKey", &s_0, offsetof(anvil_launch_run_request_options, idempotency_key), -1, false },
     { "maxConcurrency", &s_2, offsetof(anvil_launch_run_request_options, max_concurrency), (int32_t)offsetof(anvil_launch_run_request_options, has_max_concurrency), false },
     { "toolTimeoutMs", &s_3, offsetof(anvil_launch_run_request_options, tool_timeout_ms), (int32_t)offsetof(anvil_launch_run_request_options, has_tool_timeout_ms), false },
     { "maxOutputBytes", &s_4, offsetof(anvil_launch_run_request_options, max_output_bytes), (int32_t)offsetof(anvil_launch_run_request_options, has_max_output_bytes), false },
+    { "startedBy", &anvil_schema_run_started_by, offsetof(anvil_launch_run_request_options, started_by), (int32_t)offsetof(anvil_launch_run_request_options, has_started_by), false },
 };
 const anvil_schema anvil_schema_launch_run_request_options = {
     .name = "LaunchRunRequest.options",
@@ -82,7 +133,7 @@ const anvil_schema anvil_schema_launch_run_request_options = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_launch_run_request_options_fields,
-    .n_fields = 5,
+    .n_fields = 6,
     .additional = false,
     .extra_offset = -1,
 };
@@ -105,24 +156,7 @@ const anvil_schema anvil_schema_launch_run_request = {
     .extra_offset = -1,
 };
 
-static const anvil_field anvil_schema_launch_run_response_fields[] = {
-    { "runId", &s_0, offsetof(anvil_launch_run_response, run_id), -1, true },
-    { "workflow", &s_0, offsetof(anvil_launch_run_response, workflow), -1, true },
-};
-const anvil_schema anvil_schema_launch_run_response = {
-    .name = "LaunchRunResponse",
-    .kind = ANVIL_KIND_OBJECT,
-    .nullable = false,
-    .size = sizeof(anvil_launch_run_response),
-    .min_length = -1,
-    .max_length = -1,
-    .fields = anvil_schema_launch_run_response_fields,
-    .n_fields = 2,
-    .additional = false,
-    .extra_offset = -1,
-};
-
-static const anvil_schema s_8 = {
+static const anvil_schema s_11 = {
     .name = "boolean",
     .kind = ANVIL_KIND_BOOLEAN,
     .nullable = false,
@@ -132,8 +166,26 @@ static const anvil_schema s_8 = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_launch_run_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_launch_run_response, run_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_launch_run_response, workflow), -1, true },
+    { "system", &s_11, offsetof(anvil_launch_run_response, system), -1, true },
+};
+const anvil_schema anvil_schema_launch_run_response = {
+    .name = "LaunchRunResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_launch_run_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_launch_run_response_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_resume_run_request_options_fields[] = {
-    { "force", &s_8, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
+    { "force", &s_11, offsetof(anvil_resume_run_request_options, force), (int32_t)offsetof(anvil_resume_run_request_options, has_force), false },
 };
 const anvil_schema anvil_schema_resume_run_request_options = {
     .name = "ResumeRunRequest.options",
@@ -165,13 +217,13 @@ const anvil_schema anvil_schema_resume_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_11_enum[] = { "resume_requested", "already_terminal" };
-static const anvil_schema s_11 = {
+static const char *const s_15_enum[] = { "resume_requested", "already_terminal" };
+static const anvil_schema s_15 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_11_enum,
+    .enum_values = s_15_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
@@ -180,7 +232,7 @@ static const anvil_schema s_11 = {
 
 static const anvil_field anvil_schema_resume_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_resume_run_response, run_id), -1, true },
-    { "status", &s_11, offsetof(anvil_resume_run_response, status), -1, true },
+    { "status", &s_15, offsetof(anvil_resume_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_resume_run_response = {
     .name = "ResumeRunResponse",
@@ -211,13 +263,13 @@ const anvil_schema anvil_schema_cancel_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_14_enum[] = { "cancelling" };
-static const anvil_schema s_14 = {
+static const char *const s_18_enum[] = { "cancelling" };
+static const anvil_schema s_18 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_14_enum,
+    .enum_values = s_18_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -226,7 +278,7 @@ static const anvil_schema s_14 = {
 
 static const anvil_field anvil_schema_cancel_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_cancel_run_response, run_id), -1, true },
-    { "status", &s_14, offsetof(anvil_cancel_run_response, status), -1, true },
+    { "status", &s_18, offsetof(anvil_cancel_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_cancel_run_response = {
     .name = "CancelRunResponse",
@@ -258,13 +310,13 @@ const anvil_schema anvil_schema_hijack_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_17_enum[] = { "hijack-ready" };
-static const anvil_schema s_17 = {
+static const char *const s_21_enum[] = { "hijack-ready" };
+static const anvil_schema s_21 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_17_enum,
+    .enum_values = s_21_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -273,7 +325,7 @@ static const anvil_schema s_17 = {
 
 static const anvil_field anvil_schema_hijack_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_hijack_run_response, run_id), -1, true },
-    { "status", &s_17, offsetof(anvil_hijack_run_response, status), -1, true },
+    { "status", &s_21, offsetof(anvil_hijack_run_response, status), -1, true },
     { "sessionId", &s_0, offsetof(anvil_hijack_run_response, session_id), -1, true },
 };
 const anvil_schema anvil_schema_hijack_run_response = {
@@ -289,7 +341,7 @@ const anvil_schema anvil_schema_hijack_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_19 = {
+static const anvil_schema s_23 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -301,21 +353,10 @@ static const anvil_schema s_19 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_20 = {
-    .name = "boolean",
-    .kind = ANVIL_KIND_BOOLEAN,
-    .nullable = false,
-    .size = sizeof(bool),
-    .min_length = -1,
-    .max_length = -1,
-    .const_json = "true",
-    .extra_offset = -1,
-};
-
 static const anvil_field anvil_schema_rewind_run_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_rewind_run_request, run_id), -1, true },
-    { "frameNo", &s_19, offsetof(anvil_rewind_run_request, frame_no), -1, true },
-    { "confirm", &s_20, offsetof(anvil_rewind_run_request, confirm), -1, true },
+    { "frameNo", &s_23, offsetof(anvil_rewind_run_request, frame_no), -1, true },
+    { "confirm", &s_7, offsetof(anvil_rewind_run_request, confirm), -1, true },
 };
 const anvil_schema anvil_schema_rewind_run_request = {
     .name = "RewindRunRequest",
@@ -330,7 +371,7 @@ const anvil_schema anvil_schema_rewind_run_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_22 = {
+static const anvil_schema s_25 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -342,33 +383,33 @@ static const anvil_schema s_22 = {
     .extra_offset = -1,
 };
 
-static const char *const s_23_enum[] = { "tool", "task" };
-static const anvil_schema s_23 = {
+static const char *const s_26_enum[] = { "tool", "task" };
+static const anvil_schema s_26 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_23_enum,
+    .enum_values = s_26_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_24_enum[] = { "succeeded", "unknown" };
-static const anvil_schema s_24 = {
+static const char *const s_27_enum[] = { "succeeded", "unknown" };
+static const anvil_schema s_27 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_24_enum,
+    .enum_values = s_27_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_25 = {
+static const anvil_schema s_28 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -379,16 +420,16 @@ static const anvil_schema s_25 = {
 };
 
 static const anvil_field anvil_schema_crossed_effect_fields[] = {
-    { "kind", &s_23, offsetof(anvil_crossed_effect, kind), -1, true },
+    { "kind", &s_26, offsetof(anvil_crossed_effect, kind), -1, true },
     { "toolName", &s_0, offsetof(anvil_crossed_effect, tool_name), -1, true },
     { "nodeId", &s_0, offsetof(anvil_crossed_effect, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_crossed_effect, iteration), -1, true },
-    { "attempt", &s_22, offsetof(anvil_crossed_effect, attempt), -1, true },
-    { "seq", &s_19, offsetof(anvil_crossed_effect, seq), -1, true },
-    { "effectStatus", &s_24, offsetof(anvil_crossed_effect, effect_status), -1, true },
-    { "idempotent", &s_8, offsetof(anvil_crossed_effect, idempotent), -1, true },
-    { "hasRevert", &s_8, offsetof(anvil_crossed_effect, has_revert), -1, true },
-    { "startedAtMs", &s_25, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
+    { "iteration", &s_23, offsetof(anvil_crossed_effect, iteration), -1, true },
+    { "attempt", &s_25, offsetof(anvil_crossed_effect, attempt), -1, true },
+    { "seq", &s_23, offsetof(anvil_crossed_effect, seq), -1, true },
+    { "effectStatus", &s_27, offsetof(anvil_crossed_effect, effect_status), -1, true },
+    { "idempotent", &s_11, offsetof(anvil_crossed_effect, idempotent), -1, true },
+    { "hasRevert", &s_11, offsetof(anvil_crossed_effect, has_revert), -1, true },
+    { "startedAtMs", &s_28, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
     { "reason", &s_0, offsetof(anvil_crossed_effect, reason), -1, false },
 };
 const anvil_schema anvil_schema_crossed_effect = {
@@ -404,7 +445,7 @@ const anvil_schema anvil_schema_crossed_effect = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_27 = {
+static const anvil_schema s_30 = {
     .name = "EffectBoundaryReport.blocking",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -417,9 +458,9 @@ static const anvil_schema s_27 = {
 };
 
 static const anvil_field anvil_schema_effect_boundary_report_fields[] = {
-    { "blocking", &s_27, offsetof(anvil_effect_boundary_report, blocking), -1, true },
-    { "revertible", &s_27, offsetof(anvil_effect_boundary_report, revertible), -1, true },
-    { "warnings", &s_27, offsetof(anvil_effect_boundary_report, warnings), -1, true },
+    { "blocking", &s_30, offsetof(anvil_effect_boundary_report, blocking), -1, true },
+    { "revertible", &s_30, offsetof(anvil_effect_boundary_report, revertible), -1, true },
+    { "warnings", &s_30, offsetof(anvil_effect_boundary_report, warnings), -1, true },
 };
 const anvil_schema anvil_schema_effect_boundary_report = {
     .name = "EffectBoundaryReport",
@@ -435,13 +476,13 @@ const anvil_schema anvil_schema_effect_boundary_report = {
 };
 
 static const anvil_field anvil_schema_rewind_run_response_fields[] = {
-    { "ok", &s_20, offsetof(anvil_rewind_run_response, ok), -1, true },
-    { "newFrameNo", &s_22, offsetof(anvil_rewind_run_response, new_frame_no), -1, true },
-    { "revertedSandboxes", &s_19, offsetof(anvil_rewind_run_response, reverted_sandboxes), -1, true },
-    { "deletedFrames", &s_19, offsetof(anvil_rewind_run_response, deleted_frames), -1, true },
-    { "deletedAttempts", &s_19, offsetof(anvil_rewind_run_response, deleted_attempts), -1, true },
-    { "invalidatedDiffs", &s_19, offsetof(anvil_rewind_run_response, invalidated_diffs), -1, true },
-    { "durationMs", &s_19, offsetof(anvil_rewind_run_response, duration_ms), -1, true },
+    { "ok", &s_7, offsetof(anvil_rewind_run_response, ok), -1, true },
+    { "newFrameNo", &s_25, offsetof(anvil_rewind_run_response, new_frame_no), -1, true },
+    { "revertedSandboxes", &s_23, offsetof(anvil_rewind_run_response, reverted_sandboxes), -1, true },
+    { "deletedFrames", &s_23, offsetof(anvil_rewind_run_response, deleted_frames), -1, true },
+    { "deletedAttempts", &s_23, offsetof(anvil_rewind_run_response, deleted_attempts), -1, true },
+    { "invalidatedDiffs", &s_23, offsetof(anvil_rewind_run_response, invalidated_diffs), -1, true },
+    { "durationMs", &s_23, offsetof(anvil_rewind_run_response, duration_ms), -1, true },
     { "effectBoundary", &anvil_schema_effect_boundary_report, offsetof(anvil_rewind_run_response, effect_boundary), -1, true },
 };
 const anvil_schema anvil_schema_rewind_run_response = {
@@ -457,7 +498,7 @@ const anvil_schema anvil_schema_rewind_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_30 = {
+static const anvil_schema s_33 = {
     .name = "json",
     .kind = ANVIL_KIND_JSON,
     .nullable = true,
@@ -469,8 +510,8 @@ static const anvil_schema s_30 = {
 };
 
 static const anvil_field anvil_schema_submit_approval_request_decision_fields[] = {
-    { "approved", &s_8, offsetof(anvil_submit_approval_request_decision, approved), -1, true },
-    { "value", &s_30, offsetof(anvil_submit_approval_request_decision, value), -1, false },
+    { "approved", &s_11, offsetof(anvil_submit_approval_request_decision, approved), (int32_t)offsetof(anvil_submit_approval_request_decision, has_approved), false },
+    { "value", &s_33, offsetof(anvil_submit_approval_request_decision, value), -1, false },
     { "note", &s_0, offsetof(anvil_submit_approval_request_decision, note), -1, false },
 };
 const anvil_schema anvil_schema_submit_approval_request_decision = {
@@ -489,7 +530,9 @@ const anvil_schema anvil_schema_submit_approval_request_decision = {
 static const anvil_field anvil_schema_submit_approval_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_request, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
+    { "iteration", &s_23, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
+    { "approved", &s_11, offsetof(anvil_submit_approval_request, approved), (int32_t)offsetof(anvil_submit_approval_request, has_approved), false },
+    { "note", &s_0, offsetof(anvil_submit_approval_request, note), -1, false },
     { "decision", &anvil_schema_submit_approval_request_decision, offsetof(anvil_submit_approval_request, decision), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_request = {
@@ -500,7 +543,7 @@ const anvil_schema anvil_schema_submit_approval_request = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_submit_approval_request_fields,
-    .n_fields = 4,
+    .n_fields = 6,
     .additional = false,
     .extra_offset = -1,
 };
@@ -508,8 +551,8 @@ const anvil_schema anvil_schema_submit_approval_request = {
 static const anvil_field anvil_schema_submit_approval_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_response, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_submit_approval_response, iteration), -1, true },
-    { "approved", &s_8, offsetof(anvil_submit_approval_response, approved), -1, true },
+    { "iteration", &s_23, offsetof(anvil_submit_approval_response, iteration), -1, true },
+    { "approved", &s_11, offsetof(anvil_submit_approval_response, approved), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_response = {
     .name = "SubmitApprovalResponse",
@@ -528,7 +571,7 @@ static const anvil_field anvil_schema_submit_signal_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_request, run_id), -1, true },
     { "correlationKey", &s_0, offsetof(anvil_submit_signal_request, correlation_key), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_request, signal_name), -1, false },
-    { "payload", &s_30, offsetof(anvil_submit_signal_request, payload), -1, false },
+    { "payload", &s_33, offsetof(anvil_submit_signal_request, payload), -1, false },
 };
 const anvil_schema anvil_schema_submit_signal_request = {
     .name = "SubmitSignalRequest",
@@ -547,9 +590,9 @@ static const anvil_field anvil_schema_submit_signal_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_response, run_id), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_response, signal_name), -1, true },
     { "correlationId", &s_0, offsetof(anvil_submit_signal_response, correlation_id), -1, true },
-    { "seq", &s_22, offsetof(anvil_submit_signal_response, seq), -1, true },
-    { "receivedAtMs", &s_19, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
-    { "delivered", &s_8, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
+    { "seq", &s_25, offsetof(anvil_submit_signal_response, seq), -1, true },
+    { "receivedAtMs", &s_23, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
+    { "delivered", &s_11, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
 };
 const anvil_schema anvil_schema_submit_signal_response = {
     .name = "SubmitSignalResponse",
@@ -580,20 +623,20 @@ const anvil_schema anvil_schema_get_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_37_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
-static const anvil_schema s_37 = {
+static const char *const s_40_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
+static const anvil_schema s_40 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_37_enum,
+    .enum_values = s_40_enum,
     .n_enum = 8,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_38 = {
+static const anvil_schema s_41 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -603,7 +646,7 @@ static const anvil_schema s_38 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_39 = {
+static const anvil_schema s_42 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = true,
@@ -613,7 +656,7 @@ static const anvil_schema s_39 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_40 = {
+static const anvil_schema s_43 = {
     .name = "GetRunResponse.scopes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -625,26 +668,26 @@ static const anvil_schema s_40 = {
     .item_size = sizeof(char *),
 };
 
-static const char *const s_41_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
-static const anvil_schema s_41 = {
+static const char *const s_44_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
+static const anvil_schema s_44 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_41_enum,
+    .enum_values = s_44_enum,
     .n_enum = 5,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_42_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_42 = {
+static const char *const s_45_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_45 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_42_enum,
+    .enum_values = s_45_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -653,12 +696,12 @@ static const anvil_schema s_42 = {
 
 static const anvil_field anvil_schema_node_state_view_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_node_state_view, node_id), -1, true },
-    { "kind", &s_41, offsetof(anvil_node_state_view, kind), -1, true },
-    { "iteration", &s_19, offsetof(anvil_node_state_view, iteration), -1, true },
-    { "state", &s_42, offsetof(anvil_node_state_view, state), -1, true },
-    { "attempts", &s_19, offsetof(anvil_node_state_view, attempts), -1, true },
-    { "startedAtMs", &s_19, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
-    { "finishedAtMs", &s_19, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
+    { "kind", &s_44, offsetof(anvil_node_state_view, kind), -1, true },
+    { "iteration", &s_23, offsetof(anvil_node_state_view, iteration), -1, true },
+    { "state", &s_45, offsetof(anvil_node_state_view, state), -1, true },
+    { "attempts", &s_23, offsetof(anvil_node_state_view, attempts), -1, true },
+    { "startedAtMs", &s_23, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
+    { "finishedAtMs", &s_23, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
     { "error", &s_0, offsetof(anvil_node_state_view, error), -1, false },
 };
 const anvil_schema anvil_schema_node_state_view = {
@@ -674,7 +717,7 @@ const anvil_schema anvil_schema_node_state_view = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_44 = {
+static const anvil_schema s_47 = {
     .name = "GetRunResponse.nodes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -689,22 +732,24 @@ static const anvil_schema s_44 = {
 static const anvil_field anvil_schema_get_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_run_response, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_get_run_response, workflow_key), -1, true },
-    { "status", &s_37, offsetof(anvil_get_run_response, status), -1, true },
-    { "createdAtMs", &s_19, offsetof(anvil_get_run_response, created_at_ms), -1, true },
-    { "updatedAtMs", &s_19, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
-    { "finishedAtMs", &s_38, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
-    { "ownerId", &s_39, offsetof(anvil_get_run_response, owner_id), -1, true },
+    { "status", &s_40, offsetof(anvil_get_run_response, status), -1, true },
+    { "createdAtMs", &s_23, offsetof(anvil_get_run_response, created_at_ms), -1, true },
+    { "updatedAtMs", &s_23, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
+    { "finishedAtMs", &s_41, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
+    { "ownerId", &s_42, offsetof(anvil_get_run_response, owner_id), -1, true },
     { "triggeredBy", &s_0, offsetof(anvil_get_run_response, triggered_by), -1, false },
     { "role", &s_0, offsetof(anvil_get_run_response, role), -1, false },
-    { "scopes", &s_40, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
-    { "tokenId", &s_39, offsetof(anvil_get_run_response, token_id), -1, true },
+    { "scopes", &s_43, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
+    { "tokenId", &s_42, offsetof(anvil_get_run_response, token_id), -1, true },
     { "input", &s_1, offsetof(anvil_get_run_response, input), -1, false },
     { "error", &s_0, offsetof(anvil_get_run_response, error), -1, false },
-    { "cancelRequested", &s_8, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
-    { "frameNo", &s_19, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
-    { "lastSeq", &s_19, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
+    { "cancelRequested", &s_11, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
+    { "frameNo", &s_23, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
+    { "lastSeq", &s_23, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
     { "summary", &s_1, offsetof(anvil_get_run_response, summary), -1, true },
-    { "nodes", &s_44, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "nodes", &s_47, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "system", &s_11, offsetof(anvil_get_run_response, system), -1, true },
+    { "startedBy", &anvil_schema_run_started_by, offsetof(anvil_get_run_response, started_by), (int32_t)offsetof(anvil_get_run_response, has_started_by), false },
 };
 const anvil_schema anvil_schema_get_run_response = {
     .name = "GetRunResponse",
@@ -714,14 +759,31 @@ const anvil_schema anvil_schema_get_run_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_get_run_response_fields,
-    .n_fields = 18,
+    .n_fields = 20,
     .additional = true,
     .extra_offset = (int32_t)offsetof(anvil_get_run_response, _extra),
 };
 
+static const anvil_schema s_49 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 0.0,
+    .has_maximum = true,
+    .maximum = 9007199254740991.0,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_list_runs_request_filter_fields[] = {
     { "status", &s_0, offsetof(anvil_list_runs_request_filter, status), -1, false },
-    { "limit", &s_22, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
+    { "limit", &s_25, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
+    { "offset", &s_49, offsetof(anvil_list_runs_request_filter, offset), (int32_t)offsetof(anvil_list_runs_request_filter, has_offset), false },
+    { "workflow", &s_0, offsetof(anvil_list_runs_request_filter, workflow), -1, false },
+    { "includeSystem", &s_11, offsetof(anvil_list_runs_request_filter, include_system), (int32_t)offsetof(anvil_list_runs_request_filter, has_include_system), false },
 };
 const anvil_schema anvil_schema_list_runs_request_filter = {
     .name = "ListRunsRequest.filter",
@@ -731,7 +793,7 @@ const anvil_schema anvil_schema_list_runs_request_filter = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_list_runs_request_filter_fields,
-    .n_fields = 2,
+    .n_fields = 5,
     .additional = false,
     .extra_offset = -1,
 };
@@ -756,7 +818,9 @@ static const anvil_field anvil_schema_run_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_run_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_run_summary, workflow_key), -1, false },
     { "status", &s_0, offsetof(anvil_run_summary, status), -1, true },
-    { "createdAtMs", &s_19, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
+    { "createdAtMs", &s_23, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
+    { "system", &s_11, offsetof(anvil_run_summary, system), -1, true },
+    { "startedBy", &anvil_schema_run_started_by, offsetof(anvil_run_summary, started_by), (int32_t)offsetof(anvil_run_summary, has_started_by), false },
 };
 const anvil_schema anvil_schema_run_summary = {
     .name = "RunSummary",
@@ -766,7 +830,7 @@ const anvil_schema anvil_schema_run_summary = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_run_summary_fields,
-    .n_fields = 4,
+    .n_fields = 6,
     .additional = true,
     .extra_offset = (int32_t)offsetof(anvil_run_summary, _extra),
 };
@@ -785,7 +849,7 @@ const anvil_schema anvil_schema_list_runs_response = {
 
 static const anvil_field anvil_schema_stream_run_events_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_run_events_request, run_id), -1, true },
-    { "afterSeq", &s_19, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
+    { "afterSeq", &s_23, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
 };
 const anvil_schema anvil_schema_stream_run_events_request = {
     .name = "StreamRunEventsRequest",
@@ -803,8 +867,8 @@ const anvil_schema anvil_schema_stream_run_events_request = {
 static const anvil_field anvil_schema_stream_run_events_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_run_events_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_run_events_response, run_id), -1, true },
-    { "afterSeq", &s_38, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
-    { "currentSeq", &s_19, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
+    { "afterSeq", &s_41, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
+    { "currentSeq", &s_23, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
 };
 const anvil_schema anvil_schema_stream_run_events_response = {
     .name = "StreamRunEventsResponse",
@@ -821,7 +885,8 @@ const anvil_schema anvil_schema_stream_run_events_response = {
 
 static const anvil_field anvil_schema_stream_dev_tools_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_request, run_id), -1, true },
-    { "afterSeq", &s_19, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
+    { "afterSeq", &s_23, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
+    { "fromSeq", &s_23, offsetof(anvil_stream_dev_tools_request, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_from_seq), false },
 };
 const anvil_schema anvil_schema_stream_dev_tools_request = {
     .name = "StreamDevToolsRequest",
@@ -831,7 +896,7 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_stream_dev_tools_request_fields,
-    .n_fields = 2,
+    .n_fields = 3,
     .additional = false,
     .extra_offset = -1,
 };
@@ -839,7 +904,8 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
 static const anvil_field anvil_schema_stream_dev_tools_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_dev_tools_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_response, run_id), -1, true },
-    { "afterSeq", &s_38, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
+    { "fromSeq", &s_41, offsetof(anvil_stream_dev_tools_response, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_from_seq), true },
+    { "afterSeq", &s_41, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
 };
 const anvil_schema anvil_schema_stream_dev_tools_response = {
     .name = "StreamDevToolsResponse",
@@ -849,7 +915,7 @@ const anvil_schema anvil_schema_stream_dev_tools_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_stream_dev_tools_response_fields,
-    .n_fields = 3,
+    .n_fields = 4,
     .additional = false,
     .extra_offset = -1,
 };
@@ -857,7 +923,7 @@ const anvil_schema anvil_schema_stream_dev_tools_response = {
 static const anvil_field anvil_schema_get_node_output_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_output_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_output_request, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
+    { "iteration", &s_23, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_output_request = {
     .name = "GetNodeOutputRequest",
@@ -872,20 +938,20 @@ const anvil_schema anvil_schema_get_node_output_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_55_enum[] = { "produced", "pending", "failed" };
-static const anvil_schema s_55 = {
+static const char *const s_59_enum[] = { "produced", "pending", "failed" };
+static const anvil_schema s_59 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_55_enum,
+    .enum_values = s_59_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_56 = {
+static const anvil_schema s_60 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -895,20 +961,20 @@ static const anvil_schema s_56 = {
     .extra_offset = -1,
 };
 
-static const char *const s_57_enum[] = { "string", "number", "boolean", "object", "array", "null", "unknown" };
-static const anvil_schema s_57 = {
+static const char *const s_61_enum[] = { "string", "number", "boolean", "object", "array", "null", "unknown" };
+static const anvil_schema s_61 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_57_enum,
+    .enum_values = s_61_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_58 = {
+static const anvil_schema s_62 = {
     .name = "NodeOutputField.enum",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -916,17 +982,17 @@ static const anvil_schema s_58 = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_30,
+    .items = &s_33,
     .item_size = sizeof(cJSON *),
 };
 
 static const anvil_field anvil_schema_node_output_field_fields[] = {
-    { "name", &s_56, offsetof(anvil_node_output_field, name), -1, true },
-    { "type", &s_57, offsetof(anvil_node_output_field, type), -1, true },
-    { "optional", &s_8, offsetof(anvil_node_output_field, optional), -1, true },
-    { "nullable", &s_8, offsetof(anvil_node_output_field, nullable), -1, true },
+    { "name", &s_60, offsetof(anvil_node_output_field, name), -1, true },
+    { "type", &s_61, offsetof(anvil_node_output_field, type), -1, true },
+    { "optional", &s_11, offsetof(anvil_node_output_field, optional), -1, true },
+    { "nullable", &s_11, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
-    { "enum", &s_58, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
+    { "enum", &s_62, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
 const anvil_schema anvil_schema_node_output_field = {
     .name = "NodeOutputField",
@@ -941,7 +1007,7 @@ const anvil_schema anvil_schema_node_output_field = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_60 = {
+static const anvil_schema s_64 = {
     .name = "GetNodeOutputResponse.schema.fields",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -954,7 +1020,7 @@ static const anvil_schema s_60 = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_schema_fields[] = {
-    { "fields", &s_60, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
+    { "fields", &s_64, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
 };
 const anvil_schema anvil_schema_get_node_output_response_schema = {
     .name = "GetNodeOutputResponse.schema",
@@ -970,10 +1036,10 @@ const anvil_schema anvil_schema_get_node_output_response_schema = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_fields[] = {
-    { "status", &s_55, offsetof(anvil_get_node_output_response, status), -1, true },
-    { "row", &s_30, offsetof(anvil_get_node_output_response, row), -1, true },
+    { "status", &s_59, offsetof(anvil_get_node_output_response, status), -1, true },
+    { "row", &s_33, offsetof(anvil_get_node_output_response, row), -1, true },
     { "schema", &anvil_schema_get_node_output_response_schema, offsetof(anvil_get_node_output_response, schema), (int32_t)offsetof(anvil_get_node_output_response, has_schema), true },
-    { "partial", &s_8, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
+    { "partial", &s_11, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
 };
 const anvil_schema anvil_schema_get_node_output_response = {
     .name = "GetNodeOutputResponse",
@@ -991,7 +1057,7 @@ const anvil_schema anvil_schema_get_node_output_response = {
 static const anvil_field anvil_schema_get_node_diff_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_diff_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_diff_request, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
+    { "iteration", &s_23, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_diff_request = {
     .name = "GetNodeDiffRequest",
@@ -1007,9 +1073,9 @@ const anvil_schema anvil_schema_get_node_diff_request = {
 };
 
 static const anvil_field anvil_schema_diff_summary_fields[] = {
-    { "filesChanged", &s_19, offsetof(anvil_diff_summary, files_changed), -1, true },
-    { "insertions", &s_19, offsetof(anvil_diff_summary, insertions), -1, true },
-    { "deletions", &s_19, offsetof(anvil_diff_summary, deletions), -1, true },
+    { "filesChanged", &s_23, offsetof(anvil_diff_summary, files_changed), -1, true },
+    { "insertions", &s_23, offsetof(anvil_diff_summary, insertions), -1, true },
+    { "deletions", &s_23, offsetof(anvil_diff_summary, deletions), -1, true },
 };
 const anvil_schema anvil_schema_diff_summary = {
     .name = "DiffSummary",
@@ -1024,13 +1090,13 @@ const anvil_schema anvil_schema_diff_summary = {
     .extra_offset = -1,
 };
 
-static const char *const s_65_enum[] = { "added", "modified", "deleted" };
-static const anvil_schema s_65 = {
+static const char *const s_69_enum[] = { "added", "modified", "deleted" };
+static const anvil_schema s_69 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_65_enum,
+    .enum_values = s_69_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1039,10 +1105,10 @@ static const anvil_schema s_65 = {
 
 static const anvil_field anvil_schema_diff_file_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_file, path), -1, true },
-    { "status", &s_65, offsetof(anvil_diff_file, status), -1, true },
-    { "binary", &s_8, offsetof(anvil_diff_file, binary), -1, true },
-    { "insertions", &s_19, offsetof(anvil_diff_file, insertions), -1, true },
-    { "deletions", &s_19, offsetof(anvil_diff_file, deletions), -1, true },
+    { "status", &s_69, offsetof(anvil_diff_file, status), -1, true },
+    { "binary", &s_11, offsetof(anvil_diff_file, binary), -1, true },
+    { "insertions", &s_23, offsetof(anvil_diff_file, insertions), -1, true },
+    { "deletions", &s_23, offsetof(anvil_diff_file, deletions), -1, true },
     { "patch", &s_0, offsetof(anvil_diff_file, patch), -1, true },
 };
 const anvil_schema anvil_schema_diff_file = {
@@ -1058,7 +1124,7 @@ const anvil_schema anvil_schema_diff_file = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_67 = {
+static const anvil_schema s_71 = {
     .name = "GetNodeDiffResponse.files",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1073,12 +1139,12 @@ static const anvil_schema s_67 = {
 static const anvil_field anvil_schema_get_node_diff_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_diff_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_diff_response, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_get_node_diff_response, iteration), -1, true },
-    { "attempt", &s_38, offsetof(anvil_get_node_diff_response, attempt), (int32_t)offsetof(anvil_get_node_diff_response, has_attempt), true },
-    { "baseCommit", &s_39, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
-    { "commit", &s_39, offsetof(anvil_get_node_diff_response, commit), -1, true },
+    { "iteration", &s_23, offsetof(anvil_get_node_diff_response, iteration), -1, true },
+    { "attempt", &s_41, offsetof(anvil_get_node_diff_response, attempt), (int32_t)offsetof(anvil_get_node_diff_response, has_attempt), true },
+    { "baseCommit", &s_42, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
+    { "commit", &s_42, offsetof(anvil_get_node_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_get_node_diff_response, summary), -1, true },
-    { "files", &s_67, offsetof(anvil_get_node_diff_response, files), -1, true },
+    { "files", &s_71, offsetof(anvil_get_node_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_get_node_diff_response = {
     .name = "GetNodeDiffResponse",
@@ -1125,6 +1191,29 @@ const anvil_schema anvil_schema_cron_list_request = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_cron_row_fields[] = {
+    { "cronId", &s_0, offsetof(anvil_cron_row, cron_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_cron_row, workflow), -1, true },
+    { "workflowPath", &s_0, offsetof(anvil_cron_row, workflow_path), -1, true },
+    { "pattern", &s_0, offsetof(anvil_cron_row, pattern), -1, true },
+    { "enabled", &s_11, offsetof(anvil_cron_row, enabled), -1, true },
+    { "createdAtMs", &s_23, offsetof(anvil_cron_row, created_at_ms), -1, true },
+    { "nextRunAtMs", &s_41, offsetof(anvil_cron_row, next_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_next_run_at_ms), true },
+    { "lastRunAtMs", &s_41, offsetof(anvil_cron_row, last_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_last_run_at_ms), true },
+};
+const anvil_schema anvil_schema_cron_row = {
+    .name = "CronRow",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_cron_row),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_cron_row_fields,
+    .n_fields = 8,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 const anvil_schema anvil_schema_cron_list_response = {
     .name = "CronListResponse",
     .kind = ANVIL_KIND_ARRAY,
@@ -1133,15 +1222,15 @@ const anvil_schema anvil_schema_cron_list_response = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_1,
-    .item_size = sizeof(cJSON *),
+    .items = &anvil_schema_cron_row,
+    .item_size = sizeof(anvil_cron_row),
 };
 
 static const anvil_field anvil_schema_cron_create_request_fields[] = {
     { "workflow", &s_0, offsetof(anvil_cron_create_request, workflow), -1, true },
     { "pattern", &s_0, offsetof(anvil_cron_create_request, pattern), -1, true },
     { "cronId", &s_0, offsetof(anvil_cron_create_request, cron_id), -1, false },
-    { "enabled", &s_8, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
+    { "enabled", &s_11, offsetof(anvil_cron_create_request, enabled), (int32_t)offsetof(anvil_cron_create_request, has_enabled), false },
 };
 const anvil_schema anvil_schema_cron_create_request = {
     .name = "CronCreateRequest",
@@ -1154,17 +1243,6 @@ const anvil_schema anvil_schema_cron_create_request = {
     .n_fields = 4,
     .additional = false,
     .extra_offset = -1,
-};
-
-const anvil_schema anvil_schema_cron_create_response = {
-    .name = "CronCreateResponse",
-    .kind = ANVIL_KIND_JSON,
-    .nullable = false,
-    .size = sizeof(anvil_cron_create_response),
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-    .json_types = ANVIL_JT_OBJECT,
 };
 
 static const anvil_field anvil_schema_cron_delete_request_fields[] = {
@@ -1185,7 +1263,7 @@ const anvil_schema anvil_schema_cron_delete_request = {
 
 static const anvil_field anvil_schema_cron_delete_response_fields[] = {
     { "cronId", &s_0, offsetof(anvil_cron_delete_response, cron_id), -1, true },
-    { "removed", &s_8, offsetof(anvil_cron_delete_response, removed), -1, true },
+    { "removed", &s_11, offsetof(anvil_cron_delete_response, removed), -1, true },
 };
 const anvil_schema anvil_schema_cron_delete_response = {
     .name = "CronDeleteResponse",
@@ -1221,6 +1299,7 @@ const anvil_schema anvil_schema_cron_run_request = {
 static const anvil_field anvil_schema_cron_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_cron_run_response, run_id), -1, true },
     { "workflow", &s_0, offsetof(anvil_cron_run_response, workflow), -1, true },
+    { "system", &s_11, offsetof(anvil_cron_run_response, system), -1, true },
 };
 const anvil_schema anvil_schema_cron_run_response = {
     .name = "CronRunResponse",
@@ -1230,7 +1309,7 @@ const anvil_schema anvil_schema_cron_run_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_cron_run_response_fields,
-    .n_fields = 2,
+    .n_fields = 3,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1246,7 +1325,7 @@ const anvil_schema anvil_schema_health_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_79 = {
+static const anvil_schema s_83 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -1258,12 +1337,12 @@ static const anvil_schema s_79 = {
 };
 
 static const anvil_field anvil_schema_health_response_fields[] = {
-    { "ok", &s_20, offsetof(anvil_health_response, ok), -1, true },
-    { "apiVersion", &s_79, offsetof(anvil_health_response, api_version), -1, true },
-    { "protocol", &s_22, offsetof(anvil_health_response, protocol), -1, true },
-    { "features", &s_40, offsetof(anvil_health_response, features), -1, true },
-    { "stateVersion", &s_19, offsetof(anvil_health_response, state_version), -1, true },
-    { "uptimeMs", &s_19, offsetof(anvil_health_response, uptime_ms), -1, true },
+    { "ok", &s_7, offsetof(anvil_health_response, ok), -1, true },
+    { "apiVersion", &s_83, offsetof(anvil_health_response, api_version), -1, true },
+    { "protocol", &s_25, offsetof(anvil_health_response, protocol), -1, true },
+    { "features", &s_43, offsetof(anvil_health_response, features), -1, true },
+    { "stateVersion", &s_23, offsetof(anvil_health_response, state_version), -1, true },
+    { "uptimeMs", &s_23, offsetof(anvil_health_response, uptime_ms), -1, true },
 };
 const anvil_schema anvil_schema_health_response = {
     .name = "HealthResponse",
@@ -1279,7 +1358,8 @@ const anvil_schema anvil_schema_health_response = {
 };
 
 static const anvil_field anvil_schema_list_workflows_request_filter_fields[] = {
-    { "hasUi", &s_8, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
+    { "hasUi", &s_11, offsetof(anvil_list_workflows_request_filter, has_ui), (int32_t)offsetof(anvil_list_workflows_request_filter, has_has_ui), false },
+    { "includeSystem", &s_11, offsetof(anvil_list_workflows_request_filter, include_system), (int32_t)offsetof(anvil_list_workflows_request_filter, has_include_system), false },
 };
 const anvil_schema anvil_schema_list_workflows_request_filter = {
     .name = "ListWorkflowsRequest.filter",
@@ -1289,7 +1369,7 @@ const anvil_schema anvil_schema_list_workflows_request_filter = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_list_workflows_request_filter_fields,
-    .n_fields = 1,
+    .n_fields = 2,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1314,8 +1394,9 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "key", &s_0, offsetof(anvil_workflow_summary, key), -1, true },
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
     { "description", &s_0, offsetof(anvil_workflow_summary, description), -1, false },
-    { "hasUi", &s_8, offsetof(anvil_workflow_summary, has_ui), -1, true },
-    { "uiPath", &s_39, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "hasUi", &s_11, offsetof(anvil_workflow_summary, has_ui), -1, true },
+    { "uiPath", &s_42, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "system", &s_11, offsetof(anvil_workflow_summary, system), -1, true },
 };
 const anvil_schema anvil_schema_workflow_summary = {
     .name = "WorkflowSummary",
@@ -1325,7 +1406,7 @@ const anvil_schema anvil_schema_workflow_summary = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_workflow_summary_fields,
-    .n_fields = 5,
+    .n_fields = 6,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1345,7 +1426,7 @@ const anvil_schema anvil_schema_list_workflows_response = {
 static const anvil_field anvil_schema_list_approvals_request_filter_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_approvals_request_filter, run_id), -1, false },
     { "workflow", &s_0, offsetof(anvil_list_approvals_request_filter, workflow), -1, false },
-    { "limit", &s_22, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
+    { "limit", &s_25, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_approvals_request_filter = {
     .name = "ListApprovalsRequest.filter",
@@ -1380,9 +1461,9 @@ static const anvil_field anvil_schema_approval_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_approval_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_approval_summary, workflow_key), -1, true },
     { "nodeId", &s_0, offsetof(anvil_approval_summary, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_approval_summary, iteration), -1, true },
+    { "iteration", &s_23, offsetof(anvil_approval_summary, iteration), -1, true },
     { "requestTitle", &s_0, offsetof(anvil_approval_summary, request_title), -1, true },
-    { "requestedAtMs", &s_19, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
+    { "requestedAtMs", &s_23, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_approval_summary = {
     .name = "ApprovalSummary",
@@ -1409,7 +1490,7 @@ const anvil_schema anvil_schema_list_approvals_response = {
     .item_size = sizeof(anvil_approval_summary),
 };
 
-static const anvil_schema s_89 = {
+static const anvil_schema s_93 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1425,8 +1506,8 @@ static const anvil_schema s_89 = {
 
 static const anvil_field anvil_schema_frames_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_request, run_id), -1, true },
-    { "afterFrameNo", &s_19, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
-    { "limit", &s_89, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
+    { "afterFrameNo", &s_23, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
+    { "limit", &s_93, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_frames_list_request = {
     .name = "FramesListRequest",
@@ -1442,8 +1523,8 @@ const anvil_schema anvil_schema_frames_list_request = {
 };
 
 static const anvil_field anvil_schema_frame_summary_fields[] = {
-    { "frameNo", &s_22, offsetof(anvil_frame_summary, frame_no), -1, true },
-    { "createdAtMs", &s_19, offsetof(anvil_frame_summary, created_at_ms), -1, true },
+    { "frameNo", &s_25, offsetof(anvil_frame_summary, frame_no), -1, true },
+    { "createdAtMs", &s_23, offsetof(anvil_frame_summary, created_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_frame_summary = {
     .name = "FrameSummary",
@@ -1458,7 +1539,7 @@ const anvil_schema anvil_schema_frame_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_92 = {
+static const anvil_schema s_96 = {
     .name = "FramesListResponse.frames",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1472,8 +1553,8 @@ static const anvil_schema s_92 = {
 
 static const anvil_field anvil_schema_frames_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_response, run_id), -1, true },
-    { "latestFrameNo", &s_19, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
-    { "frames", &s_92, offsetof(anvil_frames_list_response, frames), -1, true },
+    { "latestFrameNo", &s_23, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
+    { "frames", &s_96, offsetof(anvil_frames_list_response, frames), -1, true },
 };
 const anvil_schema anvil_schema_frames_list_response = {
     .name = "FramesListResponse",
@@ -1490,7 +1571,7 @@ const anvil_schema anvil_schema_frames_list_response = {
 
 static const anvil_field anvil_schema_frames_get_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_get_request, run_id), -1, true },
-    { "frameNo", &s_19, offsetof(anvil_frames_get_request, frame_no), -1, true },
+    { "frameNo", &s_23, offsetof(anvil_frames_get_request, frame_no), -1, true },
 };
 const anvil_schema anvil_schema_frames_get_request = {
     .name = "FramesGetRequest",
@@ -1507,8 +1588,8 @@ const anvil_schema anvil_schema_frames_get_request = {
 
 static const anvil_field anvil_schema_frames_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_get_response, run_id), -1, true },
-    { "frameNo", &s_22, offsetof(anvil_frames_get_response, frame_no), -1, true },
-    { "createdAtMs", &s_19, offsetof(anvil_frames_get_response, created_at_ms), -1, true },
+    { "frameNo", &s_25, offsetof(anvil_frames_get_response, frame_no), -1, true },
+    { "createdAtMs", &s_23, offsetof(anvil_frames_get_response, created_at_ms), -1, true },
     { "tree", &s_1, offsetof(anvil_frames_get_response, tree), -1, true },
 };
 const anvil_schema anvil_schema_frames_get_response = {
@@ -1527,8 +1608,8 @@ const anvil_schema anvil_schema_frames_get_response = {
 static const anvil_field anvil_schema_attempts_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_list_request, node_id), -1, false },
-    { "iteration", &s_19, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
-    { "limit", &s_89, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
+    { "iteration", &s_23, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
+    { "limit", &s_93, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_attempts_list_request = {
     .name = "AttemptsListRequest",
@@ -1543,20 +1624,20 @@ const anvil_schema anvil_schema_attempts_list_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_97_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
-static const anvil_schema s_97 = {
+static const char *const s_101_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
+static const anvil_schema s_101 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_97_enum,
+    .enum_values = s_101_enum,
     .n_enum = 6,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_98 = {
+static const anvil_schema s_102 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -1570,13 +1651,13 @@ static const anvil_schema s_98 = {
 
 static const anvil_field anvil_schema_attempt_summary_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempt_summary, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_attempt_summary, iteration), -1, true },
-    { "attempt", &s_22, offsetof(anvil_attempt_summary, attempt), -1, true },
-    { "state", &s_97, offsetof(anvil_attempt_summary, state), -1, true },
-    { "startedAtMs", &s_19, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
-    { "finishedAtMs", &s_98, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
-    { "exitCode", &s_38, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
-    { "error", &s_39, offsetof(anvil_attempt_summary, error), -1, true },
+    { "iteration", &s_23, offsetof(anvil_attempt_summary, iteration), -1, true },
+    { "attempt", &s_25, offsetof(anvil_attempt_summary, attempt), -1, true },
+    { "state", &s_101, offsetof(anvil_attempt_summary, state), -1, true },
+    { "startedAtMs", &s_23, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
+    { "finishedAtMs", &s_102, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
+    { "exitCode", &s_41, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
+    { "error", &s_42, offsetof(anvil_attempt_summary, error), -1, true },
 };
 const anvil_schema anvil_schema_attempt_summary = {
     .name = "AttemptSummary",
@@ -1591,7 +1672,7 @@ const anvil_schema anvil_schema_attempt_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_100 = {
+static const anvil_schema s_104 = {
     .name = "AttemptsListResponse.attempts",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1605,8 +1686,8 @@ static const anvil_schema s_100 = {
 
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
-    { "attempts", &s_100, offsetof(anvil_attempts_list_response, attempts), -1, true },
-    { "truncated", &s_8, offsetof(anvil_attempts_list_response, truncated), -1, true },
+    { "attempts", &s_104, offsetof(anvil_attempts_list_response, attempts), -1, true },
+    { "truncated", &s_11, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
     .name = "AttemptsListResponse",
@@ -1624,8 +1705,8 @@ const anvil_schema anvil_schema_attempts_list_response = {
 static const anvil_field anvil_schema_attempts_get_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_request, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_attempts_get_request, iteration), (int32_t)offsetof(anvil_attempts_get_request, has_iteration), false },
-    { "attempt", &s_22, offsetof(anvil_attempts_get_request, attempt), -1, true },
+    { "iteration", &s_23, offsetof(anvil_attempts_get_request, iteration), (int32_t)offsetof(anvil_attempts_get_request, has_iteration), false },
+    { "attempt", &s_25, offsetof(anvil_attempts_get_request, attempt), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_request = {
     .name = "AttemptsGetRequest",
@@ -1643,15 +1724,15 @@ const anvil_schema anvil_schema_attempts_get_request = {
 static const anvil_field anvil_schema_attempts_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_response, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_attempts_get_response, iteration), -1, true },
-    { "attempt", &s_22, offsetof(anvil_attempts_get_response, attempt), -1, true },
-    { "state", &s_97, offsetof(anvil_attempts_get_response, state), -1, true },
-    { "startedAtMs", &s_19, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
-    { "finishedAtMs", &s_98, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
-    { "exitCode", &s_38, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
-    { "error", &s_39, offsetof(anvil_attempts_get_response, error), -1, true },
-    { "stdout", &s_39, offsetof(anvil_attempts_get_response, stdout_), -1, true },
-    { "stderr", &s_39, offsetof(anvil_attempts_get_response, stderr_), -1, true },
+    { "iteration", &s_23, offsetof(anvil_attempts_get_response, iteration), -1, true },
+    { "attempt", &s_25, offsetof(anvil_attempts_get_response, attempt), -1, true },
+    { "state", &s_101, offsetof(anvil_attempts_get_response, state), -1, true },
+    { "startedAtMs", &s_23, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
+    { "finishedAtMs", &s_102, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
+    { "exitCode", &s_41, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
+    { "error", &s_42, offsetof(anvil_attempts_get_response, error), -1, true },
+    { "stdout", &s_42, offsetof(anvil_attempts_get_response, stdout_), -1, true },
+    { "stderr", &s_42, offsetof(anvil_attempts_get_response, stderr_), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_response = {
     .name = "AttemptsGetResponse",
@@ -1668,7 +1749,7 @@ const anvil_schema anvil_schema_attempts_get_response = {
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_request, run_id), -1, true },
-    { "frameNo", &s_19, offsetof(anvil_get_dev_tools_snapshot_request, frame_no), (int32_t)offsetof(anvil_get_dev_tools_snapshot_request, has_frame_no), false },
+    { "frameNo", &s_23, offsetof(anvil_get_dev_tools_snapshot_request, frame_no), (int32_t)offsetof(anvil_get_dev_tools_snapshot_request, has_frame_no), false },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .name = "GetDevToolsSnapshotRequest",
@@ -1683,7 +1764,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_105 = {
+static const anvil_schema s_109 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1695,11 +1776,11 @@ static const anvil_schema s_105 = {
 };
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
-    { "version", &s_105, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
+    { "version", &s_109, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
-    { "frameNo", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
-    { "seq", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
-    { "status", &s_37, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
+    { "frameNo", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
+    { "seq", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
+    { "status", &s_40, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
     { "root", &s_1, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
@@ -1717,8 +1798,8 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
 
 static const anvil_field anvil_schema_runs_diff_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_runs_diff_request, run_id), -1, true },
-    { "fromFrameNo", &s_19, offsetof(anvil_runs_diff_request, from_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_from_frame_no), false },
-    { "toFrameNo", &s_22, offsetof(anvil_runs_diff_request, to_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_to_frame_no), false },
+    { "fromFrameNo", &s_23, offsetof(anvil_runs_diff_request, from_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_from_frame_no), false },
+    { "toFrameNo", &s_25, offsetof(anvil_runs_diff_request, to_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_to_frame_no), false },
 };
 const anvil_schema anvil_schema_runs_diff_request = {
     .name = "RunsDiffRequest",
@@ -1735,12 +1816,12 @@ const anvil_schema anvil_schema_runs_diff_request = {
 
 static const anvil_field anvil_schema_runs_diff_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_runs_diff_response, run_id), -1, true },
-    { "fromFrameNo", &s_19, offsetof(anvil_runs_diff_response, from_frame_no), -1, true },
-    { "toFrameNo", &s_19, offsetof(anvil_runs_diff_response, to_frame_no), -1, true },
-    { "baseCommit", &s_39, offsetof(anvil_runs_diff_response, base_commit), -1, true },
-    { "commit", &s_39, offsetof(anvil_runs_diff_response, commit), -1, true },
+    { "fromFrameNo", &s_23, offsetof(anvil_runs_diff_response, from_frame_no), -1, true },
+    { "toFrameNo", &s_23, offsetof(anvil_runs_diff_response, to_frame_no), -1, true },
+    { "baseCommit", &s_42, offsetof(anvil_runs_diff_response, base_commit), -1, true },
+    { "commit", &s_42, offsetof(anvil_runs_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_runs_diff_response, summary), -1, true },
-    { "files", &s_67, offsetof(anvil_runs_diff_response, files), -1, true },
+    { "files", &s_71, offsetof(anvil_runs_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_runs_diff_response = {
     .name = "RunsDiffResponse",
@@ -1774,7 +1855,7 @@ const anvil_schema anvil_schema_runs_rerun_request = {
 static const anvil_field anvil_schema_approve_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_approve_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_approve_request, node_id), -1, true },
-    { "iteration", &s_19, offsetof(anvil_approve_request, iteration), (int32_t)offsetof(anvil_approve_request, has_iteration), false },
+    { "iteration", &s_23, offsetof(anvil_approve_request, iteration), (int32_t)offsetof(anvil_approve_request, has_iteration), false },
     { "note", &s_0, offsetof(anvil_approve_request, note), -1, false },
 };
 const anvil_schema anvil_schema_approve_request = {
@@ -1806,13 +1887,13 @@ const anvil_schema anvil_schema_pause_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_112_enum[] = { "pausing" };
-static const anvil_schema s_112 = {
+static const char *const s_116_enum[] = { "pausing" };
+static const anvil_schema s_116 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_112_enum,
+    .enum_values = s_116_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -1821,7 +1902,7 @@ static const anvil_schema s_112 = {
 
 static const anvil_field anvil_schema_pause_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
-    { "status", &s_112, offsetof(anvil_pause_run_response, status), -1, true },
+    { "status", &s_116, offsetof(anvil_pause_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_pause_run_response = {
     .name = "PauseRunResponse",
@@ -1838,7 +1919,7 @@ const anvil_schema anvil_schema_pause_run_response = {
 
 static const anvil_field anvil_schema_list_run_descendants_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_run_descendants_request, run_id), -1, true },
-    { "limit", &s_22, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
+    { "limit", &s_25, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
 };
 const anvil_schema anvil_schema_list_run_descendants_request = {
     .name = "ListRunDescendantsRequest",
@@ -1855,8 +1936,8 @@ const anvil_schema anvil_schema_list_run_descendants_request = {
 
 static const anvil_field anvil_schema_run_descendant_fields[] = {
     { "runId", &s_0, offsetof(anvil_run_descendant, run_id), -1, true },
-    { "parentRunId", &s_39, offsetof(anvil_run_descendant, parent_run_id), -1, true },
-    { "depth", &s_19, offsetof(anvil_run_descendant, depth), -1, true },
+    { "parentRunId", &s_42, offsetof(anvil_run_descendant, parent_run_id), -1, true },
+    { "depth", &s_23, offsetof(anvil_run_descendant, depth), -1, true },
 };
 const anvil_schema anvil_schema_run_descendant = {
     .name = "RunDescendant",
@@ -1899,13 +1980,13 @@ const anvil_schema anvil_schema_get_run_diff_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_118_enum[] = { "add", "modify", "delete" };
-static const anvil_schema s_118 = {
+static const char *const s_122_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_122 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_118_enum,
+    .enum_values = s_122_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1914,7 +1995,7 @@ static const anvil_schema s_118 = {
 
 static const anvil_field anvil_schema_diff_patch_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
-    { "operation", &s_118, offsetof(anvil_diff_patch, operation), -1, true },
+    { "operation", &s_122, offsetof(anvil_diff_patch, operation), -1, true },
     { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
 };
 const anvil_schema anvil_schema_diff_patch = {
@@ -1930,7 +2011,7 @@ const anvil_schema anvil_schema_diff_patch = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_120 = {
+static const anvil_schema s_124 = {
     .name = "GetRunDiffResponse.patches",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1942,13 +2023,13 @@ static const anvil_schema s_120 = {
     .item_size = sizeof(anvil_diff_patch),
 };
 
-static const char *const s_121_enum[] = { "oversized" };
-static const anvil_schema s_121 = {
+static const char *const s_125_enum[] = { "oversized" };
+static const anvil_schema s_125 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_121_enum,
+    .enum_values = s_125_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -1956,13 +2037,13 @@ static const anvil_schema s_121 = {
 };
 
 static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
-    { "seq", &s_19, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
+    { "seq", &s_23, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
     { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
-    { "patches", &s_120, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
-    { "status", &s_121, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "patches", &s_124, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_125, offsetof(anvil_get_run_diff_response, status), -1, false },
     { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
-    { "sizeBytes", &s_19, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
-    { "maxBytes", &s_22, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
+    { "sizeBytes", &s_23, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
+    { "maxBytes", &s_25, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
 };
 const anvil_schema anvil_schema_get_run_diff_response = {
     .name = "GetRunDiffResponse",
@@ -1980,7 +2061,7 @@ const anvil_schema anvil_schema_get_run_diff_response = {
 static const anvil_field anvil_schema_what_happened_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_what_happened_request, node_id), -1, false },
-    { "iteration", &s_19, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
+    { "iteration", &s_23, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_what_happened_request = {
     .name = "WhatHappenedRequest",
@@ -1995,26 +2076,26 @@ const anvil_schema anvil_schema_what_happened_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_124_enum[] = { "run", "node" };
-static const anvil_schema s_124 = {
+static const char *const s_128_enum[] = { "run", "node" };
+static const anvil_schema s_128 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_124_enum,
+    .enum_values = s_128_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_125_enum[] = { "facts" };
-static const anvil_schema s_125 = {
+static const char *const s_129_enum[] = { "facts" };
+static const anvil_schema s_129 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_125_enum,
+    .enum_values = s_129_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2023,14 +2104,14 @@ static const anvil_schema s_125 = {
 
 static const anvil_field anvil_schema_what_happened_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
-    { "nodeId", &s_39, offsetof(anvil_what_happened_response, node_id), -1, true },
-    { "iteration", &s_38, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
-    { "scope", &s_124, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "nodeId", &s_42, offsetof(anvil_what_happened_response, node_id), -1, true },
+    { "iteration", &s_41, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
+    { "scope", &s_128, offsetof(anvil_what_happened_response, scope), -1, true },
     { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
-    { "agentId", &s_30, offsetof(anvil_what_happened_response, agent_id), -1, true },
-    { "source", &s_125, offsetof(anvil_what_happened_response, source), -1, true },
-    { "cached", &s_8, offsetof(anvil_what_happened_response, cached), -1, true },
-    { "generatedAtMs", &s_19, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
+    { "agentId", &s_33, offsetof(anvil_what_happened_response, agent_id), -1, true },
+    { "source", &s_129, offsetof(anvil_what_happened_response, source), -1, true },
+    { "cached", &s_11, offsetof(anvil_what_happened_response, cached), -1, true },
+    { "generatedAtMs", &s_23, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_what_happened_response = {
     .name = "WhatHappenedResponse",

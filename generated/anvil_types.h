@@ -16,6 +16,16 @@
 
 #include "schema.h"
 
+/* RunStartedBy: Self-reported launch provenance (who or what started the run), distinct from the authenticated identity (ownerId, role). Recorded with the run and shown by getRun and listRuns. harness and sessionId are trimmed of surrounding whitespace and dropped when empty; prompt is clipped to 8,192 code points, visibly (the last kept one is replaced by U+2026). A startedBy with nothing left is not recorded (docs/runs.md#started-by). */
+typedef struct anvil_run_started_by {
+    char *harness;
+    char *session_id;
+    char *prompt;
+    bool has_detected;
+    bool detected;
+} anvil_run_started_by;
+extern const anvil_schema anvil_schema_run_started_by;
+
 /* LaunchRunRequest.options: Launch options. */
 typedef struct anvil_launch_run_request_options {
     char *run_id;
@@ -26,6 +36,8 @@ typedef struct anvil_launch_run_request_options {
     int64_t tool_timeout_ms;
     bool has_max_output_bytes;
     int64_t max_output_bytes;
+    bool has_started_by;
+    anvil_run_started_by started_by;
 } anvil_launch_run_request_options;
 extern const anvil_schema anvil_schema_launch_run_request_options;
 
@@ -42,6 +54,7 @@ extern const anvil_schema anvil_schema_launch_run_request;
 typedef struct anvil_launch_run_response {
     char *run_id;  /* required */
     char *workflow;  /* required */
+    bool system;  /* required */
 } anvil_launch_run_response;
 extern const anvil_schema anvil_schema_launch_run_response;
 
@@ -140,9 +153,10 @@ typedef struct anvil_rewind_run_response {
 } anvil_rewind_run_response;
 extern const anvil_schema anvil_schema_rewind_run_response;
 
-/* SubmitApprovalRequest.decision */
+/* SubmitApprovalRequest.decision: The decision. approved is required here unless the top-level approved is given. */
 typedef struct anvil_submit_approval_request_decision {
-    bool approved;  /* required */
+    bool has_approved;
+    bool approved;
     cJSON *value;
     char *note;
 } anvil_submit_approval_request_decision;
@@ -154,6 +168,9 @@ typedef struct anvil_submit_approval_request {
     char *node_id;  /* required */
     bool has_iteration;
     int64_t iteration;
+    bool has_approved;
+    bool approved;
+    char *note;
     anvil_submit_approval_request_decision decision;  /* required */
 } anvil_submit_approval_request;
 extern const anvil_schema anvil_schema_submit_approval_request;
@@ -237,6 +254,9 @@ typedef struct anvil_get_run_response {
     cJSON *summary;  /* required */
     bool has_nodes;
     struct { anvil_node_state_view *items; size_t count; } nodes;
+    bool system;  /* required */
+    bool has_started_by;
+    anvil_run_started_by started_by;
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_get_run_response;
 extern const anvil_schema anvil_schema_get_run_response;
@@ -246,6 +266,11 @@ typedef struct anvil_list_runs_request_filter {
     char *status;
     bool has_limit;
     int64_t limit;
+    bool has_offset;
+    int64_t offset;
+    char *workflow;
+    bool has_include_system;
+    bool include_system;
 } anvil_list_runs_request_filter;
 extern const anvil_schema anvil_schema_list_runs_request_filter;
 
@@ -263,6 +288,9 @@ typedef struct anvil_run_summary {
     char *status;  /* required */
     bool has_created_at_ms;
     int64_t created_at_ms;
+    bool system;  /* required */
+    bool has_started_by;
+    anvil_run_started_by started_by;
     cJSON *_extra;  /* members beyond the declared properties */
 } anvil_run_summary;
 extern const anvil_schema anvil_schema_run_summary;
@@ -297,6 +325,8 @@ typedef struct anvil_stream_dev_tools_request {
     char *run_id;  /* required */
     bool has_after_seq;
     int64_t after_seq;
+    bool has_from_seq;
+    int64_t from_seq;
 } anvil_stream_dev_tools_request;
 extern const anvil_schema anvil_schema_stream_dev_tools_request;
 
@@ -304,6 +334,8 @@ extern const anvil_schema anvil_schema_stream_dev_tools_request;
 typedef struct anvil_stream_dev_tools_response {
     char *stream_id;  /* required */
     char *run_id;  /* required */
+    bool has_from_seq;
+    int64_t from_seq;  /* required */
     bool has_after_seq;
     int64_t after_seq;  /* required */
 } anvil_stream_dev_tools_response;
@@ -403,9 +435,24 @@ typedef struct anvil_cron_list_request {
 } anvil_cron_list_request;
 extern const anvil_schema anvil_schema_cron_list_request;
 
-/* CronListResponse: Cron rows. */
+/* CronRow: One cron schedule. */
+typedef struct anvil_cron_row {
+    char *cron_id;  /* required */
+    char *workflow;  /* required */
+    char *workflow_path;  /* required */
+    char *pattern;  /* required */
+    bool enabled;  /* required */
+    int64_t created_at_ms;  /* required */
+    bool has_next_run_at_ms;
+    int64_t next_run_at_ms;  /* required */
+    bool has_last_run_at_ms;
+    int64_t last_run_at_ms;  /* required */
+} anvil_cron_row;
+extern const anvil_schema anvil_schema_cron_row;
+
+/* CronListResponse: Cron rows, by cronId. */
 typedef struct anvil_cron_list_response {
-    cJSON **items;
+    anvil_cron_row *items;
     size_t count;
 } anvil_cron_list_response;
 extern const anvil_schema anvil_schema_cron_list_response;
@@ -419,12 +466,6 @@ typedef struct anvil_cron_create_request {
     bool enabled;
 } anvil_cron_create_request;
 extern const anvil_schema anvil_schema_cron_create_request;
-
-/* CronCreateResponse: Created cron row. */
-typedef struct anvil_cron_create_response {
-    cJSON *value;
-} anvil_cron_create_response;
-extern const anvil_schema anvil_schema_cron_create_response;
 
 /* CronDeleteRequest */
 typedef struct anvil_cron_delete_request {
@@ -451,6 +492,7 @@ extern const anvil_schema anvil_schema_cron_run_request;
 typedef struct anvil_cron_run_response {
     char *run_id;  /* required */
     char *workflow;  /* required */
+    bool system;  /* required */
 } anvil_cron_run_response;
 extern const anvil_schema anvil_schema_cron_run_response;
 
@@ -475,6 +517,8 @@ extern const anvil_schema anvil_schema_health_response;
 typedef struct anvil_list_workflows_request_filter {
     bool has_has_ui;
     bool has_ui;
+    bool has_include_system;
+    bool include_system;
 } anvil_list_workflows_request_filter;
 extern const anvil_schema anvil_schema_list_workflows_request_filter;
 
@@ -492,6 +536,7 @@ typedef struct anvil_workflow_summary {
     char *description;
     bool has_ui;  /* required */
     char *ui_path;  /* required */
+    bool system;  /* required */
 } anvil_workflow_summary;
 extern const anvil_schema anvil_schema_workflow_summary;
 

@@ -2,9 +2,14 @@
  * handlers/approvals.c — submitApproval, approve (submitApproval with the
  * decision {approved: true, note}) and listApprovals.
  *
- * The engine enforces the approval's allowedScopes / allowedUsers and
- * decisionSchema and refuses a second decision with AlreadyDecided (409).
+ * submitApproval takes the verdict and the note either inside `decision`
+ * or at the top level of the params (the upstream client's types allow
+ * both); given twice they must agree, so no call is decided on a value
+ * its sender did not mean. The engine enforces the approval's
+ * allowedScopes / allowedUsers and decisionSchema and refuses a second
+ * decision with AlreadyDecided (409).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +41,42 @@ static int decide(anvil_call *call, anvil_decision *d, anvil_submit_approval_res
     return 0;
 }
 
+static int bad_param(anvil_call *call, const char *path, const char *why)
+{
+    anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST, "%s: %s", path, why);
+    anvil_error_detail_str(&call->err, "path", path);
+    return -1;
+}
+
+/* The verdict from decision.approved and/or the top-level approved. */
+static int verdict(anvil_call *call, const anvil_submit_approval_request *req, bool *approved)
+{
+    const anvil_submit_approval_request_decision *dec = &req->decision;
+    if (!dec->has_approved && !req->has_approved)
+        return bad_param(call, "$.params.decision.approved",
+                         "required property \"approved\" is missing (give decision.approved or the"
+                         " top-level approved)");
+    if (dec->has_approved && req->has_approved && dec->approved != req->approved) {
+        char why[160];
+        snprintf(why, sizeof why, "%s contradicts $.params.decision.approved (%s)",
+                 req->approved ? "true" : "false", dec->approved ? "true" : "false");
+        return bad_param(call, "$.params.approved", why);
+    }
+    *approved = dec->has_approved ? dec->approved : req->approved;
+    return 0;
+}
+
+/* The note from decision.note and/or the top-level note (NULL: none). */
+static int decision_note(anvil_call *call, const anvil_submit_approval_request *req,
+                         const char **note)
+{
+    const char *inner = req->decision.note, *outer = req->note;
+    if (inner && outer && strcmp(inner, outer) != 0)
+        return bad_param(call, "$.params.note", "differs from $.params.decision.note");
+    *note = inner ? inner : outer;
+    return 0;
+}
+
 int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_request *req,
                                  anvil_submit_approval_response *res)
 {
@@ -43,10 +84,10 @@ int anvil_handle_submit_approval(anvil_call *call, const anvil_submit_approval_r
         .run_id = req->run_id,
         .node_id = req->node_id,
         .iteration = req->has_iteration ? req->iteration : 0,
-        .approved = req->decision.approved,
         .value = req->decision.value,
-        .note = req->decision.note,
     };
+    if (verdict(call, req, &d.approved) != 0 || decision_note(call, req, &d.note) != 0)
+        return -1;
     return decide(call, &d, res);
 }
 

@@ -6,7 +6,9 @@
  * nextRunAtMs is computed from the scheduler's clock (anvil_cron_now_ms),
  * so it agrees with what the scheduler will compare it against. A manual
  * cronRun launches as the caller (like launchRun); only scheduled firings
- * run as role system / triggeredBy cron:gateway.
+ * run as role system / triggeredBy cron:gateway. Neither is a "system"
+ * run in the upstream's sense (a run of an internal workflow), so cronRun
+ * answers `system: false` like launchRun.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "anvil_handlers.h"
 #include "call.h"
 #include "clock.h"
+#include "config.h"
 #include "cron_expr.h"
 #include "cron_sched.h"
 #include "store_cron.h"
@@ -36,9 +39,41 @@ static int bad_field(anvil_call *call, const char *path, const char *what, const
     return -1;
 }
 
+/* ---- the CronRow answer ------------------------------------------------------ */
+
+/* The file the config loaded `workflow` from, or "" when the config no
+ * longer names it (a cronCreate row outliving its workflow; it cannot fire
+ * then). The upstream answers "" for an unknown path too. */
+static const char *workflow_path(const anvil_call *call, const char *workflow)
+{
+    const anvil_config *cfg = call->svc->config;
+    for (size_t i = 0; i < cfg->n_workflows; i++)
+        if (strcmp(cfg->workflows[i].name, workflow) == 0 && cfg->workflows[i].file)
+            return cfg->workflows[i].file;
+    return "";
+}
+
+/* Fill *out from a stored row. 0, or -1 when out of memory (the strings
+ * set so far are freed with the response). */
+static int fill_row(const anvil_call *call, const anvil_cron_record *r, anvil_cron_row *out)
+{
+    out->cron_id = strdup(r->cron_id);
+    out->workflow = strdup(r->workflow);
+    out->workflow_path = strdup(workflow_path(call, r->workflow));
+    out->pattern = strdup(r->pattern);
+    out->enabled = r->enabled;
+    out->created_at_ms = r->created_at_ms;
+    if ((out->has_next_run_at_ms = r->next_run_at_ms >= 0))
+        out->next_run_at_ms = r->next_run_at_ms;
+    if ((out->has_last_run_at_ms = r->last_run_at_ms >= 0))
+        out->last_run_at_ms = r->last_run_at_ms;
+    return out->cron_id && out->workflow && out->workflow_path && out->pattern ? 0 : -1;
+}
+
 /* ---- cronList ------------------------------------------------------------- */
 
 typedef struct list_ctx {
+    const anvil_call *call;
     anvil_cron_list_response *res;
     size_t cap;
     bool oom;
@@ -47,18 +82,16 @@ typedef struct list_ctx {
 static int add_row(void *ctx, const anvil_cron_record *r)
 {
     list_ctx *l = ctx;
-    cJSON **items = anvil_grow(l->res->items, l->res->count, &l->cap, sizeof *items);
+    anvil_cron_row *items = anvil_grow(l->res->items, l->res->count, &l->cap, sizeof *items);
     if (!items) {
         l->oom = true;
         return 1;
     }
     l->res->items = items;
-    cJSON *row = anvil_cron_row_json(r);
-    if (!row) {
+    if (fill_row(l->call, r, &l->res->items[l->res->count++]) != 0) {
         l->oom = true;
         return 1;
     }
-    l->res->items[l->res->count++] = row;
     return 0;
 }
 
@@ -66,7 +99,7 @@ int anvil_handle_cron_list(anvil_call *call, const anvil_cron_list_request *req,
                            anvil_cron_list_response *res)
 {
     const char *workflow = req->has_filter ? req->filter.workflow : NULL;
-    list_ctx l = { .res = res };
+    list_ctx l = { .call = call, .res = res };
     if (anvil_store_crons_list(call->svc->store, workflow, add_row, &l) < 0)
         return store_failed(call);
     return l.oom ? oom(call) : 0;
@@ -75,7 +108,7 @@ int anvil_handle_cron_list(anvil_call *call, const anvil_cron_list_request *req,
 /* ---- cronCreate ------------------------------------------------------------- */
 
 int anvil_handle_cron_create(anvil_call *call, const anvil_cron_create_request *req,
-                             anvil_cron_create_response *res)
+                             anvil_cron_row *res)
 {
     anvil_store *s = call->svc->store;
     anvil_cron c;
@@ -116,9 +149,9 @@ int anvil_handle_cron_create(anvil_call *call, const anvil_cron_create_request *
     anvil_cron_record saved;
     if (anvil_store_cron_get(s, id, &saved) != 1)
         return store_failed(call);
-    res->value = anvil_cron_row_json(&saved);
+    int rc = fill_row(call, &saved, res);
     anvil_cron_record_clear(&saved);
-    return res->value ? 0 : oom(call);
+    return rc == 0 ? 0 : oom(call);
 }
 
 /* ---- cronDelete ---------------------------------------------------------------- */
@@ -187,6 +220,7 @@ int anvil_handle_cron_run(anvil_call *call, const anvil_cron_run_request *req,
     int rc = anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err);
     if (rc == 0 && row.cron_id && anvil_store_cron_ran(s, row.cron_id, anvil_cron_now_ms()) < 0)
         rc = store_failed(call);
+    res->system = false;
     if (rc == 0 && !(res->workflow = strdup(workflow)))
         rc = oom(call);
     anvil_cron_record_clear(&row);

@@ -5,7 +5,12 @@
  * Requests arrive validated against the contract; these functions only do
  * what the engine and the store cannot decide alone (who launched, which
  * filter) and fill the generated response structs.
+ *
+ * `system` is false in every answer: the upstream marks runs of its
+ * internal plumbing workflows as system runs, and every Anvil workflow is
+ * one the operator configured (docs/workflows.md#visibility).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +19,7 @@
 #include "anvil_statuses.h"
 #include "call.h"
 #include "run_lookup.h"
+#include "started_by.h"
 #include "clock.h"
 #include "engine.h"
 #include "store_runs.h"
@@ -55,6 +61,7 @@ int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *re
     if (!e)
         return no_engine(call);
     anvil_launch l = launch_as_caller(call, req->workflow, req->input);
+    cJSON *started_by = NULL;
     if (req->has_options) {
         const anvil_launch_run_request_options *o = &req->options;
         l.run_id = o->run_id;
@@ -62,10 +69,18 @@ int anvil_handle_launch_run(anvil_call *call, const anvil_launch_run_request *re
         l.max_concurrency = o->has_max_concurrency ? o->max_concurrency : 0;
         l.tool_timeout_ms = o->has_tool_timeout_ms ? o->tool_timeout_ms : 0;
         l.max_output_bytes = o->has_max_output_bytes ? o->max_output_bytes : 0;
+        if (o->has_started_by && anvil_started_by_normalize(call, &o->started_by, &started_by) != 0)
+            return -1;
+        l.started_by = started_by;
     }
+    /* A repeated idempotency key answers the earlier run, whose recorded
+     * provenance stands: this call's startedBy is not recorded. */
     bool existing = false;
-    if (anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err) != 0)
+    int rc = anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err);
+    cJSON_Delete(started_by);
+    if (rc != 0)
         return -1;
+    res->system = false;
     res->workflow = strdup(req->workflow);
     return res->workflow ? 0 : oom(call);
 }
@@ -105,8 +120,11 @@ int anvil_handle_runs_rerun(anvil_call *call, const anvil_runs_rerun_request *re
         l.max_concurrency = recorded_option(options, "maxConcurrency");
         l.tool_timeout_ms = recorded_option(options, "toolTimeoutMs");
         l.max_output_bytes = recorded_option(options, "maxOutputBytes");
+        /* The rerun is this caller's launch: the earlier run's startedBy
+         * described who launched that one, so it is not copied. */
         bool existing = false;
         rc = anvil_engine_launch(e, &l, &res->run_id, &existing, &call->err);
+        res->system = false;
         if (rc == 0 && !(res->workflow = strdup(rec.workflow)))
             rc = oom(call);
     }
@@ -204,7 +222,12 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
                 res->scopes.items[res->scopes.count++] = dup_opt(x->valuestring, &bad);
     }
     cJSON_Delete(scopes);
+    res->system = false;
+    int viewed = anvil_started_by_view(call, rec.run_id, rec.started_by_json, &res->started_by,
+                                       &res->has_started_by);
     anvil_run_record_clear(&rec);
+    if (viewed != 0)
+        return -1;
 
     run_view_ctx v = { .res = res, .summary = cJSON_CreateObject() };
     res->summary = v.summary;
@@ -219,9 +242,11 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
 /* ---- listRuns ----------------------------------------------------------------- */
 
 typedef struct list_ctx {
+    anvil_call *call;
     anvil_list_runs_response *res;
     size_t cap;
     bool oom;
+    bool failed;                    /* call->err is set */
 } list_ctx;
 
 static int add_summary(void *ctx, const anvil_run_record *r)
@@ -237,36 +262,55 @@ static int add_summary(void *ctx, const anvil_run_record *r)
     s->status = dup_opt(r->status, &l->oom);
     s->has_created_at_ms = true;
     s->created_at_ms = r->created_at_ms;
-    return l->oom ? 1 : 0;
+    s->system = false;
+    if (anvil_started_by_view(l->call, r->run_id, r->started_by_json, &s->started_by,
+                              &s->has_started_by) != 0)
+        l->failed = true;
+    return l->oom || l->failed ? 1 : 0;
 }
 
+static int bad_filter(anvil_call *call, const char *path, const char *why)
+{
+    anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST, "%s: %s", path, why);
+    anvil_error_detail_str(&call->err, "path", path);
+    return -1;
+}
+
+/* includeSystem needs no branch: there are no system runs to include. An
+ * unknown workflow key is not an error: it matches no run, as a status no
+ * run has would (runs of a workflow since removed from the config are
+ * still listed under its key). */
 int anvil_handle_list_runs(anvil_call *call, const anvil_list_runs_request *req,
                            anvil_list_runs_response *res)
 {
-    const char *status = req->has_filter ? req->filter.status : NULL;
-    int64_t limit = req->has_filter && req->filter.has_limit ? req->filter.limit : LIST_RUNS_DEFAULT;
+    const anvil_list_runs_request_filter *f = req->has_filter ? &req->filter : NULL;
+    anvil_run_filter q = {
+        .status = f ? f->status : NULL,
+        .workflow = f ? f->workflow : NULL,
+        .limit = f && f->has_limit ? f->limit : LIST_RUNS_DEFAULT,
+        .offset = f && f->has_offset ? f->offset : 0,
+    };
     anvil_run_status known;
-    if (status && !anvil_run_status_parse(status, &known)) {
-        char names[256];
+    if (q.status && !anvil_run_status_parse(q.status, &known)) {
+        char names[256], why[400];
         if (anvil_status_list(&anvil_run_status_table, names, sizeof names) != 0)
             return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "listing the run statuses failed");
-        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
-                        "$.params.filter.status: \"%.64s\" is not a run status (%s)", status, names);
-        anvil_error_detail_str(&call->err, "path", "$.params.filter.status");
-        return -1;
+        snprintf(why, sizeof why, "\"%.64s\" is not a run status (%s)", q.status, names);
+        return bad_filter(call, "$.params.filter.status", why);
     }
-    if (limit > LIST_RUNS_MAX) {
-        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
-                        "$.params.filter.limit: must be <= %d", LIST_RUNS_MAX);
-        anvil_error_detail_str(&call->err, "path", "$.params.filter.limit");
-        return -1;
+    if (q.limit > LIST_RUNS_MAX) {
+        char why[32];
+        snprintf(why, sizeof why, "must be <= %d", LIST_RUNS_MAX);
+        return bad_filter(call, "$.params.filter.limit", why);
     }
-    list_ctx l = { .res = res, .cap = (size_t)limit };
-    res->items = calloc((size_t)limit, sizeof *res->items);
+    list_ctx l = { .call = call, .res = res, .cap = (size_t)q.limit };
+    res->items = calloc((size_t)q.limit, sizeof *res->items);
     if (!res->items)
         return oom(call);
-    if (anvil_store_run_summaries(call->svc->store, status, limit, add_summary, &l) < 0)
+    if (anvil_store_run_summaries(call->svc->store, &q, add_summary, &l) < 0 && !l.failed)
         return anvil_store_error(call->svc->store, &call->err, NULL);
+    if (l.failed)
+        return -1;
     return l.oom ? oom(call) : 0;
 }
 

@@ -9,9 +9,10 @@
  * replay right after the response and the live events after that.
  *
  * streamDevTools validates the run and afterSeq against the run's recorded
- * frames (afterSeq is a frameNo) and registers a DevTools stream through
- * the same ops: the snapshot goes right after the response and the deltas
- * after that (runtime/engine/devtools.c builds them).
+ * frames (afterSeq is a frameNo; fromSeq, the upstream's older name for it,
+ * is the same value) and registers a DevTools stream through the same ops:
+ * the snapshot goes right after the response and the deltas after that
+ * (runtime/engine/devtools.c builds them).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -89,34 +90,57 @@ int anvil_handle_stream_run_events(anvil_call *call, const anvil_stream_run_even
     return 0;
 }
 
+/* The frame a DevTools stream starts at, from afterSeq and/or fromSeq:
+ * *given is false when neither was sent. Two different values are
+ * refused rather than one silently winning. */
+static int dev_tools_start(anvil_call *call, const anvil_stream_dev_tools_request *req,
+                           bool *given, int64_t *frame)
+{
+    *given = req->has_after_seq || req->has_from_seq;
+    *frame = req->has_after_seq ? req->after_seq : req->from_seq;
+    if (req->has_after_seq && req->has_from_seq && req->after_seq != req->from_seq) {
+        anvil_error_set(&call->err, ANVIL_ERR_INVALID_REQUEST,
+                        "$.params.fromSeq: %lld differs from $.params.afterSeq (%lld); they name the"
+                        " same frame", (long long)req->from_seq, (long long)req->after_seq);
+        anvil_error_detail_str(&call->err, "path", "$.params.fromSeq");
+        return -1;
+    }
+    return 0;
+}
+
 int anvil_handle_stream_dev_tools(anvil_call *call, const anvil_stream_dev_tools_request *req, anvil_stream_dev_tools_response *res)
 {
     if (!call->streams)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
                                "streamDevTools needs a WebSocket connection");
+    bool given;
+    int64_t from;
+    if (dev_tools_start(call, req, &given, &from) != 0)
+        return -1;
+    const char *name = req->has_after_seq ? "afterSeq" : "fromSeq";
     anvil_run_record rec;
     if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     int64_t latest = rec.frame_no;
     anvil_run_record_clear(&rec);
-    if (req->has_after_seq && req->after_seq > latest) {
-        anvil_error_set(&call->err, ANVIL_ERR_SEQ_OUT_OF_RANGE, "afterSeq %lld is newer than the latest frame %lld",
-                        (long long)req->after_seq, (long long)latest);
-        anvil_error_detail_int(&call->err, "afterSeq", req->after_seq);
+    if (given && from > latest) {
+        anvil_error_set(&call->err, ANVIL_ERR_SEQ_OUT_OF_RANGE, "%s %lld is newer than the latest frame %lld",
+                        name, (long long)from, (long long)latest);
+        anvil_error_detail_int(&call->err, name, from);
         anvil_error_detail_int(&call->err, "currentSeq", latest);
         return -1;
     }
-    /* The first frame sent is the snapshot (the baseline): frame afterSeq
-     * itself (the first frame for afterSeq 0), else the latest frame. */
-    int64_t base = req->has_after_seq ? req->after_seq : latest;
+    /* The first frame sent is the snapshot (the baseline): the frame asked
+     * for itself (the first frame for 0), else the latest frame. */
+    int64_t base = given ? from : latest;
     int64_t start_after = base > 0 ? base - 1 : 0;
     char stream_id[37];
     if (call->streams->devtools(call->conn, req->run_id, start_after, stream_id, &call->err) != 0)
         return -1;
     res->stream_id = strdup(stream_id);
     res->run_id = strdup(req->run_id);
-    res->has_after_seq = req->has_after_seq;
-    res->after_seq = req->after_seq;
+    res->has_after_seq = res->has_from_seq = given;
+    res->after_seq = res->from_seq = from;
     if (!res->stream_id || !res->run_id)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");
     return 0;

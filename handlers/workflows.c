@@ -1,6 +1,12 @@
 /*
  * handlers/workflows.c — `listWorkflows`: the registered workflows, sorted
  * by key, optionally only those with (or without) a UI mount.
+ *
+ * The upstream hides its internal plumbing workflows (`system: true`)
+ * unless the filter says includeSystem. Anvil registers only the
+ * workflows of the operator's config, none of them internal, so every
+ * summary says `system: false` and includeSystem changes nothing
+ * (docs/workflows.md#visibility).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +52,7 @@ int anvil_handle_list_workflows(anvil_call *call, const anvil_list_workflows_req
         s->description = dup_or_null(w->description, &oom);
         s->has_ui = has_ui;
         s->ui_path = dup_or_null(w->ui_path, &oom);
+        s->system = false;
         if (!s->key)
             oom = true;
     }

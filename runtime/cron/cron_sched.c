@@ -38,28 +38,6 @@ int64_t anvil_cron_now_ms(void)
     return (int64_t)v;
 }
 
-cJSON *anvil_cron_row_json(const anvil_cron_record *r)
-{
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return NULL;
-    bool ok = cJSON_AddStringToObject(o, "cronId", r->cron_id) &&
-              cJSON_AddStringToObject(o, "workflow", r->workflow) &&
-              cJSON_AddStringToObject(o, "pattern", r->pattern) &&
-              cJSON_AddBoolToObject(o, "enabled", r->enabled) &&
-              (r->next_run_at_ms >= 0
-                   ? cJSON_AddNumberToObject(o, "nextRunAtMs", (double)r->next_run_at_ms) != NULL
-                   : cJSON_AddNullToObject(o, "nextRunAtMs") != NULL) &&
-              (r->last_run_at_ms >= 0
-                   ? cJSON_AddNumberToObject(o, "lastRunAtMs", (double)r->last_run_at_ms) != NULL
-                   : cJSON_AddNullToObject(o, "lastRunAtMs") != NULL);
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
-}
-
 /* ---- config schedules ----------------------------------------------------- */
 
 typedef struct id_list {

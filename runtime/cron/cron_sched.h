@@ -18,8 +18,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
-
 #include <event2/event.h>
 
 #include "config.h"
@@ -47,10 +45,6 @@ int anvil_cron_sched_poll(anvil_cron_sched *cs);
 
 /* The scheduler's now: ANVIL_TEST_CLOCK_FILE's value, else the wall clock. */
 int64_t anvil_cron_now_ms(void);
-
-/* {cronId, workflow, pattern, enabled, nextRunAtMs, lastRunAtMs} (the last
- * two null when unset), or NULL when out of memory. */
-cJSON *anvil_cron_row_json(const anvil_cron_record *r);
 
 
 #endif

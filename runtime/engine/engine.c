@@ -526,6 +526,7 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     r->rec.scopes_json = json_text_or(scopes, "[]");
     r->rec.token_id = l->token_id ? strdup(l->token_id) : NULL;
     r->rec.idempotency_key = l->idempotency_key ? strdup(l->idempotency_key) : NULL;
+    r->rec.started_by_json = l->started_by ? anvil_json_print(l->started_by) : NULL;
     r->rec.created_at_ms = r->rec.updated_at_ms = now;
     r->rec.finished_at_ms = -1;
     cJSON_Delete(scopes);
@@ -535,7 +536,8 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     if (!r->rec.workflow || !status_set || !r->rec.input_json || !r->rec.options_json ||
         !r->rec.triggered_by || !r->rec.role || !r->rec.scopes_json || !r->input ||
         (l->owner_id && !r->rec.owner_id) || (l->token_id && !r->rec.token_id) ||
-        (l->idempotency_key && !r->rec.idempotency_key)) {
+        (l->idempotency_key && !r->rec.idempotency_key) ||
+        (l->started_by && !r->rec.started_by_json)) {
         anvil_run_free(r);
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     }

@@ -66,6 +66,9 @@ typedef struct anvil_launch {
     char *const *scopes;
     size_t n_scopes;
     const char *token_id;            /* may be NULL */
+    /* Self-reported launch provenance (RunStartedBy, already normalised
+     * by the caller), recorded with the run as is; NULL = none. Borrowed. */
+    const cJSON *started_by;
     /* An event recorded in the launch transaction right after run.started
      * (e.g. "cron.triggered"), so it precedes everything the run does even
      * when the run ends inside the launch. NULL = none. The payload is

@@ -179,6 +179,15 @@ const char *const anvil_store_migrations[] = {
     "  finished_at_ms INTEGER);"
     "CREATE INDEX rewind_audit_quota ON rewind_audit(run_id, caller, started_at_ms);"
     "CREATE INDEX rewind_audit_open ON rewind_audit(audit_id) WHERE result = 'in_progress';",
+
+    /* 6: what the upstream client sends and shows (docs/runs.md). The
+     * launch's self-reported provenance (options.startedBy, normalised by
+     * handlers/started_by.c; NULL when none), which is immutable like the
+     * run's input; and an index for listRuns' workflow filter, so a page of
+     * one workflow's newest runs is read in index order, not filtered out
+     * of every run. */
+    "ALTER TABLE runs ADD COLUMN started_by_json TEXT;"
+    "CREATE INDEX runs_workflow_newest ON runs(workflow, created_at_ms DESC);",
 };
 
 const size_t anvil_store_n_migrations =

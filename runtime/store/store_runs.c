@@ -71,13 +71,14 @@ void anvil_run_record_clear(anvil_run_record *r)
     free(r->idempotency_key);
     free(r->error);
     free(r->workspace_head);
+    free(r->started_by_json);
     memset(r, 0, sizeof *r);
 }
 
 #define RUN_COLUMNS \
     "run_id, workflow, status, input_json, options_json, owner_id, triggered_by, role," \
     " scopes_json, token_id, idempotency_key, error, cancel_requested, last_seq, frame_no," \
-    " created_at_ms, updated_at_ms, finished_at_ms, workspace_head, held"
+    " created_at_ms, updated_at_ms, finished_at_ms, workspace_head, held, started_by_json"
 
 static int read_run(sqlite3_stmt *st, anvil_run_record *r)
 {
@@ -102,6 +103,7 @@ static int read_run(sqlite3_stmt *st, anvil_run_record *r)
     r->finished_at_ms = anvil_sql_int(st, 17, -1);
     r->workspace_head = anvil_sql_text(st, 18);
     r->held = anvil_sql_int(st, 19, 0) != 0;
+    r->started_by_json = anvil_sql_text(st, 20);
     if (!r->run_id || !r->workflow || !r->status || !r->input_json || !r->options_json ||
         !r->triggered_by || !r->role || !r->scopes_json) {
         anvil_run_record_clear(r);
@@ -115,13 +117,13 @@ int anvil_store_run_insert(anvil_store *s, const anvil_run_record *r)
     static const char sql[] =
         "INSERT INTO runs(" RUN_COLUMNS ") VALUES "
         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,"
-        " ?20)";
-    return anvil_sql_exec(s, sql, "ssssssssssssiiiiinsi", r->run_id, r->workflow, r->status,
+        " ?20, ?21)";
+    return anvil_sql_exec(s, sql, "ssssssssssssiiiiinsis", r->run_id, r->workflow, r->status,
                           r->input_json, r->options_json, r->owner_id, r->triggered_by, r->role,
                           r->scopes_json, r->token_id, r->idempotency_key, r->error,
                           (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
                           r->created_at_ms, r->updated_at_ms, r->finished_at_ms,
-                          r->workspace_head, (int64_t)r->held) < 0 ? -1 : 0;
+                          r->workspace_head, (int64_t)r->held, r->started_by_json) < 0 ? -1 : 0;
 }
 
 int anvil_store_run_update(anvil_store *s, const anvil_run_record *r)
@@ -214,7 +216,7 @@ static int each_summary(void *ctx, sqlite3_stmt *st)
     anvil_run_record r = {
         .run_id = (char *)sqlite3_column_text(st, 0), .workflow = (char *)sqlite3_column_text(st, 1),
         .status = (char *)sqlite3_column_text(st, 2), .created_at_ms = anvil_sql_int(st, 3, 0),
-        .finished_at_ms = -1,
+        .started_by_json = (char *)sqlite3_column_text(st, 4), .finished_at_ms = -1,
     };
     if (!r.run_id || !r.workflow || !r.status) {
         e->failed = 1;
@@ -223,18 +225,38 @@ static int each_summary(void *ctx, sqlite3_stmt *st)
     return e->fn(e->ctx, &r);   /* borrowed column text: valid during the call */
 }
 
-int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
+/* One statement per combination of filters, each written out whole: a
+ * filter bound as "?3 IS NULL OR status = ?3" would keep SQLite from
+ * walking the matching index in order (runs_newest, runs_status_newest,
+ * runs_workflow_newest), and the page would be sorted from every row. */
+int anvil_store_run_summaries(anvil_store *s, const anvil_run_filter *f,
                               anvil_run_record_fn fn, void *ctx)
 {
     static const char all_sql[] =
-        "SELECT run_id, workflow, status, created_at_ms FROM runs"
-        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+        "SELECT run_id, workflow, status, created_at_ms, started_by_json FROM runs"
+        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1 OFFSET ?2";
     static const char status_sql[] =
-        "SELECT run_id, workflow, status, created_at_ms FROM runs WHERE status = ?2"
-        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1";
+        "SELECT run_id, workflow, status, created_at_ms, started_by_json FROM runs"
+        " WHERE status = ?3 ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1 OFFSET ?2";
+    static const char workflow_sql[] =
+        "SELECT run_id, workflow, status, created_at_ms, started_by_json FROM runs"
+        " WHERE workflow = ?3 ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1 OFFSET ?2";
+    static const char both_sql[] =
+        "SELECT run_id, workflow, status, created_at_ms, started_by_json FROM runs"
+        " WHERE status = ?3 AND workflow = ?4"
+        " ORDER BY created_at_ms DESC, rowid DESC LIMIT ?1 OFFSET ?2";
     run_each e = { fn, ctx, 0 };
-    int n = status ? anvil_sql_query(s, status_sql, each_summary, &e, "is", limit, status)
-                   : anvil_sql_query(s, all_sql, each_summary, &e, "i", limit);
+    int n;
+    if (f->status && f->workflow)
+        n = anvil_sql_query(s, both_sql, each_summary, &e, "iiss", f->limit, f->offset, f->status,
+                            f->workflow);
+    else if (f->status)
+        n = anvil_sql_query(s, status_sql, each_summary, &e, "iis", f->limit, f->offset, f->status);
+    else if (f->workflow)
+        n = anvil_sql_query(s, workflow_sql, each_summary, &e, "iis", f->limit, f->offset,
+                            f->workflow);
+    else
+        n = anvil_sql_query(s, all_sql, each_summary, &e, "ii", f->limit, f->offset);
     return e.failed ? -1 : n;
 }
 

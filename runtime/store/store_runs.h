@@ -27,6 +27,7 @@ typedef struct anvil_run_record {
     char *owner_id, *triggered_by, *role, *scopes_json, *token_id;
     char *idempotency_key, *error;
     char *workspace_head;           /* current workspace commit, or NULL */
+    char *started_by_json;          /* launch provenance (RunStartedBy), or NULL; set at insert only */
     bool held;                      /* rewound or paused: nothing starts until resumeRun */
     bool cancel_requested;
     int64_t last_seq, frame_no;
@@ -49,10 +50,22 @@ typedef int (*anvil_run_record_fn)(void *ctx, const anvil_run_record *r);
 /* Newest first; status NULL = any. Returns rows seen or -1. */
 int anvil_store_runs_list(anvil_store *s, const char *status, int64_t limit,
                           anvil_run_record_fn fn, void *ctx);
+
+/* Which runs anvil_store_run_summaries reads: those matching every filter
+ * that is set, newest first, skipping `offset` of them. */
+typedef struct anvil_run_filter {
+    const char *status;             /* NULL = any */
+    const char *workflow;           /* NULL = any */
+    int64_t limit;                  /* > 0 */
+    int64_t offset;                 /* >= 0; rows skipped after the sort */
+} anvil_run_filter;
+
 /* Newest first like anvil_store_runs_list, but only run_id, workflow,
- * status and created_at_ms are filled: what listRuns returns, without
- * reading each run's input and principal. */
-int anvil_store_run_summaries(anvil_store *s, const char *status, int64_t limit,
+ * status, created_at_ms and started_by_json are filled: what listRuns
+ * returns, without reading each run's input and principal. The record's
+ * strings are borrowed and valid during the callback only. Rows seen, or
+ * -1. */
+int anvil_store_run_summaries(anvil_store *s, const anvil_run_filter *f,
                               anvil_run_record_fn fn, void *ctx);
 /* Every run whose status is not terminal, oldest first. */
 int anvil_store_runs_unfinished(anvil_store *s, anvil_run_record_fn fn, void *ctx);

@@ -138,6 +138,22 @@ typedef struct snap_ctx {
     bool oom;
 } snap_ctx;
 
+/* The provenance the run's launch recorded (JSON the handlers wrote), as
+ * o.startedBy; nothing when there is none. 0, or -1 (out of memory, or a
+ * damaged row, which fails the snapshot like any unreadable row). */
+static int add_started_by(cJSON *o, const char *json)
+{
+    if (!json)
+        return 0;
+    cJSON *v = cJSON_Parse(json);
+    if (cJSON_IsObject(v) && cJSON_AddItemToObject(o, "startedBy", v))
+        return 0;
+    cJSON_Delete(v);
+    return -1;
+}
+
+/* One run as listRuns shows it (a RunSummary): system is false for every
+ * Anvil run (docs/workflows.md#visibility). */
 static int snap_run(void *ctx, const anvil_run_record *r)
 {
     snap_ctx *s = ctx;
@@ -146,6 +162,7 @@ static int snap_run(void *ctx, const anvil_run_record *r)
         !cJSON_AddStringToObject(o, "workflowKey", r->workflow ? r->workflow : "") ||
         !cJSON_AddStringToObject(o, "status", r->status ? r->status : "") ||
         !cJSON_AddNumberToObject(o, "createdAtMs", (double)r->created_at_ms) ||
+        !cJSON_AddBoolToObject(o, "system", false) || add_started_by(o, r->started_by_json) != 0 ||
         !cJSON_AddItemToArray(s->arr, o)) {
         cJSON_Delete(o);
         s->oom = true;

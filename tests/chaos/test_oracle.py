@@ -84,7 +84,8 @@ class OracleCatches(unittest.TestCase):
         self.assertCaught("launch-duplicated", run_id + "-copy", (
             "INSERT INTO runs SELECT ? || '-copy', workflow, status, input_json, options_json, owner_id,"
             " triggered_by, role, scopes_json, token_id, NULL, error, cancel_requested, 0, 0,"
-            " created_at_ms, updated_at_ms, finished_at_ms, workspace_head, held FROM runs WHERE run_id = ?",
+            " created_at_ms, updated_at_ms, finished_at_ms, workspace_head, held, started_by_json"
+            " FROM runs WHERE run_id = ?",
             (run_id, run_id)))
 
     def test_hole_in_the_log(self):

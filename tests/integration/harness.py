@@ -547,10 +547,12 @@ STUBBED = set()
 # Error codes produced before a request reaches its handler.
 # InvalidRequest answers that only a handler gives, by message prefix: checks
 # the contract's schema cannot express (a cron pattern's syntax, a
-# registered workflow, "cronId or workflow"). They prove the handler ran.
+# registered workflow, "cronId or workflow", a verdict given in one of two
+# places). They prove the handler ran.
 HANDLER_INVALID_REQUEST = {
     "cronCreate": ("$.params.pattern: Invalid cron pattern: ", "$.params.workflow: Unknown workflow: "),
     "cronRun": ("$.params: cronRun needs cronId or workflow",),
     "rewindRun": ("$.params.runId: must match ",),
+    "submitApproval": ('$.params.decision.approved: required property "approved" is missing',),
 }
 PRE_HANDLER_CODES = ("InvalidRequest", "Unauthorized", "Forbidden", "MethodNotFound")

@@ -124,7 +124,14 @@ class Methods(CronCase):
         self.assertIs(n["enabled"], True)
         self.assertIsInstance(n["nextRunAtMs"], int)
         self.assertGreater(n["nextRunAtMs"], 0)
-        self.assertEqual(set(n), {"cronId", "workflow", "pattern", "enabled", "nextRunAtMs", "lastRunAtMs"})
+        # the upstream client's GatewayCronRow: workflowPath is the file the
+        # config loaded the workflow from
+        self.assertEqual(set(n), {"cronId", "workflow", "workflowPath", "pattern", "enabled",
+                                  "createdAtMs", "nextRunAtMs", "lastRunAtMs"})
+        self.assertEqual(os.path.realpath(n["workflowPath"]),
+                         os.path.realpath(os.path.join(self.server.dir, "wf", "nightly.yaml")))
+        self.assertIsInstance(n["createdAtMs"], int)
+        self.assertLessEqual(n["createdAtMs"], int(time.time() * 1000))
         self.assertEqual(list(self.rows(workflow="hourly")), ["gateway:hourly"])
         self.assertEqual(self.rows(workflow="nope"), {})
 
@@ -140,6 +147,9 @@ class Methods(CronCase):
         self.assertEqual(again["pattern"], "0 0 1 JAN *")
         self.assertIs(again["enabled"], False)
         self.assertEqual(self.rows(workflow="plain")["c-one"], again)
+        self.assertEqual(os.path.realpath(again["workflowPath"]),
+                         os.path.realpath(os.path.join(self.server.dir, "wf", "plain.yaml")))
+        self.assertEqual(again["createdAtMs"], row["createdAtMs"], "a replaced row keeps its creation time")
         gen = self.call("cronCreate", {"workflow": "plain", "pattern": "@daily"})
         self.assertRegex(gen["cronId"], r"^cron_[0-9a-f]{32}$")
         self.assertEqual(self.call("cronDelete", {"cronId": "c-one"}), {"cronId": "c-one", "removed": True})
@@ -164,7 +174,8 @@ class Methods(CronCase):
         self.call("cronCreate", {"workflow": "plain", "pattern": "0 0 1 1 *", "cronId": "manual"})
         res = self.call("cronRun", {"cronId": "manual", "input": {"x": 1}})
         self.assertEqual(res["workflow"], "plain")
-        self.assertEqual(set(res), {"runId", "workflow"})
+        self.assertEqual(set(res), {"runId", "workflow", "system"})
+        self.assertIs(res["system"], False)
         view = self.call("getRun", {"runId": res["runId"]})
         self.assertEqual(view["input"], {"x": 1})
         self.assertEqual(view["triggeredBy"], "user:op")   # a manual run is the caller's

@@ -506,10 +506,10 @@ workflows:
         status, _, doc = self.server.rpc("listWorkflows", {}, token=OP)
         items = self.assertOk(status, doc)
         self.assertEqual(items, [
-            {"key": "Zeta", "hasUi": False, "uiPath": None},
-            {"key": "alpha", "hasUi": False, "uiPath": None},
+            {"key": "Zeta", "hasUi": False, "uiPath": None, "system": False},
+            {"key": "alpha", "hasUi": False, "uiPath": None, "system": False},
             {"key": "deploy", "readableName": "Deploy It", "description": "Build and ship.",
-             "hasUi": True, "uiPath": "/ui/deploy"},
+             "hasUi": True, "uiPath": "/ui/deploy", "system": False},
         ])
 
     def test_list_workflows_filter_has_ui(self):

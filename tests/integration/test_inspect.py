@@ -355,7 +355,8 @@ class Inspect(InspectCase):
                            maxOutputBytes=16, maxConcurrency=2, toolTimeoutMs=60000)
         self.wait_run(orig)
         p = self.call("runs.rerun", {"runId": orig}, token="write-token")
-        self.assertEqual(set(p), {"runId", "workflow"})
+        self.assertEqual(set(p), {"runId", "workflow", "system"})
+        self.assertIs(p["system"], False)
         self.assertRegex(p["runId"], RUN_ID_RE)
         self.assertEqual(p["workflow"], "chatty")
         new = p["runId"]

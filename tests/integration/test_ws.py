@@ -382,7 +382,8 @@ class WsProtocol(WsTestCase):
         self.assertGreater(snap["stateVersion"], 0)
         runs = {r["runId"]: r for r in snap["runs"]}
         self.assertIn(run_id, runs)
-        self.assertEqual(set(runs[run_id]), {"runId", "workflowKey", "status", "createdAtMs"})
+        self.assertEqual(set(runs[run_id]), {"runId", "workflowKey", "status", "createdAtMs", "system"})
+        self.assertIs(runs[run_id]["system"], False)
         self.assertEqual(runs[run_id]["workflowKey"], "gate")
         self.assertEqual(runs[run_id]["status"], "waiting-approval")
         for r in snap["runs"]:
@@ -977,12 +978,13 @@ class WsDevTools(WsTestCase, StreamMixin):
 
     def assertDtResponse(self, res, run_id, after_seq):
         p = self.assertWsOk(res)
-        # afterSeq is always present, null when the request had none (as
-        # streamRunEvents answers and the reference server does).
-        self.assertEqual(set(p), {"streamId", "runId", "afterSeq"}, p)
+        # afterSeq and fromSeq (the same frame) are always present, null
+        # when the request had neither (as the reference server answers).
+        self.assertEqual(set(p), {"streamId", "runId", "afterSeq", "fromSeq"}, p)
         self.assertRegex(p["streamId"], UUID_RE)
         self.assertEqual(p["runId"], run_id)
         self.assertEqual(p["afterSeq"], after_seq)
+        self.assertEqual(p["fromSeq"], after_seq)
         return p["streamId"]
 
     def replay(self, events, run_id):
@@ -1130,7 +1132,7 @@ class WsDevTools(WsTestCase, StreamMixin):
         self.assertWsError(missing, "RunNotFound")
         self.assertWsError(ahead, "SeqOutOfRange",
                            message="afterSeq %d is newer than the latest frame %d" % (top + 1, top))
-        self.assertWsError(from_seq, "InvalidRequest")
+        self.assertDtResponse(from_seq, run_id, 1)   # fromSeq: afterSeq's other name
         # afterSeq = the latest frame: still a snapshot first (the baseline)
         self.assertEqual(len(same_events), 1)
         self.assertEqual(same_events[0]["payload"]["kind"], "snapshot")

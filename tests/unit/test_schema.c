@@ -362,8 +362,8 @@ static void test_any_json_and_nullable(void)
 static void test_arrays(void)
 {
     anvil_schema_error err;
-    cJSON *j = parse("[{\"runId\":\"a\",\"status\":\"finished\",\"createdAtMs\":1710000000000,\"x\":1},"
-                     "{\"runId\":\"b\",\"status\":\"running\"}]");
+    cJSON *j = parse("[{\"runId\":\"a\",\"status\":\"finished\",\"createdAtMs\":1710000000000,"
+                     "\"system\":false,\"x\":1},{\"runId\":\"b\",\"status\":\"running\",\"system\":false}]");
     anvil_list_runs_response r = { 0 };
     CHECK(anvil_schema_decode(&anvil_schema_list_runs_response, j, &r, "$", &err) == 0);
     CHECK_INT(r.count, 2);
@@ -379,7 +379,7 @@ static void test_arrays(void)
     anvil_schema_free(&anvil_schema_list_runs_response, &r);
     cJSON_Delete(j);
 
-    j = parse("[{\"runId\":\"a\",\"status\":\"x\"},{\"runId\":7,\"status\":\"x\"}]");
+    j = parse("[{\"runId\":\"a\",\"status\":\"x\",\"system\":false},{\"runId\":7,\"status\":\"x\"}]");
     CHECK(anvil_schema_decode(&anvil_schema_list_runs_response, j, &r, "$", &err) != 0);
     CHECK_STR(err.path, "$[1].runId");
     cJSON_Delete(j);
