@@ -3,8 +3,10 @@
 unknown workflow or one without a webhook, 400 for a non-JSON body, 413 past
 maxBodyBytes, signal delivery to the waiting runs whose correlation matches
 (the run then completes), runIdPath targeting one run, and starting a run
-(inputPath) when no run was waiting. Signatures are computed with hmac and
-hashlib. Waits are bounded polling."""
+(inputPath) when no run was waiting. Every error, whichever layer answers
+it, is the upstream's webhook envelope {ok: false, error: {...}} with a v1
+code. Signatures are computed with hmac and hashlib. Waits are bounded
+polling."""
 import hashlib
 import hmac
 import json
@@ -131,8 +133,24 @@ class Webhooks(unittest.TestCase):
         return status, parsed
 
     def assertErr(self, status, doc, want_status, code):
+        """The webhook error envelope: exactly {ok: false, error} (no RPC
+        frame members), the error a v1 error object."""
         self.assertEqual(status, want_status, doc)
-        self.assertEqual(doc["error"]["code"], code, doc)
+        self.assertEqual(set(doc), {"ok", "error"}, doc)
+        self.assertIs(doc["ok"], False, doc)
+        err = doc["error"]
+        self.assertEqual(err["code"], code, doc)
+        self.assertEqual(err["version"], "v1", doc)
+        self.assertEqual(err["legacyCode"], harness.contract()["x-smithers-errors"][code]["legacyCode"], doc)
+        self.assertEqual(status, harness.error_status(code) if status not in (405, 408) else status)
+        self.assertIsInstance(err["message"], str, doc)
+        return err
+
+    def raw_hook(self, method, path, body=None, headers=None):
+        status, h, data = self.server.request(method, path, body, headers)
+        for k, v in harness.STANDARD_HEADERS.items():
+            self.assertEqual(h.get(k), v, "header %s on %d" % (k, status))
+        return status, h, json.loads(data.decode())
 
     # -- signatures ----------------------------------------------------------
 
@@ -178,8 +196,7 @@ class Webhooks(unittest.TestCase):
                     sign(body).replace("sha256=", "sha1="), sign(body)[:-1]):
             status, doc = self.hook("hooked", raw=body, signature=False,
                                     headers={"X-Hub-Signature-256": bad})
-            self.assertEqual(status, 401, (bad, doc))
-            self.assertEqual(doc["error"]["code"], harness_code("Unauthorized"), doc)
+            self.assertErr(status, doc, 401, "Unauthorized")
 
     def test_uppercase_hex_is_accepted(self):
         body = json.dumps({"issue": {"number": 5}, "payload": {"issue": "5"}}).encode()
@@ -190,19 +207,18 @@ class Webhooks(unittest.TestCase):
 
     def test_missing_signature_is_401(self):
         status, doc = self.hook("hooked", {"issue": {"number": 1}}, signature=False)
-        self.assertEqual(status, 401, doc)
-        self.assertEqual(doc["error"]["code"], harness_code("Unauthorized"))
+        self.assertErr(status, doc, 401, "Unauthorized")
         self.assertIn("x-hub-signature-256", doc["error"]["message"])
 
     def test_signature_is_checked_before_the_body(self):
         status, doc = self.hook("hooked", raw=b"not json", signature=False,
                                 headers={"X-Hub-Signature-256": "sha256=" + "0" * 64})
-        self.assertEqual(status, 401, doc)
+        self.assertErr(status, doc, 401, "Unauthorized")
 
     def test_bearer_token_is_not_a_signature(self):
         status, doc = self.hook("hooked", {"issue": {"number": 1}}, signature=False,
                                 headers={"Authorization": "Bearer " + OP})
-        self.assertEqual(status, 401, doc)
+        self.assertErr(status, doc, 401, "Unauthorized")
 
     # -- custom header / prefix, runIdPath -----------------------------------
 
@@ -214,11 +230,11 @@ class Webhooks(unittest.TestCase):
         body = json.dumps({"env": "prod", "target": {"run": a}}).encode()
         # the default header does not count for this workflow
         status, doc = self.hook("custom", raw=body)
-        self.assertEqual(status, 401, doc)
+        self.assertErr(status, doc, 401, "Unauthorized")
         # right header, default prefix: wrong
         status, doc = self.hook("custom", raw=body, signature=False,
                                 headers={"X-Anvil-Signature": sign(body)})
-        self.assertEqual(status, 401, doc)
+        self.assertErr(status, doc, 401, "Unauthorized")
         status, doc = self.hook("custom", raw=body, signature=False,
                                 headers={"x-anvil-signature": sign(body, prefix="v1:")})
         self.assertEqual(status, 200, doc)
@@ -233,8 +249,7 @@ class Webhooks(unittest.TestCase):
             body = json.dumps({"env": "prod", "target": {"run": rid}}).encode()
             status, doc = self.hook("custom", raw=body, signature=False,
                                     headers={"X-Anvil-Signature": sign(body, prefix="v1:")})
-            self.assertEqual(status, 404, doc)
-            self.assertEqual(doc["error"]["code"], harness_code("RunNotFound"))
+            self.assertErr(status, doc, 404, "RunNotFound")
         # without runIdPath in the body: every matching waiting run
         body = json.dumps({"env": "prod"}).encode()
         status, doc = self.hook("custom", raw=body, signature=False,
@@ -247,29 +262,41 @@ class Webhooks(unittest.TestCase):
 
     def test_unknown_workflow_is_404(self):
         status, doc = self.hook("nope", {"a": 1})
-        self.assertEqual(status, 404, doc)
-        self.assertEqual(doc["error"]["code"], harness_code("NotFound"))
+        self.assertErr(status, doc, 404, "NotFound")
 
     def test_workflow_without_webhook_is_404(self):
         status, doc = self.hook("plain", {"a": 1})
-        self.assertEqual(status, 404, doc)
-        self.assertEqual(doc["error"]["code"], harness_code("NotFound"))
+        self.assertErr(status, doc, 404, "NotFound")
 
     def test_get_is_405(self):
-        status, h, data = self.server.request("GET", "/webhooks/hooked")
-        self.assertEqual(status, 405)
+        status, h, doc = self.raw_hook("GET", "/webhooks/hooked")
+        self.assertErr(status, doc, 405, "NotFound")
         self.assertEqual(h.get("allow"), "POST")
+
+    def test_malformed_webhook_paths_are_404_in_the_envelope(self):
+        for path in ("/webhooks/", "/webhooks/hooked/extra"):
+            status, _, doc = self.raw_hook("POST", path, b"{}")
+            self.assertErr(status, doc, 404, "NotFound")
+        # other routes keep the upstream's plain {"error": {...}} (test_http_surface)
+        status, _, doc = self.raw_hook("POST", "/webhookz/hooked", b"{}")
+        self.assertEqual(status, 404)
+        self.assertEqual(set(doc), {"error"}, doc)
 
     def test_non_json_body_is_400(self):
         for raw in (b"not json", b"{\"a\":1} trailing", b""):
             status, doc = self.hook("hooked", raw=raw)
-            self.assertEqual(status, 400, (raw, doc))
-            self.assertEqual(doc["error"]["code"], harness_code("InvalidRequest"))
+            self.assertErr(status, doc, 400, "InvalidRequest")
 
     def test_oversize_body_is_413(self):
         body = json.dumps({"pad": "x" * (MAX_BODY + 10)}).encode()
         status, doc = self.hook("hooked", raw=body)
-        self.assertEqual(status, 413, doc)
+        err = self.assertErr(status, doc, 413, "PayloadTooLarge")
+        self.assertEqual(err["maxBytes"], MAX_BODY)
+
+    def test_too_deep_body_is_400_with_the_bound(self):
+        status, doc = self.hook("hooked", raw=b"[" * 40 + b"]" * 40)
+        self.assertErr(status, doc, 400, "InvalidRequest")
+        self.assertIn("32", doc["error"]["message"])
 
     # -- starting runs -------------------------------------------------------
 
@@ -291,10 +318,9 @@ class Webhooks(unittest.TestCase):
 
     def test_start_needs_an_object_input(self):
         status, doc = self.hook("hooked", {"issue": {"number": 8080}, "payload": [1, 2]})
-        self.assertEqual(status, 400, doc)
-        self.assertEqual(doc["error"]["code"], harness_code("InvalidInput"))
+        self.assertErr(status, doc, 400, "InvalidInput")
         status, doc = self.hook("hooked", {"issue": {"number": 8080}})
-        self.assertEqual(status, 400, doc)
+        self.assertErr(status, doc, 400, "InvalidInput")
 
     def test_webhook_without_secret_is_unverified(self):
         status, doc = self.hook("unsigned", {"k": "v"}, signature=False)
@@ -305,10 +331,6 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(v["status"], "finished")
         self.assertEqual(v["input"], {"k": "v"})
         self.assertEqual(v["triggeredBy"], "webhook:unsigned")
-
-
-def harness_code(name):
-    return name
 
 
 if __name__ == "__main__":
