@@ -977,7 +977,7 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     receipt->received_at_ms = anvil_now_ms();
     int rc = anvil_store_signal_insert(e->store, run_id, name, correlation, text,
-                                       receipt->received_at_ms, received_by, &receipt->seq);
+                                       receipt->received_at_ms, received_by, NULL, &receipt->seq);
     free(text);
     if (rc != 0)
         return anvil_store_error(e->store, err, NULL);
