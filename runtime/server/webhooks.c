@@ -194,7 +194,7 @@ static int deliver(anvil_engine *e, const char *wf, const anvil_webhook_config *
     } else {
         anvil_signal_delivery *d = NULL;
         size_t n = 0;
-        rc = anvil_engine_signal_waiting(e, wf, h->signal_name, corr, payload, by, &d, &n, err);
+        rc = anvil_engine_signal_waiting(e, wf, h->signal_name, corr, payload, by, NULL, &d, &n, err);
         for (size_t i = 0; i < n; i++) {
             if (!add_delivery(list, d[i].run_id, h->signal_name, corr, &d[i].receipt) && rc == 0)
                 rc = anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
