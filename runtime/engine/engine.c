@@ -989,7 +989,9 @@ static int signal_run(anvil_engine *e, const char *run_id, const char *name,
     if (payload && !text)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     receipt->received_at_ms = anvil_now_ms();
-    int rc = anvil_store_signal_insert(e->store, run_id, name, correlation, text,
+    /* No correlation is stored as "" (the column is NOT NULL): a node
+     * without a correlationKey takes it, one with a key does not. */
+    int rc = anvil_store_signal_insert(e->store, run_id, name, correlation ? correlation : "", text,
                                        receipt->received_at_ms, received_by, once_key,
                                        &receipt->seq);
     free(text);

@@ -42,6 +42,7 @@ WORKFLOWS = {
     "custom": {"sequence": [sig_node("wait", "deploy.done", correlationKey="${input.env}"),
                             task("after", {"ok": True})]},
     "unsigned": task("only", {"x": 1}),
+    "nokey": {"sequence": [sig_node("wait", "ping"), task("after", {"ok": True})]},
 }
 
 CONFIG = """listen: 127.0.0.1:0
@@ -70,7 +71,12 @@ workflows:
     file: wf/unsigned.yaml
     webhook:
       run: { enabled: true }
-""" % (MAX_BODY, SECRET, SECRET)
+  nokey:
+    file: wf/nokey.yaml
+    webhook:
+      secret: "%s"
+      signal: { name: ping }
+""" % (MAX_BODY, SECRET, SECRET, SECRET)
 
 FILES = {"wf/%s.yaml" % k: yaml.safe_dump({"name": k, "root": root}, sort_keys=False)
          for k, root in WORKFLOWS.items()}
@@ -257,6 +263,15 @@ class Webhooks(unittest.TestCase):
         self.assertEqual(status, 200, doc)
         self.assertEqual([d["runId"] for d in doc["delivered"]], [b])
         self.assertEqual(self.wait_run(b)["status"], "finished")
+
+    def test_signal_without_correlation_id_path(self):
+        # no correlation id: nodes without a correlationKey take it
+        run_id = self.launch("nokey", {})
+        self.wait_run(run_id, "waiting-event")
+        status, doc = self.hook("nokey", {"anything": 1})
+        self.assertEqual(status, 200, doc)
+        self.assertEqual([(d["runId"], d["correlationId"]) for d in doc["delivered"]], [(run_id, None)])
+        self.assertEqual(self.wait_run(run_id)["status"], "finished")
 
     # -- routing and bodies --------------------------------------------------
 
