@@ -176,17 +176,13 @@ static void webhook(const anvil_routes *rt, const anvil_http_request *req, const
                     anvil_http_response *res)
 {
     anvil_error e = { 0 };
-    cJSON *reply = anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &e);
-    char *text = reply ? anvil_json_print(reply) : NULL;
-    cJSON_Delete(reply);
-    if (!reply)
+    anvil_webhook_answer a;
+    if (anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &a, &e) != 0)
         return send_error_body(res, &e, true);
-    if (!text) {
-        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
-        return send_error_body(res, &e, true);
-    }
-    send_text(res, 200, text);
-    free(text);
+    if (a.replayed)
+        anvil_http_response_header(res, "Idempotent-Replayed", "true");
+    send_text(res, a.status, a.body);
+    anvil_webhook_answer_clear(&a);
 }
 
 static void method_not_allowed(anvil_http_response *res, const char *allow, const char *method,
