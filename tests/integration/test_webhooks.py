@@ -146,13 +146,25 @@ class Webhooks(unittest.TestCase):
             self.fail("non-JSON webhook reply %d: %r" % (status, data))
         for k, v in harness.STANDARD_HEADERS.items():
             self.assertEqual(h.get(k), v, "header %s on %d" % (k, status))
+        if status == 200:
+            self.assertReplyShape(parsed)
         return status, parsed
+
+    def assertReplyShape(self, doc):
+        """The members openapi.yaml's WebhookReply declares, no others."""
+        schema = harness.contract()["components"]["schemas"]["WebhookReply"]
+        self.assertLessEqual(set(doc), set(schema["properties"]), doc)
+        self.assertLessEqual(set(schema["required"]), set(doc), doc)
+        item = schema["properties"]["delivered"]["items"]
+        for d in doc["delivered"]:
+            self.assertEqual(set(d), set(item["required"]), d)
 
     def assertErr(self, status, doc, want_status, code):
         """The webhook error envelope: exactly {ok: false, error} (no RPC
         frame members), the error a v1 error object."""
         self.assertEqual(status, want_status, doc)
-        self.assertEqual(set(doc), {"ok", "error"}, doc)
+        schema = harness.contract()["components"]["schemas"]["WebhookError"]
+        self.assertEqual(set(doc), set(schema["required"]), doc)
         self.assertIs(doc["ok"], False, doc)
         err = doc["error"]
         self.assertEqual(err["code"], code, doc)
@@ -432,6 +444,7 @@ class Redeliveries(Webhooks.__bases__[0]):
     get = Webhooks.get
     wait_run = Webhooks.wait_run
     assertErr = Webhooks.assertErr
+    assertReplyShape = Webhooks.assertReplyShape
 
     def send(self, workflow, doc, delivery=None, header=GH, headers=None, signed=True):
         """(status, headers, raw body bytes, parsed body)."""
@@ -442,7 +455,10 @@ class Redeliveries(Webhooks.__bases__[0]):
         if delivery is not None:
             hdrs[header] = delivery
         status, h, data = self.server.request("POST", "/webhooks/" + workflow, body, hdrs)
-        return status, h, data, json.loads(data.decode())
+        doc = json.loads(data.decode())
+        if status == 200:
+            self.assertReplyShape(doc)
+        return status, h, data, doc
 
     def runs_of(self, workflow):
         runs = self.call("listRuns", {"filter": {"limit": 1000}})
