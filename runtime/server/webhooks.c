@@ -9,6 +9,7 @@
  * key), so a repeat whose answer is missing finds what was done instead
  * of doing it again.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
@@ -151,17 +152,21 @@ static cJSON *parse_body(const char *body, size_t body_len, anvil_error *err)
 bool anvil_webhook_delivery_id_ok(const char *id)
 {
     size_t n = 0;
-    for (; id[n]; n++)
-        if ((unsigned char)id[n] < 0x21 || (unsigned char)id[n] > 0x7e || n >= ANVIL_WEBHOOK_DELIVERY_ID_MAX)
+    for (; id[n]; n++) {
+        unsigned char ch = (unsigned char)id[n];
+        if (ch < 0x21 || ch > 0x7e || n >= ANVIL_WEBHOOK_DELIVERY_ID_MAX)
             return false;
+    }
     return n > 0;
 }
 
 /* "headers.<name>" in lower case: where the bad value was, for `path`. */
 static void header_path(const char *name, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "headers.%s", name);
-    for (char *p = out + 8; n > 0 && *p; p++)
+    static const char prefix[] = "headers.";
+    assert(outlen > sizeof prefix);
+    snprintf(out, outlen, "%s%s", prefix, name);
+    for (char *p = out + sizeof prefix - 1; *p; p++)
         *p = (char)tolower((unsigned char)*p);
 }
 
@@ -213,6 +218,7 @@ typedef struct delivery {
     const char *key;             /* "webhook:<delivery id>", or NULL without an id */
     cJSON *list;                 /* `delivered`, owned */
     char *started;               /* startedRunId, owned, or NULL */
+    bool oom;                    /* a store callback could not add to list */
 } delivery;
 
 static bool listed(const cJSON *list, const char *run_id)
@@ -249,8 +255,10 @@ static int add_prior_signal(void *ctx, const anvil_delivery_signal *sig)
     const char *corr = sig->correlation_id && sig->correlation_id[0] ? sig->correlation_id : NULL;
     if (listed(d->list, sig->run_id))
         return 0;
-    return add_delivery(d->list, sig->run_id, sig->signal_name ? sig->signal_name : d->h->signal_name,
-                        corr, sig->seq, sig->received_at_ms) ? 0 : -1;
+    if (!add_delivery(d->list, sig->run_id, sig->signal_name ? sig->signal_name : d->h->signal_name,
+                      corr, sig->seq, sig->received_at_ms))
+        d->oom = true;
+    return d->oom;
 }
 
 /* What an earlier attempt at this delivery did, from the keys in the
@@ -261,7 +269,7 @@ static int find_prior_effects(delivery *d, anvil_error *err)
     if (anvil_store_run_by_idempotency(st, d->wf, d->key, &d->started) < 0 ||
         anvil_store_signals_by_delivery(st, d->wf, d->key, add_prior_signal, d) < 0)
         return anvil_store_error(st, err, NULL);
-    return 0;
+    return d->oom ? anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory") : 0;
 }
 
 static int signal_run(delivery *d, const char *run_id, const char *corr, const cJSON *payload,
