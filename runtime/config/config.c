@@ -314,6 +314,7 @@ static void workflow_clear(anvil_workflow_ref *w)
     free(w->webhook.secret);
     free(w->webhook.signature_header);
     free(w->webhook.signature_prefix);
+    free(w->webhook.delivery_id_header);
     free(w->webhook.run_input_path);
     free(w->webhook.signal_name);
     free(w->webhook.signal_correlation_path);

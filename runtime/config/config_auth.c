@@ -145,29 +145,9 @@ static void parse_tokens(anvil_cfg_ctx *c, yaml_node_t *n, anvil_auth_config *a)
     }
 }
 
-/* RFC 9110 token characters: anything else can never match a header name. */
-static bool valid_header_name(const char *s)
-{
-    if (!*s)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
-            return false;
-    return true;
-}
-
 static void header_name(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char **out)
 {
-    char *s = NULL;
-    if (!anvil_cfg_string(c, n, path, false, &s))
-        return;
-    if (!valid_header_name(s)) {
-        anvil_cfg_error(c, n, "%s: \"%.64s\" is not a valid HTTP header name", path, s);
-        free(s);
-        return;
-    }
-    free(*out);
-    *out = s;
+    anvil_cfg_header_name(c, n, path, false, out);
 }
 
 static void parse_trusted_headers(anvil_cfg_ctx *c, yaml_node_t *n, anvil_proxy_config *p)

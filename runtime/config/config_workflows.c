@@ -116,19 +116,39 @@ static void parse_signal(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
 }
 
+/* "" turns deduplication off. Asked for explicitly without a secret it is
+ * a problem: only signed deliveries are recorded, since an unsigned one
+ * could claim any delivery id and so suppress the real delivery. */
+static void parse_delivery_id_header(anvil_cfg_ctx *c, yaml_node_t *v, const char *path,
+                                     anvil_webhook_config *h)
+{
+    if (!anvil_cfg_header_name(c, v, path, true, &h->delivery_id_header))
+        return;
+    if (!h->delivery_id_header[0]) {
+        free(h->delivery_id_header);
+        h->delivery_id_header = NULL;
+    } else if (!h->secret) {
+        anvil_cfg_error(c, v, "%s: needs webhook.secret (only signed deliveries are "
+                        "deduplicated; use \"\" to turn it off)", path);
+    }
+}
+
 static void parse_webhook(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                           anvil_workflow_ref *w)
 {
     static const char *const keys[] = {
-        "secret", "signatureHeader", "signaturePrefix", "run", "signal", NULL,
+        "secret", "signatureHeader", "signaturePrefix", "deliveryIdHeader", "run", "signal", NULL,
     };
     anvil_webhook_config *h = &w->webhook;
     char p[ANVIL_CFG_PATH_MAX];
     if (!anvil_cfg_check_map(c, n, path, keys, false))
         return;
     w->has_webhook = true;
+    /* GitHub's names, like the other defaults: a GitHub webhook needs
+     * only its secret to be verified and deduplicated. */
     if (!anvil_cfg_set_str(c, &h->signature_header, "x-hub-signature-256") ||
-        !anvil_cfg_set_str(c, &h->signature_prefix, "sha256="))
+        !anvil_cfg_set_str(c, &h->signature_prefix, "sha256=") ||
+        !anvil_cfg_set_str(c, &h->delivery_id_header, "x-github-delivery"))
         return;
     yaml_node_t *v;
     if ((v = anvil_cfg_get(c, n, "secret"))) {
@@ -137,7 +157,11 @@ static void parse_webhook(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
     if ((v = anvil_cfg_get(c, n, "signatureHeader"))) {
         anvil_cfg_path(p, path, "signatureHeader");
-        anvil_cfg_string(c, v, p, false, &h->signature_header);
+        anvil_cfg_header_name(c, v, p, false, &h->signature_header);
+    }
+    if ((v = anvil_cfg_get(c, n, "deliveryIdHeader"))) {
+        anvil_cfg_path(p, path, "deliveryIdHeader");
+        parse_delivery_id_header(c, v, p, h);
     }
     if ((v = anvil_cfg_get(c, n, "signaturePrefix"))) {
         anvil_cfg_path(p, path, "signaturePrefix");

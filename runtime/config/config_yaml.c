@@ -505,6 +505,30 @@ bool anvil_cfg_url_path(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char
     return true;
 }
 
+static bool header_token(const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return false;
+    return true;
+}
+
+bool anvil_cfg_header_name(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                           bool allow_empty, char **out)
+{
+    char *tmp = NULL;
+    if (!anvil_cfg_string(c, n, path, allow_empty, &tmp))
+        return false;
+    if (!header_token(tmp)) {
+        anvil_cfg_error(c, n, "%s: \"%.64s\" is not a valid HTTP header name", path, tmp);
+        free(tmp);
+        return false;
+    }
+    free(*out);
+    *out = tmp;
+    return true;
+}
+
 char *anvil_cfg_resolve(const anvil_cfg_ctx *c, const char *p)
 {
     if (!c->dir || p[0] == '/' || !strcmp(p, ":memory:"))

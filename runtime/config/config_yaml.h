@@ -80,6 +80,10 @@ bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                        char ***out, size_t *n_out);
 /* A URL path: string starting with '/'. */
 bool anvil_cfg_url_path(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, char **out);
+/* An HTTP header name (RFC 9110 token characters: anything else could
+ * never match a header); with allow_empty, "" too. */
+bool anvil_cfg_header_name(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
+                           bool allow_empty, char **out);
 
 /* What the user wrote, for "expected X, got Y": "null", "a list", "a
  * mapping", "an empty string" or the (quoted, when it was quoted) value

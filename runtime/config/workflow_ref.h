@@ -15,6 +15,10 @@ typedef struct anvil_webhook_config {
     char *secret;
     char *signature_header;      /* default "x-hub-signature-256" */
     char *signature_prefix;      /* default "sha256=" */
+    /* Header naming each delivery, for idempotent redeliveries (only with
+     * a secret); default "x-github-delivery", NULL when the config turned
+     * it off with "". */
+    char *delivery_id_header;
     bool run_enabled;
     char *run_input_path;
     char *signal_name;           /* NULL = no signal delivery */

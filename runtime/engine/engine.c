@@ -1002,9 +1002,9 @@ int anvil_engine_decide(anvil_engine *e, const anvil_decision *d, anvil_error *e
 
 /* ---- signals ------------------------------------------------------------------------------- */
 
-int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
-                        const char *correlation, const cJSON *payload, const char *received_by,
-                        anvil_signal_receipt *receipt, anvil_error *err)
+static int signal_run(anvil_engine *e, const char *run_id, const char *name,
+                      const char *correlation, const cJSON *payload, const char *received_by,
+                      const char *once_key, anvil_signal_receipt *receipt, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
     memset(receipt, 0, sizeof *receipt);
@@ -1017,12 +1017,28 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
             return -1;
         anvil_run_record_clear(&rec);
     }
+    if (once_key) {
+        /* The loop is the only writer, so nothing can come between this
+         * probe and the insert; the unique index backs it up. */
+        int had = anvil_store_signal_by_key(e->store, run_id, once_key, &receipt->seq,
+                                            &receipt->received_at_ms);
+        if (had < 0)
+            return anvil_store_error(e->store, err, NULL);
+        if (had == 1) {
+            /* Delivered then, or kept for a node (a reload takes it). */
+            receipt->repeated = true;
+            return 0;
+        }
+    }
     char *text = payload ? anvil_json_print(payload) : NULL;
     if (payload && !text)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
     receipt->received_at_ms = anvil_now_ms();
-    int rc = anvil_store_signal_insert(e->store, run_id, name, correlation, text,
-                                       receipt->received_at_ms, received_by, &receipt->seq);
+    /* No correlation is stored as "" (the column is NOT NULL): a node
+     * without a correlationKey takes it, one with a key does not. */
+    int rc = anvil_store_signal_insert(e->store, run_id, name, correlation ? correlation : "", text,
+                                       receipt->received_at_ms, received_by, once_key,
+                                       &receipt->seq);
     free(text);
     if (rc != 0)
         return anvil_store_error(e->store, err, NULL);
@@ -1046,6 +1062,22 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
     }
     anvil_run_advance(r);
     return 0;
+}
+
+int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
+                        const char *correlation, const cJSON *payload, const char *received_by,
+                        anvil_signal_receipt *receipt, anvil_error *err)
+{
+    return signal_run(e, run_id, name, correlation, payload, received_by, NULL, receipt, err);
+}
+
+int anvil_engine_signal_once(anvil_engine *e, const char *run_id, const char *name,
+                             const char *correlation, const cJSON *payload,
+                             const char *received_by, const char *key,
+                             anvil_signal_receipt *receipt, anvil_error *err)
+{
+    assert(key);
+    return signal_run(e, run_id, name, correlation, payload, received_by, key, receipt, err);
 }
 
 /* A signal node of r waiting now for `name` with a matching correlation. */
@@ -1113,8 +1145,8 @@ static void collect_waiting(run_rt *r, void *ctx)
 
 int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
                                 const char *correlation, const cJSON *payload,
-                                const char *received_by, anvil_signal_delivery **out,
-                                size_t *n_out, anvil_error *err)
+                                const char *received_by, const char *key,
+                                anvil_signal_delivery **out, size_t *n_out, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
     *out = NULL;
@@ -1132,8 +1164,8 @@ int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const cha
     size_t done = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        if (anvil_engine_signal(e, d[i].run_id, name, correlation, payload, received_by,
-                                &d[i].receipt, err) != 0) {
+        if (signal_run(e, d[i].run_id, name, correlation, payload, received_by, key,
+                       &d[i].receipt, err) != 0) {
             rc = -1;
             break;
         }

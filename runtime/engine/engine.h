@@ -122,6 +122,9 @@ typedef struct anvil_signal_receipt {
     int64_t seq;                     /* the run's signal number */
     int64_t received_at_ms;
     bool delivered;                  /* a waiting node took it now */
+    bool repeated;                   /* the run already had this key's signal:
+                                        seq and time are that one's, nothing new
+                                        was recorded (anvil_engine_signal_once) */
 } anvil_signal_receipt;
 
 /* Record a signal and deliver it to the waiting node that matches, or keep
@@ -129,6 +132,16 @@ typedef struct anvil_signal_receipt {
 int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         const char *correlation, const cJSON *payload, const char *received_by,
                         anvil_signal_receipt *receipt, anvil_error *err);
+
+/* anvil_engine_signal at most once per run and `key` (not NULL; e.g. a
+ * webhook delivery id): the key is stored with the signal in the same
+ * write, so when the run already recorded a signal with it - even just
+ * before a crash - nothing is recorded or delivered again and *receipt is
+ * the earlier signal's, with `repeated` set. RunNotFound. */
+int anvil_engine_signal_once(anvil_engine *e, const char *run_id, const char *name,
+                             const char *correlation, const cJSON *payload,
+                             const char *received_by, const char *key,
+                             anvil_signal_receipt *receipt, anvil_error *err);
 
 /* One signal recorded by anvil_engine_signal_waiting. */
 typedef struct anvil_signal_delivery {
@@ -140,13 +153,16 @@ typedef struct anvil_signal_delivery {
  * waiting now for `name` whose correlation key matches `correlation` (a node
  * without a correlationKey matches any; a NULL correlation matches only
  * such nodes). Each run gets the signal through anvil_engine_signal, so it
- * is recorded and delivered exactly as submitSignal would. *out (malloc'd,
- * free with anvil_signal_deliveries_free) lists the runs in no particular
- * order. Returns 0, or -1 with err (deliveries made so far stay in *out). */
+ * is recorded and delivered exactly as submitSignal would; with a `key`
+ * (may be NULL) through anvil_engine_signal_once, so a run that already
+ * has that key's signal gets nothing new (its receipt says `repeated`).
+ * *out (malloc'd, free with anvil_signal_deliveries_free) lists the runs
+ * in no particular order. Returns 0, or -1 with err (deliveries made so
+ * far stay in *out). */
 int anvil_engine_signal_waiting(anvil_engine *e, const char *workflow, const char *name,
                                 const char *correlation, const cJSON *payload,
-                                const char *received_by, anvil_signal_delivery **out,
-                                size_t *n_out, anvil_error *err);
+                                const char *received_by, const char *key,
+                                anvil_signal_delivery **out, size_t *n_out, anvil_error *err);
 void anvil_signal_deliveries_free(anvil_signal_delivery *d, size_t n);
 
 const anvil_workflow *anvil_engine_workflow(const anvil_engine *e, const char *name);

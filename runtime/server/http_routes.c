@@ -35,14 +35,17 @@ static void send_text(anvil_http_response *res, int status, const char *json)
         evbuffer_add(res->body, json, strlen(json));
 }
 
-/* Non-RPC errors use the error object without a frame around it:
- * {"error": {...}} so that plain HTTP clients see the same code names. */
-static void send_route_error(anvil_http_response *res, anvil_error *e)
+/* Non-RPC errors use the error object without a frame around it. Other
+ * routes answer {"error": {...}}, as the upstream does for its 404; webhook
+ * routes answer {"ok": false, "error": {...}}, the upstream's webhook
+ * envelope, so a webhook sender reads one shape whatever went wrong. */
+static void send_error_body(anvil_http_response *res, anvil_error *e, bool webhook)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *err = anvil_error_to_json(e);
     char *text = NULL;
-    if (o && err && cJSON_AddItemToObject(o, "error", err)) {
+    if (o && err && (!webhook || cJSON_AddBoolToObject(o, "ok", 0)) &&
+        cJSON_AddItemToObject(o, "error", err)) {
         err = NULL;
         text = anvil_json_print(o);
     }
@@ -51,6 +54,19 @@ static void send_route_error(anvil_http_response *res, anvil_error *e)
     send_text(res, anvil_error_http_status(e), text ? text : "{}");
     free(text);
     anvil_error_clear(e);
+}
+
+static void send_route_error(anvil_http_response *res, anvil_error *e)
+{
+    send_error_body(res, e, false);
+}
+
+static const char webhooks_prefix[] = "/webhooks/";
+
+/* A request-target under /webhooks/ (its query, if any, does not matter). */
+static bool webhook_target(const char *target)
+{
+    return target && strncmp(target, webhooks_prefix, sizeof webhooks_prefix - 1) == 0;
 }
 
 static void health(const anvil_routes *rt, anvil_http_response *res)
@@ -160,17 +176,13 @@ static void webhook(const anvil_routes *rt, const anvil_http_request *req, const
                     anvil_http_response *res)
 {
     anvil_error e = { 0 };
-    cJSON *reply = anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &e);
-    char *text = reply ? anvil_json_print(reply) : NULL;
-    cJSON_Delete(reply);
-    if (!reply)
-        return send_route_error(res, &e);
-    if (!text) {
-        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
-        return send_route_error(res, &e);
-    }
-    send_text(res, 200, text);
-    free(text);
+    anvil_webhook_answer a;
+    if (anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &a, &e) != 0)
+        return send_error_body(res, &e, true);
+    if (a.replayed)
+        anvil_http_response_header(res, "Idempotent-Replayed", "true");
+    send_text(res, a.status, a.body);
+    anvil_webhook_answer_clear(&a);
 }
 
 static void method_not_allowed(anvil_http_response *res, const char *allow, const char *method,
@@ -180,7 +192,7 @@ static void method_not_allowed(anvil_http_response *res, const char *allow, cons
     anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Method %s is not allowed on %s (allowed: %s)", method,
                     path, allow);
     anvil_http_response_header(res, "Allow", allow);
-    send_route_error(res, &e);
+    send_error_body(res, &e, webhook_target(path));
     res->status = 405;
 }
 
@@ -213,13 +225,12 @@ void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_re
             return method_not_allowed(res, "POST", req->method, path);
         return rpc(rt, req, name, res);
     }
-    static const char hooks[] = "/webhooks/";
-    if (strncmp(path, hooks, sizeof hooks - 1) == 0) {
-        const char *name = path + sizeof hooks - 1;
+    if (webhook_target(path)) {
+        const char *name = path + sizeof webhooks_prefix - 1;
         if (!*name || strchr(name, '/')) {
             anvil_error e = { 0 };
             anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);
-            return send_route_error(res, &e);
+            return send_error_body(res, &e, true);
         }
         if (!post)
             return method_not_allowed(res, "POST", req->method, path);
@@ -239,6 +250,12 @@ void anvil_routes_reject(void *ctx, const anvil_http_head *head, anvil_error_cod
     anvil_error_set(&e, code, "%s", message);
     if (max_bytes > 0)
         anvil_error_detail_int(&e, "maxBytes", max_bytes);
+    if (head && webhook_target(head->target)) {
+        int status = http_status;
+        send_error_body(res, &e, true);
+        res->status = status;   /* the server's (408, 431, ...), not the map's */
+        return;
+    }
     const char *request_id = head ? anvil_http_header_get(head, "x-request-id") : NULL;
     char *text = anvil_rpc_error_frame(request_id, &e);
     anvil_error_clear(&e);

@@ -188,6 +188,27 @@ const char *const anvil_store_migrations[] = {
      * of every run. */
     "ALTER TABLE runs ADD COLUMN started_by_json TEXT;"
     "CREATE INDEX runs_workflow_newest ON runs(workflow, created_at_ms DESC);",
+
+    /* 7: idempotent webhook deliveries (docs/webhooks.md#redeliveries).
+     * webhook_deliveries keeps the first answer to each signed delivery
+     * that carried a delivery id, for the retention window; the age index
+     * lets the pruning delete the oldest rows without reading the rest.
+     * signals.delivery_key marks a signal sent for a delivery, so a
+     * repeated delivery finds the signals its first attempt recorded (and
+     * records none again) even when its answer was never written; runs
+     * started by a delivery carry the same key as their idempotency_key. */
+    "CREATE TABLE webhook_deliveries("
+    "  workflow TEXT NOT NULL,"
+    "  delivery_id TEXT NOT NULL,"
+    "  received_at_ms INTEGER NOT NULL,"
+    "  body_sha256 TEXT NOT NULL,"
+    "  status INTEGER NOT NULL,"
+    "  reply_json TEXT NOT NULL,"
+    "  PRIMARY KEY (workflow, delivery_id));"
+    "CREATE INDEX webhook_deliveries_age ON webhook_deliveries(received_at_ms);"
+    "ALTER TABLE signals ADD COLUMN delivery_key TEXT;"
+    "CREATE UNIQUE INDEX signals_delivery ON signals(delivery_key, run_id)"
+    "  WHERE delivery_key IS NOT NULL;",
 };
 
 const size_t anvil_store_n_migrations =

@@ -684,17 +684,41 @@ int anvil_store_approvals_pending(anvil_store *s, const char *run_id, const char
 
 int anvil_store_signal_insert(anvil_store *s, const char *run_id, const char *signal_name,
                               const char *correlation_id, const char *payload_json,
-                              int64_t at_ms, const char *received_by, int64_t *seq)
+                              int64_t at_ms, const char *received_by, const char *delivery_key,
+                              int64_t *seq)
 {
     static const char next_sql[] = "SELECT COALESCE(MAX(seq), 0) + 1 FROM signals WHERE run_id = ?1";
     static const char sql[] =
         "INSERT INTO signals(run_id, seq, signal_name, correlation_id, payload_json,"
-        " received_at_ms, received_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+        " received_at_ms, received_by, delivery_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
     *seq = 0;
     if (anvil_sql_query(s, next_sql, first_int, seq, "s", run_id) < 0)
         return -1;
-    return anvil_sql_exec(s, sql, "sisssis", run_id, *seq, signal_name, correlation_id,
-                          payload_json, at_ms, received_by) < 0 ? -1 : 0;
+    return anvil_sql_exec(s, sql, "sisssiss", run_id, *seq, signal_name, correlation_id,
+                          payload_json, at_ms, received_by, delivery_key) < 0 ? -1 : 0;
+}
+
+typedef struct keyed_signal {
+    int64_t *seq, *at_ms;
+} keyed_signal;
+
+static int keyed_signal_row(void *ctx, sqlite3_stmt *st)
+{
+    keyed_signal *k = ctx;
+    *k->seq = anvil_sql_int(st, 0, 0);
+    *k->at_ms = anvil_sql_int(st, 1, 0);
+    return 1;
+}
+
+int anvil_store_signal_by_key(anvil_store *s, const char *run_id, const char *delivery_key,
+                              int64_t *seq, int64_t *received_at_ms)
+{
+    static const char sql[] =
+        "SELECT seq, received_at_ms FROM signals WHERE delivery_key = ?2 AND run_id = ?1";
+    keyed_signal k = { seq, received_at_ms };
+    *seq = *received_at_ms = 0;
+    int n = anvil_sql_query(s, sql, keyed_signal_row, &k, "ss", run_id, delivery_key);
+    return n < 0 ? -1 : n > 0;
 }
 
 typedef struct signal_hit {

@@ -173,10 +173,18 @@ typedef int (*anvil_approval_record_fn)(void *ctx, const anvil_approval_record *
 int anvil_store_approvals_pending(anvil_store *s, const char *run_id, const char *workflow,
                                   int64_t limit, anvil_approval_record_fn fn, void *ctx);
 
-/* Record a signal; *seq gets its per-run signal number (1, 2, ...). */
+/* Record a signal; *seq gets its per-run signal number (1, 2, ...).
+ * delivery_key (may be NULL) names what sent it, e.g. a webhook delivery:
+ * a run holds at most one signal per key (a second insert fails on the
+ * unique index). */
 int anvil_store_signal_insert(anvil_store *s, const char *run_id, const char *signal_name,
                               const char *correlation_id, const char *payload_json,
-                              int64_t at_ms, const char *received_by, int64_t *seq);
+                              int64_t at_ms, const char *received_by, const char *delivery_key,
+                              int64_t *seq);
+/* The signal of the run recorded with delivery_key: 1 (and *seq,
+ * *received_at_ms set), 0, -1. One probe of the signals_delivery index. */
+int anvil_store_signal_by_key(anvil_store *s, const char *run_id, const char *delivery_key,
+                              int64_t *seq, int64_t *received_at_ms);
 /* Take the oldest unconsumed signal of the run that matches: its name is
  * `name` (or it was sent without one) and, when correlation is not NULL, its
  * correlation id equals it. Marks it consumed by `consumer`. 1 (and

@@ -104,7 +104,9 @@ class OracleCatches(unittest.TestCase):
         if s is None:
             self.skipTest("no acknowledged signal")
         self.assertCaught("signal-duplicated", s.run_id, (
-            "INSERT INTO signals SELECT run_id, (SELECT MAX(seq) + 1 FROM signals WHERE run_id = ?1),"
+            "INSERT INTO signals(run_id, seq, signal_name, correlation_id, payload_json,"
+            " received_at_ms, received_by, consumed_by)"
+            " SELECT run_id, (SELECT MAX(seq) + 1 FROM signals WHERE run_id = ?1),"
             " signal_name, correlation_id, payload_json, received_at_ms, received_by, NULL"
             " FROM signals WHERE run_id = ?1 AND seq = ?2", (s.run_id, s.outcome.payload["seq"])))
 

@@ -19,7 +19,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
-HISTORY_TABLES = ("runs", "events", "frames", "nodes", "attempts", "approvals", "signals", "outputs")
+HISTORY_TABLES = ("runs", "events", "frames", "nodes", "attempts", "approvals", "signals", "outputs",
+                  "webhook_deliveries")
 STORE_SOURCES = os.path.join(harness.SOURCE_DIR, "runtime", "store", "*.c")
 
 

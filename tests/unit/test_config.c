@@ -150,6 +150,7 @@ static void test_valid_full(void)
         CHECK_STR(w->webhook.secret, "hook-secret");
         CHECK_STR(w->webhook.signature_header, "x-signature");
         CHECK_STR(w->webhook.signature_prefix, "");
+        CHECK_STR(w->webhook.delivery_id_header, "X-Request-Id");
         CHECK(!w->webhook.run_enabled);
         CHECK_STR(w->webhook.run_input_path, "payload");
         CHECK_STR(w->webhook.signal_name, "github.comment.created");
@@ -168,6 +169,7 @@ static void test_valid_full(void)
         CHECK(w->webhook.secret == NULL);
         CHECK_STR(w->webhook.signature_header, "x-hub-signature-256");
         CHECK_STR(w->webhook.signature_prefix, "sha256=");
+        CHECK_STR(w->webhook.delivery_id_header, "x-github-delivery");   /* inactive: no secret */
         CHECK(w->webhook.run_enabled);
         CHECK(w->webhook.signal_name == NULL);
         CHECK(w->ui_path == NULL);
@@ -345,7 +347,7 @@ static void test_syntax_and_duplicate(void)
 static void test_many_problems(void)
 {
     anvil_diags d = load_bad("bad_many.yaml");
-    CHECK_INT(d.n, 9);
+    CHECK_INT(d.n, 11);
     CHECK_DIAG(&d, "bad_many.yaml", 1, 9, "listen: expected host:port");
     CHECK_DIAG(&d, "bad_many.yaml", 2, 15, "maxBodyBytes: 99999999999999999999 is too large");
     CHECK_DIAG(&d, "bad_many.yaml", 3, 18, "allowedOrigins[0]: expected an origin");
@@ -354,6 +356,8 @@ static void test_many_problems(void)
     CHECK_DIAG(&d, "bad_many.yaml", 9, 3, "workflows.bad name!: invalid workflow name");
     CHECK_DIAG(&d, "bad_many.yaml", 16, 5, "workflows.nofile.file: missing");
     CHECK_DIAG(&d, "bad_many.yaml", 19, 17, "workflows.uibad.ui.path: expected a URL path");
+    CHECK_DIAG(&d, "bad_many.yaml", 23, 24, "workflows.hookbad.webhook.signatureHeader: \"bad header\" is not a valid HTTP header name");
+    CHECK_DIAG(&d, "bad_many.yaml", 24, 25, "workflows.hookbad.webhook.deliveryIdHeader: needs webhook.secret");
     CHECK_DIAG(&d, "workflows/notmap.yaml", 1, 1, "workflows.listy.file: top level of a workflow file must be a mapping");
     CHECK_DIAG(&d, "workflows/broken.yaml", 3, 1, "workflows.broken.file: YAML syntax error: did not find expected ',' or ']'");
     for (size_t i = 0; i < d.n; i++)
@@ -383,6 +387,15 @@ static void test_generated_configs(void)
         {"auth: { mode: trusted-proxy, trustedHeaders: { user: \"bad header\" } }\n", 1, 1, 54, "not a valid HTTP header name"},
         {"workflows:\n  w1: { file: \"%s\", webhook: { signal: { runIdPath: x } } }\n", 1, 2, 0, "webhook.signal.name: missing"},
         {"workflows:\n  w1: { file: \"%s\", extra: 1 }\n", 1, 2, 0, "workflows.w1.extra: unknown key"},
+        /* a delivery id header without a secret would let anyone claim ids */
+        {"workflows:\n  w1: { file: \"%s\", webhook: { deliveryIdHeader: x-delivery } }\n", 1, 2, 0,
+         "workflows.w1.webhook.deliveryIdHeader: needs webhook.secret"},
+        {"workflows:\n  w1: { file: \"%s\", webhook: { secret: s, deliveryIdHeader: \"bad id\" } }\n", 1, 2, 0,
+         "workflows.w1.webhook.deliveryIdHeader: \"bad id\" is not a valid HTTP header name"},
+        {"workflows:\n  w1: { file: \"%s\", webhook: { secret: s, deliveryIdHeader: \"\" } }\n", 0, 0, 0, NULL},
+        {"workflows:\n  w1: { file: \"%s\", webhook: { deliveryIdHeader: \"\" } }\n", 0, 0, 0, NULL},
+        {"workflows:\n  w1: { file: \"%s\", webhook: { deliveryIdHeader: ~ } }\n", 1, 2, 0,
+         "workflows.w1.webhook.deliveryIdHeader: expected a string, got null"},
         {"protocol: 1.5\n", 1, 1, 11, "protocol: expected a positive integer, got \"1.5\""},
         {"console: { path: ~ }\n", 1, 1, 18, "console.path: expected a string, got null"},
         {"features: [a, \"\", [x]]\n", 2, 1, 15, "features[1]: expected a non-empty string, got an empty string"},
@@ -414,6 +427,11 @@ static void test_generated_configs(void)
                 CHECK_STR(cfg.workflows[0].file, wf_abs);
                 CHECK_STR(cfg.workflows[0].readable_name, "Deploy service");
             }
+        }
+        if (!cases[i].want_n && strstr(cases[i].text, "deliveryIdHeader: \"\"")) {
+            CHECK_INT(cfg.n_workflows, 1);
+            if (cfg.n_workflows == 1)   /* "" turns it off */
+                CHECK(cfg.workflows[0].webhook.delivery_id_header == NULL);
         }
         if (d.n != (size_t)cases[i].want_n)
             anvil_diags_print(&d, stderr);

@@ -201,6 +201,39 @@ int main(void)
     CHECK_STR(t, "run.started node.started:sequence@root node.started:wait node.finished:wait "
                  "node.started:after node.finished:after node.finished:sequence@root run.completed");
 
+    /* Once per key: a repeated key records and delivers nothing and
+     * answers the first signal's receipt. */
+    l = launch_of("sig", "x2", in);
+    CHECK(anvil_engine_launch(e, &l, &run_id, &existing, &aerr) == 0);
+    free(run_id);
+    size_t before = n_events;
+    CHECK(anvil_engine_signal_once(e, "x2", "ping", "41", payload, "u", "k1", &rcpt, &aerr) == 0);
+    CHECK(!rcpt.delivered && !rcpt.repeated);
+    CHECK_INT(rcpt.seq, 1);
+    int64_t first_at = rcpt.received_at_ms;
+    CHECK(anvil_engine_signal_once(e, "x2", "ping", "42", payload, "u", "k1", &rcpt, &aerr) == 0);
+    CHECK(rcpt.repeated && !rcpt.delivered);
+    CHECK_INT(rcpt.seq, 1);
+    CHECK_INT(rcpt.received_at_ms, first_at);
+    CHECK_INT(n_events, before);   /* the repeat took nothing and published nothing */
+    CHECK(anvil_engine_signal_once(e, "x2", "ping", "42", payload, "u", "k2", &rcpt, &aerr) == 0);
+    CHECK(rcpt.delivered && !rcpt.repeated);
+    CHECK_INT(rcpt.seq, 2);
+    CHECK(anvil_engine_signal_once(e, "x2", "ping", "42", payload, "u", "k2", &rcpt, &aerr) == 0);
+    CHECK(rcpt.repeated);
+    CHECK_INT(rcpt.seq, 2);
+    /* an ended run answers its earlier signal the same way; a new key is
+     * still recorded for the record */
+    CHECK(anvil_engine_signal_once(e, "x2", "ping", "42", payload, "u", "k3", &rcpt, &aerr) == 0);
+    CHECK(!rcpt.repeated && !rcpt.delivered);
+    CHECK_INT(rcpt.seq, 3);
+    CHECK(anvil_engine_signal_once(e, "nope", "ping", "42", payload, "u", "k1", &rcpt, &aerr) != 0);
+    CHECK(aerr.code == ANVIL_ERR_RUN_NOT_FOUND);
+    anvil_error_clear(&aerr);
+    trace("x2", t, sizeof t);
+    CHECK_STR(t, "run.started node.started:sequence@root node.started:wait node.finished:wait "
+                 "node.started:after node.finished:after node.finished:sequence@root run.completed");
+
     /* Cancelling a waiting run: nodes end children first, the run once. */
     l = launch_of("gate", "c1", NULL);
     CHECK(anvil_engine_launch(e, &l, &run_id, &existing, &aerr) == 0);

@@ -1,13 +1,16 @@
 /*
  * tests/unit/test_store.c — the SQLite store: WAL and schema version as seen
  * by an independent connection, idempotent reopen, migration rollback,
- * refusing a newer schema, the token insert/lookup/revoke functions, and the
- * readers the inspection methods use (nodes, attempts, frame headers).
+ * refusing a newer schema, the token insert/lookup/revoke functions, the
+ * readers the inspection methods use (nodes, attempts, frame headers), and
+ * webhook deliveries (recorded answers, their window and pruning, signals
+ * keyed by a delivery).
  *
  * Every database lives in a mkdtemp directory that is removed at the end.
  */
 #include "store.h"
 #include "store_runs.h"
+#include "store_webhooks.h"
 #include "unit.h"
 
 #include <sqlite3.h>
@@ -282,6 +285,16 @@ static int see_frame(void *ctx, const anvil_frame_record *fr)
     return ++x->rows == x->stop_after;
 }
 
+static int see_delivery_signal(void *ctx, const anvil_delivery_signal *sig)
+{
+    seen *x = ctx;
+    size_t n = strlen(x->text);
+    snprintf(x->text + n, sizeof x->text - n, "%s#%lld %s %s @%lld;", sig->run_id,
+             (long long)sig->seq, sig->signal_name ? sig->signal_name : "-",
+             sig->correlation_id ? sig->correlation_id : "-", (long long)sig->received_at_ms);
+    return ++x->rows == x->stop_after;
+}
+
 static void test_inspection_readers(void)
 {
     char err[256] = "";
@@ -365,6 +378,97 @@ static void test_inspection_readers(void)
     anvil_store_close(s);
 }
 
+static void insert_run(anvil_store *s, const char *run_id, const char *workflow)
+{
+    anvil_run_record r = {
+        .run_id = (char *)run_id, .workflow = (char *)workflow, .status = "running",
+        .input_json = "{}", .options_json = "{}", .triggered_by = "gateway", .role = "operator",
+        .scopes_json = "[]", .created_at_ms = 1, .updated_at_ms = 1, .finished_at_ms = -1,
+    };
+    CHECK_INT(anvil_store_run_insert(s, &r), 0);
+}
+
+static anvil_webhook_delivery answer(int64_t at_ms, const char *reply)
+{
+    return (anvil_webhook_delivery){ .received_at_ms = at_ms, .body_sha256 = "ab12",
+                                     .status = 200, .reply_json = (char *)reply };
+}
+
+static void test_webhook_deliveries(void)
+{
+    char err[256] = "";
+    anvil_store *s = NULL;
+    CHECK_INT(anvil_store_open(":memory:", &s, err, sizeof err), 0);
+    if (!s)
+        return;
+    anvil_webhook_delivery d = answer(1000, "{\"ok\":true}");
+    CHECK_INT(anvil_store_webhook_delivery_put(s, "wf", "guid-1", &d), 0);
+    anvil_webhook_delivery got;
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-1", 0, &got), 1);
+    CHECK_INT(got.status, 200);
+    CHECK_INT(got.received_at_ms, 1000);
+    CHECK_STR(got.body_sha256, "ab12");
+    CHECK_STR(got.reply_json, "{\"ok\":true}");
+    anvil_webhook_delivery_clear(&got);
+    CHECK(got.reply_json == NULL);
+    /* keyed by workflow too: GitHub shares one delivery GUID between hooks */
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "other", "guid-1", 0, &got), 0);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-2", 0, &got), 0);
+    /* at the window's edge it counts, past it it does not */
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-1", 1000, &got), 1);
+    anvil_webhook_delivery_clear(&got);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-1", 1001, &got), 0);
+    /* a row past the window is replaced by the next answer */
+    d = answer(5000, "{\"second\":1}");
+    CHECK_INT(anvil_store_webhook_delivery_put(s, "wf", "guid-1", &d), 0);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-1", 4000, &got), 1);
+    CHECK_STR(got.reply_json, "{\"second\":1}");
+    anvil_webhook_delivery_clear(&got);
+
+    /* pruning: oldest first, at most `limit` a call, nothing in the window */
+    for (int i = 0; i < 10; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "old-%d", i);
+        d = answer(100 + i, "{}");
+        CHECK_INT(anvil_store_webhook_delivery_put(s, "wf", id, &d), 0);
+    }
+    CHECK_INT(anvil_store_webhook_deliveries_prune(s, 5000, 4), 4);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "old-3", 0, &got), 0);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "old-4", 0, &got), 1);
+    anvil_webhook_delivery_clear(&got);
+    CHECK_INT(anvil_store_webhook_deliveries_prune(s, 5000, 100), 6);
+    CHECK_INT(anvil_store_webhook_deliveries_prune(s, 5000, 100), 0);
+    CHECK_INT(anvil_store_webhook_delivery_get(s, "wf", "guid-1", 0, &got), 1);
+    anvil_webhook_delivery_clear(&got);
+
+    /* signals keyed by a delivery: one per run and key */
+    insert_run(s, "r1", "wf");
+    insert_run(s, "r2", "wf");
+    insert_run(s, "r3", "elsewhere");
+    int64_t seq = 0, at = 0;
+    CHECK_INT(anvil_store_signal_insert(s, "r1", "ping", "", NULL, 10, "u", NULL, &seq), 0);
+    CHECK_INT(seq, 1);
+    CHECK_INT(anvil_store_signal_insert(s, "r1", "ping", "7", "{}", 20, "u", "webhook:g", &seq), 0);
+    CHECK_INT(seq, 2);
+    CHECK_INT(anvil_store_signal_insert(s, "r1", "ping", "7", "{}", 30, "u", "webhook:g", &seq), -1);
+    CHECK_INT(anvil_store_signal_insert(s, "r2", "ping", "7", NULL, 15, "u", "webhook:g", &seq), 0);
+    CHECK_INT(anvil_store_signal_insert(s, "r3", "ping", "7", NULL, 16, "u", "webhook:g", &seq), 0);
+    CHECK_INT(anvil_store_signal_by_key(s, "r1", "webhook:g", &seq, &at), 1);
+    CHECK_INT(seq, 2);
+    CHECK_INT(at, 20);
+    CHECK_INT(anvil_store_signal_by_key(s, "r1", "webhook:h", &seq, &at), 0);
+    CHECK_INT(anvil_store_signal_by_key(s, "r9", "webhook:g", &seq, &at), 0);
+    seen x = { "", 0, 0 };
+    CHECK_INT(anvil_store_signals_by_delivery(s, "wf", "webhook:g", see_delivery_signal, &x), 2);
+    CHECK_STR(x.text, "r2#1 ping 7 @15;r1#2 ping 7 @20;");
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_signals_by_delivery(s, "elsewhere", "webhook:g", see_delivery_signal, &x), 1);
+    CHECK_STR(x.text, "r3#1 ping 7 @16;");
+    x = (seen){ "", 0, 0 };
+    CHECK_INT(anvil_store_signals_by_delivery(s, "wf", "webhook:none", see_delivery_signal, &x), 0);
+    anvil_store_close(s);
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) {
@@ -377,6 +481,7 @@ int main(void)
     test_failed_migration_rolls_back();
     test_tokens();
     test_inspection_readers();
+    test_webhook_deliveries();
     CHECK_INT(rmdir(tmpdir), 0);
     UNIT_DONE();
 }
