@@ -1671,13 +1671,175 @@ static const anvil_schema s_103 = {
     .extra_offset = -1,
 };
 
+static const char *const s_104_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
+static const anvil_schema s_104 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_104_enum,
+    .n_enum = 9,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_run_state_fields[] = {
+    { "runId", &s_0, offsetof(anvil_dev_tools_run_state, run_id), -1, true },
+    { "state", &s_104, offsetof(anvil_dev_tools_run_state, state), -1, true },
+    { "computedAt", &s_0, offsetof(anvil_dev_tools_run_state, computed_at), -1, true },
+};
+const anvil_schema anvil_schema_dev_tools_run_state = {
+    .name = "DevToolsRunState",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_run_state),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_run_state_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_106 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 0.0,
+    .has_maximum = true,
+    .maximum = 2147483647.0,
+    .extra_offset = -1,
+};
+
+static const char *const s_107_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
+static const anvil_schema s_107 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_107_enum,
+    .n_enum = 7,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_node_props_fields[] = {
+    { "name", &s_0, offsetof(anvil_dev_tools_node_props, name), -1, false },
+    { "id", &s_0, offsetof(anvil_dev_tools_node_props, id), -1, false },
+    { "state", &s_42, offsetof(anvil_dev_tools_node_props, state), -1, false },
+    { "error", &s_0, offsetof(anvil_dev_tools_node_props, error), -1, false },
+    { "static", &s_8, offsetof(anvil_dev_tools_node_props, static_), (int32_t)offsetof(anvil_dev_tools_node_props, has_static_), false },
+    { "title", &s_0, offsetof(anvil_dev_tools_node_props, title), -1, false },
+    { "signal", &s_0, offsetof(anvil_dev_tools_node_props, signal), -1, false },
+};
+const anvil_schema anvil_schema_dev_tools_node_props = {
+    .name = "DevToolsNodeProps",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_node_props),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_node_props_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_109_enum[] = { "compute", "approval", "static" };
+static const anvil_schema s_109 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_109_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_110_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_110 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_110_enum,
+    .n_enum = 9,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_task_fields[] = {
+    { "nodeId", &s_0, offsetof(anvil_dev_tools_task, node_id), -1, true },
+    { "kind", &s_109, offsetof(anvil_dev_tools_task, kind), -1, true },
+    { "iteration", &s_19, offsetof(anvil_dev_tools_task, iteration), -1, true },
+    { "state", &s_110, offsetof(anvil_dev_tools_task, state), -1, true },
+    { "attempt", &s_22, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
+    { "maxAttempts", &s_22, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
+};
+const anvil_schema anvil_schema_dev_tools_task = {
+    .name = "DevToolsTask",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_task),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_task_fields,
+    .n_fields = 6,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_112 = {
+    .name = "DevToolsNode.children",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &s_1,
+    .item_size = sizeof(cJSON *),
+};
+
+static const anvil_field anvil_schema_dev_tools_node_fields[] = {
+    { "id", &s_106, offsetof(anvil_dev_tools_node, id), -1, true },
+    { "type", &s_107, offsetof(anvil_dev_tools_node, type), -1, true },
+    { "name", &s_0, offsetof(anvil_dev_tools_node, name), -1, true },
+    { "props", &anvil_schema_dev_tools_node_props, offsetof(anvil_dev_tools_node, props), -1, true },
+    { "task", &anvil_schema_dev_tools_task, offsetof(anvil_dev_tools_node, task), (int32_t)offsetof(anvil_dev_tools_node, has_task), false },
+    { "children", &s_112, offsetof(anvil_dev_tools_node, children), -1, true },
+    { "depth", &s_19, offsetof(anvil_dev_tools_node, depth), -1, true },
+};
+const anvil_schema anvil_schema_dev_tools_node = {
+    .name = "DevToolsNode",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_node),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_node_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
     { "version", &s_103, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
     { "frameNo", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
     { "seq", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
     { "status", &s_37, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
-    { "root", &s_1, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
+    { "runState", &anvil_schema_dev_tools_run_state, offsetof(anvil_get_dev_tools_snapshot_response, run_state), -1, true },
+    { "root", &anvil_schema_dev_tools_node, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
     .name = "GetDevToolsSnapshotResponse",
@@ -1687,7 +1849,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_get_dev_tools_snapshot_response_fields,
-    .n_fields = 6,
+    .n_fields = 7,
     .additional = false,
     .extra_offset = -1,
 };
