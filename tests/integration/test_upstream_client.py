@@ -1,12 +1,17 @@
 """The upstream's published client against the real binary (CTest
 client.upstream, label `client`).
 
-Starts `anvil serve` (harness.Server) with the workflow `tt` and an admin
-token with every scope, then runs tests/client/time_travel.ts under the Bun
-that tests/client's node_modules provides. That script drives the server with
-@smithers-orchestrator/gateway-client 0.32.0, exactly as a user moving from
-the upstream would: launchRun, getRun, getNodeDiff, getDevToolsSnapshot,
-rewindRun, resumeRun and a RunNotFound error (tests/client/README.md).
+Starts `anvil serve` (harness.Server) with the workflows `tt` and `dt` and
+an admin token with every scope, then runs each script of tests/client under
+the Bun that tests/client's node_modules provides. The scripts drive the
+server with @smithers-orchestrator/gateway-client 0.32.0, exactly as a user
+moving from the upstream would (tests/client/README.md):
+
+- time_travel.ts: launchRun, getRun, getNodeDiff, getDevToolsSnapshot,
+  rewindRun, resumeRun and a RunNotFound error;
+- devtools.ts: the client's own DevTools mapping (snapshotToGatewayRunNode)
+  on getDevToolsSnapshot's answer and on the streamDevTools stream with its
+  deltas applied: every node's name, kind and live state.
 
 node_modules comes from scripts/install-deps.sh (`npm ci` in tests/client).
 When it is missing this test fails, saying so: it never skips.
@@ -25,8 +30,7 @@ import yaml  # noqa: E402  (python3-yaml, like harness.contract())
 
 CLIENT_DIR = os.path.join(harness.SOURCE_DIR, "tests", "client")
 BUN = os.path.join(CLIENT_DIR, "node_modules", ".bin", "bun")
-SCRIPT = os.path.join(CLIENT_DIR, "time_travel.ts")
-SCRIPT_TIMEOUT_S = 120      # the script bounds each wait (20 s) and each call (15 s)
+SCRIPT_TIMEOUT_S = 120      # the scripts bound each wait (20 s) and each call (15 s)
 
 TOKEN = "upstream-admin-token"
 
@@ -51,6 +55,23 @@ TT = {
     ]},
 }
 
+# The workflow tests/client/devtools.ts expects (its NODES): every node kind
+# Anvil has, so the client's mapping draws each of them. The run waits on
+# `approve` and `review` until the script signals and approves.
+DT = {
+    "name": "dt",
+    "description": "Every node kind, for the DevTools tree through the upstream client.",
+    "root": {"sequence": [
+        {"task": {"id": "build", "run": "echo '{\"built\":true}'", "retries": 1}},
+        {"parallel": [
+            {"task": {"id": "notes", "output": {"note": "static"}}},
+            {"approval": {"id": "approve", "title": "Ship it?"}},
+            {"signal": {"id": "review", "name": "review.done"}},
+        ]},
+        {"task": {"id": "ship", "output": {"shipped": True}}},
+    ]},
+}
+
 CONFIG = """\
 listen: 127.0.0.1:0
 auth:
@@ -59,6 +80,7 @@ auth:
     %s: { role: admin, scopes: ["*"], userId: "user:upstream-client" }
 workflows:
   tt: { file: wf/tt.yaml }
+  dt: { file: wf/dt.yaml }
 """ % TOKEN
 
 
@@ -74,6 +96,14 @@ def client_env():
 class UpstreamClient(unittest.TestCase):
 
     def test_time_travel(self):
+        self.run_script("time_travel.ts")
+
+    def test_devtools(self):
+        self.run_script("devtools.ts")
+
+    def run_script(self, name):
+        """Run tests/client/NAME against a fresh server; its exit status is
+        the verdict, its stdout (one JSON line per check) the record."""
         if not os.path.exists(BUN):
             self.fail("%s is missing: the upstream client is not installed. "
                       "Run scripts/install-deps.sh (it runs `npm ci` in tests/client)." % BUN)
@@ -83,23 +113,24 @@ class UpstreamClient(unittest.TestCase):
             self.fail("%s --version failed (exit %s): %s%s\nRun scripts/install-deps.sh again."
                       % (BUN, version.returncode, version.stdout, version.stderr))
 
-        server = harness.Server(CONFIG, {"wf/tt.yaml": yaml.safe_dump(TT, sort_keys=False)})
+        server = harness.Server(CONFIG, {"wf/tt.yaml": yaml.safe_dump(TT, sort_keys=False),
+                                         "wf/dt.yaml": yaml.safe_dump(DT, sort_keys=False)})
         try:
             server.start()
             # --no-install: never let Bun fetch a missing package at run time.
-            cmd = [BUN, "--no-install", SCRIPT, server.url, TOKEN]
+            cmd = [BUN, "--no-install", os.path.join(CLIENT_DIR, name), server.url, TOKEN]
             try:
                 proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
                                       cwd=harness.SOURCE_DIR, env=client_env(),
                                       stdin=subprocess.DEVNULL)
             except subprocess.TimeoutExpired as e:
-                self.fail("time_travel.ts did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
+                self.fail("%s did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
                           "\n--- anvil stderr\n%s"
-                          % (SCRIPT_TIMEOUT_S, _text(e.stdout), _text(e.stderr), server.stderr()))
+                          % (name, SCRIPT_TIMEOUT_S, _text(e.stdout), _text(e.stderr), server.stderr()))
             if proc.returncode != 0:
-                self.fail("time_travel.ts exited with status %d: %s\n--- stdout (one line per check)\n%s"
+                self.fail("%s exited with status %d: %s\n--- stdout (one line per check)\n%s"
                           "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
-                          % (proc.returncode, _last_failure(proc.stderr), proc.stdout,
+                          % (name, proc.returncode, _last_failure(name, proc.stderr), proc.stdout,
                              proc.stderr, server.stderr()[-4000:]))
             sys.stderr.write(proc.stdout)
         finally:
@@ -115,9 +146,10 @@ def _text(b):
     return b if isinstance(b, str) else b.decode("utf-8", "replace")
 
 
-def _last_failure(stderr):
-    fails = [line for line in stderr.splitlines() if line.startswith("time_travel: FAIL ")]
-    return fails[0][len("time_travel: "):] if fails else "(no FAIL line)"
+def _last_failure(name, stderr):
+    prefix = "%s: " % os.path.splitext(name)[0]
+    fails = [line for line in stderr.splitlines() if line.startswith(prefix + "FAIL ")]
+    return fails[0][len(prefix):] if fails else "(no FAIL line)"
 
 
 if __name__ == "__main__":
