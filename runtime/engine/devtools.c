@@ -17,15 +17,22 @@
 #include <string.h>
 
 #include "devtools.h"
+#include "json_number.h"
 #include "json_print.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-/* A node's id, or -1 when it has none (ids are 31-bit, never negative). */
+/* The integer `key` of o (a node id, an op's id, parentId or index), or -1
+ * when it is not a non-negative integer (node ids are 31-bit). */
+static int64_t id_member(const cJSON *o, const char *key)
+{
+    int64_t v;
+    return anvil_json_exact_int(cJSON_GetObjectItemCaseSensitive(o, key), &v) && v >= 0 ? v : -1;
+}
+
 static int64_t node_id(const cJSON *n)
 {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(n, "id");
-    return cJSON_IsNumber(id) && id->valuedouble >= 0 ? (int64_t)id->valuedouble : -1;
+    return id_member(n, "id");
 }
 
 static const cJSON *member(const cJSON *n, const char *key)
@@ -154,7 +161,8 @@ static bool add_copy(cJSON *obj, const char *key, const cJSON *v)
     return true;
 }
 
-static int diff_props(cJSON *ops, const cJSON *a, const cJSON *b)
+/* A node's properties, props and task: each one that changed, whole. */
+static int diff_properties(cJSON *ops, const cJSON *a, const cJSON *b)
 {
     int64_t id = node_id(b);
     const cJSON *pa = member(a, "props"), *pb = member(b, "props");
@@ -248,7 +256,7 @@ static int diff_children(cJSON *ops, const cJSON *a, const cJSON *b)
 
 static int diff_node(cJSON *ops, const cJSON *a, const cJSON *b)
 {
-    if (diff_props(ops, a, b) != 0)
+    if (diff_properties(ops, a, b) != 0)
         return -1;
     return diff_children(ops, a, b);
 }
@@ -294,12 +302,6 @@ static cJSON *find_node(cJSON *n, int64_t id, cJSON **parent)
     return NULL;
 }
 
-static int64_t op_id(const cJSON *op, const char *key)
-{
-    const cJSON *v = member(op, key);
-    return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
-}
-
 /* Replace n's `key` with a copy of v (v absent: remove it). */
 static int replace_member(cJSON *n, const char *key, const cJSON *v)
 {
@@ -310,16 +312,15 @@ static int replace_member(cJSON *n, const char *key, const cJSON *v)
 static int apply_add(cJSON *root, const cJSON *op)
 {
     cJSON *parent = NULL;
-    cJSON *p = find_node(root, op_id(op, "parentId"), &parent);
-    const cJSON *idx = member(op, "index"), *node = member(op, "node");
+    cJSON *p = find_node(root, id_member(op, "parentId"), &parent);
+    const cJSON *node = member(op, "node");
     cJSON *kids = p ? cJSON_GetObjectItemCaseSensitive(p, "children") : NULL;
-    if (!cJSON_IsArray(kids) || !cJSON_IsNumber(idx) || idx->valuedouble < 0 ||
-        idx->valuedouble > cJSON_GetArraySize(kids) || !cJSON_IsObject(node))
+    int64_t at = id_member(op, "index");
+    if (!cJSON_IsArray(kids) || at < 0 || at > cJSON_GetArraySize(kids) || !cJSON_IsObject(node))
         return -1;
     cJSON *d = cJSON_Duplicate(node, true);
-    int at = (int)idx->valuedouble;
     bool ok = d && (at == cJSON_GetArraySize(kids) ? cJSON_AddItemToArray(kids, d)
-                                                   : cJSON_InsertItemInArray(kids, at, d));
+                                                   : cJSON_InsertItemInArray(kids, (int)at, d));
     if (!ok)
         cJSON_Delete(d);
     return ok ? 0 : -1;
@@ -339,7 +340,7 @@ static int apply_op(cJSON **root, const cJSON *op, const char *name)
     }
     if (strcmp(name, "addNode") == 0)
         return apply_add(*root, op);
-    cJSON *n = find_node(*root, op_id(op, "id"), &parent);
+    cJSON *n = find_node(*root, id_member(op, "id"), &parent);
     if (!n)
         return -1;
     if (strcmp(name, "removeNode") == 0) {
@@ -402,12 +403,8 @@ static cJSON *event(const char *kind, cJSON *body)
 /* The frame's number and recorded tree, or false when the frame lacks them. */
 static bool frame_parts(const cJSON *frame, int64_t *frame_no, const cJSON **root)
 {
-    const cJSON *jno = member(frame, "frameNo");
     *root = member(frame, "root");
-    if (!cJSON_IsNumber(jno) || !cJSON_IsObject(*root))
-        return false;
-    *frame_no = (int64_t)jno->valuedouble;
-    return true;
+    return anvil_json_exact_int(member(frame, "frameNo"), frame_no) && cJSON_IsObject(*root);
 }
 
 static bool add_str_or_null(cJSON *o, const char *key, const cJSON *v)

@@ -16,7 +16,7 @@
 
 /* ---------------------------------------------------------------- ids */
 
-/* The ids given so far in this tree, to resolve hash collisions. */
+/* The ids given so far in this tree, sorted, to resolve hash collisions. */
 typedef struct id_set {
     uint32_t *ids;
     size_t n, cap;
@@ -39,12 +39,24 @@ static uint32_t fnv1a31(const char *s, unsigned salt)
     return h & 0x7fffffffu;
 }
 
+/* Where id is, or would be inserted, in the sorted set. */
+static size_t id_slot(const id_set *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->ids[mid] < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 static bool id_used(const id_set *s, uint32_t id)
 {
-    for (size_t i = 0; i < s->n; i++)
-        if (s->ids[i] == id)
-            return true;
-    return false;
+    size_t i = id_slot(s, id);
+    return i < s->n && s->ids[i] == id;
 }
 
 /* A fresh id for `identity`: its hash, or the first salted rehash not yet
@@ -62,7 +74,10 @@ static int64_t id_assign(id_set *s, const char *identity)
         s->ids = ni;
         s->cap = nc;
     }
-    s->ids[s->n++] = id;
+    size_t at = id_slot(s, id);
+    memmove(&s->ids[at + 1], &s->ids[at], (s->n - at) * sizeof *s->ids);
+    s->ids[at] = id;
+    s->n++;
     return id;
 }
 
