@@ -8,7 +8,8 @@
 #   make regen-check  fail if generated/ is out of date
 #   make lint         OpenAPI 3.1 lint of openapi.yaml (redocly)
 #   make bench        HTTP RPC benchmark (bench/http_rpc.sh)
-#   make client-test  the upstream's published client against the binary (CTest client.upstream)
+#   make client-test  the upstream's published client against the binary (CTest -L client)
+#   make interop      the drop-in test with the client installed afresh from npm (INTEROP_DIR)
 #   make fuzz         run the libFuzzer target for FUZZ_SECONDS (default 300)
 
 SHELL := /bin/bash
@@ -19,8 +20,9 @@ FUZZ_SECONDS ?= 300
 CHECK_FUZZ_SECONDS ?= 20
 PYTHON = $(shell scripts/find-python.sh 2>/dev/null)
 CTEST_FLAGS ?= --output-on-failure -j$(JOBS)
+INTEROP_DIR ?= $(BUILD)/interop-client
 
-.PHONY: all deps build serve check test asan-test client-test regen regen-check layers lint bench fuzz clean
+.PHONY: all deps build serve check test asan-test client-test interop regen regen-check layers lint bench fuzz clean
 
 all: build
 
@@ -64,7 +66,16 @@ test: build
 # Just the upstream client test (tests/client/README.md). `build` runs
 # install-deps first, which runs `npm ci` in tests/client when needed.
 client-test: build
-	cd $(BUILD) && ctest --output-on-failure -R '^client\.upstream$$'
+	cd $(BUILD) && ctest --output-on-failure -L client
+
+# The published client from npm, installed afresh into a scratch folder (the
+# versions tests/client/package-lock.json pins), then the drop-in test
+# against the binary (docs/compatibility.md).
+interop: build
+	rm -rf $(INTEROP_DIR) && mkdir -p $(INTEROP_DIR)
+	cp tests/client/package.json tests/client/package-lock.json $(INTEROP_DIR)/
+	cd $(INTEROP_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	$(PYTHON) tests/integration/test_interop.py --anvil $(BUILD)/anvil --client-dir $(INTEROP_DIR)
 
 # Sanitizer build: clang when present (it also builds the libFuzzer target,
 # which then runs for CHECK_FUZZ_SECONDS as one of the tests).

@@ -40,11 +40,14 @@ CONFIG = ("listen: 127.0.0.1:0\ndatabase: anvil.db\nauth:\n  mode: token\n  toke
 
 
 class Server:
-    def __init__(self, binary):
+    """`anvil serve` in a temporary directory holding `files` (name -> text;
+    default: this benchmark's), with `anvil.yaml` among them."""
+
+    def __init__(self, binary, files=None):
         self.dir = tempfile.mkdtemp(prefix="anvil-bench-tt-")
-        files = {"anvil.yaml": CONFIG, "hundred.yaml": HUNDRED % "",
-                 "plain.yaml": (HUNDRED % "versionWorkspace: false\n").replace("name: hundred", "name: plain"),
-                 "lines.yaml": LINES, "one.yaml": ONE}
+        files = files or {"anvil.yaml": CONFIG, "hundred.yaml": HUNDRED % "",
+                          "plain.yaml": (HUNDRED % "versionWorkspace: false\n").replace("name: hundred", "name: plain"),
+                          "lines.yaml": LINES, "one.yaml": ONE}
         for name, text in files.items():
             with open(os.path.join(self.dir, name), "w") as f:
                 f.write(text)
@@ -56,7 +59,8 @@ class Server:
             if time.monotonic() > deadline or self.proc.poll() is not None:
                 raise RuntimeError("anvil did not start")
             time.sleep(0.02)
-        self.conn = http.client.HTTPConnection("127.0.0.1", int(open(port_file).read()), timeout=30)
+        self.port = int(open(port_file).read())
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
 
     def rpc(self, method, params):
         body = json.dumps(params)

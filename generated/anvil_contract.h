@@ -45,7 +45,11 @@ typedef enum anvil_method_id {
     ANVIL_METHOD_RUNS_DIFF = 25,
     ANVIL_METHOD_RUNS_RERUN = 26,
     ANVIL_METHOD_APPROVE = 27,
-    ANVIL_METHOD__COUNT = 28
+    ANVIL_METHOD_PAUSE_RUN = 28,
+    ANVIL_METHOD_LIST_RUN_DESCENDANTS = 29,
+    ANVIL_METHOD_GET_RUN_DIFF = 30,
+    ANVIL_METHOD_WHAT_HAPPENED = 31,
+    ANVIL_METHOD__COUNT = 32
 } anvil_method_id;
 
 /* Typed scopes, their implications and the legacy ranked grants. */

@@ -124,6 +124,22 @@ static int thunk_approve(struct anvil_call *call, const void *req, void *res)
 {
     return anvil_handle_approve(call, req, res);
 }
+static int thunk_pause_run(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_pause_run(call, req, res);
+}
+static int thunk_list_run_descendants(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_list_run_descendants(call, req, res);
+}
+static int thunk_get_run_diff(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_get_run_diff(call, req, res);
+}
+static int thunk_what_happened(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_what_happened(call, req, res);
+}
 
 
 const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
@@ -155,4 +171,8 @@ const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
     [ANVIL_METHOD_RUNS_DIFF] = thunk_runs_diff,
     [ANVIL_METHOD_RUNS_RERUN] = thunk_runs_rerun,
     [ANVIL_METHOD_APPROVE] = thunk_approve,
+    [ANVIL_METHOD_PAUSE_RUN] = thunk_pause_run,
+    [ANVIL_METHOD_LIST_RUN_DESCENDANTS] = thunk_list_run_descendants,
+    [ANVIL_METHOD_GET_RUN_DIFF] = thunk_get_run_diff,
+    [ANVIL_METHOD_WHAT_HAPPENED] = thunk_what_happened,
 };

@@ -70,6 +70,14 @@ int anvil_handle_runs_diff(struct anvil_call *call, const anvil_runs_diff_reques
 int anvil_handle_runs_rerun(struct anvil_call *call, const anvil_runs_rerun_request *req, anvil_launch_run_response *res);
 /* approve — Approve (scope approval:submit, http+websocket) */
 int anvil_handle_approve(struct anvil_call *call, const anvil_approve_request *req, anvil_submit_approval_response *res);
+/* pauseRun — Pause Run (scope run:write, http+websocket) */
+int anvil_handle_pause_run(struct anvil_call *call, const anvil_pause_run_request *req, anvil_pause_run_response *res);
+/* listRunDescendants — List Run Descendants (scope run:read, http+websocket) */
+int anvil_handle_list_run_descendants(struct anvil_call *call, const anvil_list_run_descendants_request *req, anvil_list_run_descendants_response *res);
+/* getRunDiff — Get Run Diff (scope run:read, http+websocket) */
+int anvil_handle_get_run_diff(struct anvil_call *call, const anvil_get_run_diff_request *req, anvil_get_run_diff_response *res);
+/* whatHappened — What Happened (scope run:read, http+websocket) */
+int anvil_handle_what_happened(struct anvil_call *call, const anvil_what_happened_request *req, anvil_what_happened_response *res);
 
 /* Handler of each method, indexed by anvil_method.id (anvil_dispatch.c). */
 extern const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT];

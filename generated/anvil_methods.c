@@ -34,6 +34,10 @@ static const anvil_error_code errors_get_dev_tools_snapshot[] = { ANVIL_ERR_INVA
 static const anvil_error_code errors_runs_diff[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_PAYLOAD_TOO_LARGE, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_runs_rerun[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_approve[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
+static const anvil_error_code errors_pause_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_list_run_descendants[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_get_run_diff[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_what_happened[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 
 const anvil_method anvil_methods[] = {
     [ANVIL_METHOD_LAUNCH_RUN] = {
@@ -372,8 +376,56 @@ const anvil_method anvil_methods[] = {
         .errors = errors_approve,
         .n_errors = 10,
     },
+    [ANVIL_METHOD_PAUSE_RUN] = {
+        .name = "pauseRun",
+        .title = "Pause Run",
+        .required_scope = "run:write",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_pause_run_request,
+        .response = &anvil_schema_pause_run_response,
+        .id = ANVIL_METHOD_PAUSE_RUN,
+        .errors = errors_pause_run,
+        .n_errors = 7,
+    },
+    [ANVIL_METHOD_LIST_RUN_DESCENDANTS] = {
+        .name = "listRunDescendants",
+        .title = "List Run Descendants",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_list_run_descendants_request,
+        .response = &anvil_schema_list_run_descendants_response,
+        .id = ANVIL_METHOD_LIST_RUN_DESCENDANTS,
+        .errors = errors_list_run_descendants,
+        .n_errors = 6,
+    },
+    [ANVIL_METHOD_GET_RUN_DIFF] = {
+        .name = "getRunDiff",
+        .title = "Get Run Diff",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_get_run_diff_request,
+        .response = &anvil_schema_get_run_diff_response,
+        .id = ANVIL_METHOD_GET_RUN_DIFF,
+        .errors = errors_get_run_diff,
+        .n_errors = 7,
+    },
+    [ANVIL_METHOD_WHAT_HAPPENED] = {
+        .name = "whatHappened",
+        .title = "What Happened",
+        .required_scope = "run:read",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "stable",
+        .request = &anvil_schema_what_happened_request,
+        .response = &anvil_schema_what_happened_response,
+        .id = ANVIL_METHOD_WHAT_HAPPENED,
+        .errors = errors_what_happened,
+        .n_errors = 8,
+    },
 };
-const size_t anvil_n_methods = 28;
+const size_t anvil_n_methods = 32;
 
 const anvil_method_alias anvil_method_aliases[] = {
     { "runs.create", "launchRun" },
@@ -428,13 +480,16 @@ const anvil_method_name anvil_method_names[] = {
     { "getNodeDiff", &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF] },
     { "getNodeOutput", &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT] },
     { "getRun", &anvil_methods[ANVIL_METHOD_GET_RUN] },
+    { "getRunDiff", &anvil_methods[ANVIL_METHOD_GET_RUN_DIFF] },
     { "health", &anvil_methods[ANVIL_METHOD_HEALTH] },
     { "hijackRun", &anvil_methods[ANVIL_METHOD_HIJACK_RUN] },
     { "jumpToFrame", &anvil_methods[ANVIL_METHOD_REWIND_RUN] },
     { "launchRun", &anvil_methods[ANVIL_METHOD_LAUNCH_RUN] },
     { "listApprovals", &anvil_methods[ANVIL_METHOD_LIST_APPROVALS] },
+    { "listRunDescendants", &anvil_methods[ANVIL_METHOD_LIST_RUN_DESCENDANTS] },
     { "listRuns", &anvil_methods[ANVIL_METHOD_LIST_RUNS] },
     { "listWorkflows", &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS] },
+    { "pauseRun", &anvil_methods[ANVIL_METHOD_PAUSE_RUN] },
     { "resumeRun", &anvil_methods[ANVIL_METHOD_RESUME_RUN] },
     { "rewindRun", &anvil_methods[ANVIL_METHOD_REWIND_RUN] },
     { "runs.cancel", &anvil_methods[ANVIL_METHOD_CANCEL_RUN] },
@@ -448,6 +503,7 @@ const anvil_method_name anvil_method_names[] = {
     { "streamRunEvents", &anvil_methods[ANVIL_METHOD_STREAM_RUN_EVENTS] },
     { "submitApproval", &anvil_methods[ANVIL_METHOD_SUBMIT_APPROVAL] },
     { "submitSignal", &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL] },
+    { "whatHappened", &anvil_methods[ANVIL_METHOD_WHAT_HAPPENED] },
     { "workflows.list", &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS] },
 };
-const size_t anvil_n_method_names = 44;
+const size_t anvil_n_method_names = 48;

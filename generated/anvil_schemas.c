@@ -886,6 +886,29 @@ static const anvil_schema s_55 = {
 };
 
 static const anvil_schema s_56 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = 1,
+    .max_length = 64,
+    .extra_offset = -1,
+};
+
+static const char *const s_57_enum[] = { "string", "number", "boolean", "object", "array", "null", "unknown" };
+static const anvil_schema s_57 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_57_enum,
+    .n_enum = 7,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_58 = {
     .name = "NodeOutputField.enum",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -898,12 +921,12 @@ static const anvil_schema s_56 = {
 };
 
 static const anvil_field anvil_schema_node_output_field_fields[] = {
-    { "name", &s_0, offsetof(anvil_node_output_field, name), -1, true },
-    { "type", &s_0, offsetof(anvil_node_output_field, type), -1, true },
+    { "name", &s_56, offsetof(anvil_node_output_field, name), -1, true },
+    { "type", &s_57, offsetof(anvil_node_output_field, type), -1, true },
     { "optional", &s_8, offsetof(anvil_node_output_field, optional), -1, true },
     { "nullable", &s_8, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
-    { "enum", &s_56, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
+    { "enum", &s_58, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
 const anvil_schema anvil_schema_node_output_field = {
     .name = "NodeOutputField",
@@ -918,7 +941,7 @@ const anvil_schema anvil_schema_node_output_field = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_58 = {
+static const anvil_schema s_60 = {
     .name = "GetNodeOutputResponse.schema.fields",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -931,7 +954,7 @@ static const anvil_schema s_58 = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_schema_fields[] = {
-    { "fields", &s_58, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
+    { "fields", &s_60, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
 };
 const anvil_schema anvil_schema_get_node_output_response_schema = {
     .name = "GetNodeOutputResponse.schema",
@@ -1001,13 +1024,13 @@ const anvil_schema anvil_schema_diff_summary = {
     .extra_offset = -1,
 };
 
-static const char *const s_63_enum[] = { "added", "modified", "deleted" };
-static const anvil_schema s_63 = {
+static const char *const s_65_enum[] = { "added", "modified", "deleted" };
+static const anvil_schema s_65 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_63_enum,
+    .enum_values = s_65_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1016,7 +1039,7 @@ static const anvil_schema s_63 = {
 
 static const anvil_field anvil_schema_diff_file_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_file, path), -1, true },
-    { "status", &s_63, offsetof(anvil_diff_file, status), -1, true },
+    { "status", &s_65, offsetof(anvil_diff_file, status), -1, true },
     { "binary", &s_8, offsetof(anvil_diff_file, binary), -1, true },
     { "insertions", &s_19, offsetof(anvil_diff_file, insertions), -1, true },
     { "deletions", &s_19, offsetof(anvil_diff_file, deletions), -1, true },
@@ -1035,7 +1058,7 @@ const anvil_schema anvil_schema_diff_file = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_65 = {
+static const anvil_schema s_67 = {
     .name = "GetNodeDiffResponse.files",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1055,7 +1078,7 @@ static const anvil_field anvil_schema_get_node_diff_response_fields[] = {
     { "baseCommit", &s_39, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
     { "commit", &s_39, offsetof(anvil_get_node_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_get_node_diff_response, summary), -1, true },
-    { "files", &s_65, offsetof(anvil_get_node_diff_response, files), -1, true },
+    { "files", &s_67, offsetof(anvil_get_node_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_get_node_diff_response = {
     .name = "GetNodeDiffResponse",
@@ -1223,7 +1246,7 @@ const anvil_schema anvil_schema_health_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_77 = {
+static const anvil_schema s_79 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -1236,7 +1259,7 @@ static const anvil_schema s_77 = {
 
 static const anvil_field anvil_schema_health_response_fields[] = {
     { "ok", &s_20, offsetof(anvil_health_response, ok), -1, true },
-    { "apiVersion", &s_77, offsetof(anvil_health_response, api_version), -1, true },
+    { "apiVersion", &s_79, offsetof(anvil_health_response, api_version), -1, true },
     { "protocol", &s_22, offsetof(anvil_health_response, protocol), -1, true },
     { "features", &s_40, offsetof(anvil_health_response, features), -1, true },
     { "stateVersion", &s_19, offsetof(anvil_health_response, state_version), -1, true },
@@ -1386,7 +1409,7 @@ const anvil_schema anvil_schema_list_approvals_response = {
     .item_size = sizeof(anvil_approval_summary),
 };
 
-static const anvil_schema s_87 = {
+static const anvil_schema s_89 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1403,7 +1426,7 @@ static const anvil_schema s_87 = {
 static const anvil_field anvil_schema_frames_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_request, run_id), -1, true },
     { "afterFrameNo", &s_19, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
-    { "limit", &s_87, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
+    { "limit", &s_89, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_frames_list_request = {
     .name = "FramesListRequest",
@@ -1435,7 +1458,7 @@ const anvil_schema anvil_schema_frame_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_90 = {
+static const anvil_schema s_92 = {
     .name = "FramesListResponse.frames",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1450,7 +1473,7 @@ static const anvil_schema s_90 = {
 static const anvil_field anvil_schema_frames_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_response, run_id), -1, true },
     { "latestFrameNo", &s_19, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
-    { "frames", &s_90, offsetof(anvil_frames_list_response, frames), -1, true },
+    { "frames", &s_92, offsetof(anvil_frames_list_response, frames), -1, true },
 };
 const anvil_schema anvil_schema_frames_list_response = {
     .name = "FramesListResponse",
@@ -1505,7 +1528,7 @@ static const anvil_field anvil_schema_attempts_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_list_request, node_id), -1, false },
     { "iteration", &s_19, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
-    { "limit", &s_87, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
+    { "limit", &s_89, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_attempts_list_request = {
     .name = "AttemptsListRequest",
@@ -1520,20 +1543,20 @@ const anvil_schema anvil_schema_attempts_list_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_95_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
-static const anvil_schema s_95 = {
+static const char *const s_97_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
+static const anvil_schema s_97 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_95_enum,
+    .enum_values = s_97_enum,
     .n_enum = 6,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_96 = {
+static const anvil_schema s_98 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -1549,9 +1572,9 @@ static const anvil_field anvil_schema_attempt_summary_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempt_summary, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_attempt_summary, iteration), -1, true },
     { "attempt", &s_22, offsetof(anvil_attempt_summary, attempt), -1, true },
-    { "state", &s_95, offsetof(anvil_attempt_summary, state), -1, true },
+    { "state", &s_97, offsetof(anvil_attempt_summary, state), -1, true },
     { "startedAtMs", &s_19, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
-    { "finishedAtMs", &s_96, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
+    { "finishedAtMs", &s_98, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
     { "exitCode", &s_38, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
     { "error", &s_39, offsetof(anvil_attempt_summary, error), -1, true },
 };
@@ -1568,7 +1591,7 @@ const anvil_schema anvil_schema_attempt_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_98 = {
+static const anvil_schema s_100 = {
     .name = "AttemptsListResponse.attempts",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1582,7 +1605,7 @@ static const anvil_schema s_98 = {
 
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
-    { "attempts", &s_98, offsetof(anvil_attempts_list_response, attempts), -1, true },
+    { "attempts", &s_100, offsetof(anvil_attempts_list_response, attempts), -1, true },
     { "truncated", &s_8, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
@@ -1622,9 +1645,9 @@ static const anvil_field anvil_schema_attempts_get_response_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempts_get_response, node_id), -1, true },
     { "iteration", &s_19, offsetof(anvil_attempts_get_response, iteration), -1, true },
     { "attempt", &s_22, offsetof(anvil_attempts_get_response, attempt), -1, true },
-    { "state", &s_95, offsetof(anvil_attempts_get_response, state), -1, true },
+    { "state", &s_97, offsetof(anvil_attempts_get_response, state), -1, true },
     { "startedAtMs", &s_19, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
-    { "finishedAtMs", &s_96, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
+    { "finishedAtMs", &s_98, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
     { "exitCode", &s_38, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
     { "error", &s_39, offsetof(anvil_attempts_get_response, error), -1, true },
     { "stdout", &s_39, offsetof(anvil_attempts_get_response, stdout_), -1, true },
@@ -1660,7 +1683,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_103 = {
+static const anvil_schema s_105 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1671,13 +1694,13 @@ static const anvil_schema s_103 = {
     .extra_offset = -1,
 };
 
-static const char *const s_104_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
-static const anvil_schema s_104 = {
+static const char *const s_106_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
+static const anvil_schema s_106 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_104_enum,
+    .enum_values = s_106_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1686,7 +1709,7 @@ static const anvil_schema s_104 = {
 
 static const anvil_field anvil_schema_dev_tools_run_state_fields[] = {
     { "runId", &s_0, offsetof(anvil_dev_tools_run_state, run_id), -1, true },
-    { "state", &s_104, offsetof(anvil_dev_tools_run_state, state), -1, true },
+    { "state", &s_106, offsetof(anvil_dev_tools_run_state, state), -1, true },
     { "computedAt", &s_0, offsetof(anvil_dev_tools_run_state, computed_at), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_run_state = {
@@ -1702,7 +1725,7 @@ const anvil_schema anvil_schema_dev_tools_run_state = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_106 = {
+static const anvil_schema s_108 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1716,13 +1739,13 @@ static const anvil_schema s_106 = {
     .extra_offset = -1,
 };
 
-static const char *const s_107_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
-static const anvil_schema s_107 = {
+static const char *const s_109_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
+static const anvil_schema s_109 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_107_enum,
+    .enum_values = s_109_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -1751,26 +1774,26 @@ const anvil_schema anvil_schema_dev_tools_node_props = {
     .extra_offset = -1,
 };
 
-static const char *const s_109_enum[] = { "compute", "approval", "static" };
-static const anvil_schema s_109 = {
+static const char *const s_111_enum[] = { "compute", "approval", "static" };
+static const anvil_schema s_111 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_109_enum,
+    .enum_values = s_111_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_110_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_110 = {
+static const char *const s_112_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_112 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_110_enum,
+    .enum_values = s_112_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1779,9 +1802,9 @@ static const anvil_schema s_110 = {
 
 static const anvil_field anvil_schema_dev_tools_task_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_dev_tools_task, node_id), -1, true },
-    { "kind", &s_109, offsetof(anvil_dev_tools_task, kind), -1, true },
+    { "kind", &s_111, offsetof(anvil_dev_tools_task, kind), -1, true },
     { "iteration", &s_19, offsetof(anvil_dev_tools_task, iteration), -1, true },
-    { "state", &s_110, offsetof(anvil_dev_tools_task, state), -1, true },
+    { "state", &s_112, offsetof(anvil_dev_tools_task, state), -1, true },
     { "attempt", &s_22, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
     { "maxAttempts", &s_22, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
 };
@@ -1798,7 +1821,7 @@ const anvil_schema anvil_schema_dev_tools_task = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_112 = {
+static const anvil_schema s_114 = {
     .name = "DevToolsNode.children",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1811,12 +1834,12 @@ static const anvil_schema s_112 = {
 };
 
 static const anvil_field anvil_schema_dev_tools_node_fields[] = {
-    { "id", &s_106, offsetof(anvil_dev_tools_node, id), -1, true },
-    { "type", &s_107, offsetof(anvil_dev_tools_node, type), -1, true },
+    { "id", &s_108, offsetof(anvil_dev_tools_node, id), -1, true },
+    { "type", &s_109, offsetof(anvil_dev_tools_node, type), -1, true },
     { "name", &s_0, offsetof(anvil_dev_tools_node, name), -1, true },
     { "props", &anvil_schema_dev_tools_node_props, offsetof(anvil_dev_tools_node, props), -1, true },
     { "task", &anvil_schema_dev_tools_task, offsetof(anvil_dev_tools_node, task), (int32_t)offsetof(anvil_dev_tools_node, has_task), false },
-    { "children", &s_112, offsetof(anvil_dev_tools_node, children), -1, true },
+    { "children", &s_114, offsetof(anvil_dev_tools_node, children), -1, true },
     { "depth", &s_19, offsetof(anvil_dev_tools_node, depth), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_node = {
@@ -1833,7 +1856,7 @@ const anvil_schema anvil_schema_dev_tools_node = {
 };
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
-    { "version", &s_103, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
+    { "version", &s_105, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
     { "frameNo", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
     { "seq", &s_22, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
@@ -1879,7 +1902,7 @@ static const anvil_field anvil_schema_runs_diff_response_fields[] = {
     { "baseCommit", &s_39, offsetof(anvil_runs_diff_response, base_commit), -1, true },
     { "commit", &s_39, offsetof(anvil_runs_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_runs_diff_response, summary), -1, true },
-    { "files", &s_65, offsetof(anvil_runs_diff_response, files), -1, true },
+    { "files", &s_67, offsetof(anvil_runs_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_runs_diff_response = {
     .name = "RunsDiffResponse",
@@ -1925,6 +1948,261 @@ const anvil_schema anvil_schema_approve_request = {
     .max_length = -1,
     .fields = anvil_schema_approve_request_fields,
     .n_fields = 4,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_pause_run_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_pause_run_request, run_id), -1, true },
+};
+const anvil_schema anvil_schema_pause_run_request = {
+    .name = "PauseRunRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_pause_run_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_pause_run_request_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_122_enum[] = { "pausing" };
+static const anvil_schema s_122 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_122_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_pause_run_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
+    { "status", &s_122, offsetof(anvil_pause_run_response, status), -1, true },
+};
+const anvil_schema anvil_schema_pause_run_response = {
+    .name = "PauseRunResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_pause_run_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_pause_run_response_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_list_run_descendants_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_list_run_descendants_request, run_id), -1, true },
+    { "limit", &s_22, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
+};
+const anvil_schema anvil_schema_list_run_descendants_request = {
+    .name = "ListRunDescendantsRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_list_run_descendants_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_list_run_descendants_request_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_descendant_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_descendant, run_id), -1, true },
+    { "parentRunId", &s_39, offsetof(anvil_run_descendant, parent_run_id), -1, true },
+    { "depth", &s_19, offsetof(anvil_run_descendant, depth), -1, true },
+};
+const anvil_schema anvil_schema_run_descendant = {
+    .name = "RunDescendant",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_descendant),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_descendant_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+const anvil_schema anvil_schema_list_run_descendants_response = {
+    .name = "ListRunDescendantsResponse",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(anvil_list_run_descendants_response),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_run_descendant,
+    .item_size = sizeof(anvil_run_descendant),
+};
+
+static const anvil_field anvil_schema_get_run_diff_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_get_run_diff_request, run_id), -1, true },
+};
+const anvil_schema anvil_schema_get_run_diff_request = {
+    .name = "GetRunDiffRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_get_run_diff_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_get_run_diff_request_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_128_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_128 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_128_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_diff_patch_fields[] = {
+    { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
+    { "operation", &s_128, offsetof(anvil_diff_patch, operation), -1, true },
+    { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
+};
+const anvil_schema anvil_schema_diff_patch = {
+    .name = "DiffPatch",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_diff_patch),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_diff_patch_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_130 = {
+    .name = "GetRunDiffResponse.patches",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_diff_patch,
+    .item_size = sizeof(anvil_diff_patch),
+};
+
+static const char *const s_131_enum[] = { "oversized" };
+static const anvil_schema s_131 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_131_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
+    { "seq", &s_19, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
+    { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
+    { "patches", &s_130, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_131, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
+    { "sizeBytes", &s_19, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
+    { "maxBytes", &s_22, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
+};
+const anvil_schema anvil_schema_get_run_diff_response = {
+    .name = "GetRunDiffResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_get_run_diff_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_get_run_diff_response_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_what_happened_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_what_happened_request, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_what_happened_request, node_id), -1, false },
+    { "iteration", &s_19, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
+};
+const anvil_schema anvil_schema_what_happened_request = {
+    .name = "WhatHappenedRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_what_happened_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_what_happened_request_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_134_enum[] = { "run", "node" };
+static const anvil_schema s_134 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_134_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_135_enum[] = { "facts" };
+static const anvil_schema s_135 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_135_enum,
+    .n_enum = 1,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_what_happened_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
+    { "nodeId", &s_39, offsetof(anvil_what_happened_response, node_id), -1, true },
+    { "iteration", &s_38, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
+    { "scope", &s_134, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
+    { "agentId", &s_30, offsetof(anvil_what_happened_response, agent_id), -1, true },
+    { "source", &s_135, offsetof(anvil_what_happened_response, source), -1, true },
+    { "cached", &s_8, offsetof(anvil_what_happened_response, cached), -1, true },
+    { "generatedAtMs", &s_19, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
+};
+const anvil_schema anvil_schema_what_happened_response = {
+    .name = "WhatHappenedResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_what_happened_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_what_happened_response_fields,
+    .n_fields = 9,
     .additional = false,
     .extra_offset = -1,
 };

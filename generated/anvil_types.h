@@ -318,7 +318,7 @@ typedef struct anvil_get_node_output_request {
 } anvil_get_node_output_request;
 extern const anvil_schema anvil_schema_get_node_output_request;
 
-/* NodeOutputField: One field of an output row, from the task outputSchema. */
+/* NodeOutputField: One field of a task's output row, as the task's `outputSchema` in its workflow file declares it (docs/workflows.md). Rows are checked against these fields when the task produces them, and keep only the declared members. */
 typedef struct anvil_node_output_field {
     char *name;  /* required */
     char *type;  /* required */
@@ -330,7 +330,7 @@ typedef struct anvil_node_output_field {
 } anvil_node_output_field;
 extern const anvil_schema anvil_schema_node_output_field;
 
-/* GetNodeOutputResponse.schema: Descriptor of the row from the task outputSchema, or null. */
+/* GetNodeOutputResponse.schema: The fields of the row, from the task's `outputSchema`; null for a task without one and for approval and signal nodes. Given whatever the status (a pending or failed node still has its declaration). */
 typedef struct anvil_get_node_output_response_schema {
     struct { anvil_node_output_field *items; size_t count; } fields;  /* required */
 } anvil_get_node_output_response_schema;
@@ -744,5 +744,95 @@ typedef struct anvil_approve_request {
     char *note;
 } anvil_approve_request;
 extern const anvil_schema anvil_schema_approve_request;
+
+/* PauseRunRequest */
+typedef struct anvil_pause_run_request {
+    char *run_id;  /* required */
+} anvil_pause_run_request;
+extern const anvil_schema anvil_schema_pause_run_request;
+
+/* PauseRunResponse */
+typedef struct anvil_pause_run_response {
+    char *run_id;  /* required */
+    char *status;  /* required */
+} anvil_pause_run_response;
+extern const anvil_schema anvil_schema_pause_run_response;
+
+/* ListRunDescendantsRequest */
+typedef struct anvil_list_run_descendants_request {
+    char *run_id;  /* required */
+    bool has_limit;
+    int64_t limit;
+} anvil_list_run_descendants_request;
+extern const anvil_schema anvil_schema_list_run_descendants_request;
+
+/* RunDescendant: One run of the lineage. */
+typedef struct anvil_run_descendant {
+    char *run_id;  /* required */
+    char *parent_run_id;  /* required */
+    int64_t depth;  /* required */
+} anvil_run_descendant;
+extern const anvil_schema anvil_schema_run_descendant;
+
+/* ListRunDescendantsResponse: The lineage, breadth first. */
+typedef struct anvil_list_run_descendants_response {
+    anvil_run_descendant *items;
+    size_t count;
+} anvil_list_run_descendants_response;
+extern const anvil_schema anvil_schema_list_run_descendants_response;
+
+/* GetRunDiffRequest */
+typedef struct anvil_get_run_diff_request {
+    char *run_id;  /* required */
+} anvil_get_run_diff_request;
+extern const anvil_schema anvil_schema_get_run_diff_request;
+
+/* DiffPatch: One changed file of a DiffBundle. */
+typedef struct anvil_diff_patch {
+    char *path;  /* required */
+    char *operation;  /* required */
+    char *diff;  /* required */
+} anvil_diff_patch;
+extern const anvil_schema anvil_schema_diff_patch;
+
+/* GetRunDiffResponse: A DiffBundle {seq, baseRef, patches}, or past maxPayload the oversized marker {status, baseRef, terminalRef, sizeBytes, maxBytes}: one object, the members of one form or the other. */
+typedef struct anvil_get_run_diff_response {
+    bool has_seq;
+    int64_t seq;
+    char *base_ref;  /* required */
+    bool has_patches;
+    struct { anvil_diff_patch *items; size_t count; } patches;
+    char *status;
+    char *terminal_ref;
+    bool has_size_bytes;
+    int64_t size_bytes;
+    bool has_max_bytes;
+    int64_t max_bytes;
+} anvil_get_run_diff_response;
+extern const anvil_schema anvil_schema_get_run_diff_response;
+
+/* WhatHappenedRequest */
+typedef struct anvil_what_happened_request {
+    char *run_id;  /* required */
+    char *node_id;
+    bool has_iteration;
+    int64_t iteration;
+} anvil_what_happened_request;
+extern const anvil_schema anvil_schema_what_happened_request;
+
+/* WhatHappenedResponse */
+typedef struct anvil_what_happened_response {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;  /* required */
+    char *scope;  /* required */
+    char *summary;  /* required */
+    cJSON *agent_id;  /* required */
+    char *source;  /* required */
+    bool cached;  /* required */
+    int64_t generated_at_ms;  /* required */
+} anvil_what_happened_response;
+extern const anvil_schema anvil_schema_what_happened_response;
 
 #endif

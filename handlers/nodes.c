@@ -30,66 +30,40 @@ static int find_node(void *ctx, const anvil_node_record *n)
     return 1;
 }
 
-static const char *schema_type_name(const cJSON *prop, bool *nullable)
+/* One declared field as the descriptor shows it. */
+static int fill_field(anvil_node_output_field *out, const anvil_output_field *f)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(prop, "type");
-    *nullable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(prop, "nullable"));
-    if (cJSON_IsString(t))
-        return t->valuestring;
-    if (cJSON_IsArray(t)) {
-        const char *first = NULL;
-        for (const cJSON *x = t->child; x; x = x->next) {
-            if (!cJSON_IsString(x))
-                continue;
-            if (!strcmp(x->valuestring, "null"))
-                *nullable = true;
-            else if (!first)
-                first = x->valuestring;
-        }
-        return first ? first : "null";
-    }
-    return "any";
+    out->name = strdup(f->name);
+    out->type = strdup(anvil_field_type_wire(f->type));
+    out->optional = f->optional;
+    out->nullable = f->nullable;
+    if (!out->name || !out->type || (f->description && !(out->description = strdup(f->description))))
+        return -1;
+    if (!f->enum_values)
+        return 0;
+    size_t k = (size_t)cJSON_GetArraySize(f->enum_values);
+    out->has_enum_ = true;
+    out->enum_.items = calloc(k ? k : 1, sizeof *out->enum_.items);
+    if (!out->enum_.items)
+        return -1;
+    for (const cJSON *x = f->enum_values->child; x; x = x->next)
+        if (!(out->enum_.items[out->enum_.count++] = cJSON_Duplicate(x, true)))
+            return -1;
+    return 0;
 }
 
-/* outputSchema (JSON Schema of an object) -> {fields: [...]} */
-static int fill_schema(anvil_get_node_output_response *res, const cJSON *schema)
+/* The task's outputSchema -> {fields: [...]}, in declaration order. */
+static int fill_schema(anvil_get_node_output_response *res, const anvil_output_schema *s)
 {
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *req = cJSON_GetObjectItemCaseSensitive(schema, "required");
-    size_t n = cJSON_IsObject(props) ? (size_t)cJSON_GetArraySize(props) : 0;
     res->has_schema = true;
-    if (!n)
+    if (!s->n_fields)
         return 0;
-    res->schema.fields.items = calloc(n, sizeof *res->schema.fields.items);
+    res->schema.fields.items = calloc(s->n_fields, sizeof *res->schema.fields.items);
     if (!res->schema.fields.items)
         return -1;
-    for (const cJSON *p = props->child; p; p = p->next) {
-        anvil_node_output_field *f = &res->schema.fields.items[res->schema.fields.count++];
-        bool nullable = false;
-        f->name = strdup(p->string ? p->string : "");
-        f->type = strdup(schema_type_name(p, &nullable));
-        f->nullable = nullable;
-        f->optional = true;
-        for (const cJSON *r = cJSON_IsArray(req) ? req->child : NULL; r; r = r->next)
-            if (cJSON_IsString(r) && p->string && !strcmp(r->valuestring, p->string))
-                f->optional = false;
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(p, "description");
-        if (cJSON_IsString(d) && !(f->description = strdup(d->valuestring)))
+    for (size_t i = 0; i < s->n_fields; i++)
+        if (fill_field(&res->schema.fields.items[res->schema.fields.count++], &s->fields[i]) != 0)
             return -1;
-        const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enum");
-        if (cJSON_IsArray(en)) {
-            size_t k = (size_t)cJSON_GetArraySize(en);
-            f->has_enum_ = true;
-            f->enum_.items = k ? calloc(k, sizeof *f->enum_.items) : NULL;
-            if (k && !f->enum_.items)
-                return -1;
-            for (const cJSON *x = en->child; x; x = x->next)
-                if (!(f->enum_.items[f->enum_.count++] = cJSON_Duplicate(x, true)))
-                    return -1;
-        }
-        if (!f->name || !f->type)
-            return -1;
-    }
     return 0;
 }
 
@@ -231,7 +205,7 @@ int anvil_handle_get_node_diff(anvil_call *call, const anvil_get_node_diff_reque
     anvil_diff_file *files = NULL;
     size_t n = 0;
     if (rc == 0)
-        rc = anvil_workspace_diff(git, has_parent ? parent : NULL, commit, (size_t)cap,
+        rc = anvil_workspace_diff(git, has_parent ? parent : NULL, commit, (size_t)cap, NULL,
                                   &res->summary, &files, &n, err, sizeof err);
     free(git);
     if (rc == -2) {

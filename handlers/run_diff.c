@@ -13,6 +13,10 @@
  * by the same anvil_workspace_diff, with the same error codes: VcsError
  * for anything the repository cannot answer, PayloadTooLarge over
  * maxPayload.
+ *
+ * getRunDiff is the upstream's whole-run form: from the empty workspace
+ * every run starts with to the run's current commit, in the upstream's
+ * DiffBundle shape, with an oversized marker instead of PayloadTooLarge.
  */
 #include <assert.h>
 #include <stdlib.h>
@@ -111,7 +115,7 @@ static int diff_commits(anvil_call *call, const char *run_id, anvil_runs_diff_re
     char err[300];
     anvil_diff_file *files = NULL;
     size_t n = 0;
-    int rc = anvil_workspace_diff(git, res->base_commit, res->commit, (size_t)cap, &res->summary,
+    int rc = anvil_workspace_diff(git, res->base_commit, res->commit, (size_t)cap, NULL, &res->summary,
                                   &files, &n, err, sizeof err);
     free(git);
     if (rc == -2) {
@@ -165,4 +169,96 @@ int anvil_handle_runs_diff(anvil_call *call, const anvil_runs_diff_request *req,
     if (!res->base_commit && !res->commit)
         return 0;   /* nothing committed by either frame: an empty bundle */
     return diff_commits(call, req->run_id, res);
+}
+
+/* ---- getRunDiff ------------------------------------------------------------------ */
+
+/* git's empty tree: the workspace every run starts with. */
+#define EMPTY_TREE "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+static const char *operation_of(const char *status)
+{
+    return !strcmp(status, "added") ? "add" : !strcmp(status, "deleted") ? "delete" : "modify";
+}
+
+/* files (consumed) into res->patches. 0, or -1 when out of memory. */
+static int to_patches(anvil_diff_file *files, size_t n, anvil_get_run_diff_response *res)
+{
+    res->has_patches = true;
+    res->patches.items = n ? calloc(n, sizeof *res->patches.items) : NULL;
+    bool ok = !n || res->patches.items;
+    for (size_t i = 0; i < n; i++) {
+        if (ok) {
+            anvil_diff_patch *p = &res->patches.items[res->patches.count++];
+            p->path = files[i].path;
+            p->diff = files[i].patch;
+            files[i].path = files[i].patch = NULL;
+            ok = (p->operation = strdup(operation_of(files[i].status))) != NULL;
+        }
+        free(files[i].path);
+        free(files[i].status);
+        free(files[i].patch);
+    }
+    free(files);
+    return ok ? 0 : -1;
+}
+
+int anvil_handle_get_run_diff(anvil_call *call, const anvil_get_run_diff_request *req,
+                              anvil_get_run_diff_response *res)
+{
+    anvil_engine *e = call->svc->engine;
+    if (!e)
+        return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "no engine is running");
+    anvil_run_record rec;
+    if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
+        return -1;
+    const anvil_workflow *wf = anvil_engine_workflow(e, rec.workflow);
+    int rc = 0;
+    if (wf && !wf->version_workspace) {
+        rc = anvil_error_set(&call->err, ANVIL_ERR_VCS_ERROR,
+                             "workflow %s does not version its workspace (versionWorkspace: false)",
+                             rec.workflow);
+        goto done;
+    }
+    res->has_seq = true;
+    res->seq = rec.last_seq;
+    if (!(res->base_ref = strdup(EMPTY_TREE))) {
+        rc = oom(call);
+        goto done;
+    }
+    if (!rec.workspace_head) {
+        res->has_patches = true;   /* nothing committed yet: no patches */
+        goto done;
+    }
+    char *git = anvil_workspace_gitdir(anvil_engine_workspace_root(e), req->run_id);
+    if (!git) {
+        rc = oom(call);
+        goto done;
+    }
+    int64_t cap = anvil_handler_max_payload(call);
+    char err[300];
+    size_t reached = 0, n = 0;
+    anvil_diff_summary sum;
+    anvil_diff_file *files = NULL;
+    int drc = anvil_workspace_diff(git, NULL, rec.workspace_head, (size_t)cap, &reached, &sum,
+                                   &files, &n, err, sizeof err);
+    free(git);
+    if (drc == -2) {
+        /* The upstream's marker, not an error: the client shows it. */
+        res->has_seq = false;
+        res->status = strdup("oversized");
+        res->terminal_ref = strdup(rec.workspace_head);
+        res->has_size_bytes = res->has_max_bytes = true;
+        res->size_bytes = (int64_t)reached;
+        res->max_bytes = cap;
+        if (!res->status || !res->terminal_ref)
+            rc = oom(call);
+    } else if (drc != 0) {
+        rc = anvil_error_set(&call->err, ANVIL_ERR_VCS_ERROR, "run %s: %s", req->run_id, err);
+    } else if (to_patches(files, n, res) != 0) {
+        rc = oom(call);
+    }
+done:
+    anvil_run_record_clear(&rec);
+    return rc;
 }

@@ -15,6 +15,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,41 @@ bool anvil_cfg_check_map(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     return true;
 }
 
+static void join(char *out, size_t len, const char *const *words)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; words[i] && used < len; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", words[i]);
+        if (n < 0)
+            return;
+        used += (size_t)n;
+    }
+}
+
+void anvil_cfg_unknown_keys(anvil_cfg_ctx *c, yaml_node_t *map, const char *path,
+                            const char *const *known)
+{
+    if (!map || map->type != YAML_MAPPING_NODE)
+        return;
+    size_t count = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *k = pair_key(c, map, i);
+        const char *key = scalar(k);
+        if (!key || !*key || anvil_cfg_is_null(k) || !anvil_cfg_first_key(c, map, i))
+            continue;   /* reported by anvil_cfg_check_map */
+        bool found = false;
+        for (size_t j = 0; known[j] && !found; j++)
+            found = !strcmp(known[j], key);
+        if (!found) {
+            char full[ANVIL_CFG_PATH_MAX], allowed[256];
+            anvil_cfg_path(full, path, key);
+            join(allowed, sizeof allowed, known);
+            anvil_cfg_error(c, k, "%s: unknown key (allowed: %s)", full, allowed);
+        }
+    }
+}
+
 yaml_node_t *anvil_cfg_get(anvil_cfg_ctx *c, yaml_node_t *map, const char *key)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
@@ -238,11 +274,79 @@ bool anvil_cfg_string(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
         anvil_cfg_error(c, n, "%s: expected a string, got %s", path, anvil_cfg_describe(n, buf));
         return false;
     }
+    /* libyaml keeps "\0" escapes; a C string would silently end there. */
+    if (strlen(v) != n->data.scalar.length) {
+        anvil_cfg_error(c, n, "%s: strings must not contain NUL characters", path);
+        return false;
+    }
     if (!*v && !allow_empty) {
         anvil_cfg_error(c, n, "%s: must not be empty", path);
         return false;
     }
     return anvil_cfg_set_str(c, out, v);
+}
+
+/* YAML 1.2 core schema numbers: [-+]?(digits[.digits]|.digits)([eE][-+]?digits)? */
+static bool looks_number(const char *s)
+{
+    const char *p = s + (*s == '-' || *s == '+');
+    bool digits = false;
+    while (isdigit((unsigned char)*p))
+        p++, digits = true;
+    if (*p == '.')
+        for (p++; isdigit((unsigned char)*p); p++)
+            digits = true;
+    if (!digits)
+        return false;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        p += (*p == '-' || *p == '+');
+        if (!isdigit((unsigned char)*p))
+            return false;
+        while (isdigit((unsigned char)*p))
+            p++;
+    }
+    return *p == '\0';
+}
+
+static bool is_word(const char *v, const char *lower, const char *title, const char *upper)
+{
+    return !strcmp(v, lower) || !strcmp(v, title) || !strcmp(v, upper);
+}
+
+cJSON *anvil_cfg_scalar_json(anvil_cfg_ctx *c, yaml_node_t *n, const char *path)
+{
+    const char *v = scalar(n);
+    char buf[80];
+    if (!v) {
+        anvil_cfg_error(c, n, "%s: expected a single value, got %s", path,
+                        anvil_cfg_describe(n, buf));
+        return NULL;
+    }
+    if (strlen(v) != n->data.scalar.length) {
+        anvil_cfg_error(c, n, "%s: strings must not contain NUL characters", path);
+        return NULL;
+    }
+    cJSON *j;
+    if (anvil_cfg_is_null(n)) {
+        j = cJSON_CreateNull();
+    } else if (is_plain(n) && is_word(v, "true", "True", "TRUE")) {
+        j = cJSON_CreateTrue();
+    } else if (is_plain(n) && is_word(v, "false", "False", "FALSE")) {
+        j = cJSON_CreateFalse();
+    } else if (is_plain(n) && looks_number(v)) {
+        double d = strtod(v, NULL);
+        if (!isfinite(d)) {
+            anvil_cfg_error(c, n, "%s: number %.40s is out of range", path, v);
+            return NULL;
+        }
+        j = cJSON_CreateNumber(d);
+    } else {
+        j = cJSON_CreateString(v);
+    }
+    if (!j)
+        anvil_cfg_oom(c);
+    return j;
 }
 
 static const char *int_kind(int64_t min)

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <yaml.h>
 
+#include <cjson/cJSON.h>
+
 #include "diag.h"
 
 /* Long enough for any path we build; longer user-supplied names truncate. */
@@ -49,6 +51,11 @@ const char *anvil_cfg_key_display(const char *key, bool redact, char buf[16]);
  */
 bool anvil_cfg_check_map(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                          const char *const *known, bool redact_keys);
+/* Report each key of a checked mapping that is not in known
+ * (NULL-terminated), naming the allowed ones: the workflow files' style,
+ * where a short fixed list helps more than a guess. */
+void anvil_cfg_unknown_keys(anvil_cfg_ctx *c, yaml_node_t *map, const char *path,
+                            const char *const *known);
 /* Whether pair i of a checked mapping is the first with its key (later
  * duplicates were already reported and are skipped by callers). */
 bool anvil_cfg_first_key(anvil_cfg_ctx *c, yaml_node_t *map, size_t i);
@@ -62,6 +69,12 @@ bool anvil_cfg_string(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
 bool anvil_cfg_int(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                    int64_t min, int64_t max, int64_t *out);
 bool anvil_cfg_bool(anvil_cfg_ctx *c, yaml_node_t *n, const char *path, bool *out);
+/* A scalar as JSON, by the YAML 1.2 core schema: plain null, ~ and empty
+ * are null; plain true/false (any case style) booleans; plain numbers
+ * numbers; everything else, and everything quoted, a string. Reports
+ * lists, mappings, NUL characters and numbers out of range under path;
+ * NULL then (or on OOM, reported). The caller owns the result. */
+cJSON *anvil_cfg_scalar_json(anvil_cfg_ctx *c, yaml_node_t *n, const char *path);
 /* A list of non-empty strings; null counts as the empty list. */
 bool anvil_cfg_strlist(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                        char ***out, size_t *n_out);

@@ -15,9 +15,8 @@
 #include "workflow.h"
 
 #include "config_yaml.h"
+#include "output_schema_load.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,11 +64,6 @@ static const char *scalar(const yaml_node_t *n)
     return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
 }
 
-static bool is_plain(const yaml_node_t *n)
-{
-    return n && n->type == YAML_SCALAR_NODE && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
 static size_t n_pairs(const yaml_node_t *map)
 {
     return (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
@@ -85,18 +79,6 @@ static size_t n_items(const yaml_node_t *seq)
 static void path_index(char out[ANVIL_CFG_PATH_MAX], const char *base, size_t i)
 {
     snprintf(out, ANVIL_CFG_PATH_MAX, "%.*s[%zu]", ANVIL_CFG_PATH_MAX - 24, base, i);
-}
-
-static void join(char *out, size_t len, const char *const *words)
-{
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; words[i] && used < len; i++) {
-        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", words[i]);
-        if (n < 0)
-            return;
-        used += (size_t)n;
-    }
 }
 
 /* ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ */
@@ -137,34 +119,13 @@ static bool open_map(loader *L, yaml_node_t *n, const char *where)
     return anvil_cfg_check_map(&L->c, n, where, NULL, false) && claim(L, n, where);
 }
 
-/* Report keys of an opened mapping that are not in known, naming them all. */
 static void unknown_keys(loader *L, yaml_node_t *n, const char *label, const char *const *known)
 {
-    for (size_t i = 0; i < n_pairs(n); i++) {
-        yaml_node_t *k = anvil_cfg_node(&L->c, n->data.mapping.pairs.start[i].key);
-        const char *key = scalar(k);
-        if (!key || !*key || anvil_cfg_is_null(k) || !anvil_cfg_first_key(&L->c, n, i))
-            continue;   /* already reported by anvil_cfg_check_map */
-        bool found = false;
-        for (size_t j = 0; known[j] && !found; j++)
-            found = !strcmp(known[j], key);
-        if (!found) {
-            char full[ANVIL_CFG_PATH_MAX], allowed[256];
-            anvil_cfg_path(full, label, key);
-            join(allowed, sizeof allowed, known);
-            anvil_cfg_error(&L->c, k, "%s: unknown key (allowed: %s)", full, allowed);
-        }
-    }
+    anvil_cfg_unknown_keys(&L->c, n, label, known);
 }
 
-/* A string that cannot hide a NUL: libyaml keeps "\0" escapes, and C
- * strings would silently cut the value there. */
 static bool read_str(loader *L, yaml_node_t *n, const char *where, bool allow_empty, char **out)
 {
-    if (n && n->type == YAML_SCALAR_NODE && strlen(scalar(n)) != n->data.scalar.length) {
-        anvil_cfg_error(&L->c, n, "%s: strings must not contain NUL characters", where);
-        return false;
-    }
     return anvil_cfg_string(&L->c, n, where, allow_empty, out);
 }
 
@@ -196,57 +157,12 @@ static void add_ref(loader *L, anvil_wf_node *owner, const yaml_node_t *s,
 
 /* ---- YAML to JSON -------------------------------------------------------- */
 
-/* YAML 1.2 core schema numbers: [-+]?(digits[.digits]|.digits)([eE][-+]?digits)? */
-static bool looks_number(const char *s)
-{
-    const char *p = s + (*s == '-' || *s == '+');
-    bool digits = false;
-    while (isdigit((unsigned char)*p))
-        p++, digits = true;
-    if (*p == '.')
-        for (p++; isdigit((unsigned char)*p); p++)
-            digits = true;
-    if (!digits)
-        return false;
-    if (*p == 'e' || *p == 'E') {
-        p++;
-        p += (*p == '-' || *p == '+');
-        if (!isdigit((unsigned char)*p))
-            return false;
-        while (isdigit((unsigned char)*p))
-            p++;
-    }
-    return *p == '\0';
-}
-
+/* A scalar leaf; a string leaf of a node's template is checked later. */
 static cJSON *scalar_json(loader *L, yaml_node_t *n, const char *where, anvil_wf_node *owner)
 {
-    const char *v = scalar(n);
-    if (strlen(v) != n->data.scalar.length) {
-        anvil_cfg_error(&L->c, n, "%s: strings must not contain NUL characters", where);
-        return NULL;
-    }
-    cJSON *j = NULL;
-    if (is_plain(n) && anvil_cfg_is_null(n)) {
-        j = cJSON_CreateNull();
-    } else if (is_plain(n) && (!strcmp(v, "true") || !strcmp(v, "True") || !strcmp(v, "TRUE"))) {
-        j = cJSON_CreateTrue();
-    } else if (is_plain(n) && (!strcmp(v, "false") || !strcmp(v, "False") || !strcmp(v, "FALSE"))) {
-        j = cJSON_CreateFalse();
-    } else if (is_plain(n) && looks_number(v)) {
-        double d = strtod(v, NULL);
-        if (!isfinite(d)) {
-            anvil_cfg_error(&L->c, n, "%s: number %.40s is out of range", where, v);
-            return NULL;
-        }
-        j = cJSON_CreateNumber(d);
-    } else {
-        j = cJSON_CreateString(v);
-        if (j && owner)
-            add_ref(L, owner, n, ANVIL_TEMPLATE_TEXT, where);
-    }
-    if (!j)
-        anvil_cfg_oom(&L->c);
+    cJSON *j = anvil_cfg_scalar_json(&L->c, n, where);
+    if (j && owner && cJSON_IsString(j))
+        add_ref(L, owner, n, ANVIL_TEMPLATE_TEXT, where);
     return j;
 }
 
@@ -508,6 +424,42 @@ static void parse_container(loader *L, anvil_wf_node *node, yaml_node_t *v, size
     }
 }
 
+static void count_ref(void *ctx, const anvil_template_ref *ref)
+{
+    (void)ref;
+    (*(size_t *)ctx)++;
+}
+
+/* Whether a static row's value is only known once the run expands it: a
+ * string holding a ${...} (exactly one reference even takes the value's
+ * type). A template with a syntax error counts too; it is reported on its
+ * own. */
+static bool holds_template(const cJSON *v)
+{
+    size_t refs = 0;
+    if (!cJSON_IsString(v))
+        return false;
+    return anvil_template_scan(v->valuestring, ANVIL_TEMPLATE_TEXT, count_ref, &refs, NULL, 0) != 0 ||
+           refs > 0;
+}
+
+/* A static row is written in the file, so what can be known of it is
+ * checked now: the fields it has must fit the schema (values with
+ * templates are left to the run), and a member the schema does not
+ * declare would silently be dropped from every row. */
+static void check_static_output(loader *L, const anvil_wf_node *node, const yaml_node_t *at,
+                                const char *label)
+{
+    char err[1024];
+    if (anvil_output_schema_check(node->output_schema, node->output, holds_template, err,
+                                  sizeof err) != 0)
+        anvil_cfg_error(&L->c, at, "%s.output: does not match outputSchema: %s", label, err);
+    for (const cJSON *m = node->output->child; m; m = m->next)
+        if (!anvil_output_schema_field(node->output_schema, m->string, strlen(m->string)))
+            anvil_cfg_error(&L->c, at, "%s.output.%s: not declared in outputSchema (undeclared "
+                            "members are dropped from the row)", label, m->string);
+}
+
 static void parse_task(loader *L, anvil_wf_node *node, yaml_node_t *v, const char *where)
 {
     static const char *const keys[] = {"id", "run", "output", "timeoutMs", "retries",
@@ -535,8 +487,10 @@ static void parse_task(loader *L, anvil_wf_node *node, yaml_node_t *v, const cha
     if ((x = field(L, v, label, "retries", p)) && anvil_cfg_int(&L->c, x, p, 0, 100, &i64))
         node->retries = (int)i64;
     if ((x = field(L, v, label, "outputSchema", p)))
-        node->output_schema = to_json_object(L, x, p, NULL);
+        node->output_schema = anvil_output_schema_load(&L->c, x, p);
     skip_description(L, v, label);
+    if (node->output && node->output_schema)
+        check_static_output(L, node, output, label);
 }
 
 static void parse_approval(loader *L, anvil_wf_node *node, yaml_node_t *v, const char *where)
@@ -696,6 +650,50 @@ typedef struct ref_check {
     const pending_ref *pr;
 } ref_check;
 
+/* "a, b, c" (cut with "..."), or "none". */
+static void field_names(const anvil_output_schema *s, char *out, size_t len)
+{
+    size_t used = 0;
+    snprintf(out, len, "none");
+    for (size_t i = 0; i < s->n_fields; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", s->fields[i].name);
+        if (n < 0 || (size_t)n >= len - used) {
+            snprintf(out + (used < len - 4 ? used : len - 4), 4, "...");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+/* A task with an outputSchema keeps only the declared fields in its row,
+ * and a scalar field has no members: a reference past either could never
+ * resolve, so it is refused now rather than failing a run later. */
+static void check_field_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref,
+                            const anvil_wf_node *x, size_t id_len)
+{
+    const char *name = ref->path + id_len + 1;
+    size_t rest = ref->path_len - id_len - 1;
+    const char *dot = memchr(name, '.', rest);
+    size_t len = dot ? (size_t)(dot - name) : rest;
+    int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
+    const anvil_output_field *f = anvil_output_schema_field(x->output_schema, name, len);
+    if (!f) {
+        char names[160];
+        field_names(x->output_schema, names, sizeof names);
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: task '%s' declares no output field "
+                        "'%.*s' (its outputSchema has: %s)", pr->where, elen, ref->expr, x->id,
+                        (int)(len > 64 ? 64 : len), name, names);
+        return;
+    }
+    bool members = f->type == ANVIL_FIELD_OBJECT || f->type == ANVIL_FIELD_ARRAY ||
+                   f->type == ANVIL_FIELD_UNKNOWN;
+    if (dot && !members)
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: output field '%s' of task '%s' is %s "
+                        "%s, which has no members", pr->where, elen, ref->expr, f->name, x->id,
+                        f->type == ANVIL_FIELD_INTEGER ? "an" : "a",
+                        anvil_field_type_name(f->type));
+}
+
 static void check_ref(void *ctx, const anvil_template_ref *ref)
 {
     ref_check *rc = ctx;
@@ -736,6 +734,8 @@ static void check_ref(void *ctx, const anvil_template_ref *ref)
         anvil_cfg_error(&L->c, pr->scalar, "%s: outputs.%s is not guaranteed to have finished "
                         "before %s starts (they are in the same parallel, or %s comes later)",
                         pr->where, x->id, rid, x->id);
+    else if (x->kind == ANVIL_NODE_TASK && x->output_schema && ref->path_len > id_len)
+        check_field_ref(L, pr, ref, x, id_len);
 }
 
 static void check_refs(loader *L)
@@ -789,7 +789,7 @@ static void free_node(anvil_wf_node *n)
     free(n->children);
     free(n->run);
     cJSON_Delete(n->output);
-    cJSON_Delete(n->output_schema);
+    anvil_output_schema_free(n->output_schema);
     free(n->title);
     free_strv(n->allowed_scopes, n->n_allowed_scopes);
     free_strv(n->allowed_users, n->n_allowed_users);

@@ -8,7 +8,9 @@
  * Loading reports every problem with file, line and column: unknown keys,
  * wrong types, duplicate ids, bad `${...}` references (unknown node, a node
  * that is not certain to have finished before this one starts, unknown
- * root), invalid timeouts and retries.
+ * root), invalid timeouts and retries, and a task's `outputSchema`
+ * (output_schema_load.h): its own shape, a static `output` that cannot
+ * match it, and references to fields it does not declare.
  *
  * Ownership: anvil_workflow_load returns a workflow the caller frees with
  * anvil_workflow_free; every node, string and cJSON inside belongs to it.
@@ -23,6 +25,7 @@
 #include <cjson/cJSON.h>
 
 #include "diag.h"
+#include "output_schema.h"
 
 typedef enum anvil_node_kind {
     ANVIL_NODE_SEQUENCE = 0,
@@ -48,7 +51,7 @@ typedef struct anvil_wf_node {
     cJSON *output;                    /* static output template (an object), or NULL */
     int64_t timeout_ms;               /* 0 = no timeout of its own */
     int retries;                      /* extra attempts after a failure, >= 0 */
-    cJSON *output_schema;             /* JSON Schema of the row (an object), or NULL */
+    anvil_output_schema *output_schema; /* declared fields of the row, or NULL */
 
     /* approval */
     char *title;                      /* defaults to the id */

@@ -30,6 +30,7 @@
 #include "json_print.h"
 #include "log.h"
 #include "scope.h"
+#include "store_time_travel.h"
 #include "workspace.h"
 
 /* Every public entry point runs on the loop thread (engine_types_internal.h). */
@@ -653,11 +654,53 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     return 0;
 }
 
-/* resumeRun of a run a rewind holds: recorded (run.resumed {afterRewind})
- * before anything starts. 0, or -1 (the run stays held; when the write
- * failed it is broken and reloaded as held). */
+int anvil_engine_pause(anvil_engine *e, const char *run_id, anvil_error *err)
+{
+    ASSERT_ON_LOOP(e);
+    run_rt *r;
+    if (live_run(e, run_id, &r, err) != 0)
+        return -1;
+    if (!r) {
+        anvil_run_record rec;
+        if (not_active(e, run_id, &rec, err) != 0)
+            return -1;
+        anvil_run_status st = ANVIL_RUN_STATUS_RUNNING;
+        bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
+        anvil_error_set(err, ANVIL_ERR_BUSY, ended ? "Run %s already ended (%s); there is nothing to pause"
+                                                   : "Run %s is not being driven (%s); resumeRun it first",
+                        run_id, rec.status);
+        anvil_run_record_clear(&rec);
+        return -1;
+    }
+    if (r->rec.cancel_requested)
+        return anvil_error_set(err, ANVIL_ERR_BUSY, "Run %s is being cancelled", run_id);
+    if (r->rec.held)
+        return 0;
+    r->rec.held = true;
+    if (anvil_run_begin(r) != 0) {
+        r->rec.held = false;
+        return anvil_store_error(e->store, err, "recording the pause failed");
+    }
+    cJSON *p = cJSON_CreateObject();
+    if (p)
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+    if (anvil_run_end(r, p && anvil_run_note(r, false, "run.paused", p) == 0) != 0) {
+        r->rec.held = false;
+        return anvil_store_error(e->store, err, "recording the pause failed");
+    }
+    return 0;
+}
+
+/* resumeRun of a run a pause or a rewind holds: recorded (run.resumed
+ * {afterRewind}) before anything starts. 0, or -1 (the run stays held;
+ * when the write failed it is broken and reloaded as held). */
 static int release_held(run_rt *r)
 {
+    char *cause = NULL;
+    if (anvil_store_hold_event(r->eng->store, r->rec.run_id, &cause) < 0)
+        return -1;
+    bool after_rewind = !cause || strcmp(cause, "run.paused") != 0;
+    free(cause);
     r->rec.held = false;
     if (anvil_run_begin(r) != 0) {
         r->rec.held = true;
@@ -666,7 +709,7 @@ static int release_held(run_rt *r)
     cJSON *p = cJSON_CreateObject();
     if (p) {
         cJSON_AddStringToObject(p, "runId", r->rec.run_id);
-        cJSON_AddBoolToObject(p, "afterRewind", true);
+        cJSON_AddBoolToObject(p, "afterRewind", after_rewind);
     }
     if (anvil_run_end(r, p && anvil_run_note(r, false, "run.resumed", p) == 0) != 0) {
         r->rec.held = true;

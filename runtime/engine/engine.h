@@ -88,8 +88,14 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
  * RunNotFound; Busy when the run already ended. */
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err);
 
+/* Pause: no task attempt starts until resumeRun (attempts already running
+ * finish); recorded as run.paused, and a restart keeps the run paused.
+ * Pausing a paused run changes nothing. RunNotFound; Busy when the run
+ * already ended, is being cancelled, or a rewind of it is in flight. */
+int anvil_engine_pause(anvil_engine *e, const char *run_id, anvil_error *err);
+
 /* *terminal is set when the run had already ended (and force did not
- * reopen it). RunNotFound. */
+ * reopen it). A paused or rewound run is let go. RunNotFound. */
 int anvil_engine_resume(anvil_engine *e, const char *run_id, bool force, bool *terminal,
                         anvil_error *err);
 

@@ -262,7 +262,7 @@ static void visit_parallel(run_rt *r, node_rt *n)
 static void visit(run_rt *r, const anvil_wf_node *def)
 {
     node_rt *n = &r->nodes[def->index];
-    /* A rewound run starts nothing until resumeRun lets it go. */
+    /* A rewound or paused run starts nothing until resumeRun lets it go. */
     if (r->broken || r->rec.held || anvil_node_state_terminal(n->state))
         return;
     switch (def->kind) {

@@ -5,8 +5,9 @@
  *
  * A `run:` task gets stdin {"input": ..., "outputs": {...}}, runs in the
  * run's workspace directory, and its last stdout line that parses as a JSON
- * object becomes the output row. A non-zero exit, a timeout or a kill fails
- * the attempt; `retries` more attempts follow before the node fails.
+ * object becomes the output row. A non-zero exit, a timeout, a kill, or a
+ * row that does not match the task's outputSchema fails the attempt;
+ * `retries` more attempts follow before the node fails.
  */
 #include <assert.h>
 #include <errno.h>
@@ -245,6 +246,26 @@ static const char *commit_attempt(run_rt *r, node_rt *n, int64_t attempt, const 
     return out;
 }
 
+/* Hold a produced row to the task's outputSchema (output_schema.h). A
+ * row that matches loses the members the schema does not declare, as the
+ * upstream's rows do; one that does not is freed and why says where it
+ * differs (the attempt then fails, and its retries apply). note (may be
+ * empty) is added to that message. Returns the row, or NULL. */
+static cJSON *conform_row(const anvil_wf_node *def, cJSON *row, const char *note, char *why,
+                          size_t whylen)
+{
+    char problems[768];
+    if (!row || !def->output_schema)
+        return row;
+    if (anvil_output_schema_check(def->output_schema, row, NULL, problems, sizeof problems) == 0) {
+        anvil_output_schema_strip(def->output_schema, row);
+        return row;
+    }
+    snprintf(why, whylen, "output does not match outputSchema: %s%s", problems, note);
+    cJSON_Delete(row);
+    return NULL;
+}
+
 static void on_exit_cb(void *ctx, const anvil_proc_result *res)
 {
     attempt_ctx *a = ctx;
@@ -276,7 +297,7 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
         ended(r);
         return;
     }
-    char why[256];
+    char why[1024];
     cJSON *row = NULL;
     const char *state = "failed";
     if (res->killed) {
@@ -293,7 +314,9 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
         row = res->json_line ? cJSON_Parse(res->json_line) : NULL;
         if (!row)
             row = cJSON_CreateObject();   /* no JSON line: an empty row */
-        state = "succeeded";
+        row = conform_row(n->def, row, res->json_line ? "" : " (the command printed no JSON "
+                          "object line, so its row was {})", why, sizeof why);
+        state = row ? "succeeded" : "failed";
     }
     if (res->killed && n->kill_to == ANVIL_NODE_STATE_PENDING)
         n->kill_to = r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED : ANVIL_NODE_STATE_SKIPPED;
@@ -311,13 +334,14 @@ static void start_static(run_rt *r, node_rt *n)
 {
     if (!record_start(r, n))
         return;
-    char err[256];
+    char err[1024];
     cJSON *row = anvil_template_expand_json(n->def->output, r->input, r->outputs, err, sizeof err);
     if (row && !cJSON_IsObject(row)) {
         cJSON_Delete(row);
         row = NULL;
         snprintf(err, sizeof err, "output did not expand to an object");
     }
+    row = conform_row(n->def, row, "", err, sizeof err);
     record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL,
                NULL);
 }

@@ -235,8 +235,8 @@ static void free_files(anvil_diff_file *files, size_t n)
 }
 
 int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, size_t max_bytes,
-                         anvil_diff_summary *sum, anvil_diff_file **files_out, size_t *n_out,
-                         char *err, size_t errlen)
+                         size_t *bytes_reached, anvil_diff_summary *sum,
+                         anvil_diff_file **files_out, size_t *n_out, char *err, size_t errlen)
 {
     *files_out = NULL;
     *n_out = 0;
@@ -288,6 +288,8 @@ int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, s
             snprintf(err, errlen,
                      "the diff is larger than the %zu-byte limit (maxPayload): its first %zu of "
                      "%zu files come to %zu bytes", max_bytes, n, total, bytes);
+            if (bytes_reached)
+                *bytes_reached = bytes;
             rc = -2;
             goto done;
         }

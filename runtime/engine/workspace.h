@@ -59,10 +59,11 @@ int anvil_workspace_commit(const char *gitdir, const char *workdir, const char *
  * each member malloc'd: the layout the generated response types free).
  * patch is the file's unified diff (git format; for a binary file the
  * "Binary files ... differ" line). -2 when the patches add up to more than
- * max_bytes (err says how much; nothing is returned). */
+ * max_bytes (err says how much, *bytes_reached too when not NULL: the size
+ * the patches had come to when the limit was passed; nothing is returned). */
 int anvil_workspace_diff(const char *gitdir, const char *from, const char *to, size_t max_bytes,
-                         anvil_diff_summary *sum, anvil_diff_file **files, size_t *n, char *err,
-                         size_t errlen);
+                         size_t *bytes_reached, anvil_diff_summary *sum, anvil_diff_file **files,
+                         size_t *n, char *err, size_t errlen);
 
 /* The first parent of `commit`: *has_parent false (out "") for the run's
  * first commit. */

@@ -27,7 +27,7 @@ typedef struct anvil_run_record {
     char *owner_id, *triggered_by, *role, *scopes_json, *token_id;
     char *idempotency_key, *error;
     char *workspace_head;           /* current workspace commit, or NULL */
-    bool held;                      /* rewound: nothing starts until resumeRun */
+    bool held;                      /* rewound or paused: nothing starts until resumeRun */
     bool cancel_requested;
     int64_t last_seq, frame_no;
     int64_t created_at_ms, updated_at_ms, finished_at_ms;

@@ -126,6 +126,16 @@ int anvil_store_event_name(anvil_store *s, const char *run_id, int64_t seq, char
     return n < 0 ? -1 : n > 0 ? 1 : 0;
 }
 
+int anvil_store_hold_event(anvil_store *s, const char *run_id, char **name)
+{
+    /* Walks the run's events back from the newest; a hold is recent. */
+    static const char sql[] = "SELECT event FROM events WHERE run_id = ?1 AND event IN "
+                              "('run.paused', 'run.time_travel_jumped') ORDER BY seq DESC LIMIT 1";
+    *name = NULL;
+    int n = anvil_sql_query(s, sql, name_row, name, "s", run_id);
+    return n < 0 ? -1 : n > 0 ? 1 : 0;
+}
+
 /* ---- a rewind's truncation ---------------------------------------------------- */
 
 int anvil_store_truncate_frames(anvil_store *s, const char *run_id, int64_t frame_no,

@@ -49,6 +49,11 @@ int anvil_store_attempt_latest(anvil_store *s, const char *run_id, const char *n
 /* The name of the run's event with this seq: 1 (*name malloc'd), 0, -1. */
 int anvil_store_event_name(anvil_store *s, const char *run_id, int64_t seq, char **name);
 
+/* What holds a run (runs.held) was recorded by: the name of its latest
+ * run.paused or run.time_travel_jumped event into *name (malloc'd). 1,
+ * 0 when it has neither, -1 on a store error. */
+int anvil_store_hold_event(anvil_store *s, const char *run_id, char **name);
+
 /* ---- a rewind's truncation (inside a transaction) ------------------------ */
 
 /* Delete the run's frames numbered above frame_no, and its events with a

@@ -19,10 +19,9 @@
 //     ship     task, static `output:`
 // NODES below must stay in step with it.
 //
-// Prints one JSON line per check on stdout ({"check", "ok", ...}). Stops at
-// the first failure with exit status 1 and a "devtools: FAIL ..." line on
-// stderr; --keep-going runs every check whose inputs exist and exits 1 at
-// the end if anything failed. Exit status 2 is a usage error.
+// Checks run and report as tests/client/check.ts says: one JSON line each
+// on stdout, "devtools: FAIL <check>: <why>" on stderr and exit 1 at the
+// first failure (with --keep-going, at the end), exit 2 for a usage error.
 
 import {
   flattenGatewayRunNode,
@@ -32,10 +31,9 @@ import {
 } from "@smithers-orchestrator/gateway-client";
 import type { DevToolsDeltaOp, DevToolsEvent, DevToolsNode, DevToolsSnapshot } from "@smithers-orchestrator/protocol";
 
+import { Checks, POLL_MS, WAIT_MS, call, expect, fail, isPlainObject, parseArgs, show, sleep, until } from "./check.ts";
+
 const WORKFLOW = "dt";
-const WAIT_MS = 20_000; // bound on each wait for a run state or a stream event
-const POLL_MS = 50;
-const CALL_MS = 15_000; // bound on any single call
 
 // Every row the client's mapping must draw: its name and kind, by the
 // logical id the client gives it (task.nodeId; containers have none, so
@@ -65,92 +63,21 @@ const WAITING: Record<string, string> = {
 const SIGNALLED: Record<string, string> = { ...WAITING, review: "ok" };
 const FINISHED: Record<string, string> = Object.fromEntries(NODES.map((n) => [n.name, "ok"]));
 
-// ---------------------------------------------------------------------------
-// arguments
-
-function usage(message: string): never {
-  process.stderr.write(
-    `devtools: ${message}\n` +
-      "usage: bun tests/client/devtools.ts URL TOKEN [--keep-going]\n" +
-      "       (or ANVIL_URL and ANVIL_TOKEN in the environment)\n",
-  );
-  process.exit(2);
-}
-
-const argv = process.argv.slice(2);
-const keepGoing = argv.includes("--keep-going");
-const positional = argv.filter((a) => a !== "--keep-going");
-if (positional.some((a) => a.startsWith("--"))) usage(`unknown option ${positional.find((a) => a.startsWith("--"))}`);
-if (positional.length > 2) usage("too many arguments");
-const baseUrl = positional[0] ?? process.env.ANVIL_URL;
-const token = positional[1] ?? process.env.ANVIL_TOKEN;
-if (!baseUrl) usage("no server URL");
-if (!token) usage("no token");
-if (!/^https?:\/\//.test(baseUrl)) usage(`not an http(s) URL: ${baseUrl}`);
-
+const args = parseArgs("devtools");
+const checks = new Checks("devtools", args.keepGoing);
 const client = new SmithersGatewayClient({
-  baseUrl,
-  token,
+  baseUrl: args.baseUrl,
+  token: args.token,
   client: { id: "anvil-devtools-test", platform: "bun" },
 });
 
-// ---------------------------------------------------------------------------
-// checks
-
-class CheckFailure extends Error {}
-
-function fail(message: string): never {
-  throw new CheckFailure(message);
-}
-
-function expect(cond: unknown, message: string): asserts cond {
-  if (!cond) fail(message);
-}
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 800 ? text.slice(0, 800) + "..." : text;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-/** `p`, or a CheckFailure if it does not settle within `ms`. */
-async function bounded<T>(what: string, p: Promise<T>, ms = CALL_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckFailure(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A call that must succeed: any rejection becomes a CheckFailure saying why. */
-async function call<T>(what: string, p: Promise<T>): Promise<T> {
-  try {
-    return await bounded(what, p);
-  } catch (e) {
-    if (e instanceof CheckFailure) throw e;
-    throw new CheckFailure(`${what} failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /** Poll getRun until `ready(run)`. */
-async function waitRun(runId: string, what: string, ready: (run: Record<string, unknown>) => boolean) {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
+function waitRun(runId: string, what: string, ready: (run: Record<string, unknown>) => boolean) {
+  return until(`run ${runId} ${what}`, async () => {
     const run = await call(`getRun(${runId})`, client.getRun({ runId }));
     expect(isPlainObject(run), `getRun payload is not an object: ${show(run)}`);
-    if (ready(run)) return run;
-    if (Date.now() > deadline) fail(`run ${runId} not ${what} within ${WAIT_MS} ms; last getRun: ${show(run)}`);
-    await sleep(POLL_MS);
-  }
+    return run;
+  }, ready);
 }
 
 function nodeState(run: Record<string, unknown>, nodeId: string): unknown {
@@ -331,147 +258,90 @@ function follow(snap: DevToolsSnapshot, events: DevToolsEvent[]): DevToolsSnapsh
 }
 
 // ---------------------------------------------------------------------------
-// the steps, in order; `needs` names the results a step uses
-
-type Ctx = {
-  runId?: string;
-  waiting?: boolean;
-  http?: DevToolsSnapshot;
-  stream?: StreamState;
-  streamed?: DevToolsSnapshot;
-  signalled?: DevToolsSnapshot;
-};
-type Step = { name: string; needs: (keyof Ctx)[]; run: (ctx: Ctx) => Promise<Record<string, unknown>> };
-
-const steps: Step[] = [
-  {
-    name: "launchRun",
-    needs: [],
-    run: async (ctx) => {
-      const r = await call("launchRun", client.launchRun({ workflow: WORKFLOW, input: {} }));
-      expect(isPlainObject(r) && typeof r.runId === "string", `no runId: ${show(r)}`);
-      ctx.runId = r.runId;
-      return { runId: r.runId };
-    },
-  },
-  {
-    name: "getRun.waiting",
-    needs: ["runId"],
-    run: async (ctx) => {
-      // build and notes done, approve and review waiting: nothing else moves.
-      const run = await waitRun(ctx.runId!, "waiting on its approval and its signal", (r) =>
-        r.status === "waiting-approval" && nodeState(r, "review") === "waiting" && nodeState(r, "notes") === "finished");
-      ctx.waiting = true;
-      return { status: run.status, frameNo: run.frameNo };
-    },
-  },
-  {
-    name: "getDevToolsSnapshot.mapped",
-    needs: ["waiting"],
-    run: async (ctx) => {
-      const s = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId: ctx.runId! })), ctx.runId!);
-      expect(s.runState?.state === "waiting-approval", `runState: ${show(s.runState)}`);
-      ctx.http = s;
-      return { frameNo: s.frameNo, rows: checkClientRows(s, WAITING, "HTTP snapshot") };
-    },
-  },
-  {
-    name: "streamDevTools.snapshot",
-    needs: ["http"],
-    run: async (ctx) => {
-      ctx.stream = openStream(ctx.runId!);
-      await waitEvents(ctx.stream, 1, "the first event");
-      const ev = ctx.stream.events[0];
-      expect(ev.version === 1 && ev.kind === "snapshot", `the first event is not a snapshot: ${show(ev)}`);
-      const s = checkSnapshot(ev.snapshot, ctx.runId!);
-      expect(show(s) === show(ctx.http), `the stream's snapshot differs from getDevToolsSnapshot's:\n  ${show(s)}\n  ${show(ctx.http)}`);
-      ctx.streamed = s;
-      return { frameNo: s.frameNo, rows: checkClientRows(s, WAITING, "streamed snapshot") };
-    },
-  },
-  {
-    name: "streamDevTools.delta",
-    needs: ["streamed"],
-    run: async (ctx) => {
-      const r = await call(
-        "submitSignal",
-        client.submitSignal({ runId: ctx.runId!, signalName: "review.done", correlationKey: "any", payload: { ok: true } }),
-      );
-      expect(isPlainObject(r) && r.delivered === true, `the signal was not delivered: ${show(r)}`);
-      // The signal finishes `review`; the run still waits for `approve`, so
-      // its status stays and the change comes as a delta.
-      await waitEvents(ctx.stream!, 2, "the signal's event");
-      const ev = ctx.stream!.events[1];
-      expect(ev.kind === "delta", `the signal's frame came as ${show(ev)}, expected a delta`);
-      const ids = new Set(ev.delta.ops.map((op) => ("id" in op ? op.id : undefined)));
-      const review = flattenNodes(ctx.streamed!.root).find((n) => n.task?.nodeId === "review")!;
-      expect(ids.size === 1 && ids.has(review.id), `the delta changes ${show([...ids])}, expected only review's ${review.id}`);
-      const s = follow(ctx.streamed!, [ev]);
-      ctx.signalled = s;
-      const http = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId: ctx.runId!, frameNo: s.seq })), ctx.runId!);
-      expect(show(s.root) === show(http.root), `the delta applied gives\n  ${show(s.root)}\nnot frame ${s.seq}'s\n  ${show(http.root)}`);
-      return { ops: ev.delta.ops.map((op) => op.op), rows: checkClientRows(s, SIGNALLED, "snapshot + delta") };
-    },
-  },
-  {
-    name: "streamDevTools.finished",
-    needs: ["signalled"],
-    run: async (ctx) => {
-      await call("submitApproval", client.submitApproval({ runId: ctx.runId!, nodeId: "approve", decision: { approved: true } }));
-      const run = await waitRun(ctx.runId!, "finished", (r) => r.status === "finished" || r.status === "failed");
-      expect(run.status === "finished", `run ended ${show(run.status)}`);
-      const last = run.frameNo as number;
-      await waitEvents(ctx.stream!, 2 + (last - ctx.signalled!.seq), "the run's remaining frames");
-      const s = follow(ctx.signalled!, ctx.stream!.events.slice(2));
-      expect(s.seq === last, `the stream ended at frame ${s.seq}, the run at ${last}`);
-      expect(s.runState?.state === "succeeded", `runState: ${show(s.runState)}`);
-      const http = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId: ctx.runId! })), ctx.runId!);
-      expect(show(s.root) === show(http.root), `the stream's tree is not getDevToolsSnapshot's:\n  ${show(s.root)}\n  ${show(http.root)}`);
-      const kinds = ctx.stream!.events.map((e) => e.kind);
-      return { kinds, rows: checkClientRows(s, FINISHED, "followed to the end") };
-    },
-  },
-];
+// the checks, in order
 
 function flattenNodes(n: DevToolsNode): DevToolsNode[] {
   return [n, ...n.children.flatMap(flattenNodes)];
 }
 
-// ---------------------------------------------------------------------------
-
-function emit(line: Record<string, unknown>) {
-  process.stdout.write(JSON.stringify(line) + "\n");
-}
-
 async function main() {
-  const ctx: Ctx = {};
-  const failed: string[] = [];
+  let runId = "";
+  let http: DevToolsSnapshot | undefined;
+  let stream: StreamState | undefined;
+  let streamed: DevToolsSnapshot | undefined;
+  let signalled: DevToolsSnapshot | undefined;
   try {
-    for (const step of steps) {
-      const missing = step.needs.filter((k) => ctx[k] === undefined);
-      if (missing.length > 0) {
-        emit({ check: step.name, ok: null, skipped: `needs ${missing.join(", ")} from a failed check` });
-        continue;
-      }
-      try {
-        emit({ check: step.name, ok: true, ...(await step.run(ctx)) });
-      } catch (e) {
-        const why = e instanceof CheckFailure ? e.message : `unexpected ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`;
-        emit({ check: step.name, ok: false, error: why });
-        process.stderr.write(`devtools: FAIL ${step.name}: ${why}\n`);
-        failed.push(step.name);
-        if (!keepGoing) break;
-      }
-    }
+    await checks.run("launchRun", async () => {
+      const r = await call("launchRun", client.launchRun({ workflow: WORKFLOW, input: {} }));
+      expect(isPlainObject(r) && typeof r.runId === "string", `no runId: ${show(r)}`);
+      runId = r.runId;
+      return { runId };
+    });
+
+    await checks.run("getRun.waiting", async () => {
+      // build and notes done, approve and review waiting: nothing else moves.
+      const run = await waitRun(runId, "waiting on its approval and its signal", (r) =>
+        r.status === "waiting-approval" && nodeState(r, "review") === "waiting" && nodeState(r, "notes") === "finished");
+      return { status: run.status, frameNo: run.frameNo };
+    }, ["launchRun"]);
+
+    await checks.run("getDevToolsSnapshot.mapped", async () => {
+      const s = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId })), runId);
+      expect(s.runState?.state === "waiting-approval", `runState: ${show(s.runState)}`);
+      http = s;
+      return { frameNo: s.frameNo, rows: checkClientRows(s, WAITING, "HTTP snapshot") };
+    }, ["getRun.waiting"]);
+
+    await checks.run("streamDevTools.snapshot", async () => {
+      stream = openStream(runId);
+      await waitEvents(stream, 1, "the first event");
+      const ev = stream.events[0];
+      expect(ev.version === 1 && ev.kind === "snapshot", `the first event is not a snapshot: ${show(ev)}`);
+      const s = checkSnapshot(ev.snapshot, runId);
+      expect(show(s) === show(http), `the stream's snapshot differs from getDevToolsSnapshot's:\n  ${show(s)}\n  ${show(http)}`);
+      streamed = s;
+      return { frameNo: s.frameNo, rows: checkClientRows(s, WAITING, "streamed snapshot") };
+    }, ["getDevToolsSnapshot.mapped"]);
+
+    await checks.run("streamDevTools.delta", async () => {
+      const r = await call(
+        "submitSignal",
+        client.submitSignal({ runId, signalName: "review.done", correlationKey: "any", payload: { ok: true } }),
+      );
+      expect(isPlainObject(r) && r.delivered === true, `the signal was not delivered: ${show(r)}`);
+      // The signal finishes `review`; the run still waits for `approve`, so
+      // its status stays and the change comes as a delta.
+      await waitEvents(stream!, 2, "the signal's event");
+      const ev = stream!.events[1];
+      expect(ev.kind === "delta", `the signal's frame came as ${show(ev)}, expected a delta`);
+      const ids = new Set(ev.delta.ops.map((op) => ("id" in op ? op.id : undefined)));
+      const review = flattenNodes(streamed!.root).find((n) => n.task?.nodeId === "review")!;
+      expect(ids.size === 1 && ids.has(review.id), `the delta changes ${show([...ids])}, expected only review's ${review.id}`);
+      const s = follow(streamed!, [ev]);
+      const at = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId, frameNo: s.seq })), runId);
+      expect(show(s.root) === show(at.root), `the delta applied gives\n  ${show(s.root)}\nnot frame ${s.seq}'s\n  ${show(at.root)}`);
+      signalled = s;
+      return { ops: ev.delta.ops.map((op) => op.op), rows: checkClientRows(s, SIGNALLED, "snapshot + delta") };
+    }, ["streamDevTools.snapshot"]);
+
+    await checks.run("streamDevTools.finished", async () => {
+      await call("submitApproval", client.submitApproval({ runId, nodeId: "approve", decision: { approved: true } }));
+      const run = await waitRun(runId, "ended", (r) => r.status === "finished" || r.status === "failed");
+      expect(run.status === "finished", `run ended ${show(run.status)}`);
+      const last = run.frameNo as number;
+      await waitEvents(stream!, 2 + (last - signalled!.seq), "the run's remaining frames");
+      const s = follow(signalled!, stream!.events.slice(2));
+      expect(s.seq === last, `the stream ended at frame ${s.seq}, the run at ${last}`);
+      expect(s.runState?.state === "succeeded", `runState: ${show(s.runState)}`);
+      const at = checkSnapshot(await call("getDevToolsSnapshot", client.getDevToolsSnapshot({ runId })), runId);
+      expect(show(s.root) === show(at.root), `the stream's tree is not getDevToolsSnapshot's:\n  ${show(s.root)}\n  ${show(at.root)}`);
+      return { kinds: stream!.events.map((e) => e.kind), rows: checkClientRows(s, FINISHED, "followed to the end") };
+    }, ["streamDevTools.delta"]);
   } finally {
-    ctx.stream?.abort.abort();
+    stream?.abort.abort();
     client.close();
   }
-  if (failed.length > 0) {
-    process.stderr.write(`devtools: ${failed.length} check(s) failed: ${failed.join(", ")}\n`);
-    process.exit(1);
-  }
-  process.stderr.write(`devtools: all ${steps.length} checks passed against ${baseUrl}\n`);
+  checks.finish();
 }
 
 await main();

@@ -22,12 +22,14 @@
 
 import { GatewayRpcError, SmithersGatewayClient } from "@smithers-orchestrator/gateway-client";
 
+import {
+  CheckFailure, POLL_MS, WAIT_MS, bounded, call, describeError, expect, fail, isCount, isPlainObject, parseArgs,
+  show, sleep,
+} from "./check.ts";
+
 const WORKFLOW = "tt";
 const NODES = ["one", "two", "three"] as const;
 type NodeId = (typeof NODES)[number];
-const WAIT_MS = 20_000; // bound on each wait for `finished`
-const POLL_MS = 50;
-const CALL_MS = 15_000; // bound on any single call
 
 // What each task changes in the workspace. `status` is the kind of change;
 // the server may spell it git-style (see STATUS_SPELLINGS).
@@ -62,25 +64,7 @@ const STATUS_SPELLINGS: Record<Change, string[]> = {
 // ---------------------------------------------------------------------------
 // arguments
 
-function usage(message: string): never {
-  process.stderr.write(
-    `time_travel: ${message}\n` +
-      "usage: bun tests/client/time_travel.ts URL TOKEN [--keep-going]\n" +
-      "       (or ANVIL_URL and ANVIL_TOKEN in the environment)\n",
-  );
-  process.exit(2);
-}
-
-const argv = process.argv.slice(2);
-const keepGoing = argv.includes("--keep-going");
-const positional = argv.filter((a) => a !== "--keep-going");
-if (positional.some((a) => a.startsWith("--"))) usage(`unknown option ${positional.find((a) => a.startsWith("--"))}`);
-if (positional.length > 2) usage("too many arguments");
-const baseUrl = positional[0] ?? process.env.ANVIL_URL;
-const token = positional[1] ?? process.env.ANVIL_TOKEN;
-if (!baseUrl) usage("no server URL");
-if (!token) usage("no token");
-if (!/^https?:\/\//.test(baseUrl)) usage(`not an http(s) URL: ${baseUrl}`);
+const { baseUrl, token, keepGoing } = parseArgs("time_travel");
 
 // ---------------------------------------------------------------------------
 // the client, as a user builds it: `rpc()` and the named methods are
@@ -97,67 +81,6 @@ const client = new SmithersGatewayClient({
 // ---------------------------------------------------------------------------
 // checks
 
-class CheckFailure extends Error {}
-
-function fail(message: string): never {
-  throw new CheckFailure(message);
-}
-
-function expect(cond: unknown, message: string): asserts cond {
-  if (!cond) fail(message);
-}
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 600 ? text.slice(0, 600) + "..." : text;
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function isCount(v: unknown): v is number {
-  return typeof v === "number" && Number.isInteger(v) && v >= 0;
-}
-
-/** A failed call, described with everything the client's error carries. */
-function describeError(e: unknown): string {
-  if (e instanceof GatewayRpcError) {
-    return (
-      `GatewayRpcError ${e.code}` +
-      (e.status !== undefined ? ` (HTTP ${e.status})` : "") +
-      ` from ${e.method}: ${e.message}` +
-      (e.requiredScope ? ` [requiredScope ${e.requiredScope}]` : "") +
-      (e.details !== undefined ? ` details=${show(e.details)}` : "")
-    );
-  }
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-}
-
-/** `p`, or a CheckFailure if it does not settle within CALL_MS. */
-async function bounded<T>(what: string, p: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckFailure(`${what}: no answer within ${CALL_MS} ms`)), CALL_MS);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** A call that must succeed: any rejection becomes a CheckFailure saying why. */
-async function call<T>(what: string, p: Promise<T>): Promise<T> {
-  try {
-    return await bounded(what, p);
-  } catch (e) {
-    if (e instanceof CheckFailure) throw e;
-    throw new CheckFailure(`${what} failed: ${describeError(e)}`);
-  }
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll getRun until `finished`; fails at once on another terminal status. */
 async function waitFinished(runId: string): Promise<Record<string, unknown>> {

@@ -99,10 +99,10 @@ SLEEPER = "echo $$$$ > sh.pid; sleep 30; echo '{}'"
 # the task shell, a child sh and the child's background sleep, all recorded
 TREE = ("echo $$$$ > sh.pid; sh -c 'echo $$$$ > inner.pid; sleep 60 & echo $! > bg.pid; sleep 60'; "
         "echo '{}'")
-SCHEMA = {"type": "object", "required": ["echoed"], "properties": {
-    "echoed": {"type": "string", "description": "the greeting"},
-    "n": {"type": ["integer", "null"]},
-    "mood": {"type": "string", "enum": ["happy", "sad"]}}}
+SCHEMA = {"fields": [
+    {"name": "echoed", "type": "string", "description": "the greeting"},
+    {"name": "n", "type": "integer", "optional": True, "nullable": True},
+    {"name": "mood", "type": "string", "optional": True, "enum": ["happy", "sad"]}]}
 DECISION_SCHEMA = {"type": "object", "required": ["ticket"], "properties": {
     "ticket": {"type": "string"}, "level": {"type": "integer", "enum": [1, 2, 3]}}}
 
@@ -1015,7 +1015,7 @@ class Engine(EngineCase):
         self.assertEqual(out["schema"], {"fields": [
             {"name": "echoed", "type": "string", "optional": False, "nullable": False,
              "description": "the greeting"},
-            {"name": "n", "type": "integer", "optional": True, "nullable": True},
+            {"name": "n", "type": "number", "optional": True, "nullable": True},
             {"name": "mood", "type": "string", "optional": True, "nullable": False, "enum": ["happy", "sad"]}]})
         self.assertEqual(self.output(run_id, "first"),
                          {"status": "produced", "row": {"greeting": "hello ann", "n": None}, "schema": None})

@@ -96,12 +96,12 @@ def client_env():
 class UpstreamClient(unittest.TestCase):
 
     def test_time_travel(self):
-        self.run_script("time_travel.ts")
+        self.client_script("time_travel.ts")
 
     def test_devtools(self):
-        self.run_script("devtools.ts")
+        self.client_script("devtools.ts")
 
-    def run_script(self, name):
+    def client_script(self, name):
         """Run tests/client/NAME against a fresh server; its exit status is
         the verdict, its stdout (one JSON line per check) the record."""
         if not os.path.exists(BUN):
@@ -117,27 +117,35 @@ class UpstreamClient(unittest.TestCase):
                                          "wf/dt.yaml": yaml.safe_dump(DT, sort_keys=False)})
         try:
             server.start()
-            # --no-install: never let Bun fetch a missing package at run time.
-            cmd = [BUN, "--no-install", os.path.join(CLIENT_DIR, name), server.url, TOKEN]
-            try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SCRIPT_TIMEOUT_S,
-                                      cwd=harness.SOURCE_DIR, env=client_env(),
-                                      stdin=subprocess.DEVNULL)
-            except subprocess.TimeoutExpired as e:
-                self.fail("%s did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
-                          "\n--- anvil stderr\n%s"
-                          % (name, SCRIPT_TIMEOUT_S, _text(e.stdout), _text(e.stderr), server.stderr()))
-            if proc.returncode != 0:
-                self.fail("%s exited with status %d: %s\n--- stdout (one line per check)\n%s"
-                          "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
-                          % (name, proc.returncode, _last_failure(name, proc.stderr), proc.stdout,
-                             proc.stderr, server.stderr()[-4000:]))
-            sys.stderr.write(proc.stdout)
+            run_script(self, server, BUN, os.path.join(CLIENT_DIR, name), [TOKEN], harness.SOURCE_DIR,
+                       SCRIPT_TIMEOUT_S)
         finally:
             try:
                 server.stop()
             finally:
                 server.cleanup()
+
+
+def run_script(test, server, bun, script, args, cwd, timeout_s):
+    """Run a tests/client script under `bun` against `server` (URL first,
+    then `args`); fail `test` with its output and the server's log unless
+    it exits 0. Its stdout (one JSON line per check) goes to stderr."""
+    name = os.path.splitext(os.path.basename(script))[0]
+    # --no-install: never let Bun fetch a missing package at run time.
+    cmd = [bun, "--no-install", script, server.url] + list(args)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, cwd=cwd,
+                              env=client_env(), stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        test.fail("%s did not finish within %d s\n--- stdout\n%s\n--- stderr\n%s"
+                  "\n--- anvil stderr\n%s"
+                  % (script, timeout_s, _text(e.stdout), _text(e.stderr), server.stderr()[-4000:]))
+    if proc.returncode != 0:
+        test.fail("%s exited with status %d: %s\n--- stdout (one line per check)\n%s"
+                  "--- stderr\n%s--- anvil stderr (last 4000 characters)\n%s"
+                  % (script, proc.returncode, _last_failure(proc.stderr, name), proc.stdout,
+                     proc.stderr, server.stderr()[-4000:]))
+    sys.stderr.write(proc.stdout)
 
 
 def _text(b):
@@ -146,10 +154,10 @@ def _text(b):
     return b if isinstance(b, str) else b.decode("utf-8", "replace")
 
 
-def _last_failure(name, stderr):
-    prefix = "%s: " % os.path.splitext(name)[0]
-    fails = [line for line in stderr.splitlines() if line.startswith(prefix + "FAIL ")]
-    return fails[0][len(prefix):] if fails else "(no FAIL line)"
+def _last_failure(stderr, script="time_travel"):
+    prefix = script + ": FAIL "
+    fails = [line for line in stderr.splitlines() if line.startswith(prefix)]
+    return fails[0][len(script) + 2:] if fails else "(no FAIL line)"
 
 
 if __name__ == "__main__":

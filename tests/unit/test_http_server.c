@@ -131,151 +131,132 @@ static anvil_http_server *start(struct event_base *base, fixture *f, bool with_u
     return s;
 }
 
-static void test_upgrade_hand_off(void)
+static void send_all(int fd, const char *text)
+{
+    size_t len = strlen(text);
+    CHECK(write(fd, text, len) == (ssize_t)len);
+}
+
+/* One scenario on a fresh loop and server; it may free the server itself
+ * (and then sets *ps to NULL). */
+typedef void (*scenario_fn)(struct event_base *base, anvil_http_server **ps, fixture *f);
+
+static void with_server(bool with_upgrade, scenario_fn fn)
 {
     struct event_base *base = event_base_new();
     fixture f = { .taken_fd = -1 };
-    anvil_http_server *s = start(base, &f, true);
+    anvil_http_server *s = start(base, &f, with_upgrade);
     CHECK(s != NULL);
-    if (!s) {
-        event_base_free(base);
-        return;
-    }
-    int fd = connect_to(anvil_http_server_port(s));
-    CHECK(fd >= 0);
-    static const char req[] = "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
-                              "Upgrade: websocket\r\n\r\nframe-bytes";
-    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
-    run_loop(base, 200);
-    CHECK_INT(f.upgraded, 1);
-    CHECK_INT(f.handled, 0);
-    CHECK_STR(f.extra, "frame-bytes");
-    CHECK_INT(anvil_http_server_connections(s), 0);
-    /* The server forgot the socket without closing it: it is still ours. */
-    CHECK(f.taken_fd >= 0);
-    if (f.taken_fd >= 0) {
-        CHECK(write(f.taken_fd, "x", 1) == 1);
-        close(f.taken_fd);
-    }
-    close(fd);
+    if (s)
+        fn(base, &s, &f);
     anvil_http_server_free(s);
     event_base_free(base);
 }
 
-static void test_overlong_path_keeps_the_connection_usable(void)
+static void upgrade_hand_off(struct event_base *base, anvil_http_server **ps, fixture *f)
 {
-    struct event_base *base = event_base_new();
-    fixture f = { .taken_fd = -1 };
-    anvil_http_server *s = start(base, &f, false);
-    CHECK(s != NULL);
-    if (!s) {
-        event_base_free(base);
-        return;
+    int fd = connect_to(anvil_http_server_port(*ps));
+    CHECK(fd >= 0);
+    send_all(fd, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                 "Upgrade: websocket\r\n\r\nframe-bytes");
+    run_loop(base, 200);
+    CHECK_INT(f->upgraded, 1);
+    CHECK_INT(f->handled, 0);
+    CHECK_STR(f->extra, "frame-bytes");
+    CHECK_INT(anvil_http_server_connections(*ps), 0);
+    /* The server forgot the socket without closing it: it is still ours. */
+    CHECK(f->taken_fd >= 0);
+    if (f->taken_fd >= 0) {
+        CHECK(write(f->taken_fd, "x", 1) == 1);
+        close(f->taken_fd);
     }
-    int fd = connect_to(anvil_http_server_port(s));
+    close(fd);
+}
+
+static void overlong_path_keeps_the_connection_usable(struct event_base *base,
+                                                      anvil_http_server **ps, fixture *f)
+{
+    int fd = connect_to(anvil_http_server_port(*ps));
     CHECK(fd >= 0);
     char req[4096];
-    int n = snprintf(req, sizeof req, "GET /%03000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
-    CHECK(write(fd, req, (size_t)n) == n);
+    snprintf(req, sizeof req, "GET /%03000d HTTP/1.1\r\nHost: x\r\n\r\n", 0);
+    send_all(fd, req);
     run_loop(base, 100);
-    static const char next[] = "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
-    CHECK(write(fd, next, sizeof next - 1) == (ssize_t)(sizeof next - 1));
+    send_all(fd, "GET /next HTTP/1.1\r\nHost: x\r\n\r\n");
     run_loop(base, 100);
     /* The second request reaches the handler (it used to re-run the first). */
-    CHECK_INT(f.handled, 1);
-    CHECK_STR(f.last_path, "/next");
+    CHECK_INT(f->handled, 1);
+    CHECK_STR(f->last_path, "/next");
     close(fd);
-    anvil_http_server_free(s);
-    event_base_free(base);
 }
 
-static void test_deferred_answer_keeps_pipelined_order(void)
+static void deferred_answer_keeps_pipelined_order(struct event_base *base, anvil_http_server **ps,
+                                                  fixture *f)
 {
-    struct event_base *base = event_base_new();
-    fixture f = { .taken_fd = -1 };
-    anvil_http_server *s = start(base, &f, false);
-    CHECK(s != NULL);
-    if (!s) {
-        event_base_free(base);
-        return;
-    }
-    int fd = connect_to(anvil_http_server_port(s));
+    int fd = connect_to(anvil_http_server_port(*ps));
     CHECK(fd >= 0);
-    static const char reqs[] = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
-                               "GET /now HTTP/1.1\r\nHost: x\r\n\r\n";
-    CHECK(write(fd, reqs, sizeof reqs - 1) == (ssize_t)(sizeof reqs - 1));
+    send_all(fd, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n"
+                 "GET /now HTTP/1.1\r\nHost: x\r\n\r\n");
     run_loop(base, 100);
     /* The pipelined request waits behind the deferred one; nothing is sent. */
-    CHECK_INT(f.handled, 1);
-    CHECK(f.pending != NULL);
+    CHECK_INT(f->handled, 1);
+    CHECK(f->pending != NULL);
     char buf[2048];
     CHECK_INT(read_now(fd, buf, sizeof buf), 0);
-    if (f.pending)
-        answer_later(&f);
+    if (f->pending)
+        answer_later(f);
     run_loop(base, 100);
-    CHECK_INT(f.handled, 2);
-    CHECK_STR(f.last_path, "/now");
+    CHECK_INT(f->handled, 2);
+    CHECK_STR(f->last_path, "/now");
     read_now(fd, buf, sizeof buf);
     char *late = strstr(buf, "{\"late\":true}");
     char *now = strstr(buf, "{\"path\":\"/now\"}");
     CHECK(late != NULL && now != NULL && late < now);
-    CHECK_INT(anvil_http_server_connections(s), 1);   /* kept alive */
+    CHECK_INT(anvil_http_server_connections(*ps), 1);   /* kept alive */
     close(fd);
-    anvil_http_server_free(s);
-    event_base_free(base);
 }
 
-static void test_deferred_answer_after_the_connection_is_gone(void)
+/* The server is freed first: the answer finds no connection. */
+static void deferred_answer_after_the_server(struct event_base *base, anvil_http_server **ps,
+                                             fixture *f)
 {
-    struct event_base *base = event_base_new();
-    fixture f = { .taken_fd = -1 };
-    anvil_http_server *s = start(base, &f, false);
-    CHECK(s != NULL);
-    if (!s) {
-        event_base_free(base);
-        return;
-    }
-    /* The server is freed first: the answer finds no connection. */
-    int fd = connect_to(anvil_http_server_port(s));
-    static const char req[] = "GET /later HTTP/1.1\r\nHost: x\r\n\r\n";
-    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+    int fd = connect_to(anvil_http_server_port(*ps));
+    send_all(fd, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     run_loop(base, 100);
-    CHECK(f.pending != NULL);
-    anvil_http_server_free(s);
-    if (f.pending)
-        answer_later(&f);
+    CHECK(f->pending != NULL);
+    anvil_http_server_free(*ps);
+    *ps = NULL;
+    if (f->pending)
+        answer_later(f);
     close(fd);
+}
 
-    /* The client hangs up first: the answer's write fails and the
-     * connection goes. */
-    s = start(base, &f, false);
-    CHECK(s != NULL);
-    if (!s) {
-        event_base_free(base);
-        return;
-    }
-    fd = connect_to(anvil_http_server_port(s));
-    CHECK(write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1));
+/* The client hangs up first: the answer's write fails and the connection
+ * goes. */
+static void deferred_answer_after_the_client(struct event_base *base, anvil_http_server **ps,
+                                             fixture *f)
+{
+    int fd = connect_to(anvil_http_server_port(*ps));
+    send_all(fd, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
     run_loop(base, 100);
-    CHECK(f.pending != NULL);
-    CHECK_INT(anvil_http_server_connections(s), 1);
+    CHECK(f->pending != NULL);
+    CHECK_INT(anvil_http_server_connections(*ps), 1);
     struct linger lg = { 1, 0 };   /* reset, so the answer's write fails */
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     close(fd);
     run_loop(base, 50);
-    if (f.pending)
-        answer_later(&f);
+    if (f->pending)
+        answer_later(f);
     run_loop(base, 200);
-    CHECK_INT(anvil_http_server_connections(s), 0);
-    anvil_http_server_free(s);
-    event_base_free(base);
+    CHECK_INT(anvil_http_server_connections(*ps), 0);
 }
 
 int main(void)
 {
-    test_upgrade_hand_off();
-    test_overlong_path_keeps_the_connection_usable();
-    test_deferred_answer_keeps_pipelined_order();
-    test_deferred_answer_after_the_connection_is_gone();
+    with_server(true, upgrade_hand_off);
+    with_server(false, overlong_path_keeps_the_connection_usable);
+    with_server(false, deferred_answer_keeps_pipelined_order);
+    with_server(false, deferred_answer_after_the_server);
+    with_server(false, deferred_answer_after_the_client);
     UNIT_DONE();
 }
