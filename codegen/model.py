@@ -241,13 +241,25 @@ class Model:
             if key in self.ref_cache:
                 return self.ref_cache[key]
         if name in self._building:
-            raise SpecError("schema %r refers to itself; recursive types are not supported" % name)
+            return self._recursion(name)
         self._building.add(name)
         d = self.schema(self.components[name], name, top_level=top_level, named=True)
         self._building.discard(name)
         shared = d.kind in ("OBJECT", "ARRAY")
         self.ref_cache[(name, None if shared else top_level)] = d
         return d
+
+    def _recursion(self, name):
+        """Descriptor where object schema `name` refers to itself (a tree node
+        whose children are nodes). A C struct cannot contain itself, so from
+        there on the codec checks only that the value is a JSON object and
+        keeps it as cJSON; the spec still declares the whole type for every
+        other reader. Anything but an object schema recurring is refused."""
+        node = self.components[name]
+        if not (isinstance(node, dict) and node.get("type") == "object" and node.get("properties")):
+            raise SpecError("schema %r refers to itself; only an object schema with properties may "
+                            "(its nested occurrences are decoded as JSON objects)" % name)
+        return self._json_desc(name, {"object"}, {}, False, False)
 
     def schema(self, node, name, top_level=False, named=False):
         """Descriptor for schema `node`. `name` is its path-like name."""

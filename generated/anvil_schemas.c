@@ -1775,13 +1775,175 @@ static const anvil_schema s_109 = {
     .extra_offset = -1,
 };
 
+static const char *const s_110_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
+static const anvil_schema s_110 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_110_enum,
+    .n_enum = 9,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_run_state_fields[] = {
+    { "runId", &s_0, offsetof(anvil_dev_tools_run_state, run_id), -1, true },
+    { "state", &s_110, offsetof(anvil_dev_tools_run_state, state), -1, true },
+    { "computedAt", &s_0, offsetof(anvil_dev_tools_run_state, computed_at), -1, true },
+};
+const anvil_schema anvil_schema_dev_tools_run_state = {
+    .name = "DevToolsRunState",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_run_state),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_run_state_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_112 = {
+    .name = "integer",
+    .kind = ANVIL_KIND_INTEGER,
+    .nullable = false,
+    .size = sizeof(int64_t),
+    .min_length = -1,
+    .max_length = -1,
+    .has_minimum = true,
+    .minimum = 0.0,
+    .has_maximum = true,
+    .maximum = 2147483647.0,
+    .extra_offset = -1,
+};
+
+static const char *const s_113_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
+static const anvil_schema s_113 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_113_enum,
+    .n_enum = 7,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_node_props_fields[] = {
+    { "name", &s_0, offsetof(anvil_dev_tools_node_props, name), -1, false },
+    { "id", &s_0, offsetof(anvil_dev_tools_node_props, id), -1, false },
+    { "state", &s_45, offsetof(anvil_dev_tools_node_props, state), -1, false },
+    { "error", &s_0, offsetof(anvil_dev_tools_node_props, error), -1, false },
+    { "static", &s_11, offsetof(anvil_dev_tools_node_props, static_), (int32_t)offsetof(anvil_dev_tools_node_props, has_static_), false },
+    { "title", &s_0, offsetof(anvil_dev_tools_node_props, title), -1, false },
+    { "signal", &s_0, offsetof(anvil_dev_tools_node_props, signal), -1, false },
+};
+const anvil_schema anvil_schema_dev_tools_node_props = {
+    .name = "DevToolsNodeProps",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_node_props),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_node_props_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_115_enum[] = { "compute", "approval", "static" };
+static const anvil_schema s_115 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_115_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_116_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_116 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_116_enum,
+    .n_enum = 9,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_task_fields[] = {
+    { "nodeId", &s_0, offsetof(anvil_dev_tools_task, node_id), -1, true },
+    { "kind", &s_115, offsetof(anvil_dev_tools_task, kind), -1, true },
+    { "iteration", &s_23, offsetof(anvil_dev_tools_task, iteration), -1, true },
+    { "state", &s_116, offsetof(anvil_dev_tools_task, state), -1, true },
+    { "attempt", &s_25, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
+    { "maxAttempts", &s_25, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
+};
+const anvil_schema anvil_schema_dev_tools_task = {
+    .name = "DevToolsTask",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_task),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_task_fields,
+    .n_fields = 6,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_118 = {
+    .name = "DevToolsNode.children",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &s_1,
+    .item_size = sizeof(cJSON *),
+};
+
+static const anvil_field anvil_schema_dev_tools_node_fields[] = {
+    { "id", &s_112, offsetof(anvil_dev_tools_node, id), -1, true },
+    { "type", &s_113, offsetof(anvil_dev_tools_node, type), -1, true },
+    { "name", &s_0, offsetof(anvil_dev_tools_node, name), -1, true },
+    { "props", &anvil_schema_dev_tools_node_props, offsetof(anvil_dev_tools_node, props), -1, true },
+    { "task", &anvil_schema_dev_tools_task, offsetof(anvil_dev_tools_node, task), (int32_t)offsetof(anvil_dev_tools_node, has_task), false },
+    { "children", &s_118, offsetof(anvil_dev_tools_node, children), -1, true },
+    { "depth", &s_23, offsetof(anvil_dev_tools_node, depth), -1, true },
+};
+const anvil_schema anvil_schema_dev_tools_node = {
+    .name = "DevToolsNode",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_node),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_node_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
     { "version", &s_109, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
     { "frameNo", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
     { "seq", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
     { "status", &s_40, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
-    { "root", &s_1, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
+    { "runState", &anvil_schema_dev_tools_run_state, offsetof(anvil_get_dev_tools_snapshot_response, run_state), -1, true },
+    { "root", &anvil_schema_dev_tools_node, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
     .name = "GetDevToolsSnapshotResponse",
@@ -1791,7 +1953,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_get_dev_tools_snapshot_response_fields,
-    .n_fields = 6,
+    .n_fields = 7,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1887,13 +2049,13 @@ const anvil_schema anvil_schema_pause_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_116_enum[] = { "pausing" };
-static const anvil_schema s_116 = {
+static const char *const s_126_enum[] = { "pausing" };
+static const anvil_schema s_126 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_116_enum,
+    .enum_values = s_126_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -1902,7 +2064,7 @@ static const anvil_schema s_116 = {
 
 static const anvil_field anvil_schema_pause_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
-    { "status", &s_116, offsetof(anvil_pause_run_response, status), -1, true },
+    { "status", &s_126, offsetof(anvil_pause_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_pause_run_response = {
     .name = "PauseRunResponse",
@@ -1980,13 +2142,13 @@ const anvil_schema anvil_schema_get_run_diff_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_122_enum[] = { "add", "modify", "delete" };
-static const anvil_schema s_122 = {
+static const char *const s_132_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_132 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_122_enum,
+    .enum_values = s_132_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1995,7 +2157,7 @@ static const anvil_schema s_122 = {
 
 static const anvil_field anvil_schema_diff_patch_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
-    { "operation", &s_122, offsetof(anvil_diff_patch, operation), -1, true },
+    { "operation", &s_132, offsetof(anvil_diff_patch, operation), -1, true },
     { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
 };
 const anvil_schema anvil_schema_diff_patch = {
@@ -2011,7 +2173,7 @@ const anvil_schema anvil_schema_diff_patch = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_124 = {
+static const anvil_schema s_134 = {
     .name = "GetRunDiffResponse.patches",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -2023,13 +2185,13 @@ static const anvil_schema s_124 = {
     .item_size = sizeof(anvil_diff_patch),
 };
 
-static const char *const s_125_enum[] = { "oversized" };
-static const anvil_schema s_125 = {
+static const char *const s_135_enum[] = { "oversized" };
+static const anvil_schema s_135 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_125_enum,
+    .enum_values = s_135_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2039,8 +2201,8 @@ static const anvil_schema s_125 = {
 static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
     { "seq", &s_23, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
     { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
-    { "patches", &s_124, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
-    { "status", &s_125, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "patches", &s_134, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_135, offsetof(anvil_get_run_diff_response, status), -1, false },
     { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
     { "sizeBytes", &s_23, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
     { "maxBytes", &s_25, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
@@ -2076,26 +2238,26 @@ const anvil_schema anvil_schema_what_happened_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_128_enum[] = { "run", "node" };
-static const anvil_schema s_128 = {
+static const char *const s_138_enum[] = { "run", "node" };
+static const anvil_schema s_138 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_128_enum,
+    .enum_values = s_138_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_129_enum[] = { "facts" };
-static const anvil_schema s_129 = {
+static const char *const s_139_enum[] = { "facts" };
+static const anvil_schema s_139 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_129_enum,
+    .enum_values = s_139_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2106,10 +2268,10 @@ static const anvil_field anvil_schema_what_happened_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
     { "nodeId", &s_42, offsetof(anvil_what_happened_response, node_id), -1, true },
     { "iteration", &s_41, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
-    { "scope", &s_128, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "scope", &s_138, offsetof(anvil_what_happened_response, scope), -1, true },
     { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
     { "agentId", &s_33, offsetof(anvil_what_happened_response, agent_id), -1, true },
-    { "source", &s_129, offsetof(anvil_what_happened_response, source), -1, true },
+    { "source", &s_139, offsetof(anvil_what_happened_response, source), -1, true },
     { "cached", &s_11, offsetof(anvil_what_happened_response, cached), -1, true },
     { "generatedAtMs", &s_23, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
 };

@@ -693,14 +693,62 @@ typedef struct anvil_get_dev_tools_snapshot_request {
 } anvil_get_dev_tools_snapshot_request;
 extern const anvil_schema anvil_schema_get_dev_tools_snapshot_request;
 
-/* GetDevToolsSnapshotResponse: A DevTools snapshot: the `snapshot` member of streamDevTools' snapshot events. */
+/* DevToolsRunState: The run's state at the snapshot's frame (the upstream protocol's DevToolsRunState), derived from the run status the frame recorded. Anvil sets neither `blocked` nor `unhealthy`: the waiting node's own `task.state` says what it waits for. */
+typedef struct anvil_dev_tools_run_state {
+    char *run_id;  /* required */
+    char *state;  /* required */
+    char *computed_at;  /* required */
+} anvil_dev_tools_run_state;
+extern const anvil_schema anvil_schema_dev_tools_run_state;
+
+/* DevToolsNodeProps: Anvil's own view of a node, from the recorded frame and the workflow definition. The workflow root's props are `{name}`; every other node's are `{id, state, error?}` plus the member of its kind. `static`, `title` and `signal` are absent when the run's workflow is no longer configured. */
+typedef struct anvil_dev_tools_node_props {
+    char *name;
+    char *id;
+    char *state;
+    char *error;
+    bool has_static_;
+    bool static_;
+    char *title;
+    char *signal;
+} anvil_dev_tools_node_props;
+extern const anvil_schema anvil_schema_dev_tools_node_props;
+
+/* DevToolsTask: The logical task of a task, approval or signal node (DevToolsNode.task upstream), whose `state` the upstream client shows as the node's live state. */
+typedef struct anvil_dev_tools_task {
+    char *node_id;  /* required */
+    char *kind;  /* required */
+    int64_t iteration;  /* required */
+    char *state;  /* required */
+    bool has_attempt;
+    int64_t attempt;
+    bool has_max_attempts;
+    int64_t max_attempts;
+} anvil_dev_tools_task;
+extern const anvil_schema anvil_schema_dev_tools_task;
+
+/* DevToolsNode: One node of a DevTools tree (the upstream protocol's DevToolsNode). The root is the run's workflow (`type: workflow`, named after the workflow key) with the workflow's root node as its only child. Sequences and parallels have no `task`, as upstream: clients roll their state up from their children. Tasks, approvals and signals carry their live state in `task`. */
+typedef struct anvil_dev_tools_node {
+    int64_t id;  /* required */
+    char *type;  /* required */
+    char *name;  /* required */
+    anvil_dev_tools_node_props props;  /* required */
+    bool has_task;
+    anvil_dev_tools_task task;
+    struct { cJSON **items; size_t count; } children;  /* required */
+    int64_t depth;  /* required */
+} anvil_dev_tools_node;
+extern const anvil_schema anvil_schema_dev_tools_node;
+
+/* GetDevToolsSnapshotResponse: A DevTools snapshot, the upstream protocol's DevToolsSnapshot: the run's node tree at one frame, in the upstream's node shape (docs/runs.md#devtools-nodes). It is also the `snapshot` of streamDevTools' snapshot events. */
 typedef struct anvil_get_dev_tools_snapshot_response {
     int64_t version;  /* required */
     char *run_id;  /* required */
     int64_t frame_no;  /* required */
     int64_t seq;  /* required */
     char *status;  /* required */
-    cJSON *root;  /* required */
+    anvil_dev_tools_run_state run_state;  /* required */
+    anvil_dev_tools_node root;  /* required */
 } anvil_get_dev_tools_snapshot_response;
 extern const anvil_schema anvil_schema_get_dev_tools_snapshot_response;
 

@@ -8,6 +8,11 @@
  * run record's frame_no is the latest. Everything here only reads the
  * store. A frame's tree is read only when one frame is asked for, and is
  * bounded by maxPayload (payload_bound.h).
+ *
+ * frames.get answers the tree as recorded (Anvil's own node shape, the one
+ * rewindRun reads back); getDevToolsSnapshot answers it in the upstream's
+ * DevTools node shape (runtime/engine/devtools_node.h), built with the
+ * run's workflow key and, while it is configured, its definition.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,8 @@
 #include "anvil_handlers.h"
 #include "call.h"
 #include "devtools.h"
+#include "engine.h"
+#include "json_print.h"
 #include "payload_bound.h"
 #include "run_lookup.h"
 #include "schema.h"
@@ -92,19 +99,11 @@ static int read_frame(void *ctx, const anvil_frame_record *fr)
     return 1;
 }
 
-/* Frame `frame_no` of the run (has_no false: the latest), parsed into
- * *frame (caller-owned). RunNotFound; FrameOutOfRange when the run has no
- * such frame; PayloadTooLarge when it is over maxPayload. 0 or -1. */
-static int load_frame(anvil_call *call, const char *run_id, bool has_no, int64_t frame_no,
-                      cJSON **frame, int64_t *no_out, int64_t *created_at_ms)
+/* Frame `want` of a run whose latest frame is `latest`: see load_frame. */
+static int read_one(anvil_call *call, const char *run_id, int64_t want, int64_t latest, cJSON **frame,
+                    int64_t *created_at_ms)
 {
     anvil_store *s = call->svc->store;
-    anvil_run_record rec;
-    if (anvil_handler_load_run(call, run_id, &rec) != 0)
-        return -1;
-    int64_t latest = rec.frame_no;
-    anvil_run_record_clear(&rec);
-    int64_t want = has_no ? frame_no : latest;
     frame_read f = { .cap = anvil_handler_max_payload(call) };
     int n = 0;
     /* Frames live in 1..latest; a rewind may also have left holes. */
@@ -132,8 +131,34 @@ static int load_frame(anvil_call *call, const char *run_id, bool has_no, int64_t
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "%s is not a JSON object as recorded",
                                what);
     }
-    *no_out = want;
     *created_at_ms = f.created_at_ms;
+    return 0;
+}
+
+/* Frame `frame_no` of the run (has_no false: the latest), parsed into
+ * *frame (caller-owned). RunNotFound; FrameOutOfRange when the run has no
+ * such frame; PayloadTooLarge when it is over maxPayload. With `workflow`,
+ * also the run's workflow key (caller-owned, set only on success). 0 or -1. */
+static int load_frame(anvil_call *call, const char *run_id, bool has_no, int64_t frame_no,
+                      cJSON **frame, int64_t *no_out, int64_t *created_at_ms, char **workflow)
+{
+    anvil_run_record rec;
+    if (anvil_handler_load_run(call, run_id, &rec) != 0)
+        return -1;
+    int64_t latest = rec.frame_no;
+    char *wf = workflow && rec.workflow ? strdup(rec.workflow) : NULL;
+    bool wf_oom = workflow && !wf;
+    anvil_run_record_clear(&rec);
+    if (wf_oom)
+        return oom(call);
+    int rc = read_one(call, run_id, has_no ? frame_no : latest, latest, frame, created_at_ms);
+    if (rc != 0) {
+        free(wf);
+        return -1;
+    }
+    *no_out = has_no ? frame_no : latest;
+    if (workflow)
+        *workflow = wf;
     return 0;
 }
 
@@ -143,7 +168,7 @@ int anvil_handle_frames_get(anvil_call *call, const anvil_frames_get_request *re
                             anvil_frames_get_response *res)
 {
     if (load_frame(call, req->run_id, true, req->frame_no, &res->tree, &res->frame_no,
-                   &res->created_at_ms) != 0)
+                   &res->created_at_ms, NULL) != 0)
         return -1;
     return (res->run_id = strdup(req->run_id)) ? 0 : oom(call);
 }
@@ -155,19 +180,35 @@ int anvil_handle_get_dev_tools_snapshot(anvil_call *call,
                                         anvil_get_dev_tools_snapshot_response *res)
 {
     cJSON *frame = NULL;
+    char *workflow = NULL;
     int64_t no, created_at_ms;
-    if (load_frame(call, req->run_id, req->has_frame_no, req->frame_no, &frame, &no,
-                   &created_at_ms) != 0)
+    if (load_frame(call, req->run_id, req->has_frame_no, req->frame_no, &frame, &no, &created_at_ms,
+                   &workflow) != 0)
         return -1;
-    /* The very function that builds streamDevTools' first event, read back
-     * through the contract's schema: the answer is that snapshot member,
-     * and one that drifted from the contract fails here, by name. */
-    cJSON *snap = anvil_devtools_snapshot(frame);
+    anvil_engine *e = call->svc->engine;
+    anvil_devtools_source src = { workflow, e ? anvil_engine_workflow(e, workflow) : NULL };
+    /* The very function that builds streamDevTools' first event. */
+    cJSON *snap = anvil_devtools_snapshot(frame, created_at_ms, &src);
     cJSON_Delete(frame);
+    free(workflow);
     if (!snap)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL,
                                "frame %lld of run %s has no DevTools snapshot (malformed, or out of memory)",
                                (long long)no, req->run_id);
+    /* The upstream shape is larger than the recorded frame the bound was
+     * checked on: bound the answer itself too. */
+    char *text = anvil_json_print(snap);
+    bool printed = text != NULL;
+    size_t bytes = printed ? strlen(text) : 0;
+    free(text);
+    char what[160];
+    snprintf(what, sizeof what, "The DevTools snapshot of frame %lld of run %s", (long long)no, req->run_id);
+    if (!printed || anvil_handler_check_payload(call, bytes, what) != 0) {
+        cJSON_Delete(snap);
+        return printed ? -1 : oom(call);
+    }
+    /* Read back through the contract's schema: the answer is the snapshot,
+     * and one that drifted from the contract fails here, by name. */
     anvil_schema_error se;
     int rc = anvil_schema_decode(&anvil_schema_get_dev_tools_snapshot_response, snap, res, "$.snapshot",
                                  &se);

@@ -16,6 +16,25 @@ int64_t anvil_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int anvil_time_iso8601(int64_t ms, char out[ANVIL_ISO8601_SIZE])
+{
+    /* Floor division: a time before the epoch keeps positive milliseconds. */
+    int64_t sec = ms / 1000, milli = ms % 1000;
+    if (milli < 0) {
+        milli += 1000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    char day[24];
+    out[0] = '\0';
+    if ((int64_t)t != sec || !gmtime_r(&t, &tm) || tm.tm_year + 1900 < 0 || tm.tm_year + 1900 > 9999 ||
+        !strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm))
+        return -1;
+    snprintf(out, ANVIL_ISO8601_SIZE, "%s.%03dZ", day, (int)milli);
+    return 0;
+}
+
 int64_t anvil_mono_ms(void)
 {
     struct timespec ts;

@@ -1,6 +1,6 @@
 /*
- * runtime/base/clock.h — wall-clock milliseconds (the wire's time unit) and
- * random identifiers.
+ * runtime/base/clock.h — wall-clock milliseconds (the wire's time unit), their
+ * ISO 8601 spelling, and random identifiers.
  */
 #ifndef ANVIL_CLOCK_H
 #define ANVIL_CLOCK_H
@@ -9,6 +9,15 @@
 
 /* Milliseconds since the Unix epoch. */
 int64_t anvil_now_ms(void);
+
+/* Room for anvil_time_iso8601's text and its NUL. */
+#define ANVIL_ISO8601_SIZE 32
+
+/* ms since the epoch as JavaScript's Date.toISOString() spells it, UTC with
+ * milliseconds: "2026-01-01T00:00:00.000Z" (where the upstream protocol has
+ * a time as a string). Writes into out; returns 0, or -1 for a time gmtime
+ * cannot represent (out is then ""). */
+int anvil_time_iso8601(int64_t ms, char out[ANVIL_ISO8601_SIZE]);
 
 /* Monotonic milliseconds, for durations. */
 int64_t anvil_mono_ms(void);

@@ -1,49 +1,49 @@
 /*
- * runtime/engine/devtools.c — tree diff, apply and the snapshot/delta policy of
- * streamDevTools (see devtools.h).
+ * runtime/engine/devtools.c — snapshots, the tree diff and apply, and the
+ * snapshot/delta policy of streamDevTools (see devtools.h), on trees in the
+ * upstream's node shape (devtools_node.c converts recorded frames).
  *
  * The diff works by node id: the children of a node present in both trees
  * are matched by id; children gone are removed first, then the new list is
- * walked in order and every position whose id differs gets an addNode (a
- * child that moved within the list is removed and re-added). A node that
- * changed parent, a changed root id or kind, or duplicate ids make the
- * delta a single replaceRoot. Trees are small (one node per workflow node).
+ * walked in order and every position whose node differs gets an addNode (a
+ * child that moved within the list, or changed type or name, is removed and
+ * re-added). A node that changed parent, a root that changed identity, or
+ * duplicate ids make the delta a single replaceRoot. Trees are small (one
+ * node per workflow node) and keep their structure for a whole run, so the
+ * usual delta is a few updateProps/updateTask ops.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devtools.h"
+#include "json_number.h"
 #include "json_print.h"
 
 /* ---------------------------------------------------------------- helpers */
 
-static const char *node_id(const cJSON *n)
+/* The integer `key` of o (a node id, an op's id, parentId or index), or -1
+ * when it is not a non-negative integer (node ids are 31-bit). */
+static int64_t id_member(const cJSON *o, const char *key)
 {
-    const cJSON *id = cJSON_GetObjectItemCaseSensitive(n, "id");
-    return cJSON_IsString(id) ? id->valuestring : NULL;
+    int64_t v;
+    return anvil_json_exact_int(cJSON_GetObjectItemCaseSensitive(o, key), &v) && v >= 0 ? v : -1;
 }
 
-static const char *node_kind(const cJSON *n)
+static int64_t node_id(const cJSON *n)
 {
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(n, "kind");
-    return cJSON_IsString(k) ? k->valuestring : "";
+    return id_member(n, "id");
+}
+
+static const cJSON *member(const cJSON *n, const char *key)
+{
+    return cJSON_GetObjectItemCaseSensitive(n, key);
 }
 
 static const cJSON *node_children(const cJSON *n)
 {
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(n, "children");
+    const cJSON *c = member(n, "children");
     return cJSON_IsArray(c) ? c : NULL;
-}
-
-static bool structural(const char *key)
-{
-    return strcmp(key, "id") == 0 || strcmp(key, "kind") == 0 || strcmp(key, "children") == 0;
-}
-
-static bool task_key(const char *key)
-{
-    return strcmp(key, "attempts") == 0 || strcmp(key, "state") == 0 || strcmp(key, "error") == 0;
 }
 
 static bool same(const cJSON *a, const cJSON *b)
@@ -53,26 +53,33 @@ static bool same(const cJSON *a, const cJSON *b)
     return cJSON_Compare(a, b, true);
 }
 
+/* The same node: the same id, type and name (depth follows the parent). */
+static bool same_identity(const cJSON *a, const cJSON *b)
+{
+    return node_id(a) == node_id(b) && same(member(a, "type"), member(b, "type")) &&
+           same(member(a, "name"), member(b, "name"));
+}
+
 /* (id, parent id) of every node, preorder. */
 typedef struct id_index {
-    const char **ids, **parents;
+    int64_t *ids, *parents;
     size_t n, cap;
-    bool bad;                     /* a node without a string id, or out of memory */
+    bool bad;                     /* a node without an id, or out of memory */
 } id_index;
 
-static void index_tree(id_index *x, const cJSON *n, const char *parent)
+static void index_tree(id_index *x, const cJSON *n, int64_t parent)
 {
-    const char *id = node_id(n);
-    if (!cJSON_IsObject(n) || !id) {
+    int64_t id = node_id(n);
+    if (!cJSON_IsObject(n) || id < 0) {
         x->bad = true;
         return;
     }
     if (x->n == x->cap) {
         size_t nc = x->cap ? x->cap * 2 : 32;
-        const char **ni = realloc(x->ids, nc * sizeof *ni);
+        int64_t *ni = realloc(x->ids, nc * sizeof *ni);
         if (ni)
             x->ids = ni;
-        const char **np = ni ? realloc(x->parents, nc * sizeof *np) : NULL;
+        int64_t *np = ni ? realloc(x->parents, nc * sizeof *np) : NULL;
         if (!np) {
             x->bad = true;
             return;
@@ -88,17 +95,12 @@ static void index_tree(id_index *x, const cJSON *n, const char *parent)
         index_tree(x, c, id);
 }
 
-static long index_find(const id_index *x, const char *id)
+static long index_find(const id_index *x, int64_t id)
 {
     for (size_t i = 0; i < x->n; i++)
-        if (strcmp(x->ids[i], id) == 0)
+        if (x->ids[i] == id)
             return (long)i;
     return -1;
-}
-
-static bool parents_equal(const char *a, const char *b)
-{
-    return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
 /* True when an op-by-op diff can describe the change: every node has an
@@ -108,8 +110,8 @@ static bool diffable(const cJSON *from, const cJSON *to)
 {
     id_index a = { 0 }, b = { 0 };
     bool ok = true;
-    index_tree(&a, from, NULL);
-    index_tree(&b, to, NULL);
+    index_tree(&a, from, -1);
+    index_tree(&b, to, -1);
     if (a.bad || b.bad)
         ok = false;
     for (size_t i = 0; ok && i < a.n; i++)
@@ -121,7 +123,7 @@ static bool diffable(const cJSON *from, const cJSON *to)
             break;
         }
         long j = index_find(&a, b.ids[i]);
-        if (j >= 0 && !parents_equal(a.parents[j], b.parents[i]))
+        if (j >= 0 && a.parents[j] != b.parents[i])
             ok = false;
     }
     /* A missing id, and out of memory here, make it not diffable: the
@@ -135,10 +137,10 @@ static bool diffable(const cJSON *from, const cJSON *to)
 
 /* ---------------------------------------------------------------- ops */
 
-static cJSON *new_op(cJSON *ops, const char *op, const char *id)
+static cJSON *new_op(cJSON *ops, const char *op, int64_t id)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddStringToObject(o, "op", op) || (id && !cJSON_AddStringToObject(o, "id", id)) ||
+    if (!o || !cJSON_AddStringToObject(o, "op", op) || (id >= 0 && !cJSON_AddNumberToObject(o, "id", (double)id)) ||
         !cJSON_AddItemToArray(ops, o)) {
         cJSON_Delete(o);
         return NULL;
@@ -146,10 +148,12 @@ static cJSON *new_op(cJSON *ops, const char *op, const char *id)
     return o;
 }
 
-/* Add a copy of v (NULL: JSON null) under key. */
+/* Add a copy of v under key (v NULL: add nothing). */
 static bool add_copy(cJSON *obj, const char *key, const cJSON *v)
 {
-    cJSON *d = v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
+    if (!v)
+        return true;
+    cJSON *d = cJSON_Duplicate(v, true);
     if (!d || !cJSON_AddItemToObject(obj, key, d)) {
         cJSON_Delete(d);
         return false;
@@ -157,51 +161,44 @@ static bool add_copy(cJSON *obj, const char *key, const cJSON *v)
     return true;
 }
 
-static int diff_props(cJSON *ops, const cJSON *a, const cJSON *b)
+/* A node's properties, props and task: each one that changed, whole. */
+static int diff_properties(cJSON *ops, const cJSON *a, const cJSON *b)
 {
-    const char *id = node_id(b);
-    bool task_rec = strcmp(node_kind(b), "task") == 0 &&
-                    !same(cJSON_GetObjectItemCaseSensitive(a, "attempts"),
-                          cJSON_GetObjectItemCaseSensitive(b, "attempts"));
-    if (task_rec) {
-        cJSON *op = new_op(ops, "updateTask", id);
-        cJSON *task = op ? cJSON_AddObjectToObject(op, "task") : NULL;
-        if (!task || !add_copy(task, "attempts", cJSON_GetObjectItemCaseSensitive(b, "attempts")) ||
-            !add_copy(task, "state", cJSON_GetObjectItemCaseSensitive(b, "state")) ||
-            !add_copy(task, "error", cJSON_GetObjectItemCaseSensitive(b, "error")))
+    int64_t id = node_id(b);
+    const cJSON *pa = member(a, "props"), *pb = member(b, "props");
+    if (!same(pa, pb)) {
+        cJSON *op = new_op(ops, "updateProps", id);
+        cJSON *p = pb ? cJSON_Duplicate(pb, true) : cJSON_CreateObject();
+        if (!op || !p || !cJSON_AddItemToObject(op, "props", p)) {
+            cJSON_Delete(p);
             return -1;
-    }
-    cJSON *props = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        /* pass 0: members of b that are new or changed; pass 1: members of a
-         * that b no longer has (sent as null). */
-        const cJSON *src = pass == 0 ? b : a, *other = pass == 0 ? a : b;
-        for (const cJSON *m = src->child; m; m = m->next) {
-            if (!m->string || structural(m->string) || (task_rec && task_key(m->string)))
-                continue;
-            const cJSON *o = cJSON_GetObjectItemCaseSensitive(other, m->string);
-            if (pass == 0 ? same(m, o) : o != NULL)
-                continue;
-            if (!props) {
-                cJSON *op = new_op(ops, "updateProps", id);
-                if (!op || !(props = cJSON_AddObjectToObject(op, "props")))
-                    return -1;
-            }
-            if (!add_copy(props, m->string, pass == 0 ? m : NULL))
-                return -1;
         }
+    }
+    const cJSON *ta = member(a, "task"), *tb = member(b, "task");
+    if (!same(ta, tb)) {
+        cJSON *op = new_op(ops, "updateTask", id);
+        if (!op || !add_copy(op, "task", tb))
+            return -1;
     }
     return 0;
 }
 
 static int diff_node(cJSON *ops, const cJSON *a, const cJSON *b);
 
-static long list_find(const cJSON **list, size_t n, size_t from, const char *id)
+static long list_find(const cJSON **list, size_t n, size_t from, int64_t id)
 {
     for (size_t i = from; i < n; i++)
-        if (strcmp(node_id(list[i]), id) == 0)
+        if (node_id(list[i]) == id)
             return (long)i;
     return -1;
+}
+
+static bool in_list(const cJSON *kids, int64_t id)
+{
+    for (const cJSON *d = kids ? kids->child : NULL; d; d = d->next)
+        if (node_id(d) == id)
+            return true;
+    return false;
 }
 
 static int diff_children(cJSON *ops, const cJSON *a, const cJSON *b)
@@ -217,24 +214,20 @@ static int diff_children(cJSON *ops, const cJSON *a, const cJSON *b)
     size_t n = 0;
     int rc = 0;
     for (const cJSON *c = ak ? ak->child : NULL; c; c = c->next) {
-        bool kept = false;
-        for (const cJSON *d = bk ? bk->child : NULL; d && !kept; d = d->next)
-            kept = strcmp(node_id(c), node_id(d)) == 0;
-        if (kept)
+        if (in_list(bk, node_id(c)))
             cur[n++] = c;
         else if (!new_op(ops, "removeNode", node_id(c)))
             rc = -1;
     }
     size_t i = 0;
     for (const cJSON *d = bk ? bk->child : NULL; d && rc == 0; d = d->next, i++) {
-        const char *id = node_id(d);
-        if (i < n && strcmp(node_id(cur[i]), id) == 0) {
-            if (strcmp(node_kind(cur[i]), node_kind(d)) == 0) {
-                rc = diff_node(ops, cur[i], d);
-                continue;
-            }
-            /* same id, other kind: a different node */
+        int64_t id = node_id(d);
+        if (i < n && node_id(cur[i]) == id && same_identity(cur[i], d)) {
+            rc = diff_node(ops, cur[i], d);
+            continue;
         }
+        /* Elsewhere in the list (moved), or here as another node (its type
+         * or name changed): out first, then in at i. */
         long j = list_find(cur, n, i, id);
         if (j >= 0) {
             if (!new_op(ops, "removeNode", id)) {
@@ -246,7 +239,7 @@ static int diff_children(cJSON *ops, const cJSON *a, const cJSON *b)
         }
         cJSON *op = cJSON_CreateObject();
         if (!op || !cJSON_AddStringToObject(op, "op", "addNode") ||
-            !cJSON_AddStringToObject(op, "parentId", node_id(b)) ||
+            !cJSON_AddNumberToObject(op, "parentId", (double)node_id(b)) ||
             !cJSON_AddNumberToObject(op, "index", (double)i) || !add_copy(op, "node", d) ||
             !cJSON_AddItemToArray(ops, op)) {
             cJSON_Delete(op);
@@ -263,7 +256,7 @@ static int diff_children(cJSON *ops, const cJSON *a, const cJSON *b)
 
 static int diff_node(cJSON *ops, const cJSON *a, const cJSON *b)
 {
-    if (diff_props(ops, a, b) != 0)
+    if (diff_properties(ops, a, b) != 0)
         return -1;
     return diff_children(ops, a, b);
 }
@@ -273,16 +266,14 @@ cJSON *anvil_devtools_diff(const cJSON *from, const cJSON *to)
     cJSON *ops = cJSON_CreateArray();
     if (!ops)
         return NULL;
-    const char *fa = node_id(from), *ta = node_id(to);
-    bool replace = !fa || !ta || strcmp(fa, ta) != 0 || strcmp(node_kind(from), node_kind(to)) != 0 ||
-                   !diffable(from, to);
+    bool replace = node_id(from) < 0 || !same_identity(from, to) || !diffable(from, to);
     if (!replace && diff_node(ops, from, to) != 0) {
         cJSON_Delete(ops);
         return NULL;
     }
     if (replace) {
-        cJSON *op = new_op(ops, "replaceRoot", NULL);
-        if (!op || !add_copy(op, "root", to)) {
+        cJSON *op = new_op(ops, "replaceRoot", -1);
+        if (!op || !add_copy(op, "node", to)) {
             cJSON_Delete(ops);
             return NULL;
         }
@@ -292,19 +283,18 @@ cJSON *anvil_devtools_diff(const cJSON *from, const cJSON *to)
 
 /* ---------------------------------------------------------------- apply */
 
-static cJSON *find_node(cJSON *n, const char *id, cJSON **parent)
+/* The node with `id` under n, and its parent (NULL for n itself). */
+static cJSON *find_node(cJSON *n, int64_t id, cJSON **parent)
 {
     if (!cJSON_IsObject(n))
         return NULL;
-    const char *nid = node_id(n);
-    if (nid && strcmp(nid, id) == 0)
+    if (node_id(n) == id)
         return n;
     cJSON *kids = cJSON_GetObjectItemCaseSensitive(n, "children");
     for (cJSON *c = cJSON_IsArray(kids) ? kids->child : NULL; c; c = c->next) {
-        cJSON *p = c;
         cJSON *hit = find_node(c, id, parent);
         if (hit) {
-            if (hit == p)
+            if (hit == c)
                 *parent = n;
             return hit;
         }
@@ -312,87 +302,82 @@ static cJSON *find_node(cJSON *n, const char *id, cJSON **parent)
     return NULL;
 }
 
-static int apply_members(cJSON *node, const cJSON *members)
+/* Replace n's `key` with a copy of v (v absent: remove it). */
+static int replace_member(cJSON *n, const char *key, const cJSON *v)
 {
-    if (!cJSON_IsObject(members))
+    cJSON_DeleteItemFromObjectCaseSensitive(n, key);
+    return add_copy(n, key, v) ? 0 : -1;
+}
+
+static int apply_add(cJSON *root, const cJSON *op)
+{
+    cJSON *parent = NULL;
+    cJSON *p = find_node(root, id_member(op, "parentId"), &parent);
+    const cJSON *node = member(op, "node");
+    cJSON *kids = p ? cJSON_GetObjectItemCaseSensitive(p, "children") : NULL;
+    int64_t at = id_member(op, "index");
+    if (!cJSON_IsArray(kids) || at < 0 || at > cJSON_GetArraySize(kids) || !cJSON_IsObject(node))
         return -1;
-    for (const cJSON *m = members->child; m; m = m->next) {
-        if (structural(m->string))
+    cJSON *d = cJSON_Duplicate(node, true);
+    bool ok = d && (at == cJSON_GetArraySize(kids) ? cJSON_AddItemToArray(kids, d)
+                                                   : cJSON_InsertItemInArray(kids, (int)at, d));
+    if (!ok)
+        cJSON_Delete(d);
+    return ok ? 0 : -1;
+}
+
+static int apply_op(cJSON **root, const cJSON *op, const char *name)
+{
+    cJSON *parent = NULL;
+    if (strcmp(name, "replaceRoot") == 0) {
+        const cJSON *r = member(op, "node");
+        cJSON *d = cJSON_IsObject(r) ? cJSON_Duplicate(r, true) : NULL;
+        if (!d)
             return -1;
-        cJSON_DeleteItemFromObjectCaseSensitive(node, m->string);
-        if (!cJSON_IsNull(m) && !add_copy(node, m->string, m))
-            return -1;
+        cJSON_Delete(*root);
+        *root = d;
+        return 0;
     }
-    return 0;
+    if (strcmp(name, "addNode") == 0)
+        return apply_add(*root, op);
+    cJSON *n = find_node(*root, id_member(op, "id"), &parent);
+    if (!n)
+        return -1;
+    if (strcmp(name, "removeNode") == 0) {
+        if (!parent)
+            return -1;   /* the root is replaced, never removed */
+        cJSON_Delete(cJSON_DetachItemViaPointer(cJSON_GetObjectItemCaseSensitive(parent, "children"), n));
+        return 0;
+    }
+    if (strcmp(name, "updateProps") == 0)
+        return cJSON_IsObject(member(op, "props")) ? replace_member(n, "props", member(op, "props")) : -1;
+    if (strcmp(name, "updateTask") == 0) {
+        const cJSON *t = member(op, "task");
+        return !t || cJSON_IsObject(t) ? replace_member(n, "task", t) : -1;
+    }
+    return -1;
 }
 
 int anvil_devtools_apply(cJSON **root, const cJSON *ops, char *err, size_t errlen)
 {
     int i = 0;
     for (const cJSON *op = cJSON_IsArray(ops) ? ops->child : NULL; op; op = op->next, i++) {
-        const cJSON *jop = cJSON_GetObjectItemCaseSensitive(op, "op");
+        const cJSON *jop = member(op, "op");
         const char *name = cJSON_IsString(jop) ? jop->valuestring : "";
-        const cJSON *jid = cJSON_GetObjectItemCaseSensitive(op, "id");
-        const char *id = cJSON_IsString(jid) ? jid->valuestring : NULL;
-        cJSON *parent = NULL;
-        if (strcmp(name, "replaceRoot") == 0) {
-            const cJSON *r = cJSON_GetObjectItemCaseSensitive(op, "root");
-            cJSON *d = cJSON_IsObject(r) ? cJSON_Duplicate(r, true) : NULL;
-            if (!d)
-                goto bad;
-            cJSON_Delete(*root);
-            *root = d;
-        } else if (strcmp(name, "removeNode") == 0) {
-            cJSON *n = id ? find_node(*root, id, &parent) : NULL;
-            if (!n || !parent)
-                goto bad;
-            cJSON *kids = cJSON_GetObjectItemCaseSensitive(parent, "children");
-            cJSON_Delete(cJSON_DetachItemViaPointer(kids, n));
-            if (cJSON_GetArraySize(kids) == 0)
-                cJSON_DeleteItemFromObjectCaseSensitive(parent, "children");
-        } else if (strcmp(name, "addNode") == 0) {
-            const cJSON *pid = cJSON_GetObjectItemCaseSensitive(op, "parentId");
-            const cJSON *idx = cJSON_GetObjectItemCaseSensitive(op, "index");
-            const cJSON *node = cJSON_GetObjectItemCaseSensitive(op, "node");
-            cJSON *p = cJSON_IsString(pid) ? find_node(*root, pid->valuestring, &parent) : NULL;
-            if (!p || !cJSON_IsNumber(idx) || idx->valuedouble < 0 || !cJSON_IsObject(node))
-                goto bad;
-            cJSON *kids = cJSON_GetObjectItemCaseSensitive(p, "children");
-            if (!kids && !(kids = cJSON_AddArrayToObject(p, "children")))
-                goto bad;
-            if (!cJSON_IsArray(kids) || idx->valuedouble > cJSON_GetArraySize(kids))
-                goto bad;
-            cJSON *d = cJSON_Duplicate(node, true);
-            if (!d)
-                goto bad;
-            int at = (int)idx->valuedouble;
-            bool ok = at == cJSON_GetArraySize(kids) ? cJSON_AddItemToArray(kids, d)
-                                                     : cJSON_InsertItemInArray(kids, at, d);
-            if (!ok) {
-                cJSON_Delete(d);
-                goto bad;
-            }
-        } else if (strcmp(name, "updateProps") == 0 || strcmp(name, "updateTask") == 0) {
-            cJSON *n = id ? find_node(*root, id, &parent) : NULL;
-            const cJSON *m = cJSON_GetObjectItemCaseSensitive(op, name[6] == 'P' ? "props" : "task");
-            if (!n || apply_members(n, m) != 0)
-                goto bad;
-        } else {
-            goto bad;
+        if (apply_op(root, op, name) != 0) {
+            snprintf(err, errlen, "op %d (%s) does not apply", i, name);
+            return -1;
         }
-        continue;
-bad:
-        snprintf(err, errlen, "op %d (%s) does not apply", i, name);
-        return -1;
     }
     return 0;
 }
 
-/* ---------------------------------------------------------------- policy */
+/* ---------------------------------------------------------------- snapshot */
 
 void anvil_devtools_state_clear(anvil_devtools_state *st)
 {
     cJSON_Delete(st->root);
+    free(st->status);
     memset(st, 0, sizeof *st);
 }
 
@@ -401,10 +386,11 @@ void anvil_devtools_request_rebaseline(anvil_devtools_state *st)
     st->rebaseline = true;
 }
 
-static cJSON *envelope(const char *kind, cJSON *body)
+/* {version:1, kind, <kind>: body}; takes body (also on failure). */
+static cJSON *event(const char *kind, cJSON *body)
 {
-    cJSON *p = cJSON_CreateObject();
-    if (!p || !body || !cJSON_AddNumberToObject(p, "version", ANVIL_DEVTOOLS_VERSION) ||
+    cJSON *p = body ? cJSON_CreateObject() : NULL;
+    if (!p || !cJSON_AddNumberToObject(p, "version", ANVIL_DEVTOOLS_VERSION) ||
         !cJSON_AddStringToObject(p, "kind", kind) || !cJSON_AddItemToObject(p, kind, body)) {
         if (!p || cJSON_GetObjectItemCaseSensitive(p, kind) != body)
             cJSON_Delete(body);
@@ -414,37 +400,56 @@ static cJSON *envelope(const char *kind, cJSON *body)
     return p;
 }
 
-/* The frame's number and tree, or false when the frame lacks them. */
+/* The frame's number and recorded tree, or false when the frame lacks them. */
 static bool frame_parts(const cJSON *frame, int64_t *frame_no, const cJSON **root)
 {
-    const cJSON *jno = cJSON_GetObjectItemCaseSensitive(frame, "frameNo");
-    *root = cJSON_GetObjectItemCaseSensitive(frame, "root");
-    if (!cJSON_IsNumber(jno) || !cJSON_IsObject(*root))
+    *root = member(frame, "root");
+    return anvil_json_exact_int(member(frame, "frameNo"), frame_no) && cJSON_IsObject(*root);
+}
+
+static bool add_str_or_null(cJSON *o, const char *key, const cJSON *v)
+{
+    cJSON *d = cJSON_IsString(v) ? cJSON_CreateString(v->valuestring) : cJSON_CreateNull();
+    if (!d || !cJSON_AddItemToObject(o, key, d)) {
+        cJSON_Delete(d);
         return false;
-    *frame_no = (int64_t)jno->valuedouble;
+    }
     return true;
 }
 
-cJSON *anvil_devtools_snapshot(const cJSON *frame)
+cJSON *anvil_devtools_snapshot(const cJSON *frame, int64_t created_at_ms, const anvil_devtools_source *src)
 {
     int64_t frame_no;
     const cJSON *root;
     if (!frame_parts(frame, &frame_no, &root))
         return NULL;
-    const cJSON *run_id = cJSON_GetObjectItemCaseSensitive(frame, "runId");
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(frame, "status");
-    cJSON *s = cJSON_CreateObject();
+    const cJSON *run_id = member(frame, "runId"), *status = member(frame, "status");
+    cJSON *tree = anvil_devtools_tree(root, src);
+    cJSON *state = tree ? anvil_devtools_run_state(cJSON_IsString(run_id) ? run_id->valuestring : NULL,
+                                                   cJSON_IsString(status) ? status->valuestring : NULL,
+                                                   created_at_ms)
+                        : NULL;
+    cJSON *s = state ? cJSON_CreateObject() : NULL;
     if (!s || !cJSON_AddNumberToObject(s, "version", ANVIL_DEVTOOLS_VERSION) ||
-        !add_copy(s, "runId", run_id) || !cJSON_AddNumberToObject(s, "frameNo", (double)frame_no) ||
-        !cJSON_AddNumberToObject(s, "seq", (double)frame_no) || !add_copy(s, "status", status) ||
-        !add_copy(s, "root", root)) {
+        !add_str_or_null(s, "runId", run_id) || !cJSON_AddNumberToObject(s, "frameNo", (double)frame_no) ||
+        !cJSON_AddNumberToObject(s, "seq", (double)frame_no) || !add_str_or_null(s, "status", status) ||
+        !cJSON_AddItemToObject(s, "runState", state)) {
         cJSON_Delete(s);
+        cJSON_Delete(state);
+        cJSON_Delete(tree);
+        return NULL;
+    }
+    if (!cJSON_AddItemToObject(s, "root", tree)) {
+        cJSON_Delete(s);
+        cJSON_Delete(tree);
         return NULL;
     }
     return s;
 }
 
-static cJSON *delta_payload(int64_t base, int64_t seq, cJSON *ops)
+/* ---------------------------------------------------------------- policy */
+
+static cJSON *delta_event(int64_t base, int64_t seq, cJSON *ops)
 {
     cJSON *d = cJSON_CreateObject();
     if (!d || !cJSON_AddNumberToObject(d, "version", ANVIL_DEVTOOLS_VERSION) ||
@@ -455,7 +460,7 @@ static cJSON *delta_payload(int64_t base, int64_t seq, cJSON *ops)
         cJSON_Delete(d);
         return NULL;
     }
-    return envelope("delta", d);
+    return event("delta", d);
 }
 
 static size_t printed_size(const cJSON *j)
@@ -466,26 +471,35 @@ static size_t printed_size(const cJSON *j)
     return n;
 }
 
-cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame)
+cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame, int64_t created_at_ms,
+                           const anvil_devtools_source *src)
 {
     int64_t frame_no;
-    const cJSON *root;
-    if (!frame_parts(frame, &frame_no, &root))
+    const cJSON *unused;
+    if (!frame_parts(frame, &frame_no, &unused))
         return NULL;
-    cJSON *copy = cJSON_Duplicate(root, true);
-    cJSON *snap = copy ? envelope("snapshot", anvil_devtools_snapshot(frame)) : NULL;
-    if (!snap) {
+    cJSON *snap = event("snapshot", anvil_devtools_snapshot(frame, created_at_ms, src));
+    const cJSON *tree = snap ? member(member(snap, "snapshot"), "root") : NULL;
+    const cJSON *jst = member(frame, "status");
+    const char *status = cJSON_IsString(jst) ? jst->valuestring : NULL;
+    cJSON *copy = tree ? cJSON_Duplicate(tree, true) : NULL;
+    char *status_copy = status ? strdup(status) : NULL;
+    if (!copy || (status && !status_copy)) {
+        cJSON_Delete(snap);
         cJSON_Delete(copy);
+        free(status_copy);
         return NULL;
     }
+    bool same_status = st->status && status && strcmp(st->status, status) == 0;
     cJSON *out = snap;
     bool is_delta = false;
-    if (st->root && !st->rebaseline && st->deltas < ANVIL_DEVTOOLS_REBASELINE_DELTAS) {
-        cJSON *ops = anvil_devtools_diff(st->root, root);
-        cJSON *delta = ops ? delta_payload(st->seq, frame_no, ops) : NULL;
+    if (st->root && same_status && !st->rebaseline && st->deltas < ANVIL_DEVTOOLS_REBASELINE_DELTAS) {
+        cJSON *ops = anvil_devtools_diff(st->root, tree);
+        cJSON *delta = ops ? delta_event(st->seq, frame_no, ops) : NULL;
         if (!delta) {
             cJSON_Delete(snap);
             cJSON_Delete(copy);
+            free(status_copy);
             return NULL;
         }
         /* A delta larger than the snapshot re-baselines. */
@@ -499,6 +513,8 @@ cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame)
     }
     cJSON_Delete(st->root);
     st->root = copy;
+    free(st->status);
+    st->status = status_copy;
     st->seq = frame_no;
     st->rebaseline = false;
     st->deltas = is_delta ? st->deltas + 1 : 0;

@@ -1,33 +1,33 @@
 /*
- * runtime/engine/devtools.h — the DevTools wire types of streamDevTools: the
- * snapshot of a run's node tree, the delta between two trees, and the
- * per-stream policy that decides which of the two to send for a frame.
+ * runtime/engine/devtools.h — the DevTools wire types of streamDevTools and
+ * getDevToolsSnapshot, in the upstream protocol's shapes
+ * (@smithers-orchestrator/protocol, src/devtools): the snapshot of a run at
+ * one frame, the delta between two snapshots, and the per-stream policy
+ * that decides which of the two to send for a frame.
  *
- * Pure: cJSON in, cJSON out; no store, no clock, no I/O. The gateway
- * (runtime/ws/ws_stream_devtools.c) feeds it the run's recorded frames
- * ({"frameNo","runId","status","root"}) in order.
+ * Pure: cJSON in, cJSON out; no store, no clock, no I/O. The callers feed it
+ * the run's recorded frames ({"frameNo","runId","status","root"}, Anvil's
+ * own tree shape, which never changes), each with its recording time, in
+ * order; devtools_node.h converts them to the upstream's node shape
+ *   {id: <number>, type, name, props, task?, children: [...], depth}.
+ * `id`, `type`, `name`, `depth` and `children` are a node's structure;
+ * `props` and `task` its properties. Ids are unique within a tree and
+ * stable across a run's frames.
  *
- * A node is {id, kind, state, attempts? (tasks), error?, children?: [...]};
- * `id`, `kind` and `children` are its structure, every other member is a
- * property. Node ids are unique within a tree.
- *
- * Delta ops, applied in order, turn the previous tree into the new one:
- *   {op:"replaceRoot", root}                the root's id or kind changed, or
- *                                           a node moved to another parent
- *                                           (or ids are not unique): the
- *                                           whole tree, as the only op
+ * Delta ops (DevToolsDeltaOp), applied in order, turn the previous tree
+ * into the new one:
+ *   {op:"replaceRoot", node}                the root changed identity (id,
+ *                                           type, name), a node moved to
+ *                                           another parent, or ids are not
+ *                                           unique: the whole tree, alone
  *   {op:"removeNode", id}                   the node and its subtree go
  *   {op:"addNode", parentId, index, node}   insert `node` (a whole subtree)
  *                                           at children[index] of parentId
- *   {op:"updateTask", id, task:{attempts, state, error}}
- *                                           a task node whose `attempts`
- *                                           changed: its whole attempt
- *                                           record (error null = none)
- *   {op:"updateProps", id, props:{...}}     every other property change:
- *                                           the changed members only; null
- *                                           means the member was removed
- * A node's children list that becomes empty is removed (no `children`
- * member means no children, as in the recorded frames).
+ *   {op:"updateProps", id, props}           the node's whole new props
+ *   {op:"updateTask", id, task?}            the node's whole new task (no
+ *                                           `task` member: it has none now)
+ * as the upstream applies them: props and task are replaced, not merged.
+ * A node whose type or name changed under the same id is removed and added.
  */
 #ifndef ANVIL_DEVTOOLS_H
 #define ANVIL_DEVTOOLS_H
@@ -38,23 +38,27 @@
 
 #include <cjson/cJSON.h>
 
+#include "devtools_node.h"
+
 #define ANVIL_DEVTOOLS_VERSION 1
 /* After this many deltas since the last snapshot the next event is a
  * snapshot. */
 #define ANVIL_DEVTOOLS_REBASELINE_DELTAS 50
 
-/* The ops that turn tree `from` into tree `to` (a JSON array; empty when
- * they are equal). NULL when out of memory. */
+/* The ops that turn tree `from` into tree `to` (both in the upstream shape;
+ * a JSON array, empty when they are equal). NULL when out of memory. */
 cJSON *anvil_devtools_diff(const cJSON *from, const cJSON *to);
 
-/* Apply `ops` to *root in place (replaceRoot swaps *root). 0, or -1 with a
- * message when an op does not fit the tree. */
+/* Apply `ops` to *root in place (replaceRoot swaps *root), strictly: an op
+ * naming a node the tree lacks, an index past the end of the children,
+ * removing the root or an unknown op fail. 0, or -1 with a message. */
 int anvil_devtools_apply(cJSON **root, const cJSON *ops, char *err, size_t errlen);
 
 /* Per-stream state: the tree last delivered and how many deltas followed
  * the last snapshot. Zero-initialise; anvil_devtools_state_clear frees. */
 typedef struct anvil_devtools_state {
-    cJSON *root;                  /* NULL: no baseline yet */
+    cJSON *root;                  /* upstream shape; NULL: no baseline yet */
+    char *status;                 /* the run status of root's frame, or NULL */
     int64_t seq;                  /* frameNo of root */
     int deltas;                   /* deltas since the last snapshot */
     bool rebaseline;              /* the next event is a snapshot */
@@ -62,28 +66,34 @@ typedef struct anvil_devtools_state {
 
 void anvil_devtools_state_clear(anvil_devtools_state *st);
 
-/* Force the next event to be a snapshot. The hook for rewindRun (not
- * implemented yet): a rewind truncates frames, so on TimeTravelJumped the
- * gateway calls this and re-reads from the target frame. */
+/* Force the next event to be a snapshot: after a rewind (the gateway calls
+ * this on run.time_travel_jumped and re-reads from the target frame) or a
+ * hole in the frames the client holds. */
 void anvil_devtools_request_rebaseline(anvil_devtools_state *st);
 
-/* The snapshot of one parsed frame ({"frameNo","runId","status","root"}):
- *   {version:1, runId, frameNo, seq, status, root}
- * exactly the `snapshot` member of a snapshot event below, which is built
- * by this function (getDevToolsSnapshot answers it without a stream).
- * seq is the frame number. The caller owns the result (cJSON_Delete); the
- * frame is only read. NULL when the frame is malformed (no numeric
- * frameNo, no object root) or out of memory. */
-cJSON *anvil_devtools_snapshot(const cJSON *frame);
+/* The DevToolsSnapshot of one parsed frame, recorded at created_at_ms:
+ *   {version:1, runId, frameNo, seq, status, runState, root}
+ * seq is the frame number; status the frame's run status (Anvil's words,
+ * an extension of the upstream type); runState the same in the upstream's
+ * (anvil_devtools_run_state); root the tree (anvil_devtools_tree). It is
+ * exactly the `snapshot` of a snapshot event below (getDevToolsSnapshot
+ * answers it without a stream). The frame is only read; the caller owns the
+ * result. NULL when the frame is malformed (no numeric frameNo, no object
+ * root, a node without id or kind) or out of memory. */
+cJSON *anvil_devtools_snapshot(const cJSON *frame, int64_t created_at_ms, const anvil_devtools_source *src);
 
-/* The devtools.event payload for the next frame (a parsed frame object):
- *   {version:1, kind:"snapshot", snapshot:{version:1, runId, frameNo, seq,
- *    status, root}}    first event, after 50 deltas, when the delta's JSON
- *                      is larger than the snapshot's, or when requested;
+/* The DevToolsEvent for the next frame (a parsed frame object):
+ *   {version:1, kind:"snapshot", snapshot}   first event, after 50 deltas,
+ *                      when the delta's JSON is larger than the snapshot's,
+ *                      when the frame's run status differs from the last
+ *                      event's (a delta cannot carry runState, and a client
+ *                      that applies deltas keeps the snapshot's), or when
+ *                      requested;
  *   {version:1, kind:"delta", delta:{version:1, baseSeq, seq, ops}}
  *                      otherwise (baseSeq = the previous event's seq).
  * Updates st. NULL when the frame is malformed or out of memory (st is
  * unchanged then). */
-cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame);
+cJSON *anvil_devtools_next(anvil_devtools_state *st, const cJSON *frame, int64_t created_at_ms,
+                           const anvil_devtools_source *src);
 
 #endif

@@ -342,7 +342,10 @@ async function streams() {
     }
     ac.abort();
     expect(first, "no devtools.event");
-    const snap = obj(first.snapshot ?? first, "snapshot");
+    // The upstream's envelope: {streamId, runId, event: DevToolsEvent}.
+    const event = obj(first.event, "devtools.event payload's event");
+    expect(event.kind === "snapshot", `the first event is not a snapshot: ${show(first)}`);
+    const snap = obj(event.snapshot, "snapshot");
     expect(snap.runId === runId && isCount(snap.frameNo), `snapshot ${show(first)}`);
     return { frameNo: snap.frameNo };
   }, ["streamRunEvents"]);

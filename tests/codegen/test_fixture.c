@@ -171,6 +171,17 @@ int main(void)
                    "$.params.friends[1].name", NULL);
     expect_invalid("{\"name\":\"a\",\"times\":1,\"surprise\":1}", "$.params.surprise", NULL);
 
+    /* A schema that contains itself: checked as declared at the top, as a
+     * JSON object where it recurs (kept whole, not checked further). */
+    out = call_method("greet", "{\"name\":\"a\",\"times\":1,\"tree\":{\"label\":\"r\",\"kids\":"
+                               "[{\"label\":\"k\",\"kids\":[{\"label\":\"g\"}]},{\"any\":1}]}}", &rc, &err);
+    CHECK(rc == 0);
+    free(out);
+    expect_invalid("{\"name\":\"a\",\"times\":1,\"tree\":{}}", "$.params.tree.label", NULL);
+    expect_invalid("{\"name\":\"a\",\"times\":1,\"tree\":{\"label\":\"r\",\"x\":1}}", "$.params.tree.x", NULL);
+    expect_invalid("{\"name\":\"a\",\"times\":1,\"tree\":{\"label\":\"r\",\"kids\":[\"k\"]}}",
+                   "$.params.tree.kids[0]", "expected object, got string");
+
     /* C keywords become name_ members; the JSON name is unchanged. */
     out = call_method("greet", "{\"name\":\"a\",\"times\":1,\"default\":true}", &rc, &err);
     CHECK(rc == 0);

@@ -11,6 +11,7 @@ getDevToolsSnapshot is compared with the snapshot streamDevTools sends.
 
 Every wait is bounded polling (getRun every 50 ms, up to WAIT_S)."""
 import asyncio
+import datetime
 import json
 import os
 import sqlite3
@@ -61,6 +62,15 @@ def config(workflows, extra=""):
     files = {"wf/%s.yaml" % k: yaml.safe_dump({"name": k, "root": root}, sort_keys=False)
              for k, root in workflows.items()}
     return text, files
+
+
+def node_ids(node, out=None):
+    """{Anvil node id (the workflow root: None): numeric id} of a DevTools tree."""
+    out = {} if out is None else out
+    out[node["props"].get("id")] = node["id"]
+    for c in node["children"]:
+        node_ids(c, out)
+    return out
 
 
 def payload_schema(method):
@@ -241,17 +251,88 @@ class Inspect(InspectCase):
 
     # -- getDevToolsSnapshot --------------------------------------------------------
 
+    def assertSnapshotOfFrame(self, snap, run_id, frame_no, defined=True):
+        """snap is the recorded frame frame_no of run_id in the upstream's
+        DevTools shape: every recorded node under the workflow root, its
+        state in Anvil's words (props) and the upstream's (task)."""
+        rec = self.call("frames.get", {"runId": run_id, "frameNo": frame_no})
+        tree = rec["tree"]
+        self.assertEqual(list(snap), ["version", "runId", "frameNo", "seq", "status", "runState", "root"])
+        self.assertEqual({k: snap[k] for k in ("version", "runId", "frameNo", "seq", "status")},
+                         {"version": 1, "runId": run_id, "frameNo": frame_no, "seq": frame_no,
+                          "status": tree["status"]})
+        at = datetime.datetime.fromtimestamp(rec["createdAtMs"] / 1000, datetime.timezone.utc)
+        self.assertEqual(snap["runState"], {
+            "runId": run_id, "state": {"finished": "succeeded"}.get(tree["status"], tree["status"]),
+            "computedAt": at.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (rec["createdAtMs"] % 1000)})
+        root = snap["root"]
+        workflow = self.get(run_id)["workflowKey"]
+        self.assertEqual({k: root[k] for k in ("type", "name", "props", "depth")},
+                         {"type": "workflow", "name": workflow, "props": {"name": workflow}, "depth": 0})
+        self.assertNotIn("task", root)
+        self.assertEqual(len(root["children"]), 1)
+        defs = {}
+
+        def walk_defs(node):
+            for k in ("sequence", "parallel"):
+                if k in node:
+                    for c in node[k]:
+                        walk_defs(c)
+            for k in ("task", "approval", "signal"):
+                if k in node:
+                    defs[node[k]["id"]] = node[k]
+        walk_defs(WORKFLOWS.get(workflow, {}))
+
+        def walk(rec_node, node, depth):
+            kind, state = rec_node["kind"], rec_node["state"]
+            self.assertEqual(node["depth"], depth)
+            self.assertEqual(node["props"]["id"], rec_node["id"])
+            self.assertEqual(node["props"]["state"], state)
+            self.assertEqual(node["props"].get("error"), rec_node.get("error"))
+            want_type = {"signal": "wait-for-event"}.get(kind, kind)
+            self.assertEqual((node["type"], node["name"]), (want_type, want_type))
+            if kind in ("sequence", "parallel"):
+                self.assertNotIn("task", node)
+            else:
+                task = node["task"]
+                self.assertEqual((task["nodeId"], task["iteration"]), (rec_node["id"], 0))
+                self.assertEqual(task["kind"], {"task": "compute", "approval": "approval"}.get(kind, "static"))
+                want_state = {"running": "in-progress"}.get(state, state)
+                if state == "waiting":
+                    want_state = {"approval": "waiting-approval", "signal": "waiting-event"}[kind]
+                self.assertEqual(task["state"], want_state)
+                self.assertEqual(task.get("attempt"), rec_node.get("attempts") or None)
+                d = defs.get(rec_node["id"], {})
+                if kind == "task" and defined:
+                    self.assertEqual(task["maxAttempts"], d.get("retries", 0) + 1)
+                    self.assertEqual(node["props"]["static"], "run" not in d)
+                elif kind == "task":
+                    self.assertNotIn("maxAttempts", task)
+                    self.assertNotIn("static", node["props"])
+                if kind == "approval" and defined:
+                    self.assertEqual(node["props"]["title"], d.get("title", rec_node["id"]))
+            kids = rec_node.get("children", [])
+            self.assertEqual(len(node["children"]), len(kids))
+            for r, n in zip(kids, node["children"]):
+                walk(r, n, depth + 1)
+        walk(tree["root"], root["children"][0], 1)
+
     def test_devtools_snapshot(self):
         latest = self.get(self.gated)["frameNo"]
         p = self.call("getDevToolsSnapshot", {"runId": self.gated})
-        self.assertEqual(list(p), ["version", "runId", "frameNo", "seq", "status", "root"])
-        tree = self.call("frames.get", {"runId": self.gated, "frameNo": latest})["tree"]
-        self.assertEqual(p, {"version": 1, "runId": self.gated, "frameNo": latest, "seq": latest,
-                             "status": tree["status"], "root": tree["root"]})
+        self.assertSnapshotOfFrame(p, self.gated, latest)
+        self.assertEqual(p["runState"]["state"], "succeeded")
         p1 = self.call("getDevToolsSnapshot", {"runId": self.gated, "frameNo": 1}, token="obs-token")
-        tree1 = self.call("frames.get", {"runId": self.gated, "frameNo": 1})["tree"]
-        self.assertEqual(p1, {"version": 1, "runId": self.gated, "frameNo": 1, "seq": 1,
-                              "status": "running", "root": tree1["root"]})
+        self.assertSnapshotOfFrame(p1, self.gated, 1)
+        self.assertEqual((p1["status"], p1["runState"]["state"]), ("running", "running"))
+        # the same numbers for the same nodes in every frame
+        self.assertEqual(node_ids(p1["root"]), node_ids(p["root"]))
+        self.assertEqual(len(set(node_ids(p["root"]).values())), 5)
+        # a retried task: its latest attempt and its budget
+        f = self.call("getDevToolsSnapshot", {"runId": self.flaky})
+        self.assertSnapshotOfFrame(f, self.flaky, self.get(self.flaky)["frameNo"])
+        task = f["root"]["children"][0]["task"]
+        self.assertEqual((task["state"], task["attempt"], task["maxAttempts"]), ("finished", 2, 2))
 
     def test_devtools_snapshot_errors(self):
         latest = self.get(self.gated)["frameNo"]
@@ -500,8 +581,9 @@ class Inspect(InspectCase):
                     if name != "getDevToolsSnapshot":
                         self.assertEqual(frame["payload"], self.call(name, params), "the same over HTTP")
         snap = out[("getDevToolsSnapshot", json.dumps({"runId": run_id}))]["payload"]
-        self.assertEqual(first["payload"]["kind"], "snapshot")
-        self.assertEqual(first["payload"]["snapshot"], snap)
+        self.assertEqual(set(first["payload"]), {"streamId", "runId", "event"})
+        self.assertEqual(first["payload"]["event"]["kind"], "snapshot")
+        self.assertEqual(first["payload"]["event"]["snapshot"], snap)
         self.assertTrue(approve["ok"], approve)
         self.assertEqual(approve["payload"], {"runId": run_id, "nodeId": "gate", "iteration": 0, "approved": True})
         self.assertEqual(done["payload"]["status"], "finished")
@@ -511,12 +593,14 @@ class Inspect(InspectCase):
 
 
 BIG_TREE = seq(approval("hold"), par(*[task("t%03d" % i, output={"i": i}) for i in range(200)]))
+# Its recorded frames fit in 8 KiB; in the DevTools shape its tree does not.
+MID_TREE = seq(approval("hold"), par(*[task("t%03d" % i, output={"i": i}) for i in range(60)]))
 LOUD = "head -c 10000 /dev/zero | tr '\\0' y; echo; echo '{}'"
 
 
 class Bounds(InspectCase):
     """maxPayload bounds what one frame, snapshot or attempt answers."""
-    CONFIG, FILES = config({"wide": BIG_TREE, "loud": task("loud", run=LOUD),
+    CONFIG, FILES = config({"wide": BIG_TREE, "mid": MID_TREE, "loud": task("loud", run=LOUD),
                             "small": task("small", run="echo hi; echo '{}'")}, extra="maxPayload: 8192\n")
 
     def test_frame_over_max_payload(self):
@@ -530,6 +614,15 @@ class Bounds(InspectCase):
         # listing does not read the trees
         self.assertEqual(len(self.call("frames.list", {"runId": run_id})["frames"]),
                          self.get(run_id)["frameNo"])
+
+    def test_snapshot_over_max_payload(self):
+        run_id = self.launch("mid")
+        latest = self.wait_run(run_id, ("waiting-approval",))["frameNo"]
+        self.call("frames.get", {"runId": run_id, "frameNo": latest})
+        err = self.refuse("getDevToolsSnapshot", {"runId": run_id}, "PayloadTooLarge")
+        self.assertEqual(err["maxBytes"], 8192)
+        self.assertRegex(err["message"], r"^The DevTools snapshot of frame %d of run %s is \d+ bytes, over the "
+                                         r"8192-byte limit \(maxPayload\)$" % (latest, run_id))
 
     def test_attempt_output_over_max_payload(self):
         run_id = self.launch("loud")
@@ -563,6 +656,14 @@ class RerunAfterReconfigure(InspectCase):
         self.assertRegex(self.call("runs.rerun", {"runId": kept})["runId"], RUN_ID_RE)
         # the old run is still there to inspect
         self.assertEqual(self.call("attempts.list", {"runId": gone})["attempts"][0]["nodeId"], "g")
+        # and to draw: the same tree, without what only the definition knew
+        snap = self.call("getDevToolsSnapshot", {"runId": gone})
+        Inspect.assertSnapshotOfFrame(self, snap, gone, self.get(gone)["frameNo"], defined=False)
+        self.assertEqual(snap["root"]["name"], "gone")
+        g = snap["root"]["children"][0]
+        self.assertEqual((g["props"], g["task"]), ({"id": "g", "state": "finished"},
+                                                   {"nodeId": "g", "kind": "compute", "iteration": 0,
+                                                    "state": "finished", "attempt": 1}))
 
 
 if __name__ == "__main__":

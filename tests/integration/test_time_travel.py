@@ -1,9 +1,11 @@
 """Time travel through the real binary: versioned workspaces, getNodeDiff,
-rewindRun with every failure code, the audit trail, and crash safety of a
-rewind (kill -9 during it, and a leftover in_progress row at startup).
+rewindRun with every failure code, the audit trail, the re-baseline of
+streamDevTools subscribers, and crash safety of a rewind (kill -9 during it,
+and a leftover in_progress row at startup).
 
 Workflows are written into each server's directory. Waits are bounded
 polling; nothing depends on how long something took."""
+import asyncio
 import json
 import os
 import random
@@ -18,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 import yaml  # noqa: E402
-from test_ws import Client, run as run_async  # noqa: E402
+from test_ws import Client, dt_apply, dt_ids, run as run_async  # noqa: E402
 
 WAIT_S = 20.0
 POLL_S = 0.05
@@ -213,6 +215,57 @@ class DiffsAndRewind(TimeTravelBase):
         self.assertEqual(frames, [1, 2, 3])
         self.assertEqual(events[-1], "run.time_travel_jumped")
         self.assertNotIn("run.completed", events)
+
+    def test_rewind_rebaselines_devtools_streams(self):
+        """A streamDevTools subscriber gets a fresh snapshot of the target
+        frame on run.time_travel_jumped, in the upstream's node shape with the
+        same node ids, and follows the resumed run from there."""
+        run = self.launch("tt", "tt-devtools")
+        before = self.wait_status(run, "finished")
+
+        async def go():
+            c = await Client.open(self.server.port)
+            try:
+                await c.connect(token=OWNER)
+                sid = (await c.call("streamDevTools", {"runId": run}))["payload"]["streamId"]
+
+                def evs():
+                    return [e["payload"]["event"] for e in c.events
+                            if e["event"] == "devtools.event" and e["payload"]["streamId"] == sid]
+
+                def last_seq():
+                    return evs()[-1][evs()[-1]["kind"]]["seq"] if evs() else None
+                await c.wait_for(lambda: evs() or c.closed)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(None, self.ok, "rewindRun", {"runId": run, "frameNo": 3, "confirm": True})
+                await c.wait_for(lambda: len(evs()) >= 2 or c.closed)
+                at3 = await loop.run_in_executor(None, self.ok, "getDevToolsSnapshot", {"runId": run, "frameNo": 3})
+                await loop.run_in_executor(None, self.ok, "resumeRun", {"runId": run})
+                after = await loop.run_in_executor(None, self.wait_status, run, "finished")
+                await c.wait_for(lambda: last_seq() == after["frameNo"] or c.closed)
+                latest = await loop.run_in_executor(None, self.ok, "getDevToolsSnapshot", {"runId": run})
+                return evs(), at3, latest
+            finally:
+                await c.close()
+        events, at3, latest = run_async(go())
+        first, rebase = events[0], events[1]
+        self.assertEqual((first["kind"], first["snapshot"]["frameNo"], first["snapshot"]["status"]),
+                         ("snapshot", before["frameNo"], "finished"))
+        self.assertEqual(rebase["kind"], "snapshot", "a rewind re-baselines with a snapshot")
+        self.assertEqual(rebase["snapshot"], at3)
+        self.assertEqual((at3["status"], at3["runState"]["state"]), ("running", "running"))
+        self.assertEqual(dt_ids(rebase["snapshot"]["root"]), dt_ids(first["snapshot"]["root"]))
+        # from the target on, the stream rebuilds the resumed run's tree
+        tree, seq = rebase["snapshot"]["root"], 3
+        for ev in events[2:]:
+            if ev["kind"] == "snapshot":
+                self.assertEqual(ev["snapshot"]["seq"], seq + 1)
+                tree, seq = ev["snapshot"]["root"], ev["snapshot"]["seq"]
+            else:
+                self.assertEqual((ev["delta"]["baseSeq"], ev["delta"]["seq"]), (seq, seq + 1))
+                tree, seq = dt_apply(tree, ev["delta"]["ops"]), ev["delta"]["seq"]
+        self.assertEqual(tree, latest["root"])
+        self.assertEqual(latest["runState"]["state"], "succeeded")
 
     def test_approval_decided_later_waits_again(self):
         run = self.launch("gated", "gated-1")

@@ -1,12 +1,17 @@
 """The upstream's published client against the real binary (CTest
 client.upstream, label `client`).
 
-Starts `anvil serve` (harness.Server) with the workflow `tt` and an admin
-token with every scope, then runs tests/client/time_travel.ts under the Bun
-that tests/client's node_modules provides. That script drives the server with
-@smithers-orchestrator/gateway-client 0.32.0, exactly as a user moving from
-the upstream would: launchRun, getRun, getNodeDiff, getDevToolsSnapshot,
-rewindRun, resumeRun and a RunNotFound error (tests/client/README.md).
+Starts `anvil serve` (harness.Server) with the workflows `tt` and `dt` and
+an admin token with every scope, then runs each script of tests/client under
+the Bun that tests/client's node_modules provides. The scripts drive the
+server with @smithers-orchestrator/gateway-client 0.32.0, exactly as a user
+moving from the upstream would (tests/client/README.md):
+
+- time_travel.ts: launchRun, getRun, getNodeDiff, getDevToolsSnapshot,
+  rewindRun, resumeRun and a RunNotFound error;
+- devtools.ts: the client's own DevTools mapping (snapshotToGatewayRunNode)
+  on getDevToolsSnapshot's answer and on the streamDevTools stream with its
+  deltas applied: every node's name, kind and live state.
 
 node_modules comes from scripts/install-deps.sh (`npm ci` in tests/client).
 When it is missing this test fails, saying so: it never skips.
@@ -25,8 +30,7 @@ import yaml  # noqa: E402  (python3-yaml, like harness.contract())
 
 CLIENT_DIR = os.path.join(harness.SOURCE_DIR, "tests", "client")
 BUN = os.path.join(CLIENT_DIR, "node_modules", ".bin", "bun")
-SCRIPT = os.path.join(CLIENT_DIR, "time_travel.ts")
-SCRIPT_TIMEOUT_S = 120      # the script bounds each wait (20 s) and each call (15 s)
+SCRIPT_TIMEOUT_S = 120      # the scripts bound each wait (20 s) and each call (15 s)
 
 TOKEN = "upstream-admin-token"
 
@@ -51,6 +55,23 @@ TT = {
     ]},
 }
 
+# The workflow tests/client/devtools.ts expects (its NODES): every node kind
+# Anvil has, so the client's mapping draws each of them. The run waits on
+# `approve` and `review` until the script signals and approves.
+DT = {
+    "name": "dt",
+    "description": "Every node kind, for the DevTools tree through the upstream client.",
+    "root": {"sequence": [
+        {"task": {"id": "build", "run": "echo '{\"built\":true}'", "retries": 1}},
+        {"parallel": [
+            {"task": {"id": "notes", "output": {"note": "static"}}},
+            {"approval": {"id": "approve", "title": "Ship it?"}},
+            {"signal": {"id": "review", "name": "review.done"}},
+        ]},
+        {"task": {"id": "ship", "output": {"shipped": True}}},
+    ]},
+}
+
 CONFIG = """\
 listen: 127.0.0.1:0
 auth:
@@ -59,6 +80,7 @@ auth:
     %s: { role: admin, scopes: ["*"], userId: "user:upstream-client" }
 workflows:
   tt: { file: wf/tt.yaml }
+  dt: { file: wf/dt.yaml }
 """ % TOKEN
 
 
@@ -74,6 +96,14 @@ def client_env():
 class UpstreamClient(unittest.TestCase):
 
     def test_time_travel(self):
+        self.client_script("time_travel.ts")
+
+    def test_devtools(self):
+        self.client_script("devtools.ts")
+
+    def client_script(self, name):
+        """Run tests/client/NAME against a fresh server; its exit status is
+        the verdict, its stdout (one JSON line per check) the record."""
         if not os.path.exists(BUN):
             self.fail("%s is missing: the upstream client is not installed. "
                       "Run scripts/install-deps.sh (it runs `npm ci` in tests/client)." % BUN)
@@ -83,10 +113,12 @@ class UpstreamClient(unittest.TestCase):
             self.fail("%s --version failed (exit %s): %s%s\nRun scripts/install-deps.sh again."
                       % (BUN, version.returncode, version.stdout, version.stderr))
 
-        server = harness.Server(CONFIG, {"wf/tt.yaml": yaml.safe_dump(TT, sort_keys=False)})
+        server = harness.Server(CONFIG, {"wf/tt.yaml": yaml.safe_dump(TT, sort_keys=False),
+                                         "wf/dt.yaml": yaml.safe_dump(DT, sort_keys=False)})
         try:
             server.start()
-            run_script(self, server, BUN, SCRIPT, [TOKEN], harness.SOURCE_DIR, SCRIPT_TIMEOUT_S)
+            run_script(self, server, BUN, os.path.join(CLIENT_DIR, name), [TOKEN], harness.SOURCE_DIR,
+                       SCRIPT_TIMEOUT_S)
         finally:
             try:
                 server.stop()

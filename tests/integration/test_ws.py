@@ -9,8 +9,9 @@ set; tick; many clients; maxConnections; allowedOrigins; the upgrade's
 API-version header; streamRunEvents (replay from the durable log after the
 response, then live with neither gap nor duplicate, gap resync beyond the
 window, heartbeats, several streams per connection, resume after a
-restart); streamDevTools (snapshot first, deltas that rebuild the final
-tree, re-baseline after 50 deltas, errors, scope); backpressure (a client that stops reading gets the
+restart); streamDevTools (the upstream's node shape and event envelope,
+snapshot first, deltas that rebuild the final tree, a snapshot when the run
+status changes, re-baseline after 50 deltas, errors, scope); backpressure (a client that stops reading gets the
 BackpressureDisconnect event, then close 1008, while a healthy one gets the
 whole run); SIGTERM (close 1001 to every socket, in-flight RPC answered,
 exit 0).
@@ -20,6 +21,7 @@ Uses Debian's python3-websockets (asyncio API, 10.4). Every wait is bounded
 that the SIGTERM test gives the server 0.2 s to read the in-flight RPC.
 """
 import asyncio
+import copy
 import json
 import os
 import signal
@@ -32,6 +34,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 from harness import UUID_RE  # noqa: E402
+from test_engine import schema_errors  # noqa: E402
 
 import yaml  # noqa: E402
 import websockets  # noqa: E402  (python3-websockets)
@@ -918,46 +921,76 @@ class WsRunStreamRestart(WsTestCase, StreamMixin):
 # -------------------------------------------------------------- backpressure
 
 def dt_apply(root, ops):
-    """Apply DevTools delta ops (docs/websocket.md#streamdevtools) to a tree."""
+    """Apply DevTools delta ops to a tree, as the upstream protocol applies
+    them (DevToolsDeltaOp; docs/websocket.md#streamdevtools): nodes by their
+    numeric id, props and task replaced whole. Strict: an op that does not
+    fit the tree fails the test."""
     def find(node, id, parent=None):
         if node["id"] == id:
             return node, parent
-        for c in node.get("children", []):
+        for c in node["children"]:
             hit = find(c, id, node)
             if hit:
                 return hit
         return None
 
+    root = copy.deepcopy(root)
     for op in ops:
         kind = op["op"]
         if kind == "replaceRoot":
-            root = json.loads(json.dumps(op["root"]))
+            root = copy.deepcopy(op["node"])
         elif kind == "removeNode":
             node, parent = find(root, op["id"])
+            assert parent is not None, "removeNode of the root"
             parent["children"].remove(node)
-            if not parent["children"]:
-                del parent["children"]
         elif kind == "addNode":
             parent, _ = find(root, op["parentId"])
-            parent.setdefault("children", []).insert(op["index"], json.loads(json.dumps(op["node"])))
-        elif kind in ("updateProps", "updateTask"):
-            node, _ = find(root, op["id"])
-            for k, v in op["props" if kind == "updateProps" else "task"].items():
-                if v is None:
-                    node.pop(k, None)
-                else:
-                    node[k] = v
+            assert 0 <= op["index"] <= len(parent["children"]), op
+            parent["children"].insert(op["index"], copy.deepcopy(op["node"]))
+        elif kind == "updateProps":
+            find(root, op["id"])[0]["props"] = copy.deepcopy(op["props"])
+        elif kind == "updateTask":
+            node = find(root, op["id"])[0]
+            if "task" in op:
+                node["task"] = copy.deepcopy(op["task"])
+            else:
+                node.pop("task", None)
         else:
             raise AssertionError("unknown op %r" % op)
     return root
 
 
 def dt_flatten(node, out=None):
+    """{Anvil node id: node} of a DevTools tree (the workflow root, which
+    has none, is left out)."""
     out = {} if out is None else out
-    out[node["id"]] = node
-    for c in node.get("children", []):
+    if "id" in node["props"]:
+        out[node["props"]["id"]] = node
+    for c in node["children"]:
         dt_flatten(c, out)
     return out
+
+
+def dt_ids(node, out=None):
+    """{Anvil node id (the root: None): numeric id} of a DevTools tree."""
+    out = {} if out is None else out
+    out[node["props"].get("id")] = node["id"]
+    for c in node["children"]:
+        dt_ids(c, out)
+    return out
+
+
+# Anvil's node state -> DevToolsTask.state (docs/runs.md#devtools-nodes).
+DT_TASK_STATE = {"running": "in-progress"}
+DT_WAITING = {"approval": "waiting-approval", "signal": "waiting-event"}
+# Anvil's run status -> DevToolsRunState.state.
+DT_RUN_STATE = {"finished": "succeeded", "needs_attention": "paused"}
+
+
+def dt_task_state(kind, state):
+    if state == "waiting":
+        return DT_WAITING.get(kind, "waiting")
+    return DT_TASK_STATE.get(state, state)
 
 
 class WsDevTools(WsTestCase, StreamMixin):
@@ -988,42 +1021,83 @@ class WsDevTools(WsTestCase, StreamMixin):
         return p["streamId"]
 
     def replay(self, events, run_id):
-        """Check the shapes and seq chain; return (tree, kinds, last seq)."""
-        tree, seq, kinds = None, None, []
+        """Check each event's shape (the contract's DevToolsEventPayload) and
+        the seq chain; return (tree, kinds, last seq, snapshot statuses)."""
+        tree, seq, kinds, statuses = None, None, [], []
+        payload_schema = {"$ref": "#/components/schemas/DevToolsEventPayload"}
         for e in events:
             p = e["payload"]
-            self.assertEqual(p["version"], 1, p)
+            self.assertEqual(set(p), {"streamId", "runId", "event"}, p)
             self.assertEqual(p["runId"], run_id, p)
-            kinds.append(p["kind"])
-            if p["kind"] == "snapshot":
-                self.assertEqual(set(p), {"version", "kind", "snapshot", "streamId", "runId"}, p)
-                snap = p["snapshot"]
-                self.assertEqual(set(snap), {"version", "runId", "frameNo", "seq", "status", "root"}, snap)
+            self.assertEqual(schema_errors(payload_schema, p), [], p)
+            ev = p["event"]
+            self.assertEqual(ev["version"], 1, ev)
+            kinds.append(ev["kind"])
+            if ev["kind"] == "snapshot":
+                self.assertEqual(set(ev), {"version", "kind", "snapshot"}, ev)
+                snap = ev["snapshot"]
+                self.assertEqual(set(snap), {"version", "runId", "frameNo", "seq", "status", "runState", "root"},
+                                 snap)
                 self.assertEqual(snap["version"], 1)
                 self.assertEqual(snap["runId"], run_id)
                 self.assertEqual(snap["seq"], snap["frameNo"])
+                self.assertEqual(snap["runState"]["runId"], run_id)
+                self.assertEqual(snap["runState"]["state"], DT_RUN_STATE.get(snap["status"], snap["status"]))
                 if seq is not None:
                     self.assertEqual(snap["seq"], seq + 1, "snapshots continue the frame sequence")
-                tree, seq = json.loads(json.dumps(snap["root"])), snap["seq"]
+                    self.assertEqual(dt_ids(snap["root"]), dt_ids(tree), "node ids are stable")
+                tree, seq = copy.deepcopy(snap["root"]), snap["seq"]
+                statuses.append(snap["status"])
             else:
-                self.assertEqual(p["kind"], "delta", p)
-                self.assertEqual(set(p), {"version", "kind", "delta", "streamId", "runId"}, p)
-                d = p["delta"]
+                self.assertEqual(ev["kind"], "delta", ev)
+                self.assertEqual(set(ev), {"version", "kind", "delta"}, ev)
+                d = ev["delta"]
                 self.assertEqual(set(d), {"version", "baseSeq", "seq", "ops"}, d)
                 self.assertEqual(d["version"], 1)
                 self.assertIsNotNone(tree, "a delta before any snapshot")
                 self.assertEqual(d["baseSeq"], seq)
                 self.assertEqual(d["seq"], seq + 1, "one delta per frame, no gap")
                 tree, seq = dt_apply(tree, d["ops"]), d["seq"]
-        return tree, kinds, seq
+        return tree, kinds, seq, statuses
 
     def assertTreeMatchesRun(self, tree, view):
+        """The DevTools tree is the run as getRun shows it: every node, in
+        Anvil's words (props) and the upstream's (task)."""
+        self.assertEqual((tree["type"], tree["name"], tree["depth"]), ("workflow", view["workflowKey"], 0))
         nodes = dt_flatten(tree)
-        want = {n["nodeId"]: n["state"] for n in view["nodes"]}
-        self.assertEqual({k: v["state"] for k, v in nodes.items() if k in want}, want)
+        self.assertEqual(set(nodes), {n["nodeId"] for n in view["nodes"]})
         for n in view["nodes"]:
-            if n["kind"] == "task" and "attempts" in n:
-                self.assertEqual(nodes[n["nodeId"]]["attempts"], n["attempts"], n)
+            node = nodes[n["nodeId"]]
+            self.assertEqual(node["props"]["state"], n["state"], n)
+            if n["kind"] in ("sequence", "parallel"):
+                self.assertEqual((node["type"], node["name"]), (n["kind"], n["kind"]))
+                self.assertNotIn("task", node)
+                continue
+            task = node["task"]
+            self.assertEqual((task["nodeId"], task["iteration"]), (n["nodeId"], 0))
+            self.assertEqual(task["state"], dt_task_state(n["kind"], n["state"]), n)
+            if n["kind"] == "task":
+                self.assertEqual(task.get("attempt"), n.get("attempts") or None, n)
+
+    def expected_kinds(self, run_id, first_no, last_no):
+        """The events a stream from frame first_no to last_no must send, from
+        the run status each frame recorded (frames.get): a snapshot first,
+        where the status changed (a delta cannot carry runState) and after 50
+        deltas in a row; deltas otherwise (none of these trees gets a delta
+        larger than its snapshot)."""
+        status = {}
+        for no in range(first_no, last_no + 1):
+            st, _, doc = self.server.rpc("frames.get", {"runId": run_id, "frameNo": no}, token=OP)
+            status[no] = self.assertOk(st, doc)["tree"]["status"]
+        kinds, deltas = ["snapshot"], 0
+        for no in range(first_no + 1, last_no + 1):
+            if status[no] != status[no - 1] or deltas == 50:
+                kinds.append("snapshot")
+                deltas = 0
+            else:
+                kinds.append("delta")
+                deltas += 1
+        return kinds
 
     def test_snapshot_first_then_deltas_rebuild_the_tree(self):
         run_id, _ = self.launch_waiting()
@@ -1044,26 +1118,33 @@ class WsDevTools(WsTestCase, StreamMixin):
 
             def finished():
                 evs = self.dt_events(c, sid)
-                return evs and evs[-1]["payload"].get(evs[-1]["payload"]["kind"], {}).get("seq") \
-                    is not None and self.replay(evs, run_id)[0]["state"] == "finished"
+                ev = evs[-1]["payload"]["event"] if evs else {}
+                return ev.get(ev.get("kind"), {}).get("seq") == done["frameNo"]
             await c.wait_for(lambda: finished() or c.closed)
             await c.close()
             return sid, res_at, first_idx, first, self.dt_events(c, sid), done, c.events
         sid, res_at, first_idx, first, events, done, all_events = run(go())
         self.assertLessEqual(res_at, first_idx, "the response comes first")
         self.assertEqual(len(first), 1, first)
-        snap = first[0]["payload"]
+        snap = first[0]["payload"]["event"]
         self.assertEqual(snap["kind"], "snapshot")
         self.assertEqual(snap["snapshot"]["status"], "waiting-approval")
-        self.assertEqual(snap["snapshot"]["root"]["kind"], "sequence")
+        self.assertEqual(snap["snapshot"]["runState"]["state"], "waiting-approval")
+        self.assertEqual(snap["snapshot"]["frameNo"], view["frameNo"])
         self.assertTreeMatchesRun(snap["snapshot"]["root"], view)
-        tree, kinds, seq = self.replay(events, run_id)
-        self.assertEqual(kinds[0], "snapshot")
+        tree, kinds, seq, statuses = self.replay(events, run_id)
+        self.assertEqual(seq, done["frameNo"])
+        # A snapshot where the frame's run status changed (approved ->
+        # running, then finished), else deltas.
+        self.assertEqual(kinds, self.expected_kinds(run_id, view["frameNo"], seq))
         self.assertIn("delta", kinds)
-        self.assertEqual(kinds.count("snapshot"), 1, kinds)
+        self.assertEqual(statuses, ["waiting-approval", "running", "finished"])
         self.assertTreeMatchesRun(tree, done)
-        self.assertEqual(tree["state"], "finished")
-        self.assertEqual(dt_flatten(tree)["ship"]["attempts"], 1)
+        self.assertEqual(dt_flatten(tree)["ship"]["task"]["attempt"], 1)
+        self.assertEqual(dt_ids(tree), dt_ids(snap["snapshot"]["root"]), "the same node ids in every frame")
+        # the final tree is what getDevToolsSnapshot answers for that frame
+        st, _, doc = self.server.rpc("getDevToolsSnapshot", {"runId": run_id}, token=OP)
+        self.assertEqual(self.assertOk(st, doc)["root"], tree)
         self.assertSeqContiguous(all_events)
 
     def test_after_seq_rebaselines_after_fifty_deltas(self):
@@ -1087,20 +1168,24 @@ class WsDevTools(WsTestCase, StreamMixin):
             await c.close()
             return self.dt_events(c, sid), self.dt_events(c, sid2)
         events, events2 = run(go())
-        tree, kinds, seq = self.replay(events, run_id)
+        tree, kinds, seq, statuses = self.replay(events, run_id)
         self.assertGreater(len(kinds), 61)
-        # snapshot, 50 deltas, then the re-baseline snapshot at position 51
+        # snapshot, 50 deltas, then the re-baseline snapshot at position 51;
+        # the run stays `running` until it finishes, which is a snapshot too
         self.assertEqual(kinds[0], "snapshot")
         self.assertEqual(kinds[1:51], ["delta"] * 50)
         self.assertEqual(kinds[51], "snapshot")
-        self.assertEqual(events[0]["payload"]["snapshot"]["frameNo"], 1)
-        self.assertEqual(events[51]["payload"]["snapshot"]["frameNo"], 52)
-        self.assertEqual(kinds[52:], ["delta"] * (len(kinds) - 52))
+        self.assertEqual(events[0]["payload"]["event"]["snapshot"]["frameNo"], 1)
+        self.assertEqual(events[51]["payload"]["event"]["snapshot"]["frameNo"], 52)
+        self.assertEqual(kinds, self.expected_kinds(run_id, 1, seq))
+        self.assertEqual(statuses, ["running", "running", "finished"])
         self.assertTreeMatchesRun(tree, view)
-        self.assertEqual(tree["state"], "finished")
+        self.assertEqual(dt_flatten(tree)["sequence@root"]["props"]["state"], "finished")
+        last = [e["payload"]["event"]["snapshot"] for e in events if e["payload"]["event"]["kind"] == "snapshot"][-1]
+        self.assertEqual(last["runState"]["state"], "succeeded")
         # afterSeq N: the snapshot is frame N, then the frames after it
-        self.assertEqual(events2[0]["payload"]["snapshot"]["frameNo"], 5)
-        tree2, kinds2, seq2 = self.replay(events2, run_id)
+        self.assertEqual(events2[0]["payload"]["event"]["snapshot"]["frameNo"], 5)
+        tree2, kinds2, seq2, _ = self.replay(events2, run_id)
         self.assertEqual(seq2, seq)
         self.assertEqual(tree2, tree)
 
@@ -1115,7 +1200,7 @@ class WsDevTools(WsTestCase, StreamMixin):
             probe, _ = await self.open_dt(c, run_id)
             sid = self.assertDtResponse(probe, run_id, None)
             await c.wait_for(lambda: self.dt_events(c, sid) or c.closed)
-            top = self.dt_events(c, sid)[0]["payload"]["snapshot"]["frameNo"]
+            top = self.dt_events(c, sid)[0]["payload"]["event"]["snapshot"]["frameNo"]
             ahead, _ = await self.open_dt(c, run_id, after_seq=top + 1)
             same, _ = await self.open_dt(c, run_id, after_seq=top)
             from_seq, _ = await self.open_dt(c, run_id, fromSeq=1)
@@ -1135,8 +1220,8 @@ class WsDevTools(WsTestCase, StreamMixin):
         self.assertDtResponse(from_seq, run_id, 1)   # fromSeq: afterSeq's other name
         # afterSeq = the latest frame: still a snapshot first (the baseline)
         self.assertEqual(len(same_events), 1)
-        self.assertEqual(same_events[0]["payload"]["kind"], "snapshot")
-        self.assertEqual(same_events[0]["payload"]["snapshot"]["frameNo"], top)
+        self.assertEqual(same_events[0]["payload"]["event"]["kind"], "snapshot")
+        self.assertEqual(same_events[0]["payload"]["event"]["snapshot"]["frameNo"], top)
         err = self.assertWsError(denied, "Forbidden")
         self.assertEqual(err.get("requiredScope"), "observability:read", err)
 
