@@ -74,6 +74,17 @@ cJSON *anvil_error_to_json(const anvil_error *e)
             return NULL;
         }
     }
+    /* The contract puts details beside code and message; the upstream's
+     * client reads them from error.details (GatewayRpcError.details), so
+     * they are there too. */
+    if (e->details && e->details->child) {
+        cJSON *copy = cJSON_Duplicate(e->details, true);
+        if (!copy || !cJSON_AddItemToObject(o, "details", copy)) {
+            cJSON_Delete(copy);
+            cJSON_Delete(o);
+            return NULL;
+        }
+    }
     return o;
 }
 

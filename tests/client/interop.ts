@@ -253,6 +253,9 @@ async function lifecycle(t: string, rpc: Call) {
                   "InvalidInput");
     const bad = await refused("getRun(extra member)", rpc("getRun", { runId, bogus: 1 }),
                               "InvalidRequest", t === "http" ? 400 : undefined);
+    // The client reads an error's details from error.details.
+    expect(isPlainObject(bad.details) && bad.details.path === "$.params.bogus",
+           `details ${show(bad.details)}`);
     return { invalid: bad.message };
   });
 }
@@ -274,6 +277,9 @@ async function main() {
     const e = await refused("launchRun with run:read", reader.launchRun({ workflow: "flow", input: {} }),
                             "Forbidden", 403);
     expect(e.requiredScope === "run:write", `requiredScope ${show(e.requiredScope)}`);
+    const big = await refused("getNodeOutput of a missing run",
+                              client.getNodeOutput({ runId: "no-such-run", nodeId: "x" }), "RunNotFound", 404);
+    expect(big.details === undefined, `RunNotFound has no details: ${show(big.details)}`);
     return {};
   });
 
