@@ -79,9 +79,10 @@ async function lifecycle(t: string, rpc: Call) {
   await checks.run(n("launchRun"), async () => {
     const p = obj(await call("launchRun", rpc("launchRun", {
       workflow: "flow", input: { sha: "abc123", ticket },
+      options: { startedBy: { harness: "  interop  ", sessionId: `s-${t}` } },
     })), "launchRun");
     expect(typeof p.runId === "string" && p.runId !== "", `no runId: ${show(p)}`);
-    expect(p.workflow === "flow", `workflow ${show(p.workflow)}`);
+    expect(p.workflow === "flow" && p.system === false, `launchRun ${show(p)}`);
     runId = p.runId as string;
     return { runId };
   });
@@ -92,6 +93,9 @@ async function lifecycle(t: string, rpc: Call) {
     expect(p.status === "waiting-approval", `status ${show(p.status)}`);
     expect(p.runId === runId && p.workflowKey === "flow", `getRun: ${show(p)}`);
     expect(obj(p.input, "input").ticket === ticket, `input ${show(p.input)}`);
+    // startedBy is recorded as the client's type says: trimmed.
+    expect(show(p.startedBy) === show({ harness: "interop", sessionId: `s-${t}` }),
+           `startedBy ${show(p.startedBy)}`);
     expect(isCount(p.frameNo), `frameNo: ${show(p.frameNo)}`);
     return { status: p.status, frameNo: p.frameNo };
   }, [n("launchRun")]);
@@ -101,7 +105,15 @@ async function lifecycle(t: string, rpc: Call) {
       .map((r) => obj(r, "run"));
     const mine = runs.find((r) => r.runId === runId);
     expect(mine, `run ${runId} not listed: ${show(runs.map((r) => r.runId))}`);
-    expect(mine.status === "waiting-approval", `listed status ${show(mine.status)}`);
+    expect(mine.status === "waiting-approval" && mine.system === false, `listed ${show(mine)}`);
+    // The client's paging and workflow filter: the newest flow run is this one.
+    const flows = arr(await call("listRuns", rpc("listRuns", {
+      filter: { workflow: "flow", limit: 1, offset: 0 },
+    })), "listRuns(flow)").map((r) => obj(r, "run"));
+    expect(flows.length === 1 && flows[0].runId === runId, `newest flow run ${show(flows)}`);
+    const slow = arr(await call("listRuns", rpc("listRuns", { filter: { workflow: "slow", offset: 1000 } })),
+                     "listRuns(offset)");
+    expect(slow.length === 0, `past the end: ${show(slow)}`);
     return { listed: runs.length };
   }, [n("getRun.waiting-approval")]);
 
@@ -165,9 +177,10 @@ async function lifecycle(t: string, rpc: Call) {
   }, [n("getRun.waiting-approval")]);
 
   await checks.run(n("submitApproval"), async () => {
-    await call("submitApproval", rpc("submitApproval", {
-      runId, nodeId: "gate", decision: { approved: true, note: "ship it" },
-    }));
+    // Over the WebSocket the verdict goes top-level, as the client's type allows.
+    await call("submitApproval", rpc("submitApproval", t === "ws"
+      ? { runId, nodeId: "gate", approved: true, note: "ship it", decision: {} }
+      : { runId, nodeId: "gate", decision: { approved: true, note: "ship it" } }));
     const err = await refused("submitApproval again", rpc("submitApproval", {
       runId, nodeId: "gate", decision: { approved: true },
     }), "AlreadyDecided", t === "http" ? 409 : undefined);
