@@ -599,6 +599,22 @@ static int not_active(anvil_engine *e, const char *run_id, anvil_run_record *rec
     return 0;
 }
 
+/* One transaction: the run row as r now is (and a frame when `frame`) with
+ * the event {runId} (plus the boolean `key` when not NULL). 0, or -1 and
+ * the caller puts back what it changed in r. */
+static int note_run_event(run_rt *r, bool frame, const char *event, const char *key, bool value)
+{
+    if (anvil_run_begin(r) != 0)
+        return -1;
+    cJSON *p = cJSON_CreateObject();
+    if (p) {
+        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
+        if (key)
+            cJSON_AddBoolToObject(p, key, value);
+    }
+    return anvil_run_end(r, p && anvil_run_note(r, frame, event, p) == 0) != 0 ? -1 : 0;
+}
+
 int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
 {
     ASSERT_ON_LOOP(e);
@@ -633,15 +649,7 @@ int anvil_engine_cancel(anvil_engine *e, const char *run_id, anvil_error *err)
     bool was_held = r->rec.held;
     r->rec.cancel_requested = true;
     r->rec.held = false;
-    if (anvil_run_begin(r) != 0) {
-        r->rec.held = was_held;
-        r->rec.cancel_requested = false;
-        return anvil_store_error(e->store, err, "recording the cancellation failed");
-    }
-    cJSON *p = cJSON_CreateObject();
-    if (p)
-        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
-    if (anvil_run_end(r, p && anvil_run_note(r, true, "run.cancelling", p) == 0) != 0) {
+    if (note_run_event(r, true, "run.cancelling", NULL, false) != 0) {
         r->rec.held = was_held;
         r->rec.cancel_requested = false;
         return anvil_store_error(e->store, err, "recording the cancellation failed");
@@ -679,14 +687,7 @@ int anvil_engine_pause(anvil_engine *e, const char *run_id, anvil_error *err)
     if (r->rec.held)
         return 0;
     r->rec.held = true;
-    if (anvil_run_begin(r) != 0) {
-        r->rec.held = false;
-        return anvil_store_error(e->store, err, "recording the pause failed");
-    }
-    cJSON *p = cJSON_CreateObject();
-    if (p)
-        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
-    if (anvil_run_end(r, p && anvil_run_note(r, false, "run.paused", p) == 0) != 0) {
+    if (note_run_event(r, false, "run.paused", NULL, false) != 0) {
         r->rec.held = false;
         return anvil_store_error(e->store, err, "recording the pause failed");
     }
@@ -704,16 +705,7 @@ static int release_held(run_rt *r)
     bool after_rewind = !cause || strcmp(cause, "run.paused") != 0;
     free(cause);
     r->rec.held = false;
-    if (anvil_run_begin(r) != 0) {
-        r->rec.held = true;
-        return -1;
-    }
-    cJSON *p = cJSON_CreateObject();
-    if (p) {
-        cJSON_AddStringToObject(p, "runId", r->rec.run_id);
-        cJSON_AddBoolToObject(p, "afterRewind", after_rewind);
-    }
-    if (anvil_run_end(r, p && anvil_run_note(r, false, "run.resumed", p) == 0) != 0) {
+    if (note_run_event(r, false, "run.resumed", "afterRewind", after_rewind) != 0) {
         r->rec.held = true;
         return -1;
     }
