@@ -19,6 +19,7 @@
 #include "anvil_contract.h"
 #include "clock.h"
 #include "engine.h"
+#include "engine_delete.h"
 #include "engine_load.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
@@ -351,6 +352,12 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
     struct timeval tv = { (time_t)(hb / 1000), (suseconds_t)((hb % 1000) * 1000) };
     if (!e->heartbeat || event_add(e->heartbeat, &tv) != 0) {
         snprintf(err, errlen, "cannot start the heartbeat timer");
+        anvil_engine_free(e);
+        return -1;
+    }
+    /* Before any run is driven, so a run id launched again cannot meet
+     * them: the workspaces of runs removed just before a crash. */
+    if (anvil_engine_finish_removals(e, ANVIL_ENGINE_REMOVALS_AT_START, err, errlen) < 0) {
         anvil_engine_free(e);
         return -1;
     }
