@@ -21,6 +21,7 @@
 #include "engine.h"
 #include "engine_delete.h"
 #include "engine_load.h"
+#include "engine_retention.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
 #include "engine_registry.h"
@@ -372,6 +373,10 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
+    if (anvil_retention_start(e, err, errlen) != 0) {
+        anvil_engine_free(e);
+        return -1;
+    }
     *out = e;
     return 0;
 }
@@ -383,6 +388,7 @@ void anvil_engine_free(anvil_engine *e)
     ASSERT_ON_LOOP(e);
     /* Rewinds in flight finish first: they drive their runs again. */
     anvil_rewind_shutdown(e);
+    anvil_retention_stop(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
     if (e->repair)

@@ -226,6 +226,14 @@ const char *const anvil_store_migrations[] = {
     "  run_id TEXT PRIMARY KEY,"
     "  queued_at_ms INTEGER NOT NULL);"
     "CREATE INDEX hijack_sessions_run ON hijack_sessions(run_id);",
+
+    /* 9: the retention policy (docs/config.md#retention) asks, per
+     * workflow, for its ended runs oldest first (by age) or newest first
+     * (by count). A partial index holds only ended runs, so neither walks
+     * the runs still going; its WHERE must stay the exact text of the
+     * queries' in store_retention.c, or SQLite will not use it. */
+    ("CREATE INDEX runs_ended ON runs(workflow, finished_at_ms)"
+     " WHERE status IN ('finished', 'failed', 'cancelled');"),
 };
 
 const size_t anvil_store_n_migrations =

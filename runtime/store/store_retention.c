@@ -2,9 +2,12 @@
  * runtime/store/store_retention.c — the SQL that removes runs
  * (store_retention.h).
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "store_retention.h"
+#include "store_db.h"
 #include "store_runs.h"
 #include "store_sql.h"
 
@@ -88,4 +91,89 @@ int anvil_store_workspace_removal_done(anvil_store *s, const char *run_id)
 {
     static const char sql[] = "DELETE FROM workspace_removals WHERE run_id = ?1";
     return anvil_sql_exec(s, sql, "s", run_id) < 0 ? -1 : 0;
+}
+
+typedef struct id_list {
+    char **ids;
+    size_t *n;
+    int64_t cap;
+} id_list;
+
+static int add_id(void *ctx, sqlite3_stmt *st)
+{
+    id_list *l = ctx;
+    if ((int64_t)*l->n >= l->cap)
+        return 1;
+    char *id = anvil_sql_text(st, 0);
+    if (!id)
+        return -1;
+    l->ids[(*l->n)++] = id;
+    return 0;
+}
+
+/* A failed query returns nothing: the ids read before the failure go. */
+static int ids_done(int rows, char **ids, size_t *n)
+{
+    if (rows >= 0)
+        return 0;
+    for (size_t i = 0; i < *n; i++)
+        free(ids[i]);
+    *n = 0;
+    return -1;
+}
+
+int anvil_store_runs_ended_before(anvil_store *s, const char *workflow, int64_t before_ms,
+                                  int64_t limit, char **ids, size_t *n)
+{
+    static const char sql[] =
+        "SELECT run_id FROM runs WHERE workflow = ?1"
+        " AND status IN ('finished', 'failed', 'cancelled')"
+        " AND finished_at_ms < ?2 ORDER BY finished_at_ms, rowid LIMIT ?3";
+    *n = 0;
+    id_list l = { ids, n, limit };
+    int rows = anvil_sql_query(s, sql, add_id, &l, "sii", workflow, before_ms, limit);
+    return ids_done(rows, ids, n);
+}
+
+int anvil_store_runs_ended_beyond(anvil_store *s, const char *workflow, int64_t keep,
+                                  int64_t limit, char **ids, size_t *n)
+{
+    static const char sql[] =
+        "SELECT run_id FROM runs WHERE workflow = ?1"
+        " AND status IN ('finished', 'failed', 'cancelled')"
+        " ORDER BY finished_at_ms DESC, rowid DESC LIMIT ?3 OFFSET ?2";
+    *n = 0;
+    id_list l = { ids, n, limit };
+    int rows = anvil_sql_query(s, sql, add_id, &l, "sii", workflow, keep, limit);
+    return ids_done(rows, ids, n);
+}
+
+static int first_int(void *ctx, sqlite3_stmt *st)
+{
+    *(int64_t *)ctx = anvil_sql_int(st, 0, 0);
+    return 1;
+}
+
+int anvil_store_incremental_vacuum_on(anvil_store *s)
+{
+    static const char sql[] = "PRAGMA auto_vacuum";
+    int64_t mode = 0;
+    if (anvil_sql_query(s, sql, first_int, &mode, NULL) < 0)
+        return -1;
+    return mode == 2 ? 1 : 0;     /* 0 NONE, 1 FULL, 2 INCREMENTAL */
+}
+
+int anvil_store_enable_incremental_vacuum(anvil_store *s, char *err, size_t errlen)
+{
+    return anvil_store_exec(s, "PRAGMA auto_vacuum=INCREMENTAL; VACUUM;", err, errlen);
+}
+
+int anvil_store_incremental_vacuum(anvil_store *s, int64_t pages)
+{
+    char sql[64];
+    snprintf(sql, sizeof sql, "PRAGMA incremental_vacuum(%lld)", (long long)(pages > 0 ? pages : 1));
+    char msg[200];
+    if (anvil_store_exec(s, sql, msg, sizeof msg) != 0)
+        return anvil_store_fail(s, NULL, 0, "incremental vacuum: %s", msg);
+    return 0;
 }

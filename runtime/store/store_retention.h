@@ -38,4 +38,31 @@ int anvil_store_workspace_removals(anvil_store *s, int64_t limit, anvil_removal_
 /* run_id's workspace is gone from disk: forget its queue row. 0 / -1. */
 int anvil_store_workspace_removal_done(anvil_store *s, const char *run_id);
 
+/* The retention policy's candidates among the ended runs of `workflow`
+ * (ids malloc'd into ids[], at most `limit`, *n of them): those that ended
+ * before before_ms, oldest first; or those beyond the newest `keep`, in
+ * any order. Searches of the partial index runs_ended: the cost is the
+ * rows returned (plus `keep` index entries skipped), never the history.
+ * 0 / -1 (nothing returned). */
+int anvil_store_runs_ended_before(anvil_store *s, const char *workflow, int64_t before_ms,
+                                  int64_t limit, char **ids, size_t *n);
+int anvil_store_runs_ended_beyond(anvil_store *s, const char *workflow, int64_t keep,
+                                  int64_t limit, char **ids, size_t *n);
+
+/* Whether the database hands freed pages back (auto_vacuum INCREMENTAL):
+ * 1, 0, or -1. Only a database a retention policy ran on does: the mode
+ * changes how a full disk shows (freed pages are given back, so a write
+ * can fit again), which a server without a policy has no reason to risk. */
+int anvil_store_incremental_vacuum_on(anvil_store *s);
+
+/* Make an older database hand freed pages back: set auto_vacuum to
+ * INCREMENTAL and VACUUM, which rewrites the whole file once (its time
+ * grows with the database, and it needs that much free disk). Not inside
+ * a transaction. 0 / -1 (the database is unchanged). */
+int anvil_store_enable_incremental_vacuum(anvil_store *s, char *err, size_t errlen);
+
+/* Hand at most `pages` free pages back to the file system (a no-op
+ * unless incremental vacuum is on). 0 / -1. */
+int anvil_store_incremental_vacuum(anvil_store *s, int64_t pages);
+
 #endif

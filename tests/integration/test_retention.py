@@ -311,5 +311,129 @@ class AfterACrash(RetentionBase):
               file=sys.stderr)
 
 
+POLICY_WORKFLOWS = {
+    "quick": {"root": {"task": {"id": "one", "run": "echo x > x.txt"}}},
+    "aged": {"root": {"task": {"id": "one", "run": "echo x > x.txt"}}},
+    "kept": {"root": {"task": {"id": "one", "run": "echo x > x.txt"}}},
+    "gated": {"root": {"approval": {"id": "gate"}}},
+}
+
+POLICY = """retention:
+  maxRuns: 3
+  workflows:
+    aged: { maxAge: 2s, maxRuns: 0 }
+    kept: { maxRuns: 0 }
+"""
+
+
+def policy_config(extra=POLICY):
+    text = "listen: 127.0.0.1:0\n" + extra + "auth:\n  mode: token\n  tokens:\n"
+    text += "".join("    %s: %s\n" % (k, v) for k, v in TOKENS.items())
+    text += "workflows:\n" + "".join("  %s: { file: wf/%s.yaml }\n" % (k, k) for k in POLICY_WORKFLOWS)
+    files = {"wf/%s.yaml" % k: yaml.safe_dump(dict({"name": k}, **v), sort_keys=False)
+             for k, v in POLICY_WORKFLOWS.items()}
+    return text, files
+
+
+class RetentionPolicy(RetentionBase):
+    """The configured policy: maxRuns 3 for every workflow, except aged
+    (ended more than 2 s ago: removed; no count limit) and kept (no limit)."""
+
+    @classmethod
+    def setUpClass(cls):
+        text, files = policy_config()
+        cls.server = harness.Server(text, files)
+        cls.server.start()
+
+    def runs_of(self, workflow):
+        return [r["runId"] for r in self.ok("listRuns", {"filter": {"workflow": workflow, "limit": 100}})]
+
+    def wait_until(self, what, pred):
+        deadline = time.monotonic() + WAIT_S
+        while not pred():
+            if time.monotonic() > deadline:
+                self.fail("waited %.0f s for %s" % (WAIT_S, what))
+            time.sleep(POLL_S)
+
+    def launch_finished(self, workflow, run_id):
+        self.launch(workflow, run_id)
+        self.wait_status(run_id, "finished")
+
+    def test_count_keeps_the_newest_ended_runs_and_never_touches_active_ones(self):
+        waiting = ["p-gated-%d" % i for i in range(5)]
+        for r in waiting:
+            self.launch("gated", r)
+            self.wait_status(r, "waiting-approval")
+        ids = ["p-quick-%d" % i for i in range(7)]
+        for r in ids:
+            self.launch_finished("quick", r)
+        self.wait_until("quick down to 3 runs", lambda: len(self.runs_of("quick")) == 3)
+        self.assertEqual(sorted(self.runs_of("quick")), ids[-3:], "the newest three are kept")
+        for r in ids[:-3]:
+            self.assertEqual(self.rows(r), {t: 0 for t in RUN_TABLES})
+            self.assertFalse(any(os.path.exists(p) for p in self.workspace(r)), r)
+        # five runs of gated, none ended: not one is touched
+        self.assertEqual(sorted(self.runs_of("gated")), waiting)
+        # once they end, the count applies to them too
+        for r in waiting:
+            self.ok("cancelRun", {"runId": r})
+        self.wait_until("gated down to 3 runs", lambda: len(self.runs_of("gated")) == 3)
+
+    def test_age_override_and_no_limit_override(self):
+        kept = ["p-kept-%d" % i for i in range(5)]
+        for r in kept:
+            self.launch_finished("kept", r)
+        aged = ["p-aged-%d" % i for i in range(5)]
+        for r in aged:
+            self.launch_finished("aged", r)
+        # aged has no count limit: five runs stay until they are 2 s old
+        self.assertEqual(len(self.runs_of("aged")), 5)
+        self.wait_until("aged runs removed by age", lambda: self.runs_of("aged") == [])
+        fresh = "p-aged-fresh"
+        self.launch_finished("aged", fresh)
+        self.assertEqual(self.runs_of("aged"), [fresh], "a run younger than maxAge stays")
+        # kept has no limit at all, beyond the default maxRuns 3
+        self.assertEqual(sorted(self.runs_of("kept")), kept)
+
+    def test_new_database_hands_pages_back(self):
+        db = sqlite3.connect(self.server.db_path, timeout=10)
+        try:
+            self.assertEqual(db.execute("PRAGMA auto_vacuum").fetchone()[0], 2)  # INCREMENTAL
+        finally:
+            db.close()
+
+
+class VacuumMigration(unittest.TestCase):
+    """A database created before incremental vacuum is rewritten once when
+    a retention policy is configured, and left alone without one."""
+
+    def start_on_old_database(self, extra):
+        text, files = policy_config(extra)
+        server = harness.Server(text, files)
+        db = sqlite3.connect(server.db_path)
+        db.execute("CREATE TABLE old_data(x)")   # auto_vacuum NONE, fixed once a table exists
+        db.execute("INSERT INTO old_data VALUES (1)")
+        db.commit()
+        self.assertEqual(db.execute("PRAGMA auto_vacuum").fetchone()[0], 0)
+        db.close()
+        server.start()
+        server.stop()
+        db = sqlite3.connect(server.db_path)
+        try:
+            mode = db.execute("PRAGMA auto_vacuum").fetchone()[0]
+            kept = db.execute("SELECT x FROM old_data").fetchall()
+        finally:
+            db.close()
+            server.cleanup()
+        self.assertEqual(kept, [(1,)], "the rewrite keeps every row")
+        return mode
+
+    def test_converted_with_a_policy(self):
+        self.assertEqual(self.start_on_old_database(POLICY), 2)
+
+    def test_untouched_without_one(self):
+        self.assertEqual(self.start_on_old_database(""), 0)
+
+
 if __name__ == "__main__":
     harness.main()
