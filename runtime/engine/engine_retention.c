@@ -19,36 +19,40 @@
 
 #define ASSERT_ON_LOOP(e) assert(pthread_equal((e)->loop_thread, pthread_self()))
 
-/* Remove the runs of ids (freeing them). Returns how many went, or -1
- * when the store failed (the tick stops; the next one tries again). A run
- * that is Busy (still held) is skipped. */
-static int remove_ids(anvil_engine *e, char **ids, size_t n)
+/* Remove the runs of ids (freeing them all) until the tick's deadline,
+ * adding to *removed. A run that is Busy (still held) is skipped. false
+ * when the tick must stop: the store failed or the deadline passed (the
+ * next tick goes on). */
+static bool remove_ids(anvil_engine *e, char **ids, size_t n, int64_t deadline, int *removed)
 {
-    int removed = 0;
-    bool failed = false;
+    bool go_on = true;
     for (size_t i = 0; i < n; i++) {
         anvil_error err;
         memset(&err, 0, sizeof err);
-        if (!failed && anvil_engine_delete_run(e, ids[i], &err) == 0)
-            removed++;
-        else if (!failed && err.code != ANVIL_ERR_BUSY && err.code != ANVIL_ERR_RUN_NOT_FOUND) {
+        if (go_on && anvil_mono_ms() >= deadline)
+            go_on = false;
+        else if (go_on && anvil_engine_delete_run(e, ids[i], &err) == 0)
+            (*removed)++;
+        else if (go_on && err.code != ANVIL_ERR_BUSY && err.code != ANVIL_ERR_RUN_NOT_FOUND) {
             anvil_log(ANVIL_LOG_WARN, "retention: run %s stays for now: %s", ids[i],
                       err.message ? err.message : "unknown error");
-            failed = true;
+            go_on = false;
         }
         anvil_error_clear(&err);
         free(ids[i]);
     }
-    return failed ? -1 : removed;
+    return go_on;
 }
 
-/* One workflow's share of a tick: by age, then by count, within *budget. */
-static int apply_workflow(anvil_engine *e, const char *workflow, int64_t now, int64_t *budget)
+/* One workflow's share of a tick: by age, then by count, within *budget
+ * and before the deadline, adding to *removed. false when the tick must
+ * stop. */
+static bool apply_workflow(anvil_engine *e, const char *workflow, int64_t now, int64_t deadline,
+                           int64_t *budget, int *removed)
 {
     anvil_retention_limits l = anvil_retention_for(&e->cfg->retention, workflow);
     char *ids[ANVIL_RETENTION_BATCH];
     size_t n = 0;
-    int total = 0;
     for (int pass = 0; pass < 2 && *budget > 0; pass++) {
         int rc = 0;
         if (pass == 0 && l.max_age_ms > 0)
@@ -60,15 +64,13 @@ static int apply_workflow(anvil_engine *e, const char *workflow, int64_t now, in
         if (rc != 0) {
             anvil_log(ANVIL_LOG_WARN, "retention: reading the runs of %s: %s", workflow,
                       anvil_store_errmsg(e->store));
-            return -1;
+            return false;
         }
         *budget -= (int64_t)n;
-        int removed = remove_ids(e, ids, n);
-        if (removed < 0)
-            return -1;
-        total += removed;
+        if (!remove_ids(e, ids, n, deadline, removed))
+            return false;
     }
-    return total;
+    return true;
 }
 
 static void vacuum(anvil_engine *e)
@@ -89,15 +91,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         anvil_log(ANVIL_LOG_WARN, "retention: %s", err);
     size_t n = e->cfg->n_workflows;
     int64_t budget = ANVIL_RETENTION_BATCH, now = anvil_now_ms();
+    int64_t deadline = anvil_mono_ms() + ANVIL_RETENTION_TICK_WORK_MS;
     int removed = 0;
     /* Start one workflow further each tick, so a large backlog in one
      * cannot starve the others. */
     for (size_t k = 0; k < n && budget > 0; k++) {
         const char *name = e->cfg->workflows[(e->retention_next + k) % n].name;
-        int rc = name ? apply_workflow(e, name, now, &budget) : 0;
-        if (rc < 0)
+        if (name && !apply_workflow(e, name, now, deadline, &budget, &removed))
             break;
-        removed += rc;
     }
     if (n)
         e->retention_next = (e->retention_next + 1) % n;

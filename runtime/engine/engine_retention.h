@@ -3,7 +3,8 @@
  * (docs/config.md#retention), applied on the loop.
  *
  * A timer removes, every ANVIL_RETENTION_TICK_MS, at most
- * ANVIL_RETENTION_BATCH ended runs that the policy no longer keeps, each
+ * ANVIL_RETENTION_BATCH ended runs that the policy no longer keeps (and
+ * starts none after ANVIL_RETENTION_TICK_WORK_MS of work), each
  * through deleteRun's path (engine_delete.h: one transaction, run.deleted,
  * the files), finishes queued workspace removals, and then hands freed
  * pages back to the file system with an incremental vacuum. Small batches
@@ -24,6 +25,9 @@ struct anvil_engine;
 
 #define ANVIL_RETENTION_TICK_MS 1000
 #define ANVIL_RETENTION_BATCH 32
+/* A tick starts no removal after this much time: removing a run's
+ * workspace costs what its files do, and requests wait meanwhile. */
+#define ANVIL_RETENTION_TICK_WORK_MS 20
 /* Pages handed back after a tick that removed runs (4 MiB of 4 KiB pages). */
 #define ANVIL_RETENTION_VACUUM_PAGES 1024
 
