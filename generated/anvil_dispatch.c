@@ -24,6 +24,10 @@ static int thunk_cancel_run(struct anvil_call *call, const void *req, void *res)
 {
     return anvil_handle_cancel_run(call, req, res);
 }
+static int thunk_delete_run(struct anvil_call *call, const void *req, void *res)
+{
+    return anvil_handle_delete_run(call, req, res);
+}
 static int thunk_hijack_run(struct anvil_call *call, const void *req, void *res)
 {
     return anvil_handle_hijack_run(call, req, res);
@@ -146,6 +150,7 @@ const anvil_handler_fn anvil_handler_table[ANVIL_METHOD__COUNT] = {
     [ANVIL_METHOD_LAUNCH_RUN] = thunk_launch_run,
     [ANVIL_METHOD_RESUME_RUN] = thunk_resume_run,
     [ANVIL_METHOD_CANCEL_RUN] = thunk_cancel_run,
+    [ANVIL_METHOD_DELETE_RUN] = thunk_delete_run,
     [ANVIL_METHOD_HIJACK_RUN] = thunk_hijack_run,
     [ANVIL_METHOD_REWIND_RUN] = thunk_rewind_run,
     [ANVIL_METHOD_SUBMIT_APPROVAL] = thunk_submit_approval,

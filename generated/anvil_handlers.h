@@ -20,6 +20,8 @@ int anvil_handle_launch_run(struct anvil_call *call, const anvil_launch_run_requ
 int anvil_handle_resume_run(struct anvil_call *call, const anvil_resume_run_request *req, anvil_resume_run_response *res);
 /* cancelRun — Cancel Run (scope run:write, http+websocket) */
 int anvil_handle_cancel_run(struct anvil_call *call, const anvil_cancel_run_request *req, anvil_cancel_run_response *res);
+/* deleteRun — Delete Run (scope run:admin, http+websocket) */
+int anvil_handle_delete_run(struct anvil_call *call, const anvil_delete_run_request *req, anvil_delete_run_response *res);
 /* hijackRun — Hijack Run (scope run:admin, http+websocket) */
 int anvil_handle_hijack_run(struct anvil_call *call, const anvil_hijack_run_request *req, anvil_hijack_run_response *res);
 /* rewindRun — Rewind Run (scope run:admin, http+websocket) */

@@ -9,6 +9,7 @@
 static const anvil_error_code errors_launch_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_resume_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_cancel_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
+static const anvil_error_code errors_delete_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_BUSY, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_hijack_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_rewind_run[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_FRAME_OUT_OF_RANGE, ANVIL_ERR_BUSY, ANVIL_ERR_RATE_LIMITED, ANVIL_ERR_UNSUPPORTED_SANDBOX, ANVIL_ERR_VCS_ERROR, ANVIL_ERR_REWIND_FAILED, ANVIL_ERR_STORAGE_UNAVAILABLE };
 static const anvil_error_code errors_submit_approval[] = { ANVIL_ERR_INVALID_REQUEST, ANVIL_ERR_UNAUTHORIZED, ANVIL_ERR_FORBIDDEN, ANVIL_ERR_RUN_NOT_FOUND, ANVIL_ERR_NODE_NOT_FOUND, ANVIL_ERR_INTERNAL, ANVIL_ERR_STORAGE_UNAVAILABLE, ANVIL_ERR_INVALID_INPUT, ANVIL_ERR_ITERATION_NOT_FOUND, ANVIL_ERR_ALREADY_DECIDED };
@@ -74,6 +75,18 @@ const anvil_method anvil_methods[] = {
         .response = &anvil_schema_cancel_run_response,
         .id = ANVIL_METHOD_CANCEL_RUN,
         .errors = errors_cancel_run,
+        .n_errors = 7,
+    },
+    [ANVIL_METHOD_DELETE_RUN] = {
+        .name = "deleteRun",
+        .title = "Delete Run",
+        .required_scope = "run:admin",
+        .transport = ANVIL_TRANSPORT_BOTH,
+        .maturity = "experimental",
+        .request = &anvil_schema_delete_run_request,
+        .response = &anvil_schema_delete_run_response,
+        .id = ANVIL_METHOD_DELETE_RUN,
+        .errors = errors_delete_run,
         .n_errors = 7,
     },
     [ANVIL_METHOD_HIJACK_RUN] = {
@@ -425,7 +438,7 @@ const anvil_method anvil_methods[] = {
         .n_errors = 8,
     },
 };
-const size_t anvil_n_methods = 32;
+const size_t anvil_n_methods = 33;
 
 const anvil_method_alias anvil_method_aliases[] = {
     { "runs.create", "launchRun" },
@@ -471,6 +484,7 @@ const anvil_method_name anvil_method_names[] = {
     { "cronDelete", &anvil_methods[ANVIL_METHOD_CRON_DELETE] },
     { "cronList", &anvil_methods[ANVIL_METHOD_CRON_LIST] },
     { "cronRun", &anvil_methods[ANVIL_METHOD_CRON_RUN] },
+    { "deleteRun", &anvil_methods[ANVIL_METHOD_DELETE_RUN] },
     { "devtools.getNodeDiff", &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF] },
     { "devtools.getNodeOutput", &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT] },
     { "devtools.jumpToFrame", &anvil_methods[ANVIL_METHOD_REWIND_RUN] },
@@ -506,4 +520,4 @@ const anvil_method_name anvil_method_names[] = {
     { "whatHappened", &anvil_methods[ANVIL_METHOD_WHAT_HAPPENED] },
     { "workflows.list", &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS] },
 };
-const size_t anvil_n_method_names = 48;
+const size_t anvil_n_method_names = 49;

@@ -293,6 +293,39 @@ const anvil_schema anvil_schema_cancel_run_response = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_delete_run_request_fields[] = {
+    { "runId", &s_0, offsetof(anvil_delete_run_request, run_id), -1, true },
+};
+const anvil_schema anvil_schema_delete_run_request = {
+    .name = "DeleteRunRequest",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_delete_run_request),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_delete_run_request_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_delete_run_response_fields[] = {
+    { "runId", &s_0, offsetof(anvil_delete_run_response, run_id), -1, true },
+    { "deleted", &s_7, offsetof(anvil_delete_run_response, deleted), -1, true },
+};
+const anvil_schema anvil_schema_delete_run_response = {
+    .name = "DeleteRunResponse",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_delete_run_response),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_delete_run_response_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_hijack_run_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_hijack_run_request, run_id), -1, true },
     { "options", &s_1, offsetof(anvil_hijack_run_request, options), -1, false },
@@ -310,13 +343,13 @@ const anvil_schema anvil_schema_hijack_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_21_enum[] = { "hijack-ready" };
-static const anvil_schema s_21 = {
+static const char *const s_23_enum[] = { "hijack-ready" };
+static const anvil_schema s_23 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_21_enum,
+    .enum_values = s_23_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -325,7 +358,7 @@ static const anvil_schema s_21 = {
 
 static const anvil_field anvil_schema_hijack_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_hijack_run_response, run_id), -1, true },
-    { "status", &s_21, offsetof(anvil_hijack_run_response, status), -1, true },
+    { "status", &s_23, offsetof(anvil_hijack_run_response, status), -1, true },
     { "sessionId", &s_0, offsetof(anvil_hijack_run_response, session_id), -1, true },
 };
 const anvil_schema anvil_schema_hijack_run_response = {
@@ -341,7 +374,7 @@ const anvil_schema anvil_schema_hijack_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_23 = {
+static const anvil_schema s_25 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -355,7 +388,7 @@ static const anvil_schema s_23 = {
 
 static const anvil_field anvil_schema_rewind_run_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_rewind_run_request, run_id), -1, true },
-    { "frameNo", &s_23, offsetof(anvil_rewind_run_request, frame_no), -1, true },
+    { "frameNo", &s_25, offsetof(anvil_rewind_run_request, frame_no), -1, true },
     { "confirm", &s_7, offsetof(anvil_rewind_run_request, confirm), -1, true },
 };
 const anvil_schema anvil_schema_rewind_run_request = {
@@ -371,7 +404,7 @@ const anvil_schema anvil_schema_rewind_run_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_25 = {
+static const anvil_schema s_27 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -383,33 +416,33 @@ static const anvil_schema s_25 = {
     .extra_offset = -1,
 };
 
-static const char *const s_26_enum[] = { "tool", "task" };
-static const anvil_schema s_26 = {
-    .name = "string",
-    .kind = ANVIL_KIND_STRING,
-    .nullable = false,
-    .size = sizeof(char *),
-    .enum_values = s_26_enum,
-    .n_enum = 2,
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-};
-
-static const char *const s_27_enum[] = { "succeeded", "unknown" };
-static const anvil_schema s_27 = {
-    .name = "string",
-    .kind = ANVIL_KIND_STRING,
-    .nullable = false,
-    .size = sizeof(char *),
-    .enum_values = s_27_enum,
-    .n_enum = 2,
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-};
-
+static const char *const s_28_enum[] = { "tool", "task" };
 static const anvil_schema s_28 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_28_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_29_enum[] = { "succeeded", "unknown" };
+static const anvil_schema s_29 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_29_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_30 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -420,16 +453,16 @@ static const anvil_schema s_28 = {
 };
 
 static const anvil_field anvil_schema_crossed_effect_fields[] = {
-    { "kind", &s_26, offsetof(anvil_crossed_effect, kind), -1, true },
+    { "kind", &s_28, offsetof(anvil_crossed_effect, kind), -1, true },
     { "toolName", &s_0, offsetof(anvil_crossed_effect, tool_name), -1, true },
     { "nodeId", &s_0, offsetof(anvil_crossed_effect, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_crossed_effect, iteration), -1, true },
-    { "attempt", &s_25, offsetof(anvil_crossed_effect, attempt), -1, true },
-    { "seq", &s_23, offsetof(anvil_crossed_effect, seq), -1, true },
-    { "effectStatus", &s_27, offsetof(anvil_crossed_effect, effect_status), -1, true },
+    { "iteration", &s_25, offsetof(anvil_crossed_effect, iteration), -1, true },
+    { "attempt", &s_27, offsetof(anvil_crossed_effect, attempt), -1, true },
+    { "seq", &s_25, offsetof(anvil_crossed_effect, seq), -1, true },
+    { "effectStatus", &s_29, offsetof(anvil_crossed_effect, effect_status), -1, true },
     { "idempotent", &s_11, offsetof(anvil_crossed_effect, idempotent), -1, true },
     { "hasRevert", &s_11, offsetof(anvil_crossed_effect, has_revert), -1, true },
-    { "startedAtMs", &s_28, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
+    { "startedAtMs", &s_30, offsetof(anvil_crossed_effect, started_at_ms), -1, true },
     { "reason", &s_0, offsetof(anvil_crossed_effect, reason), -1, false },
 };
 const anvil_schema anvil_schema_crossed_effect = {
@@ -445,7 +478,7 @@ const anvil_schema anvil_schema_crossed_effect = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_30 = {
+static const anvil_schema s_32 = {
     .name = "EffectBoundaryReport.blocking",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -458,9 +491,9 @@ static const anvil_schema s_30 = {
 };
 
 static const anvil_field anvil_schema_effect_boundary_report_fields[] = {
-    { "blocking", &s_30, offsetof(anvil_effect_boundary_report, blocking), -1, true },
-    { "revertible", &s_30, offsetof(anvil_effect_boundary_report, revertible), -1, true },
-    { "warnings", &s_30, offsetof(anvil_effect_boundary_report, warnings), -1, true },
+    { "blocking", &s_32, offsetof(anvil_effect_boundary_report, blocking), -1, true },
+    { "revertible", &s_32, offsetof(anvil_effect_boundary_report, revertible), -1, true },
+    { "warnings", &s_32, offsetof(anvil_effect_boundary_report, warnings), -1, true },
 };
 const anvil_schema anvil_schema_effect_boundary_report = {
     .name = "EffectBoundaryReport",
@@ -477,12 +510,12 @@ const anvil_schema anvil_schema_effect_boundary_report = {
 
 static const anvil_field anvil_schema_rewind_run_response_fields[] = {
     { "ok", &s_7, offsetof(anvil_rewind_run_response, ok), -1, true },
-    { "newFrameNo", &s_25, offsetof(anvil_rewind_run_response, new_frame_no), -1, true },
-    { "revertedSandboxes", &s_23, offsetof(anvil_rewind_run_response, reverted_sandboxes), -1, true },
-    { "deletedFrames", &s_23, offsetof(anvil_rewind_run_response, deleted_frames), -1, true },
-    { "deletedAttempts", &s_23, offsetof(anvil_rewind_run_response, deleted_attempts), -1, true },
-    { "invalidatedDiffs", &s_23, offsetof(anvil_rewind_run_response, invalidated_diffs), -1, true },
-    { "durationMs", &s_23, offsetof(anvil_rewind_run_response, duration_ms), -1, true },
+    { "newFrameNo", &s_27, offsetof(anvil_rewind_run_response, new_frame_no), -1, true },
+    { "revertedSandboxes", &s_25, offsetof(anvil_rewind_run_response, reverted_sandboxes), -1, true },
+    { "deletedFrames", &s_25, offsetof(anvil_rewind_run_response, deleted_frames), -1, true },
+    { "deletedAttempts", &s_25, offsetof(anvil_rewind_run_response, deleted_attempts), -1, true },
+    { "invalidatedDiffs", &s_25, offsetof(anvil_rewind_run_response, invalidated_diffs), -1, true },
+    { "durationMs", &s_25, offsetof(anvil_rewind_run_response, duration_ms), -1, true },
     { "effectBoundary", &anvil_schema_effect_boundary_report, offsetof(anvil_rewind_run_response, effect_boundary), -1, true },
 };
 const anvil_schema anvil_schema_rewind_run_response = {
@@ -498,7 +531,7 @@ const anvil_schema anvil_schema_rewind_run_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_33 = {
+static const anvil_schema s_35 = {
     .name = "json",
     .kind = ANVIL_KIND_JSON,
     .nullable = true,
@@ -511,7 +544,7 @@ static const anvil_schema s_33 = {
 
 static const anvil_field anvil_schema_submit_approval_request_decision_fields[] = {
     { "approved", &s_11, offsetof(anvil_submit_approval_request_decision, approved), (int32_t)offsetof(anvil_submit_approval_request_decision, has_approved), false },
-    { "value", &s_33, offsetof(anvil_submit_approval_request_decision, value), -1, false },
+    { "value", &s_35, offsetof(anvil_submit_approval_request_decision, value), -1, false },
     { "note", &s_0, offsetof(anvil_submit_approval_request_decision, note), -1, false },
 };
 const anvil_schema anvil_schema_submit_approval_request_decision = {
@@ -530,7 +563,7 @@ const anvil_schema anvil_schema_submit_approval_request_decision = {
 static const anvil_field anvil_schema_submit_approval_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_request, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
+    { "iteration", &s_25, offsetof(anvil_submit_approval_request, iteration), (int32_t)offsetof(anvil_submit_approval_request, has_iteration), false },
     { "approved", &s_11, offsetof(anvil_submit_approval_request, approved), (int32_t)offsetof(anvil_submit_approval_request, has_approved), false },
     { "note", &s_0, offsetof(anvil_submit_approval_request, note), -1, false },
     { "decision", &anvil_schema_submit_approval_request_decision, offsetof(anvil_submit_approval_request, decision), -1, true },
@@ -551,7 +584,7 @@ const anvil_schema anvil_schema_submit_approval_request = {
 static const anvil_field anvil_schema_submit_approval_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_approval_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_submit_approval_response, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_submit_approval_response, iteration), -1, true },
+    { "iteration", &s_25, offsetof(anvil_submit_approval_response, iteration), -1, true },
     { "approved", &s_11, offsetof(anvil_submit_approval_response, approved), -1, true },
 };
 const anvil_schema anvil_schema_submit_approval_response = {
@@ -571,7 +604,7 @@ static const anvil_field anvil_schema_submit_signal_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_request, run_id), -1, true },
     { "correlationKey", &s_0, offsetof(anvil_submit_signal_request, correlation_key), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_request, signal_name), -1, false },
-    { "payload", &s_33, offsetof(anvil_submit_signal_request, payload), -1, false },
+    { "payload", &s_35, offsetof(anvil_submit_signal_request, payload), -1, false },
 };
 const anvil_schema anvil_schema_submit_signal_request = {
     .name = "SubmitSignalRequest",
@@ -590,8 +623,8 @@ static const anvil_field anvil_schema_submit_signal_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_submit_signal_response, run_id), -1, true },
     { "signalName", &s_0, offsetof(anvil_submit_signal_response, signal_name), -1, true },
     { "correlationId", &s_0, offsetof(anvil_submit_signal_response, correlation_id), -1, true },
-    { "seq", &s_25, offsetof(anvil_submit_signal_response, seq), -1, true },
-    { "receivedAtMs", &s_23, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
+    { "seq", &s_27, offsetof(anvil_submit_signal_response, seq), -1, true },
+    { "receivedAtMs", &s_25, offsetof(anvil_submit_signal_response, received_at_ms), -1, true },
     { "delivered", &s_11, offsetof(anvil_submit_signal_response, delivered), (int32_t)offsetof(anvil_submit_signal_response, has_delivered), false },
 };
 const anvil_schema anvil_schema_submit_signal_response = {
@@ -623,20 +656,20 @@ const anvil_schema anvil_schema_get_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_40_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
-static const anvil_schema s_40 = {
+static const char *const s_42_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "finished", "failed", "cancelled", "needs_attention" };
+static const anvil_schema s_42 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_40_enum,
+    .enum_values = s_42_enum,
     .n_enum = 8,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_41 = {
+static const anvil_schema s_43 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -646,7 +679,7 @@ static const anvil_schema s_41 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_42 = {
+static const anvil_schema s_44 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = true,
@@ -656,7 +689,7 @@ static const anvil_schema s_42 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_43 = {
+static const anvil_schema s_45 = {
     .name = "GetRunResponse.scopes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -668,26 +701,26 @@ static const anvil_schema s_43 = {
     .item_size = sizeof(char *),
 };
 
-static const char *const s_44_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
-static const anvil_schema s_44 = {
+static const char *const s_46_enum[] = { "sequence", "parallel", "task", "approval", "signal" };
+static const anvil_schema s_46 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_44_enum,
+    .enum_values = s_46_enum,
     .n_enum = 5,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_45_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_45 = {
+static const char *const s_47_enum[] = { "pending", "running", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_47 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_45_enum,
+    .enum_values = s_47_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -696,12 +729,12 @@ static const anvil_schema s_45 = {
 
 static const anvil_field anvil_schema_node_state_view_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_node_state_view, node_id), -1, true },
-    { "kind", &s_44, offsetof(anvil_node_state_view, kind), -1, true },
-    { "iteration", &s_23, offsetof(anvil_node_state_view, iteration), -1, true },
-    { "state", &s_45, offsetof(anvil_node_state_view, state), -1, true },
-    { "attempts", &s_23, offsetof(anvil_node_state_view, attempts), -1, true },
-    { "startedAtMs", &s_23, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
-    { "finishedAtMs", &s_23, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
+    { "kind", &s_46, offsetof(anvil_node_state_view, kind), -1, true },
+    { "iteration", &s_25, offsetof(anvil_node_state_view, iteration), -1, true },
+    { "state", &s_47, offsetof(anvil_node_state_view, state), -1, true },
+    { "attempts", &s_25, offsetof(anvil_node_state_view, attempts), -1, true },
+    { "startedAtMs", &s_25, offsetof(anvil_node_state_view, started_at_ms), (int32_t)offsetof(anvil_node_state_view, has_started_at_ms), false },
+    { "finishedAtMs", &s_25, offsetof(anvil_node_state_view, finished_at_ms), (int32_t)offsetof(anvil_node_state_view, has_finished_at_ms), false },
     { "error", &s_0, offsetof(anvil_node_state_view, error), -1, false },
 };
 const anvil_schema anvil_schema_node_state_view = {
@@ -717,7 +750,7 @@ const anvil_schema anvil_schema_node_state_view = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_47 = {
+static const anvil_schema s_49 = {
     .name = "GetRunResponse.nodes",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -732,22 +765,22 @@ static const anvil_schema s_47 = {
 static const anvil_field anvil_schema_get_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_run_response, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_get_run_response, workflow_key), -1, true },
-    { "status", &s_40, offsetof(anvil_get_run_response, status), -1, true },
-    { "createdAtMs", &s_23, offsetof(anvil_get_run_response, created_at_ms), -1, true },
-    { "updatedAtMs", &s_23, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
-    { "finishedAtMs", &s_41, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
-    { "ownerId", &s_42, offsetof(anvil_get_run_response, owner_id), -1, true },
+    { "status", &s_42, offsetof(anvil_get_run_response, status), -1, true },
+    { "createdAtMs", &s_25, offsetof(anvil_get_run_response, created_at_ms), -1, true },
+    { "updatedAtMs", &s_25, offsetof(anvil_get_run_response, updated_at_ms), (int32_t)offsetof(anvil_get_run_response, has_updated_at_ms), false },
+    { "finishedAtMs", &s_43, offsetof(anvil_get_run_response, finished_at_ms), (int32_t)offsetof(anvil_get_run_response, has_finished_at_ms), true },
+    { "ownerId", &s_44, offsetof(anvil_get_run_response, owner_id), -1, true },
     { "triggeredBy", &s_0, offsetof(anvil_get_run_response, triggered_by), -1, false },
     { "role", &s_0, offsetof(anvil_get_run_response, role), -1, false },
-    { "scopes", &s_43, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
-    { "tokenId", &s_42, offsetof(anvil_get_run_response, token_id), -1, true },
+    { "scopes", &s_45, offsetof(anvil_get_run_response, scopes), (int32_t)offsetof(anvil_get_run_response, has_scopes), false },
+    { "tokenId", &s_44, offsetof(anvil_get_run_response, token_id), -1, true },
     { "input", &s_1, offsetof(anvil_get_run_response, input), -1, false },
     { "error", &s_0, offsetof(anvil_get_run_response, error), -1, false },
     { "cancelRequested", &s_11, offsetof(anvil_get_run_response, cancel_requested), (int32_t)offsetof(anvil_get_run_response, has_cancel_requested), false },
-    { "frameNo", &s_23, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
-    { "lastSeq", &s_23, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
+    { "frameNo", &s_25, offsetof(anvil_get_run_response, frame_no), (int32_t)offsetof(anvil_get_run_response, has_frame_no), false },
+    { "lastSeq", &s_25, offsetof(anvil_get_run_response, last_seq), (int32_t)offsetof(anvil_get_run_response, has_last_seq), false },
     { "summary", &s_1, offsetof(anvil_get_run_response, summary), -1, true },
-    { "nodes", &s_47, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
+    { "nodes", &s_49, offsetof(anvil_get_run_response, nodes), (int32_t)offsetof(anvil_get_run_response, has_nodes), false },
     { "system", &s_11, offsetof(anvil_get_run_response, system), -1, true },
     { "startedBy", &anvil_schema_run_started_by, offsetof(anvil_get_run_response, started_by), (int32_t)offsetof(anvil_get_run_response, has_started_by), false },
 };
@@ -764,7 +797,7 @@ const anvil_schema anvil_schema_get_run_response = {
     .extra_offset = (int32_t)offsetof(anvil_get_run_response, _extra),
 };
 
-static const anvil_schema s_49 = {
+static const anvil_schema s_51 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -780,8 +813,8 @@ static const anvil_schema s_49 = {
 
 static const anvil_field anvil_schema_list_runs_request_filter_fields[] = {
     { "status", &s_0, offsetof(anvil_list_runs_request_filter, status), -1, false },
-    { "limit", &s_25, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
-    { "offset", &s_49, offsetof(anvil_list_runs_request_filter, offset), (int32_t)offsetof(anvil_list_runs_request_filter, has_offset), false },
+    { "limit", &s_27, offsetof(anvil_list_runs_request_filter, limit), (int32_t)offsetof(anvil_list_runs_request_filter, has_limit), false },
+    { "offset", &s_51, offsetof(anvil_list_runs_request_filter, offset), (int32_t)offsetof(anvil_list_runs_request_filter, has_offset), false },
     { "workflow", &s_0, offsetof(anvil_list_runs_request_filter, workflow), -1, false },
     { "includeSystem", &s_11, offsetof(anvil_list_runs_request_filter, include_system), (int32_t)offsetof(anvil_list_runs_request_filter, has_include_system), false },
 };
@@ -818,7 +851,7 @@ static const anvil_field anvil_schema_run_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_run_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_run_summary, workflow_key), -1, false },
     { "status", &s_0, offsetof(anvil_run_summary, status), -1, true },
-    { "createdAtMs", &s_23, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
+    { "createdAtMs", &s_25, offsetof(anvil_run_summary, created_at_ms), (int32_t)offsetof(anvil_run_summary, has_created_at_ms), false },
     { "system", &s_11, offsetof(anvil_run_summary, system), -1, true },
     { "startedBy", &anvil_schema_run_started_by, offsetof(anvil_run_summary, started_by), (int32_t)offsetof(anvil_run_summary, has_started_by), false },
 };
@@ -849,7 +882,7 @@ const anvil_schema anvil_schema_list_runs_response = {
 
 static const anvil_field anvil_schema_stream_run_events_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_run_events_request, run_id), -1, true },
-    { "afterSeq", &s_23, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
+    { "afterSeq", &s_25, offsetof(anvil_stream_run_events_request, after_seq), (int32_t)offsetof(anvil_stream_run_events_request, has_after_seq), false },
 };
 const anvil_schema anvil_schema_stream_run_events_request = {
     .name = "StreamRunEventsRequest",
@@ -867,8 +900,8 @@ const anvil_schema anvil_schema_stream_run_events_request = {
 static const anvil_field anvil_schema_stream_run_events_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_run_events_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_run_events_response, run_id), -1, true },
-    { "afterSeq", &s_41, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
-    { "currentSeq", &s_23, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
+    { "afterSeq", &s_43, offsetof(anvil_stream_run_events_response, after_seq), (int32_t)offsetof(anvil_stream_run_events_response, has_after_seq), true },
+    { "currentSeq", &s_25, offsetof(anvil_stream_run_events_response, current_seq), -1, true },
 };
 const anvil_schema anvil_schema_stream_run_events_response = {
     .name = "StreamRunEventsResponse",
@@ -885,8 +918,8 @@ const anvil_schema anvil_schema_stream_run_events_response = {
 
 static const anvil_field anvil_schema_stream_dev_tools_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_request, run_id), -1, true },
-    { "afterSeq", &s_23, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
-    { "fromSeq", &s_23, offsetof(anvil_stream_dev_tools_request, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_from_seq), false },
+    { "afterSeq", &s_25, offsetof(anvil_stream_dev_tools_request, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_after_seq), false },
+    { "fromSeq", &s_25, offsetof(anvil_stream_dev_tools_request, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_request, has_from_seq), false },
 };
 const anvil_schema anvil_schema_stream_dev_tools_request = {
     .name = "StreamDevToolsRequest",
@@ -904,8 +937,8 @@ const anvil_schema anvil_schema_stream_dev_tools_request = {
 static const anvil_field anvil_schema_stream_dev_tools_response_fields[] = {
     { "streamId", &s_0, offsetof(anvil_stream_dev_tools_response, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_stream_dev_tools_response, run_id), -1, true },
-    { "fromSeq", &s_41, offsetof(anvil_stream_dev_tools_response, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_from_seq), true },
-    { "afterSeq", &s_41, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
+    { "fromSeq", &s_43, offsetof(anvil_stream_dev_tools_response, from_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_from_seq), true },
+    { "afterSeq", &s_43, offsetof(anvil_stream_dev_tools_response, after_seq), (int32_t)offsetof(anvil_stream_dev_tools_response, has_after_seq), true },
 };
 const anvil_schema anvil_schema_stream_dev_tools_response = {
     .name = "StreamDevToolsResponse",
@@ -923,7 +956,7 @@ const anvil_schema anvil_schema_stream_dev_tools_response = {
 static const anvil_field anvil_schema_get_node_output_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_output_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_output_request, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
+    { "iteration", &s_25, offsetof(anvil_get_node_output_request, iteration), (int32_t)offsetof(anvil_get_node_output_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_output_request = {
     .name = "GetNodeOutputRequest",
@@ -938,20 +971,20 @@ const anvil_schema anvil_schema_get_node_output_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_59_enum[] = { "produced", "pending", "failed" };
-static const anvil_schema s_59 = {
+static const char *const s_61_enum[] = { "produced", "pending", "failed" };
+static const anvil_schema s_61 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_59_enum,
+    .enum_values = s_61_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_60 = {
+static const anvil_schema s_62 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -961,20 +994,20 @@ static const anvil_schema s_60 = {
     .extra_offset = -1,
 };
 
-static const char *const s_61_enum[] = { "string", "number", "boolean", "object", "array", "null", "unknown" };
-static const anvil_schema s_61 = {
+static const char *const s_63_enum[] = { "string", "number", "boolean", "object", "array", "null", "unknown" };
+static const anvil_schema s_63 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_61_enum,
+    .enum_values = s_63_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_62 = {
+static const anvil_schema s_64 = {
     .name = "NodeOutputField.enum",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -982,17 +1015,17 @@ static const anvil_schema s_62 = {
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
-    .items = &s_33,
+    .items = &s_35,
     .item_size = sizeof(cJSON *),
 };
 
 static const anvil_field anvil_schema_node_output_field_fields[] = {
-    { "name", &s_60, offsetof(anvil_node_output_field, name), -1, true },
-    { "type", &s_61, offsetof(anvil_node_output_field, type), -1, true },
+    { "name", &s_62, offsetof(anvil_node_output_field, name), -1, true },
+    { "type", &s_63, offsetof(anvil_node_output_field, type), -1, true },
     { "optional", &s_11, offsetof(anvil_node_output_field, optional), -1, true },
     { "nullable", &s_11, offsetof(anvil_node_output_field, nullable), -1, true },
     { "description", &s_0, offsetof(anvil_node_output_field, description), -1, false },
-    { "enum", &s_62, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
+    { "enum", &s_64, offsetof(anvil_node_output_field, enum_), (int32_t)offsetof(anvil_node_output_field, has_enum_), false },
 };
 const anvil_schema anvil_schema_node_output_field = {
     .name = "NodeOutputField",
@@ -1007,7 +1040,7 @@ const anvil_schema anvil_schema_node_output_field = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_64 = {
+static const anvil_schema s_66 = {
     .name = "GetNodeOutputResponse.schema.fields",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1020,7 +1053,7 @@ static const anvil_schema s_64 = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_schema_fields[] = {
-    { "fields", &s_64, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
+    { "fields", &s_66, offsetof(anvil_get_node_output_response_schema, fields), -1, true },
 };
 const anvil_schema anvil_schema_get_node_output_response_schema = {
     .name = "GetNodeOutputResponse.schema",
@@ -1036,8 +1069,8 @@ const anvil_schema anvil_schema_get_node_output_response_schema = {
 };
 
 static const anvil_field anvil_schema_get_node_output_response_fields[] = {
-    { "status", &s_59, offsetof(anvil_get_node_output_response, status), -1, true },
-    { "row", &s_33, offsetof(anvil_get_node_output_response, row), -1, true },
+    { "status", &s_61, offsetof(anvil_get_node_output_response, status), -1, true },
+    { "row", &s_35, offsetof(anvil_get_node_output_response, row), -1, true },
     { "schema", &anvil_schema_get_node_output_response_schema, offsetof(anvil_get_node_output_response, schema), (int32_t)offsetof(anvil_get_node_output_response, has_schema), true },
     { "partial", &s_11, offsetof(anvil_get_node_output_response, partial), (int32_t)offsetof(anvil_get_node_output_response, has_partial), false },
 };
@@ -1057,7 +1090,7 @@ const anvil_schema anvil_schema_get_node_output_response = {
 static const anvil_field anvil_schema_get_node_diff_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_diff_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_diff_request, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
+    { "iteration", &s_25, offsetof(anvil_get_node_diff_request, iteration), (int32_t)offsetof(anvil_get_node_diff_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_get_node_diff_request = {
     .name = "GetNodeDiffRequest",
@@ -1073,9 +1106,9 @@ const anvil_schema anvil_schema_get_node_diff_request = {
 };
 
 static const anvil_field anvil_schema_diff_summary_fields[] = {
-    { "filesChanged", &s_23, offsetof(anvil_diff_summary, files_changed), -1, true },
-    { "insertions", &s_23, offsetof(anvil_diff_summary, insertions), -1, true },
-    { "deletions", &s_23, offsetof(anvil_diff_summary, deletions), -1, true },
+    { "filesChanged", &s_25, offsetof(anvil_diff_summary, files_changed), -1, true },
+    { "insertions", &s_25, offsetof(anvil_diff_summary, insertions), -1, true },
+    { "deletions", &s_25, offsetof(anvil_diff_summary, deletions), -1, true },
 };
 const anvil_schema anvil_schema_diff_summary = {
     .name = "DiffSummary",
@@ -1090,13 +1123,13 @@ const anvil_schema anvil_schema_diff_summary = {
     .extra_offset = -1,
 };
 
-static const char *const s_69_enum[] = { "added", "modified", "deleted" };
-static const anvil_schema s_69 = {
+static const char *const s_71_enum[] = { "added", "modified", "deleted" };
+static const anvil_schema s_71 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_69_enum,
+    .enum_values = s_71_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -1105,10 +1138,10 @@ static const anvil_schema s_69 = {
 
 static const anvil_field anvil_schema_diff_file_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_file, path), -1, true },
-    { "status", &s_69, offsetof(anvil_diff_file, status), -1, true },
+    { "status", &s_71, offsetof(anvil_diff_file, status), -1, true },
     { "binary", &s_11, offsetof(anvil_diff_file, binary), -1, true },
-    { "insertions", &s_23, offsetof(anvil_diff_file, insertions), -1, true },
-    { "deletions", &s_23, offsetof(anvil_diff_file, deletions), -1, true },
+    { "insertions", &s_25, offsetof(anvil_diff_file, insertions), -1, true },
+    { "deletions", &s_25, offsetof(anvil_diff_file, deletions), -1, true },
     { "patch", &s_0, offsetof(anvil_diff_file, patch), -1, true },
 };
 const anvil_schema anvil_schema_diff_file = {
@@ -1124,7 +1157,7 @@ const anvil_schema anvil_schema_diff_file = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_71 = {
+static const anvil_schema s_73 = {
     .name = "GetNodeDiffResponse.files",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1139,12 +1172,12 @@ static const anvil_schema s_71 = {
 static const anvil_field anvil_schema_get_node_diff_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_node_diff_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_get_node_diff_response, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_get_node_diff_response, iteration), -1, true },
-    { "attempt", &s_41, offsetof(anvil_get_node_diff_response, attempt), (int32_t)offsetof(anvil_get_node_diff_response, has_attempt), true },
-    { "baseCommit", &s_42, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
-    { "commit", &s_42, offsetof(anvil_get_node_diff_response, commit), -1, true },
+    { "iteration", &s_25, offsetof(anvil_get_node_diff_response, iteration), -1, true },
+    { "attempt", &s_43, offsetof(anvil_get_node_diff_response, attempt), (int32_t)offsetof(anvil_get_node_diff_response, has_attempt), true },
+    { "baseCommit", &s_44, offsetof(anvil_get_node_diff_response, base_commit), -1, true },
+    { "commit", &s_44, offsetof(anvil_get_node_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_get_node_diff_response, summary), -1, true },
-    { "files", &s_71, offsetof(anvil_get_node_diff_response, files), -1, true },
+    { "files", &s_73, offsetof(anvil_get_node_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_get_node_diff_response = {
     .name = "GetNodeDiffResponse",
@@ -1197,9 +1230,9 @@ static const anvil_field anvil_schema_cron_row_fields[] = {
     { "workflowPath", &s_0, offsetof(anvil_cron_row, workflow_path), -1, true },
     { "pattern", &s_0, offsetof(anvil_cron_row, pattern), -1, true },
     { "enabled", &s_11, offsetof(anvil_cron_row, enabled), -1, true },
-    { "createdAtMs", &s_23, offsetof(anvil_cron_row, created_at_ms), -1, true },
-    { "nextRunAtMs", &s_41, offsetof(anvil_cron_row, next_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_next_run_at_ms), true },
-    { "lastRunAtMs", &s_41, offsetof(anvil_cron_row, last_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_last_run_at_ms), true },
+    { "createdAtMs", &s_25, offsetof(anvil_cron_row, created_at_ms), -1, true },
+    { "nextRunAtMs", &s_43, offsetof(anvil_cron_row, next_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_next_run_at_ms), true },
+    { "lastRunAtMs", &s_43, offsetof(anvil_cron_row, last_run_at_ms), (int32_t)offsetof(anvil_cron_row, has_last_run_at_ms), true },
 };
 const anvil_schema anvil_schema_cron_row = {
     .name = "CronRow",
@@ -1325,7 +1358,7 @@ const anvil_schema anvil_schema_health_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_83 = {
+static const anvil_schema s_85 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -1338,11 +1371,11 @@ static const anvil_schema s_83 = {
 
 static const anvil_field anvil_schema_health_response_fields[] = {
     { "ok", &s_7, offsetof(anvil_health_response, ok), -1, true },
-    { "apiVersion", &s_83, offsetof(anvil_health_response, api_version), -1, true },
-    { "protocol", &s_25, offsetof(anvil_health_response, protocol), -1, true },
-    { "features", &s_43, offsetof(anvil_health_response, features), -1, true },
-    { "stateVersion", &s_23, offsetof(anvil_health_response, state_version), -1, true },
-    { "uptimeMs", &s_23, offsetof(anvil_health_response, uptime_ms), -1, true },
+    { "apiVersion", &s_85, offsetof(anvil_health_response, api_version), -1, true },
+    { "protocol", &s_27, offsetof(anvil_health_response, protocol), -1, true },
+    { "features", &s_45, offsetof(anvil_health_response, features), -1, true },
+    { "stateVersion", &s_25, offsetof(anvil_health_response, state_version), -1, true },
+    { "uptimeMs", &s_25, offsetof(anvil_health_response, uptime_ms), -1, true },
 };
 const anvil_schema anvil_schema_health_response = {
     .name = "HealthResponse",
@@ -1395,7 +1428,7 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
     { "description", &s_0, offsetof(anvil_workflow_summary, description), -1, false },
     { "hasUi", &s_11, offsetof(anvil_workflow_summary, has_ui), -1, true },
-    { "uiPath", &s_42, offsetof(anvil_workflow_summary, ui_path), -1, true },
+    { "uiPath", &s_44, offsetof(anvil_workflow_summary, ui_path), -1, true },
     { "system", &s_11, offsetof(anvil_workflow_summary, system), -1, true },
 };
 const anvil_schema anvil_schema_workflow_summary = {
@@ -1426,7 +1459,7 @@ const anvil_schema anvil_schema_list_workflows_response = {
 static const anvil_field anvil_schema_list_approvals_request_filter_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_approvals_request_filter, run_id), -1, false },
     { "workflow", &s_0, offsetof(anvil_list_approvals_request_filter, workflow), -1, false },
-    { "limit", &s_25, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
+    { "limit", &s_27, offsetof(anvil_list_approvals_request_filter, limit), (int32_t)offsetof(anvil_list_approvals_request_filter, has_limit), false },
 };
 const anvil_schema anvil_schema_list_approvals_request_filter = {
     .name = "ListApprovalsRequest.filter",
@@ -1461,9 +1494,9 @@ static const anvil_field anvil_schema_approval_summary_fields[] = {
     { "runId", &s_0, offsetof(anvil_approval_summary, run_id), -1, true },
     { "workflowKey", &s_0, offsetof(anvil_approval_summary, workflow_key), -1, true },
     { "nodeId", &s_0, offsetof(anvil_approval_summary, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_approval_summary, iteration), -1, true },
+    { "iteration", &s_25, offsetof(anvil_approval_summary, iteration), -1, true },
     { "requestTitle", &s_0, offsetof(anvil_approval_summary, request_title), -1, true },
-    { "requestedAtMs", &s_23, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
+    { "requestedAtMs", &s_25, offsetof(anvil_approval_summary, requested_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_approval_summary = {
     .name = "ApprovalSummary",
@@ -1490,7 +1523,7 @@ const anvil_schema anvil_schema_list_approvals_response = {
     .item_size = sizeof(anvil_approval_summary),
 };
 
-static const anvil_schema s_93 = {
+static const anvil_schema s_95 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1506,8 +1539,8 @@ static const anvil_schema s_93 = {
 
 static const anvil_field anvil_schema_frames_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_request, run_id), -1, true },
-    { "afterFrameNo", &s_23, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
-    { "limit", &s_93, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
+    { "afterFrameNo", &s_25, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
+    { "limit", &s_95, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_frames_list_request = {
     .name = "FramesListRequest",
@@ -1523,8 +1556,8 @@ const anvil_schema anvil_schema_frames_list_request = {
 };
 
 static const anvil_field anvil_schema_frame_summary_fields[] = {
-    { "frameNo", &s_25, offsetof(anvil_frame_summary, frame_no), -1, true },
-    { "createdAtMs", &s_23, offsetof(anvil_frame_summary, created_at_ms), -1, true },
+    { "frameNo", &s_27, offsetof(anvil_frame_summary, frame_no), -1, true },
+    { "createdAtMs", &s_25, offsetof(anvil_frame_summary, created_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_frame_summary = {
     .name = "FrameSummary",
@@ -1539,7 +1572,7 @@ const anvil_schema anvil_schema_frame_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_96 = {
+static const anvil_schema s_98 = {
     .name = "FramesListResponse.frames",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1553,8 +1586,8 @@ static const anvil_schema s_96 = {
 
 static const anvil_field anvil_schema_frames_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_response, run_id), -1, true },
-    { "latestFrameNo", &s_23, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
-    { "frames", &s_96, offsetof(anvil_frames_list_response, frames), -1, true },
+    { "latestFrameNo", &s_25, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
+    { "frames", &s_98, offsetof(anvil_frames_list_response, frames), -1, true },
 };
 const anvil_schema anvil_schema_frames_list_response = {
     .name = "FramesListResponse",
@@ -1571,7 +1604,7 @@ const anvil_schema anvil_schema_frames_list_response = {
 
 static const anvil_field anvil_schema_frames_get_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_get_request, run_id), -1, true },
-    { "frameNo", &s_23, offsetof(anvil_frames_get_request, frame_no), -1, true },
+    { "frameNo", &s_25, offsetof(anvil_frames_get_request, frame_no), -1, true },
 };
 const anvil_schema anvil_schema_frames_get_request = {
     .name = "FramesGetRequest",
@@ -1588,8 +1621,8 @@ const anvil_schema anvil_schema_frames_get_request = {
 
 static const anvil_field anvil_schema_frames_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_get_response, run_id), -1, true },
-    { "frameNo", &s_25, offsetof(anvil_frames_get_response, frame_no), -1, true },
-    { "createdAtMs", &s_23, offsetof(anvil_frames_get_response, created_at_ms), -1, true },
+    { "frameNo", &s_27, offsetof(anvil_frames_get_response, frame_no), -1, true },
+    { "createdAtMs", &s_25, offsetof(anvil_frames_get_response, created_at_ms), -1, true },
     { "tree", &s_1, offsetof(anvil_frames_get_response, tree), -1, true },
 };
 const anvil_schema anvil_schema_frames_get_response = {
@@ -1608,8 +1641,8 @@ const anvil_schema anvil_schema_frames_get_response = {
 static const anvil_field anvil_schema_attempts_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_list_request, node_id), -1, false },
-    { "iteration", &s_23, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
-    { "limit", &s_93, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
+    { "iteration", &s_25, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
+    { "limit", &s_95, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_attempts_list_request = {
     .name = "AttemptsListRequest",
@@ -1624,20 +1657,20 @@ const anvil_schema anvil_schema_attempts_list_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_101_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
-static const anvil_schema s_101 = {
+static const char *const s_103_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
+static const anvil_schema s_103 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_101_enum,
+    .enum_values = s_103_enum,
     .n_enum = 6,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_102 = {
+static const anvil_schema s_104 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -1651,13 +1684,13 @@ static const anvil_schema s_102 = {
 
 static const anvil_field anvil_schema_attempt_summary_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempt_summary, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_attempt_summary, iteration), -1, true },
-    { "attempt", &s_25, offsetof(anvil_attempt_summary, attempt), -1, true },
-    { "state", &s_101, offsetof(anvil_attempt_summary, state), -1, true },
-    { "startedAtMs", &s_23, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
-    { "finishedAtMs", &s_102, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
-    { "exitCode", &s_41, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
-    { "error", &s_42, offsetof(anvil_attempt_summary, error), -1, true },
+    { "iteration", &s_25, offsetof(anvil_attempt_summary, iteration), -1, true },
+    { "attempt", &s_27, offsetof(anvil_attempt_summary, attempt), -1, true },
+    { "state", &s_103, offsetof(anvil_attempt_summary, state), -1, true },
+    { "startedAtMs", &s_25, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
+    { "finishedAtMs", &s_104, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
+    { "exitCode", &s_43, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
+    { "error", &s_44, offsetof(anvil_attempt_summary, error), -1, true },
 };
 const anvil_schema anvil_schema_attempt_summary = {
     .name = "AttemptSummary",
@@ -1672,7 +1705,7 @@ const anvil_schema anvil_schema_attempt_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_104 = {
+static const anvil_schema s_106 = {
     .name = "AttemptsListResponse.attempts",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1686,7 +1719,7 @@ static const anvil_schema s_104 = {
 
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
-    { "attempts", &s_104, offsetof(anvil_attempts_list_response, attempts), -1, true },
+    { "attempts", &s_106, offsetof(anvil_attempts_list_response, attempts), -1, true },
     { "truncated", &s_11, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
@@ -1705,8 +1738,8 @@ const anvil_schema anvil_schema_attempts_list_response = {
 static const anvil_field anvil_schema_attempts_get_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_request, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_attempts_get_request, iteration), (int32_t)offsetof(anvil_attempts_get_request, has_iteration), false },
-    { "attempt", &s_25, offsetof(anvil_attempts_get_request, attempt), -1, true },
+    { "iteration", &s_25, offsetof(anvil_attempts_get_request, iteration), (int32_t)offsetof(anvil_attempts_get_request, has_iteration), false },
+    { "attempt", &s_27, offsetof(anvil_attempts_get_request, attempt), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_request = {
     .name = "AttemptsGetRequest",
@@ -1724,15 +1757,15 @@ const anvil_schema anvil_schema_attempts_get_request = {
 static const anvil_field anvil_schema_attempts_get_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_get_response, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_get_response, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_attempts_get_response, iteration), -1, true },
-    { "attempt", &s_25, offsetof(anvil_attempts_get_response, attempt), -1, true },
-    { "state", &s_101, offsetof(anvil_attempts_get_response, state), -1, true },
-    { "startedAtMs", &s_23, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
-    { "finishedAtMs", &s_102, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
-    { "exitCode", &s_41, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
-    { "error", &s_42, offsetof(anvil_attempts_get_response, error), -1, true },
-    { "stdout", &s_42, offsetof(anvil_attempts_get_response, stdout_), -1, true },
-    { "stderr", &s_42, offsetof(anvil_attempts_get_response, stderr_), -1, true },
+    { "iteration", &s_25, offsetof(anvil_attempts_get_response, iteration), -1, true },
+    { "attempt", &s_27, offsetof(anvil_attempts_get_response, attempt), -1, true },
+    { "state", &s_103, offsetof(anvil_attempts_get_response, state), -1, true },
+    { "startedAtMs", &s_25, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
+    { "finishedAtMs", &s_104, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
+    { "exitCode", &s_43, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
+    { "error", &s_44, offsetof(anvil_attempts_get_response, error), -1, true },
+    { "stdout", &s_44, offsetof(anvil_attempts_get_response, stdout_), -1, true },
+    { "stderr", &s_44, offsetof(anvil_attempts_get_response, stderr_), -1, true },
 };
 const anvil_schema anvil_schema_attempts_get_response = {
     .name = "AttemptsGetResponse",
@@ -1749,7 +1782,7 @@ const anvil_schema anvil_schema_attempts_get_response = {
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_request, run_id), -1, true },
-    { "frameNo", &s_23, offsetof(anvil_get_dev_tools_snapshot_request, frame_no), (int32_t)offsetof(anvil_get_dev_tools_snapshot_request, has_frame_no), false },
+    { "frameNo", &s_25, offsetof(anvil_get_dev_tools_snapshot_request, frame_no), (int32_t)offsetof(anvil_get_dev_tools_snapshot_request, has_frame_no), false },
 };
 const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .name = "GetDevToolsSnapshotRequest",
@@ -1764,7 +1797,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_109 = {
+static const anvil_schema s_111 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1775,13 +1808,13 @@ static const anvil_schema s_109 = {
     .extra_offset = -1,
 };
 
-static const char *const s_110_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
-static const anvil_schema s_110 = {
+static const char *const s_112_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
+static const anvil_schema s_112 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_110_enum,
+    .enum_values = s_112_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1790,7 +1823,7 @@ static const anvil_schema s_110 = {
 
 static const anvil_field anvil_schema_dev_tools_run_state_fields[] = {
     { "runId", &s_0, offsetof(anvil_dev_tools_run_state, run_id), -1, true },
-    { "state", &s_110, offsetof(anvil_dev_tools_run_state, state), -1, true },
+    { "state", &s_112, offsetof(anvil_dev_tools_run_state, state), -1, true },
     { "computedAt", &s_0, offsetof(anvil_dev_tools_run_state, computed_at), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_run_state = {
@@ -1806,7 +1839,7 @@ const anvil_schema anvil_schema_dev_tools_run_state = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_112 = {
+static const anvil_schema s_114 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1820,13 +1853,13 @@ static const anvil_schema s_112 = {
     .extra_offset = -1,
 };
 
-static const char *const s_113_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
-static const anvil_schema s_113 = {
+static const char *const s_115_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
+static const anvil_schema s_115 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_113_enum,
+    .enum_values = s_115_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -1836,7 +1869,7 @@ static const anvil_schema s_113 = {
 static const anvil_field anvil_schema_dev_tools_node_props_fields[] = {
     { "name", &s_0, offsetof(anvil_dev_tools_node_props, name), -1, false },
     { "id", &s_0, offsetof(anvil_dev_tools_node_props, id), -1, false },
-    { "state", &s_45, offsetof(anvil_dev_tools_node_props, state), -1, false },
+    { "state", &s_47, offsetof(anvil_dev_tools_node_props, state), -1, false },
     { "error", &s_0, offsetof(anvil_dev_tools_node_props, error), -1, false },
     { "static", &s_11, offsetof(anvil_dev_tools_node_props, static_), (int32_t)offsetof(anvil_dev_tools_node_props, has_static_), false },
     { "title", &s_0, offsetof(anvil_dev_tools_node_props, title), -1, false },
@@ -1855,26 +1888,26 @@ const anvil_schema anvil_schema_dev_tools_node_props = {
     .extra_offset = -1,
 };
 
-static const char *const s_115_enum[] = { "compute", "approval", "static" };
-static const anvil_schema s_115 = {
+static const char *const s_117_enum[] = { "compute", "approval", "static" };
+static const anvil_schema s_117 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_115_enum,
+    .enum_values = s_117_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_116_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
-static const anvil_schema s_116 = {
+static const char *const s_118_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_118 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_116_enum,
+    .enum_values = s_118_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1883,11 +1916,11 @@ static const anvil_schema s_116 = {
 
 static const anvil_field anvil_schema_dev_tools_task_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_dev_tools_task, node_id), -1, true },
-    { "kind", &s_115, offsetof(anvil_dev_tools_task, kind), -1, true },
-    { "iteration", &s_23, offsetof(anvil_dev_tools_task, iteration), -1, true },
-    { "state", &s_116, offsetof(anvil_dev_tools_task, state), -1, true },
-    { "attempt", &s_25, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
-    { "maxAttempts", &s_25, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
+    { "kind", &s_117, offsetof(anvil_dev_tools_task, kind), -1, true },
+    { "iteration", &s_25, offsetof(anvil_dev_tools_task, iteration), -1, true },
+    { "state", &s_118, offsetof(anvil_dev_tools_task, state), -1, true },
+    { "attempt", &s_27, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
+    { "maxAttempts", &s_27, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
 };
 const anvil_schema anvil_schema_dev_tools_task = {
     .name = "DevToolsTask",
@@ -1902,7 +1935,7 @@ const anvil_schema anvil_schema_dev_tools_task = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_118 = {
+static const anvil_schema s_120 = {
     .name = "DevToolsNode.children",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1915,13 +1948,13 @@ static const anvil_schema s_118 = {
 };
 
 static const anvil_field anvil_schema_dev_tools_node_fields[] = {
-    { "id", &s_112, offsetof(anvil_dev_tools_node, id), -1, true },
-    { "type", &s_113, offsetof(anvil_dev_tools_node, type), -1, true },
+    { "id", &s_114, offsetof(anvil_dev_tools_node, id), -1, true },
+    { "type", &s_115, offsetof(anvil_dev_tools_node, type), -1, true },
     { "name", &s_0, offsetof(anvil_dev_tools_node, name), -1, true },
     { "props", &anvil_schema_dev_tools_node_props, offsetof(anvil_dev_tools_node, props), -1, true },
     { "task", &anvil_schema_dev_tools_task, offsetof(anvil_dev_tools_node, task), (int32_t)offsetof(anvil_dev_tools_node, has_task), false },
-    { "children", &s_118, offsetof(anvil_dev_tools_node, children), -1, true },
-    { "depth", &s_23, offsetof(anvil_dev_tools_node, depth), -1, true },
+    { "children", &s_120, offsetof(anvil_dev_tools_node, children), -1, true },
+    { "depth", &s_25, offsetof(anvil_dev_tools_node, depth), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_node = {
     .name = "DevToolsNode",
@@ -1937,11 +1970,11 @@ const anvil_schema anvil_schema_dev_tools_node = {
 };
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
-    { "version", &s_109, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
+    { "version", &s_111, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
-    { "frameNo", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
-    { "seq", &s_25, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
-    { "status", &s_40, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
+    { "frameNo", &s_27, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
+    { "seq", &s_27, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
+    { "status", &s_42, offsetof(anvil_get_dev_tools_snapshot_response, status), -1, true },
     { "runState", &anvil_schema_dev_tools_run_state, offsetof(anvil_get_dev_tools_snapshot_response, run_state), -1, true },
     { "root", &anvil_schema_dev_tools_node, offsetof(anvil_get_dev_tools_snapshot_response, root), -1, true },
 };
@@ -1960,8 +1993,8 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_response = {
 
 static const anvil_field anvil_schema_runs_diff_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_runs_diff_request, run_id), -1, true },
-    { "fromFrameNo", &s_23, offsetof(anvil_runs_diff_request, from_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_from_frame_no), false },
-    { "toFrameNo", &s_25, offsetof(anvil_runs_diff_request, to_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_to_frame_no), false },
+    { "fromFrameNo", &s_25, offsetof(anvil_runs_diff_request, from_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_from_frame_no), false },
+    { "toFrameNo", &s_27, offsetof(anvil_runs_diff_request, to_frame_no), (int32_t)offsetof(anvil_runs_diff_request, has_to_frame_no), false },
 };
 const anvil_schema anvil_schema_runs_diff_request = {
     .name = "RunsDiffRequest",
@@ -1978,12 +2011,12 @@ const anvil_schema anvil_schema_runs_diff_request = {
 
 static const anvil_field anvil_schema_runs_diff_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_runs_diff_response, run_id), -1, true },
-    { "fromFrameNo", &s_23, offsetof(anvil_runs_diff_response, from_frame_no), -1, true },
-    { "toFrameNo", &s_23, offsetof(anvil_runs_diff_response, to_frame_no), -1, true },
-    { "baseCommit", &s_42, offsetof(anvil_runs_diff_response, base_commit), -1, true },
-    { "commit", &s_42, offsetof(anvil_runs_diff_response, commit), -1, true },
+    { "fromFrameNo", &s_25, offsetof(anvil_runs_diff_response, from_frame_no), -1, true },
+    { "toFrameNo", &s_25, offsetof(anvil_runs_diff_response, to_frame_no), -1, true },
+    { "baseCommit", &s_44, offsetof(anvil_runs_diff_response, base_commit), -1, true },
+    { "commit", &s_44, offsetof(anvil_runs_diff_response, commit), -1, true },
     { "summary", &anvil_schema_diff_summary, offsetof(anvil_runs_diff_response, summary), -1, true },
-    { "files", &s_71, offsetof(anvil_runs_diff_response, files), -1, true },
+    { "files", &s_73, offsetof(anvil_runs_diff_response, files), -1, true },
 };
 const anvil_schema anvil_schema_runs_diff_response = {
     .name = "RunsDiffResponse",
@@ -2017,7 +2050,7 @@ const anvil_schema anvil_schema_runs_rerun_request = {
 static const anvil_field anvil_schema_approve_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_approve_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_approve_request, node_id), -1, true },
-    { "iteration", &s_23, offsetof(anvil_approve_request, iteration), (int32_t)offsetof(anvil_approve_request, has_iteration), false },
+    { "iteration", &s_25, offsetof(anvil_approve_request, iteration), (int32_t)offsetof(anvil_approve_request, has_iteration), false },
     { "note", &s_0, offsetof(anvil_approve_request, note), -1, false },
 };
 const anvil_schema anvil_schema_approve_request = {
@@ -2049,13 +2082,13 @@ const anvil_schema anvil_schema_pause_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_126_enum[] = { "pausing" };
-static const anvil_schema s_126 = {
+static const char *const s_128_enum[] = { "pausing" };
+static const anvil_schema s_128 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_126_enum,
+    .enum_values = s_128_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2064,7 +2097,7 @@ static const anvil_schema s_126 = {
 
 static const anvil_field anvil_schema_pause_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
-    { "status", &s_126, offsetof(anvil_pause_run_response, status), -1, true },
+    { "status", &s_128, offsetof(anvil_pause_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_pause_run_response = {
     .name = "PauseRunResponse",
@@ -2081,7 +2114,7 @@ const anvil_schema anvil_schema_pause_run_response = {
 
 static const anvil_field anvil_schema_list_run_descendants_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_list_run_descendants_request, run_id), -1, true },
-    { "limit", &s_25, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
+    { "limit", &s_27, offsetof(anvil_list_run_descendants_request, limit), (int32_t)offsetof(anvil_list_run_descendants_request, has_limit), false },
 };
 const anvil_schema anvil_schema_list_run_descendants_request = {
     .name = "ListRunDescendantsRequest",
@@ -2098,8 +2131,8 @@ const anvil_schema anvil_schema_list_run_descendants_request = {
 
 static const anvil_field anvil_schema_run_descendant_fields[] = {
     { "runId", &s_0, offsetof(anvil_run_descendant, run_id), -1, true },
-    { "parentRunId", &s_42, offsetof(anvil_run_descendant, parent_run_id), -1, true },
-    { "depth", &s_23, offsetof(anvil_run_descendant, depth), -1, true },
+    { "parentRunId", &s_44, offsetof(anvil_run_descendant, parent_run_id), -1, true },
+    { "depth", &s_25, offsetof(anvil_run_descendant, depth), -1, true },
 };
 const anvil_schema anvil_schema_run_descendant = {
     .name = "RunDescendant",
@@ -2142,13 +2175,13 @@ const anvil_schema anvil_schema_get_run_diff_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_132_enum[] = { "add", "modify", "delete" };
-static const anvil_schema s_132 = {
+static const char *const s_134_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_134 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_132_enum,
+    .enum_values = s_134_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -2157,7 +2190,7 @@ static const anvil_schema s_132 = {
 
 static const anvil_field anvil_schema_diff_patch_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
-    { "operation", &s_132, offsetof(anvil_diff_patch, operation), -1, true },
+    { "operation", &s_134, offsetof(anvil_diff_patch, operation), -1, true },
     { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
 };
 const anvil_schema anvil_schema_diff_patch = {
@@ -2173,7 +2206,7 @@ const anvil_schema anvil_schema_diff_patch = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_134 = {
+static const anvil_schema s_136 = {
     .name = "GetRunDiffResponse.patches",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -2185,13 +2218,13 @@ static const anvil_schema s_134 = {
     .item_size = sizeof(anvil_diff_patch),
 };
 
-static const char *const s_135_enum[] = { "oversized" };
-static const anvil_schema s_135 = {
+static const char *const s_137_enum[] = { "oversized" };
+static const anvil_schema s_137 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_135_enum,
+    .enum_values = s_137_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2199,13 +2232,13 @@ static const anvil_schema s_135 = {
 };
 
 static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
-    { "seq", &s_23, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
+    { "seq", &s_25, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
     { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
-    { "patches", &s_134, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
-    { "status", &s_135, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "patches", &s_136, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_137, offsetof(anvil_get_run_diff_response, status), -1, false },
     { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
-    { "sizeBytes", &s_23, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
-    { "maxBytes", &s_25, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
+    { "sizeBytes", &s_25, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
+    { "maxBytes", &s_27, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
 };
 const anvil_schema anvil_schema_get_run_diff_response = {
     .name = "GetRunDiffResponse",
@@ -2223,7 +2256,7 @@ const anvil_schema anvil_schema_get_run_diff_response = {
 static const anvil_field anvil_schema_what_happened_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_what_happened_request, node_id), -1, false },
-    { "iteration", &s_23, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
+    { "iteration", &s_25, offsetof(anvil_what_happened_request, iteration), (int32_t)offsetof(anvil_what_happened_request, has_iteration), false },
 };
 const anvil_schema anvil_schema_what_happened_request = {
     .name = "WhatHappenedRequest",
@@ -2238,26 +2271,26 @@ const anvil_schema anvil_schema_what_happened_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_138_enum[] = { "run", "node" };
-static const anvil_schema s_138 = {
+static const char *const s_140_enum[] = { "run", "node" };
+static const anvil_schema s_140 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_138_enum,
+    .enum_values = s_140_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const char *const s_139_enum[] = { "facts" };
-static const anvil_schema s_139 = {
+static const char *const s_141_enum[] = { "facts" };
+static const anvil_schema s_141 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_139_enum,
+    .enum_values = s_141_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2266,14 +2299,14 @@ static const anvil_schema s_139 = {
 
 static const anvil_field anvil_schema_what_happened_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
-    { "nodeId", &s_42, offsetof(anvil_what_happened_response, node_id), -1, true },
-    { "iteration", &s_41, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
-    { "scope", &s_138, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "nodeId", &s_44, offsetof(anvil_what_happened_response, node_id), -1, true },
+    { "iteration", &s_43, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
+    { "scope", &s_140, offsetof(anvil_what_happened_response, scope), -1, true },
     { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
-    { "agentId", &s_33, offsetof(anvil_what_happened_response, agent_id), -1, true },
-    { "source", &s_139, offsetof(anvil_what_happened_response, source), -1, true },
+    { "agentId", &s_35, offsetof(anvil_what_happened_response, agent_id), -1, true },
+    { "source", &s_141, offsetof(anvil_what_happened_response, source), -1, true },
     { "cached", &s_11, offsetof(anvil_what_happened_response, cached), -1, true },
-    { "generatedAtMs", &s_23, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
+    { "generatedAtMs", &s_25, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
 };
 const anvil_schema anvil_schema_what_happened_response = {
     .name = "WhatHappenedResponse",

@@ -93,6 +93,19 @@ typedef struct anvil_cancel_run_response {
 } anvil_cancel_run_response;
 extern const anvil_schema anvil_schema_cancel_run_response;
 
+/* DeleteRunRequest */
+typedef struct anvil_delete_run_request {
+    char *run_id;  /* required */
+} anvil_delete_run_request;
+extern const anvil_schema anvil_schema_delete_run_request;
+
+/* DeleteRunResponse */
+typedef struct anvil_delete_run_response {
+    char *run_id;  /* required */
+    bool deleted;  /* required */
+} anvil_delete_run_response;
+extern const anvil_schema anvil_schema_delete_run_response;
+
 /* HijackRunRequest */
 typedef struct anvil_hijack_run_request {
     char *run_id;  /* required */

@@ -1,6 +1,6 @@
 /*
  * handlers/runs.c — launching, inspecting and steering runs: launchRun,
- * runs.rerun, getRun, listRuns, cancelRun, resumeRun, hijackRun.
+ * runs.rerun, getRun, listRuns, cancelRun, deleteRun, resumeRun, hijackRun.
  *
  * Requests arrive validated against the contract; these functions only do
  * what the engine and the store cannot decide alone (who launched, which
@@ -22,6 +22,7 @@
 #include "started_by.h"
 #include "clock.h"
 #include "engine.h"
+#include "engine_delete.h"
 #include "store_runs.h"
 
 #define LIST_RUNS_DEFAULT 50
@@ -326,6 +327,18 @@ int anvil_handle_cancel_run(anvil_call *call, const anvil_cancel_run_request *re
     res->run_id = strdup(req->run_id);
     res->status = strdup("cancelling");
     return res->run_id && res->status ? 0 : oom(call);
+}
+
+int anvil_handle_delete_run(anvil_call *call, const anvil_delete_run_request *req,
+                            anvil_delete_run_response *res)
+{
+    if (!call->svc->engine)
+        return no_engine(call);
+    if (anvil_engine_delete_run(call->svc->engine, req->run_id, &call->err) != 0)
+        return -1;
+    res->run_id = strdup(req->run_id);
+    res->deleted = true;
+    return res->run_id ? 0 : oom(call);
 }
 
 int anvil_handle_resume_run(anvil_call *call, const anvil_resume_run_request *req,

@@ -1,6 +1,7 @@
 /*
  * runtime/base/clock.c — time and random ids.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -67,4 +68,30 @@ int anvil_uuid4(char out[37])
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
              b[12], b[13], b[14], b[15]);
     return 0;
+}
+
+int anvil_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+    static const struct { const char *suffix; int64_t ms; } units[] = {
+        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+    };
+    if (!s || !isdigit((unsigned char)*s))
+        return -1;
+    int64_t v = 0;
+    const char *p = s;
+    for (; isdigit((unsigned char)*p); p++) {
+        int digit = *p - '0';
+        if (v > (INT64_MAX - digit) / 10)
+            return -1;
+        v = v * 10 + digit;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(p, units[i].suffix) != 0)
+            continue;
+        if (v > INT64_MAX / units[i].ms)
+            return -1;
+        *out_ms = v * units[i].ms;
+        return 0;
+    }
+    return -1;
 }

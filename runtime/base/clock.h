@@ -19,6 +19,10 @@ int64_t anvil_now_ms(void);
  * cannot represent (out is then ""). */
 int anvil_time_iso8601(int64_t ms, char out[ANVIL_ISO8601_SIZE]);
 
+/* Parse a duration like "500ms", "30s", "15m", "24h", "7d" (a bare number
+ * is ms) into ms. 0 / -1 (not a duration, or out of range). */
+int anvil_parse_duration_ms(const char *s, int64_t *out_ms);
+
 /* Monotonic milliseconds, for durations. */
 int64_t anvil_mono_ms(void);
 

@@ -9,6 +9,7 @@
  */
 #include "config.h"
 #include "config_auth.h"
+#include "config_retention.h"
 #include "config_workflows.h"
 #include "config_yaml.h"
 
@@ -108,32 +109,6 @@ int anvil_parse_listen(const char *s, char **host, int *port)
     return 0;
 }
 
-int anvil_parse_duration_ms(const char *s, int64_t *out_ms)
-{
-    static const struct { const char *suffix; int64_t ms; } units[] = {
-        {"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    };
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    int64_t v = 0;
-    const char *p = s;
-    for (; isdigit((unsigned char)*p); p++) {
-        int digit = *p - '0';
-        if (v > (INT64_MAX - digit) / 10)
-            return -1;
-        v = v * 10 + digit;
-    }
-    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
-        if (strcmp(p, units[i].suffix) != 0)
-            continue;
-        if (v > INT64_MAX / units[i].ms)
-            return -1;
-        *out_ms = v * units[i].ms;
-        return 0;
-    }
-    return -1;
-}
-
 static void parse_console(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
 {
     static const char *const keys[] = {"enabled", "path", NULL};
@@ -151,7 +126,8 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
     static const char *const keys[] = {
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
         "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
-        "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", NULL,
+        "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", "retention",
+        NULL,
     };
     static const struct { const char *key; size_t offset; int64_t min; } ints[] = {
         {"heartbeatMs", offsetof(anvil_config, heartbeat_ms), 1},
@@ -204,6 +180,9 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         parse_console(c, v, cfg);
     if ((v = anvil_cfg_get(c, root, "workflows")) && !anvil_cfg_is_null(v))
         anvil_config_parse_workflows(c, v, &cfg->workflows, &cfg->n_workflows);
+    /* After workflows: its overrides name them. */
+    if ((v = anvil_cfg_get(c, root, "retention")))
+        anvil_config_parse_retention(c, v, &cfg->retention, cfg->workflows, cfg->n_workflows);
 }
 
 /*
@@ -337,5 +316,6 @@ void anvil_config_clear(anvil_config *cfg)
     for (size_t i = 0; i < cfg->n_workflows; i++)
         workflow_clear(&cfg->workflows[i]);
     free(cfg->workflows);
+    anvil_retention_config_clear(&cfg->retention);
     memset(cfg, 0, sizeof *cfg);
 }

@@ -16,7 +16,9 @@
 #include <stdint.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "diag.h"
+#include "retention.h"
 #include "workflow_ref.h"
 
 typedef struct anvil_config {
@@ -43,6 +45,7 @@ typedef struct anvil_config {
     char *console_path;          /* default "/console" */
     anvil_workflow_ref *workflows;
     size_t n_workflows;
+    anvil_retention_config retention;   /* enabled false when the section is absent */
 } anvil_config;
 
 /* Fill *cfg with the defaults above (no file). Returns 0 or -1 (OOM). */
@@ -58,8 +61,8 @@ int anvil_config_load(const char *path, anvil_config *cfg, anvil_diags *diags);
 /* Parse "host:port" (also "[::1]:port" and ":port"). Returns 0 or -1. */
 int anvil_parse_listen(const char *s, char **host, int *port);
 
-/* Parse a duration like "500ms", "30s", "15m", "24h", "7d" into ms. 0 / -1. */
-int anvil_parse_duration_ms(const char *s, int64_t *out_ms);
+/* anvil_parse_duration_ms ("500ms", "30s", "15m", "24h", "7d") is
+ * clock.h's: the retention section reads durations too. */
 
 void anvil_config_clear(anvil_config *cfg);
 

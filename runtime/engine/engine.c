@@ -19,7 +19,9 @@
 #include "anvil_contract.h"
 #include "clock.h"
 #include "engine.h"
+#include "engine_delete.h"
 #include "engine_load.h"
+#include "engine_retention.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
 #include "engine_registry.h"
@@ -354,6 +356,12 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
         anvil_engine_free(e);
         return -1;
     }
+    /* Before any run is driven, so a run id launched again cannot meet
+     * them: the workspaces of runs removed just before a crash. */
+    if (anvil_engine_finish_removals(e, ANVIL_ENGINE_REMOVALS_AT_START, err, errlen) < 0) {
+        anvil_engine_free(e);
+        return -1;
+    }
     /* Before any run is driven: a rewind a crash cut short leaves its
      * workspace ahead of its rows. */
     if (anvil_rewind_recover(e, err, errlen) != 0) {
@@ -362,6 +370,10 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
     }
     if (recover(e) != 0) {
         snprintf(err, errlen, "recovering runs: %s", anvil_store_errmsg(store));
+        anvil_engine_free(e);
+        return -1;
+    }
+    if (anvil_retention_start(e, err, errlen) != 0) {
         anvil_engine_free(e);
         return -1;
     }
@@ -376,6 +388,7 @@ void anvil_engine_free(anvil_engine *e)
     ASSERT_ON_LOOP(e);
     /* Rewinds in flight finish first: they drive their runs again. */
     anvil_rewind_shutdown(e);
+    anvil_retention_stop(e);
     if (e->heartbeat)
         event_free(e->heartbeat);
     if (e->repair)

@@ -111,6 +111,8 @@ struct anvil_engine {
     size_t n_rewinds;
     int rewind_wake[2];             /* -1 until the first rewind */
     struct event *rewind_ev;
+    struct event *retention;        /* the retention policy's timer, or NULL (engine_retention.c) */
+    size_t retention_next;          /* the workflow the next tick starts with */
 };
 
 typedef struct queued_event {

@@ -24,6 +24,10 @@ typedef struct anvil_event {
     int64_t at_ms;
 } anvil_event;
 
+/* Published (never stored) after deleteRun removed a run: payload
+ * {runId}, seq 0. Streams on the run end with RunNotFound. */
+#define ANVIL_EVENT_RUN_DELETED "run.deleted"
+
 typedef void (*anvil_event_fn)(void *ctx, const anvil_event *ev);
 
 typedef struct anvil_event_bus {

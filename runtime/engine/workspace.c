@@ -2,7 +2,9 @@
  * runtime/engine/workspace.c — versioned run workspaces (workspace.h) on
  * libgit2.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <git2.h>
 
@@ -78,6 +81,53 @@ int anvil_workspace_make_dir(const char *path)
         *p = '/';
     }
     return (mkdir(tmp, 0700) != 0 && errno != EEXIST) ? -1 : 0;
+}
+
+/* A task can nest directories deeper than any sane workspace; each level
+ * holds a descriptor, so the walk stops here instead of running out. */
+#define REMOVE_MAX_DEPTH 256
+
+/* Remove `name` in the directory `parent`: a file or link by unlinkat, a
+ * directory by emptying it first. The entries are opened relative to their
+ * parent with O_NOFOLLOW, so a link swapped in meanwhile is not followed. */
+static int remove_at(int parent, const char *name, int depth)
+{
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return -1;
+    if (depth >= REMOVE_MAX_DEPTH) {
+        errno = ELOOP;
+        return -1;
+    }
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d)))
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            rc = remove_at(dirfd(d), de->d_name, depth + 1);
+    int saved = errno;
+    closedir(d);
+    if (rc != 0) {
+        errno = saved;
+        return -1;
+    }
+    return (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT) ? 0 : -1;
+}
+
+int anvil_workspace_remove(const char *path, char *err, size_t errlen)
+{
+    if (remove_at(AT_FDCWD, path, 0) == 0)
+        return 0;
+    snprintf(err, errlen, "removing %s: %s", path, strerror(errno));
+    return -1;
 }
 
 /* Open the repository, creating it when `create` and it does not exist,

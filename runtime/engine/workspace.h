@@ -47,6 +47,12 @@ char *anvil_workspace_gitdir(const char *root, const char *run_id);
  * -1 with errno set. */
 int anvil_workspace_make_dir(const char *path);
 
+/* Remove `path` and everything under it (deleteRun). Symbolic links are
+ * removed, never followed, so a task's link cannot make this reach
+ * outside the run's directory. A path already gone is success. 0, or -1
+ * with a message in err (what was removed stays removed). */
+int anvil_workspace_remove(const char *path, char *err, size_t errlen);
+
 /* Commit the whole working directory (every file, ignore rules do not
  * apply) as a child of `parent` (NULL: the first commit), creating the
  * repository on first use. out gets the new commit's id. */

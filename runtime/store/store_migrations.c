@@ -209,6 +209,31 @@ const char *const anvil_store_migrations[] = {
     "ALTER TABLE signals ADD COLUMN delivery_key TEXT;"
     "CREATE UNIQUE INDEX signals_delivery ON signals(delivery_key, run_id)"
     "  WHERE delivery_key IS NOT NULL;",
+
+    /* 8: removing runs (deleteRun; docs/runs.md#deleterun). store_meta
+     * keeps the state version a removed run's events carried, so the
+     * version read at startup (the newest event's) never goes back when
+     * the newest events were removed. workspace_removals holds the runs
+     * whose rows are gone but whose workspace directory and repository
+     * may still be on disk: written in the deleting transaction and
+     * cleared once the files are gone, so a crash in between leaves a row
+     * that the next start removes, not an orphan nobody knows of.
+     * hijack_sessions gets the run index its deletion needs. */
+    "CREATE TABLE store_meta("
+    "  key TEXT PRIMARY KEY,"
+    "  value INTEGER NOT NULL);"
+    "CREATE TABLE workspace_removals("
+    "  run_id TEXT PRIMARY KEY,"
+    "  queued_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX hijack_sessions_run ON hijack_sessions(run_id);",
+
+    /* 9: the retention policy (docs/config.md#retention) asks, per
+     * workflow, for its ended runs oldest first (by age) or newest first
+     * (by count). A partial index holds only ended runs, so neither walks
+     * the runs still going; its WHERE must stay the exact text of the
+     * queries' in store_retention.c, or SQLite will not use it. */
+    ("CREATE INDEX runs_ended ON runs(workflow, finished_at_ms)"
+     " WHERE status IN ('finished', 'failed', 'cancelled');"),
 };
 
 const size_t anvil_store_n_migrations =

@@ -870,9 +870,12 @@ int anvil_store_events_max_state_version(anvil_store *s, int64_t *out)
 {
     /* Events are appended with increasing state versions, so the newest
      * row holds the largest: one index step instead of a scan of every
-     * event ever stored (MAX(state_version) has no index). */
+     * event ever stored (MAX(state_version) has no index). A removed run
+     * may have held the newest events; its deletion raised the floor in
+     * store_meta to what they carried (store_retention.c). */
     static const char sql[] =
-        "SELECT COALESCE((SELECT state_version FROM events ORDER BY rowid DESC LIMIT 1), 0)";
+        "SELECT MAX(COALESCE((SELECT state_version FROM events ORDER BY rowid DESC LIMIT 1), 0),"
+        " COALESCE((SELECT value FROM store_meta WHERE key = 'state_version_floor'), 0))";
     *out = 0;
     return anvil_sql_query(s, sql, first_int, out, NULL) < 0 ? -1 : 0;
 }

@@ -81,6 +81,9 @@ typedef struct ws_stream_kind {
     void (*heartbeat)(ws_conn *c, ws_stream *st, int64_t now_ms);
     /* Free the kind's part (not the ws_stream, not st itself). */
     void (*release)(ws_stream *st);
+    /* The event that tells the client its stream ended on an error
+     * ("run.error", "devtools.error"): {streamId, runId, error}. */
+    const char *error_event;
 } ws_stream_kind;
 
 /* The kinds, in the order each live event reaches them. */
@@ -172,7 +175,8 @@ ws_stream *ws_stream_register(void *conn, const ws_stream_kind *kind, const char
 /* After a call: start the streams it registered when it succeeded (ok),
  * drop them when it did not. */
 void ws_streams_after_call(ws_conn *c, bool ok);
-/* A live engine event: to every started stream on its run. */
+/* A live engine event: to every started stream on its run; run.deleted
+ * ends each of them with its kind's error event (RunNotFound). */
 void ws_streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext);
 /* Free every stream and the heartbeat timer. */
 void ws_streams_free(ws_conn *c);

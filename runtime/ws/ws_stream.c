@@ -111,10 +111,56 @@ void ws_streams_after_call(ws_conn *c, bool ok)
     }
 }
 
+/* Tell the client st ended, and why: its kind's error event with the
+ * contract error. */
+static void send_end(ws_conn *c, ws_stream *st, anvil_error *e, int64_t sv)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON *ej = anvil_error_to_json(e);
+    if (!p || !ej || !cJSON_AddStringToObject(p, "streamId", st->id) ||
+        !cJSON_AddStringToObject(p, "runId", st->run_id) || !cJSON_AddItemToObject(p, "error", ej)) {
+        if (ej && !(p && cJSON_GetObjectItemCaseSensitive(p, "error") == ej))
+            cJSON_Delete(ej);
+        cJSON_Delete(p);
+        ws_send_text(c, NULL);
+        return;
+    }
+    ws_send_owned_event(c, st->kind->error_event, p, sv);
+}
+
+/* The run is gone (deleteRun): every stream on it says so and ends; the
+ * connection and its other streams go on. */
+static void streams_end_run(ws_conn *c, const anvil_event *ev)
+{
+    for (unsigned k = 0; k < WS_STREAM__SLOTS; k++) {
+        ws_stream **pp = &c->streams[k];
+        while (*pp) {
+            ws_stream *st = *pp;
+            if (strcmp(st->run_id, ev->run_id) != 0) {
+                pp = &st->next;
+                continue;
+            }
+            if (!st->pending && !c->closing) {
+                anvil_error e;
+                memset(&e, 0, sizeof e);
+                anvil_error_set(&e, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s (deleted)", st->run_id);
+                send_end(c, st, &e, ev->state_version);
+                anvil_error_clear(&e);
+            }
+            *pp = st->next;
+            stream_free(st);
+        }
+    }
+}
+
 void ws_streams_deliver(ws_conn *c, const anvil_event *ev, char **ptext)
 {
     if (!ev->run_id)
         return;
+    if (strcmp(ev->event, ANVIL_EVENT_RUN_DELETED) == 0) {
+        streams_end_run(c, ev);
+        return;
+    }
     for (unsigned k = 0; k < WS_STREAM__SLOTS; k++)
         for (ws_stream *st = c->streams[k]; st && !c->closing; st = st->next)
             if (!st->pending && strcmp(st->run_id, ev->run_id) == 0)

@@ -156,6 +156,7 @@ static void dt_release(ws_stream *st)
 static const ws_stream_kind dt_kind = {
     .size = sizeof(dt_stream), .slot = WS_STREAM_DEVTOOLS,
     .start = dt_pull, .deliver = dt_deliver, .heartbeat = NULL, .release = dt_release,
+    .error_event = "devtools.error",
 };
 
 int ws_devtools_stream_open(void *conn, const char *run_id, int64_t start_after, char stream_id[37],

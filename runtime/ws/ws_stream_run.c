@@ -151,6 +151,7 @@ static void run_release(ws_stream *st)
 static const ws_stream_kind run_kind = {
     .size = sizeof(run_stream), .slot = WS_STREAM_RUN_EVENTS,
     .start = run_start, .deliver = run_deliver, .heartbeat = run_heartbeat, .release = run_release,
+    .error_event = "run.error",
 };
 
 int ws_run_stream_open(void *conn, const anvil_run_stream *rs, char stream_id[37], anvil_error *err)

@@ -526,6 +526,46 @@ static void test_parse_duration(void)
     CHECK_INT(anvil_parse_duration_ms(NULL, &ms), -1);
 }
 
+static void test_retention(void)
+{
+    anvil_config cfg;
+    anvil_diags d = {0};
+    CHECK_INT(anvil_config_load(fx("valid_retention.yaml"), &cfg, &d), 0);
+    CHECK_INT(d.n, 0);
+    CHECK(cfg.retention.enabled);
+    CHECK(cfg.retention.defaults.max_age_ms == 30LL * 86400000);
+    CHECK(cfg.retention.defaults.max_runs == 1000);
+    CHECK_INT(cfg.retention.n_workflows, 2);
+    /* deploy overrides the count and inherits the age */
+    anvil_retention_limits l = anvil_retention_for(&cfg.retention, "deploy");
+    CHECK(l.max_age_ms == 30LL * 86400000 && l.max_runs == 50);
+    /* 0 lifts both limits for nightly.v2 */
+    l = anvil_retention_for(&cfg.retention, "nightly.v2");
+    CHECK(l.max_age_ms == 0 && l.max_runs == 0);
+    /* a workflow without an override gets the defaults */
+    l = anvil_retention_for(&cfg.retention, "other");
+    CHECK(l.max_age_ms == 30LL * 86400000 && l.max_runs == 1000);
+    anvil_config_clear(&cfg);
+
+    /* absent: no policy */
+    CHECK_INT(anvil_config_load(fx("empty.yaml"), &cfg, &d), 0);
+    CHECK(!cfg.retention.enabled);
+    anvil_config_clear(&cfg);
+    anvil_diags_clear(&d);
+
+    d = load_bad("bad_retention.yaml");
+    CHECK_INT(d.n, 6);
+    CHECK_DIAG(&d, "bad_retention.yaml", 2, 11,
+               "retention.maxAge: expected a duration such as 30d, 12h or 90s (or 0 for no limit), got \"30 days\"");
+    CHECK_DIAG(&d, "bad_retention.yaml", 3, 12, "retention.maxRuns:");
+    CHECK_DIAG(&d, "bad_retention.yaml", 4, 3, "retention.maxAgeDays: unknown key");
+    CHECK_DIAG(&d, "bad_retention.yaml", 6, 23, "retention.workflows.deploy.maxAge: at least 1s (or 0 for no limit)");
+    CHECK_DIAG(&d, "bad_retention.yaml", 6, 30, "retention.workflows.deploy.maxRun: unknown key (did you mean 'maxRuns'?)");
+    CHECK_DIAG(&d, "bad_retention.yaml", 7, 5,
+               "retention.workflows.nosuch: no workflow 'nosuch' is configured under workflows");
+    anvil_diags_clear(&d);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -542,5 +582,6 @@ int main(int argc, char **argv)
     test_generated_configs();
     test_parse_listen();
     test_parse_duration();
+    test_retention();
     UNIT_DONE();
 }
