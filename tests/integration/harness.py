@@ -451,6 +451,47 @@ class ServerTestCase(unittest.TestCase):
         finally:
             cls.server.cleanup()
 
+    # -- calls shared by the files ------------------------------------------
+    # TOKEN is the bearer token these use unless a call names another.
+
+    TOKEN = None
+    WAIT_S = 20.0
+    POLL_S = 0.05
+
+    def call(self, method, params, token=None):
+        """(HTTP status, parsed frame) of one RPC."""
+        status, _, doc = self.server.rpc(method, params, token=token or self.TOKEN)
+        return status, doc
+
+    def ok(self, method, params, token=None):
+        """The payload of a call that must succeed."""
+        status, doc = self.call(method, params, token)
+        self.assertEqual(status, 200, doc)
+        self.assertTrue(doc["ok"], doc)
+        return doc["payload"]
+
+    def error(self, method, params, code, http, token=None):
+        """The error object of a call that must fail with `code` and HTTP status `http`."""
+        status, doc = self.call(method, params, token)
+        self.assertEqual((status, doc.get("ok")), (http, False), doc)
+        self.assertEqual(doc["error"]["code"], code, doc)
+        return doc["error"]
+
+    def launch(self, workflow, run_id, input=None):
+        return self.ok("launchRun", {"workflow": workflow, "input": input or {},
+                                     "options": {"runId": run_id}})["runId"]
+
+    def wait_status(self, run_id, *statuses):
+        """getRun until the run's status is one of `statuses` (bounded)."""
+        deadline = time.monotonic() + self.WAIT_S
+        while True:
+            run = self.ok("getRun", {"runId": run_id})
+            if run["status"] in statuses:
+                return run
+            if time.monotonic() > deadline:
+                self.fail("run %s stayed %s (wanted %s)" % (run_id, run["status"], statuses))
+            time.sleep(self.POLL_S)
+
     # -- assertions shared by the files ------------------------------------
 
     def assertStandardHeaders(self, headers):

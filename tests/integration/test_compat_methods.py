@@ -48,6 +48,7 @@ def config():
 
 
 class Compat(harness.ServerTestCase):
+    TOKEN = TOKEN
 
     @classmethod
     def setUpClass(cls):
@@ -59,19 +60,6 @@ class Compat(harness.ServerTestCase):
     def tearDownClass(cls):
         cls.server.stop()
         cls.server.cleanup()
-
-    def ok(self, method, params):
-        status, _, doc = self.server.rpc(method, params, token=TOKEN)
-        self.assertEqual(status, 200, doc)
-        return doc["payload"]
-
-    def error(self, method, params, code, http):
-        status, _, doc = self.server.rpc(method, params, token=TOKEN)
-        self.assertEqual((status, doc["error"]["code"]), (http, code), doc)
-        return doc["error"]
-
-    def launch(self, workflow, run_id, inp=None):
-        return self.ok("launchRun", {"workflow": workflow, "input": inp or {}, "options": {"runId": run_id}})
 
     def wait(self, run_id, pred, what):
         deadline = time.monotonic() + WAIT_S

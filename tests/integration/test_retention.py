@@ -59,40 +59,12 @@ def config():
 
 
 class RetentionBase(harness.ServerTestCase):
+    TOKEN = ADMIN
     @classmethod
     def setUpClass(cls):
         text, files = config()
         cls.server = harness.Server(text, files)
         cls.server.start()
-
-    def call(self, method, params, token=ADMIN):
-        status, _, doc = self.server.rpc(method, params, token=token)
-        return status, doc
-
-    def ok(self, method, params, token=ADMIN):
-        status, doc = self.call(method, params, token)
-        self.assertEqual(status, 200, doc)
-        self.assertTrue(doc["ok"], doc)
-        return doc["payload"]
-
-    def error(self, method, params, code, http, token=ADMIN):
-        status, doc = self.call(method, params, token)
-        self.assertEqual((status, doc.get("ok")), (http, False), doc)
-        self.assertEqual(doc["error"]["code"], code, doc)
-        return doc["error"]
-
-    def launch(self, workflow, run_id):
-        return self.ok("launchRun", {"workflow": workflow, "input": {}, "options": {"runId": run_id}})["runId"]
-
-    def wait_status(self, run_id, *statuses):
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            run = self.ok("getRun", {"runId": run_id})
-            if run["status"] in statuses:
-                return run
-            if time.monotonic() > deadline:
-                self.fail("run %s stayed %s (wanted %s)" % (run_id, run["status"], statuses))
-            time.sleep(POLL_S)
 
     def rows(self, run_id):
         """{table: rows of run_id} read from the database file."""

@@ -80,6 +80,7 @@ def config(extra=""):
 
 
 class TimeTravelBase(harness.ServerTestCase):
+    TOKEN = OWNER
     EXTRA = "maxPayload: 65536\n"
 
     @classmethod
@@ -92,35 +93,6 @@ class TimeTravelBase(harness.ServerTestCase):
     def tearDownClass(cls):
         cls.server.stop()
         cls.server.cleanup()
-
-    def call(self, method, params, token=OWNER):
-        status, _, doc = self.server.rpc(method, params, token=token)
-        return status, doc
-
-    def ok(self, method, params, token=OWNER):
-        status, doc = self.call(method, params, token)
-        self.assertEqual(status, 200, doc)
-        self.assertTrue(doc["ok"], doc)
-        return doc["payload"]
-
-    def error(self, method, params, code, http, token=OWNER):
-        status, doc = self.call(method, params, token)
-        self.assertEqual((status, doc.get("ok")), (http, False), doc)
-        self.assertEqual(doc["error"]["code"], code, doc)
-        return doc["error"]
-
-    def launch(self, workflow, run_id):
-        return self.ok("launchRun", {"workflow": workflow, "input": {}, "options": {"runId": run_id}})["runId"]
-
-    def wait_status(self, run_id, *statuses):
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            run = self.ok("getRun", {"runId": run_id})
-            if run["status"] in statuses:
-                return run
-            if time.monotonic() > deadline:
-                self.fail("run %s stayed %s (wanted %s)" % (run_id, run["status"], statuses))
-            time.sleep(POLL_S)
 
     def workspace(self, run_id):
         return os.path.join(self.server.dir, "workspaces", run_id)
