@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "anvil_handlers.h"
+#include "dup_opt.h"
 #include "call.h"
 #include "payload_bound.h"
 #include "run_lookup.h"
@@ -64,16 +65,6 @@ static int check_target(anvil_call *call, const char *run_id, const char *node_i
     return 0;
 }
 
-static char *dup_opt(const char *s, bool *oom_flag)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *oom_flag = true;
-    return d;
-}
-
 /* ---- attempts.list ------------------------------------------------------------ */
 
 typedef struct attempts_ctx {
@@ -100,16 +91,16 @@ static int add_attempt(void *ctx, const anvil_attempt_record *a)
     }
     res->attempts.items = items;
     anvil_attempt_summary *s = &items[res->attempts.count++];
-    s->node_id = dup_opt(a->node_id, &c->oom);
+    s->node_id = anvil_dup_opt(a->node_id, &c->oom);
     s->iteration = a->iteration;
     s->attempt = a->attempt;
-    s->state = dup_opt(a->state, &c->oom);
+    s->state = anvil_dup_opt(a->state, &c->oom);
     s->started_at_ms = a->started_at_ms;
     if ((s->has_finished_at_ms = a->finished_at_ms >= 0))
         s->finished_at_ms = a->finished_at_ms;
     if ((s->has_exit_code = a->exit_code >= 0))
         s->exit_code = a->exit_code;
-    s->error = dup_opt(a->error, &c->oom);
+    s->error = anvil_dup_opt(a->error, &c->oom);
     return c->oom ? 1 : 0;
 }
 

@@ -16,6 +16,7 @@
 
 #include "json_print.h"
 #include "anvil_handlers.h"
+#include "dup_opt.h"
 #include "anvil_statuses.h"
 #include "call.h"
 #include "run_lookup.h"
@@ -176,16 +177,6 @@ static int add_node(void *ctx, const anvil_node_record *n)
     return v->oom ? 1 : 0;
 }
 
-static char *dup_opt(const char *s, bool *oom_flag)
-{
-    if (!s)
-        return NULL;
-    char *d = strdup(s);
-    if (!d)
-        *oom_flag = true;
-    return d;
-}
-
 int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anvil_get_run_response *res)
 {
     anvil_store *s = call->svc->store;
@@ -193,19 +184,19 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
     if (anvil_handler_load_run(call, req->run_id, &rec) != 0)
         return -1;
     bool bad = false;
-    res->run_id = dup_opt(rec.run_id, &bad);
-    res->workflow_key = dup_opt(rec.workflow, &bad);
-    res->status = dup_opt(rec.status, &bad);
+    res->run_id = anvil_dup_opt(rec.run_id, &bad);
+    res->workflow_key = anvil_dup_opt(rec.workflow, &bad);
+    res->status = anvil_dup_opt(rec.status, &bad);
     res->created_at_ms = rec.created_at_ms;
     res->has_updated_at_ms = true;
     res->updated_at_ms = rec.updated_at_ms;
     if ((res->has_finished_at_ms = rec.finished_at_ms >= 0))
         res->finished_at_ms = rec.finished_at_ms;
-    res->owner_id = dup_opt(rec.owner_id, &bad);
-    res->triggered_by = dup_opt(rec.triggered_by, &bad);
-    res->role = dup_opt(rec.role, &bad);
-    res->token_id = dup_opt(rec.token_id, &bad);
-    res->error = dup_opt(rec.error, &bad);
+    res->owner_id = anvil_dup_opt(rec.owner_id, &bad);
+    res->triggered_by = anvil_dup_opt(rec.triggered_by, &bad);
+    res->role = anvil_dup_opt(rec.role, &bad);
+    res->token_id = anvil_dup_opt(rec.token_id, &bad);
+    res->error = anvil_dup_opt(rec.error, &bad);
     res->input = cJSON_Parse(rec.input_json);
     res->has_cancel_requested = true;
     res->cancel_requested = rec.cancel_requested;
@@ -220,7 +211,7 @@ int anvil_handle_get_run(anvil_call *call, const anvil_get_run_request *req, anv
         bad |= !res->scopes.items;
         for (const cJSON *x = scopes ? scopes->child : NULL; res->scopes.items && x; x = x->next)
             if (cJSON_IsString(x))
-                res->scopes.items[res->scopes.count++] = dup_opt(x->valuestring, &bad);
+                res->scopes.items[res->scopes.count++] = anvil_dup_opt(x->valuestring, &bad);
     }
     cJSON_Delete(scopes);
     res->system = false;
@@ -258,9 +249,9 @@ static int add_summary(void *ctx, const anvil_run_record *r)
         return 1;
     }
     anvil_run_summary *s = &l->res->items[l->res->count++];
-    s->run_id = dup_opt(r->run_id, &l->oom);
-    s->workflow_key = dup_opt(r->workflow, &l->oom);
-    s->status = dup_opt(r->status, &l->oom);
+    s->run_id = anvil_dup_opt(r->run_id, &l->oom);
+    s->workflow_key = anvil_dup_opt(r->workflow, &l->oom);
+    s->status = anvil_dup_opt(r->status, &l->oom);
     s->has_created_at_ms = true;
     s->created_at_ms = r->created_at_ms;
     s->system = false;
