@@ -1546,7 +1546,9 @@ class Review(EngineCase):
         self.fail_inserts("no_fin", "events", "NEW.run_id = 'tkfail' AND NEW.event = 'node.finished'")
         run_id = self.launch("proc", runId="tkfail")
         self.wait_for(lambda: self.read_attempts(run_id) or None, "the first attempt")
-        time.sleep(0.6)   # let the attempt end while the trigger refuses its record
+        # let the attempt end while the trigger refuses its record
+        self.wait_for(lambda: "run tkfail: state change not recorded" in self.server.stderr() or None,
+                      "the refused node.finished write")
         self.sql("DROP TRIGGER no_fin")
         view = self.wait_run(run_id)
         self.assertEqual(view["status"], "finished", view)
@@ -1562,6 +1564,10 @@ class Review(EngineCase):
         self.fail_inserts("no_out_ev", "events", "NEW.run_id = 'hungrun' AND NEW.event = 'task.output'")
         run_id = self.launch("hung", runId="hungrun")
         pid = self.wait_pid_file(run_id, "sh.pid")
+        # The pid file can be written before the server has read "started"
+        # off the pipe: keep the trigger until the failed write is logged.
+        self.wait_for(lambda: "run hungrun: state change not recorded" in self.server.stderr() or None,
+                      "the refused task.output write")
         self.sql("DROP TRIGGER no_out_ev")
         err = self.refuse("cancelRun", {"runId": run_id}, "Busy")
         self.assertIn("being stopped", err["message"])
