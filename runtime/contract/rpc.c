@@ -63,6 +63,17 @@ char *anvil_rpc_error_frame(const char *id, const anvil_error *e)
     return frame_to_text(f);
 }
 
+char *anvil_rpc_error_instead(char *frame, const anvil_error *e, int *http_status)
+{
+    cJSON *old = frame ? cJSON_Parse(frame) : NULL;
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(old, "id");
+    char *text = anvil_rpc_error_frame(cJSON_IsString(id) ? id->valuestring : NULL, e);
+    cJSON_Delete(old);
+    free(frame);
+    *http_status = anvil_error_http_status(e);
+    return text;
+}
+
 char *anvil_rpc_ok_frame(const char *id, cJSON *payload)
 {
     cJSON *f = frame_head(id, true);

@@ -45,6 +45,12 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
  * outside dispatch (auth, framing). NULL id means a fresh UUID. */
 char *anvil_rpc_error_frame(const char *id, const anvil_error *e);
 
+/* The error frame that replaces an answer already rendered (`frame`,
+ * consumed) when what it reported could not be made durable: same id,
+ * ok false, error e; *http_status is set to e's. NULL when out of
+ * memory. */
+char *anvil_rpc_error_instead(char *frame, const anvil_error *e, int *http_status);
+
 /* Render a successful frame around `payload` (consumed). */
 char *anvil_rpc_ok_frame(const char *id, cJSON *payload);
 

@@ -138,6 +138,16 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
      * database calls running with nothing in memory to drive it). */
     anvil_run_record rec;
     if (not_active(e, old->rec.run_id, &rec, err) != 0) {
+        if (err->code == ANVIL_ERR_RUN_NOT_FOUND) {
+            /* Its launch was lost with its batch (store_txn.h): the run
+             * never existed for anyone, and its caller was told so. */
+            anvil_error_clear(err);
+            anvil_log(ANVIL_LOG_INFO, "run %s: its launch was not recorded; dropped",
+                      old->rec.run_id);
+            anvil_registry_forget(e, old);
+            *rp = NULL;
+            return 0;
+        }
         anvil_run_mark_broken(old);
         return -1;
     }
@@ -303,6 +313,8 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
     e->store = store;
     e->cfg = cfg;
     e->queue_tail = &e->queue;
+    e->durable_tail = &e->durable;
+    e->batch_no = 1;   /* a new run's batch_no (0) is never the open batch's */
     e->rewind_wake[0] = e->rewind_wake[1] = -1;
     e->workspace_root = workspace_root_for(cfg->database);
     e->workflows = cfg->n_workflows ? calloc(cfg->n_workflows, sizeof *e->workflows) : NULL;
@@ -389,6 +401,8 @@ void anvil_engine_free(anvil_engine *e)
     /* Rewinds in flight finish first: they drive their runs again. */
     anvil_rewind_shutdown(e);
     anvil_retention_stop(e);
+    /* Nothing may still wait on the engine when it is gone. */
+    anvil_store_flush(e->store);
     if (e->heartbeat)
         event_free(e->heartbeat);
     if (e->repair)
@@ -501,6 +515,12 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
     char *id = l->run_id ? strdup(l->run_id) : new_run_id();
     if (!id)
         return anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+    /* A mirror left by a launch whose batch was lost goes first. */
+    run_rt *stale = anvil_registry_find(e, id);
+    if (stale && stale->broken && !stale->advancing && reload_run(e, &stale, err) != 0) {
+        free(id);
+        return -1;
+    }
     anvil_run_record probe;
     int taken = anvil_store_run_get(e->store, id, &probe);
     anvil_run_record_clear(&probe);
@@ -562,6 +582,8 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         return -1;
     }
     bool ok = anvil_store_run_insert(e->store, &r->rec) == 0;
+    if (ok)
+        anvil_run_row_written(r);
     for (size_t i = 0; ok && i < wf->n_nodes; i++)
         ok = anvil_run_put_node(r, &r->nodes[i]) == 0;
     cJSON *p = ok ? cJSON_CreateObject() : NULL;

@@ -95,6 +95,10 @@ int anvil_engine_delete_run(anvil_engine *e, const char *run_id, anvil_error *er
         return anvil_store_error(e->store, err, "deleting the run failed");
     if (rc == 0)
         return anvil_error_set(err, ANVIL_ERR_RUN_NOT_FOUND, "Run not found: %s", run_id);
+    /* Streams hear of it, and its files go, only once the removal is
+     * durable (group commit, store_txn.h). */
+    if (anvil_store_flush(e->store) != 0)
+        return anvil_store_error(e->store, err, "deleting the run failed");
     e->state_version = sv;
     anvil_log(ANVIL_LOG_INFO, "run %s deleted", run_id);
     publish_deleted(e, run_id, sv, now);

@@ -10,6 +10,7 @@
 #include "clock.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
+#include "engine_registry.h"
 #include "json_print.h"
 #include "log.h"
 #include "store_runs.h"
@@ -135,6 +136,36 @@ static char *frame_text(run_rt *r)
 
 /* ---- transactions ------------------------------------------------------------ */
 
+static void on_batch_end(void *ctx, bool ok);
+
+/* Join the store's open batch: the engine hears when it ends, and r is
+ * remembered as changed in it. 0 / -1 (out of memory). */
+static int join_batch(run_rt *r)
+{
+    anvil_engine *e = r->eng;
+    if (!e->batch_waiting) {
+        if (anvil_store_when_durable(e->store, on_batch_end, e) != 0)
+            return -1;
+        e->batch_waiting = true;
+        e->batch_state_version = e->txn_state_version;
+    }
+    if (r->batch_no == e->batch_no)
+        return 0;
+    if (e->n_touched == e->cap_touched) {
+        size_t cap = e->cap_touched ? e->cap_touched * 2 : 32;
+        char **t = realloc(e->touched, cap * sizeof *t);
+        if (!t)
+            return -1;
+        e->touched = t;
+        e->cap_touched = cap;
+    }
+    if (!(e->touched[e->n_touched] = strdup(r->rec.run_id)))
+        return -1;
+    e->n_touched++;
+    r->batch_no = e->batch_no;
+    return 0;
+}
+
 int anvil_run_begin(run_rt *r)
 {
     anvil_engine *e = r->eng;
@@ -152,6 +183,10 @@ int anvil_run_begin(run_rt *r)
         return anvil_run_end(r, false);
     }
     e->in_txn = true;
+    if (anvil_store_batch_open(e->store) && join_batch(r) != 0) {
+        anvil_log(ANVIL_LOG_ERROR, "run %s: out of memory joining the batch", r->rec.run_id);
+        return anvil_run_end(r, false);
+    }
     return 0;
 }
 
@@ -177,8 +212,7 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
     char *tree = frame ? frame_text(r) : NULL;
     char *ptext = payload ? anvil_json_print(payload) : NULL;
     int rc = (!payload || !ptext || (frame && !tree)) ? -1 : 0;
-    if (rc == 0)
-        rc = anvil_store_run_update(e->store, &r->rec);
+    r->row_dirty = true;   /* written once, at the end of the change */
     if (rc == 0 && frame)
         rc = anvil_store_frame_insert(e->store, r->rec.run_id, r->rec.frame_no, now, tree,
                                       r->rec.last_seq, r->rec.workspace_head);
@@ -225,6 +259,43 @@ static void flush_events(anvil_engine *e, bool publish)
     }
 }
 
+/* Writes work again: reload the runs a failure left behind now, not after
+ * the backoff the failures built up. */
+static void repair_now_if_due(anvil_engine *e)
+{
+    if (e->repair_due && e->repair) {
+        e->repair_due = false;
+        e->repair_backoff_ms = ANVIL_ENGINE_REPAIR_FIRST_MS;
+        struct timeval now = { 0, 0 };
+        evtimer_add(e->repair, &now);
+    }
+}
+
+/* The run row as the change left it. Most changes move neither the status
+ * nor the end time, and then the cheaper statement leaves the run's index
+ * entries alone. */
+static int write_row(run_rt *r)
+{
+    anvil_store *s = r->eng->store;
+    bool moved = strcmp(r->written_status, r->rec.status) != 0 ||
+                 r->written_finished_at_ms != r->rec.finished_at_ms;
+    int rc = moved ? anvil_store_run_update(s, &r->rec) : anvil_store_run_progress(s, &r->rec);
+    if (rc != 0)
+        return -1;
+    anvil_run_row_written(r);
+    return 0;
+}
+
+void anvil_run_row_written(run_rt *r)
+{
+    r->row_dirty = false;
+    if (strlen(r->rec.status) < sizeof r->written_status)
+        strcpy(r->written_status, r->rec.status);
+    else
+        r->written_status[0] = '\0';
+    r->written_finished_at_ms = r->rec.finished_at_ms;
+}
+
 int anvil_run_end(run_rt *r, bool ok)
 {
     anvil_engine *e = r->eng;
@@ -236,18 +307,23 @@ int anvil_run_end(run_rt *r, bool ok)
      * without it (recovery only reloads runs that have not). */
     if (ok && !r->completed && anvil_run_ended(r))
         ok = note_completed(r) == 0;
+    if (ok && r->row_dirty)
+        ok = write_row(r) == 0;
     /* Closed before publishing: a subscriber may start the next change. */
     e->in_txn = false;
     if (ok && anvil_store_commit(e->store) == 0) {
-        flush_events(e, true);
-        /* Writes work again: reload the runs a failure left behind now,
-         * not after the backoff the failures built up. */
-        if (e->repair_due && e->repair) {
-            e->repair_due = false;
-            e->repair_backoff_ms = ANVIL_ENGINE_REPAIR_FIRST_MS;
-            struct timeval now = { 0, 0 };
-            evtimer_add(e->repair, &now);
+        if (anvil_store_batch_open(e->store)) {
+            /* Part of the batch now: its events wait for it to be durable. */
+            if (e->queue) {
+                *e->durable_tail = e->queue;
+                e->durable_tail = e->queue_tail;
+                e->queue = NULL;
+                e->queue_tail = &e->queue;
+            }
+            return 0;
         }
+        flush_events(e, true);
+        repair_now_if_due(e);
         return 0;
     }
     /* An unavailable database was logged once by the store already. */
@@ -256,10 +332,84 @@ int anvil_run_end(run_rt *r, bool ok)
                   anvil_store_errmsg(e->store));
     anvil_store_rollback(e->store);
     flush_events(e, false);
+    /* Its batch committing says nothing about writes working again. */
+    if (e->batch_waiting)
+        e->batch_failures = true;
     /* Nothing of the change was published: the versions it took are free. */
     e->state_version = e->txn_state_version;
     anvil_run_mark_broken(r);
     return -1;
+}
+
+static void drop_queue(queued_event *q)
+{
+    while (q) {
+        queued_event *next = q->next;
+        free(q->run_id);
+        free(q->event);
+        cJSON_Delete(q->payload);
+        free(q);
+        q = next;
+    }
+}
+
+/* The store's batch ended (store_txn.h). Durable: publish its events, in
+ * order, and let the runs that ended in it go. Lost: nothing of it
+ * happened, so every run it touched is reloaded from the database (the
+ * repair timer), and the state versions it took are free again. */
+static void on_batch_end(void *ctx, bool ok)
+{
+    anvil_engine *e = ctx;
+    queued_event *q = e->durable;
+    e->durable = NULL;
+    e->durable_tail = &e->durable;
+    char **touched = e->touched;
+    size_t n = e->n_touched;
+    e->touched = NULL;
+    e->n_touched = e->cap_touched = 0;
+    bool failures = e->batch_failures;
+    e->batch_waiting = e->batch_failures = false;
+    e->batch_no++;
+    if (!ok) {
+        drop_queue(q);
+        e->state_version = e->batch_state_version;
+        if (e->in_txn)   /* the change in progress is lost with the batch */
+            e->txn_state_version = e->batch_state_version;
+        if (!anvil_store_unavailable(e->store))
+            anvil_log(ANVIL_LOG_ERROR, "%zu run(s) changed but not recorded: %s", n,
+                      anvil_store_errmsg(e->store));
+    }
+    while (ok && q) {
+        queued_event *next = q->next;
+        anvil_event ev = { q->run_id, q->seq, q->event, q->payload, q->state_version, q->at_ms };
+        anvil_events_publish(&e->bus, &ev);
+        q->next = NULL;
+        drop_queue(q);
+        q = next;
+    }
+    for (size_t i = 0; i < n; i++) {
+        run_rt *r = anvil_registry_find(e, touched[i]);
+        if (r && !ok) {
+            r->forget_when_durable = false;
+            anvil_run_mark_broken(r);
+        } else if (r && r->forget_when_durable && !r->advancing && !r->broken &&
+                   r->running_tasks == 0 && anvil_run_ended(r)) {
+            anvil_registry_forget(e, r);
+        }
+        free(touched[i]);
+    }
+    free(touched);
+    if (ok && !failures)
+        repair_now_if_due(e);
+}
+
+void anvil_run_forget_when_done(run_rt *r)
+{
+    anvil_engine *e = r->eng;
+    if (e->batch_waiting && r->batch_no == e->batch_no)
+        r->forget_when_durable = true;
+    else
+        anvil_registry_forget(e, r);
 }
 
 void anvil_run_mark_broken(run_rt *r)

@@ -5,8 +5,10 @@
  * one anvil_run_note per event, anvil_run_end. A note updates the run row
  * (with the status derived from the node states), may add a frame (the
  * node tree with states) and appends an event with the run's next seq; the
- * events are published on the bus only after the commit. The change that
- * ends a run records run.completed with it.
+ * events are published on the bus only once the change is durable: at its
+ * commit, or with group commit (store_txn.h) when the batch it was released
+ * into commits. A lost batch marks every run it touched broken. The change
+ * that ends a run records run.completed with it.
  *
  * Transactions do not nest, and every note is inside one (asserted).
  */
@@ -29,6 +31,10 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload);
  * database last saw it; a restart resumes from there). 0 / -1. */
 int anvil_run_end(run_rt *r, bool ok);
 
+/* The run row now holds r->rec (after an insert or a full update made
+ * outside anvil_run_end), so the next change can tell what moved. */
+void anvil_run_row_written(run_rt *r);
+
 /* Inside the transaction: write a node's row. 0 / -1. */
 int anvil_run_put_node(run_rt *r, node_rt *n);
 
@@ -39,6 +45,11 @@ cJSON *anvil_run_node_payload(run_rt *r, const node_rt *n);
 /* Record run.completed, in a transaction of its own, for a run whose end
  * is only found by deriving its status now (no-op otherwise). */
 void anvil_run_complete_if_done(run_rt *r);
+
+/* r has ended and no task of it runs: take it out of the registry, now,
+ * or once the batch that recorded its end is durable (should that batch
+ * be lost, r must still be there to be reloaded). */
+void anvil_run_forget_when_done(run_rt *r);
 
 /* A write of r failed or could not be made: stop writing for it and have
  * the repair timer reload it from the database (engine.c). */

@@ -16,6 +16,7 @@
 #include "engine_retention.h"
 #include "log.h"
 #include "store_retention.h"
+#include "store_txn.h"
 
 #define ASSERT_ON_LOOP(e) assert(pthread_equal((e)->loop_thread, pthread_self()))
 
@@ -75,6 +76,9 @@ static bool apply_workflow(anvil_engine *e, const char *workflow, int64_t now, i
 
 static void vacuum(anvil_engine *e)
 {
+    /* Pages go back to the file outside any batch (store_txn.h). */
+    if (anvil_store_flush(e->store) != 0)
+        return;
     int on = anvil_store_incremental_vacuum_on(e->store);
     if (on == 1 && anvil_store_incremental_vacuum(e->store, ANVIL_RETENTION_VACUUM_PAGES) != 0)
         anvil_log(ANVIL_LOG_WARN, "retention: %s", anvil_store_errmsg(e->store));
@@ -112,6 +116,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
  * on rewrites the file once. */
 static void ensure_vacuum_mode(anvil_engine *e)
 {
+    /* VACUUM cannot run inside a transaction: commit recovery's changes. */
+    if (anvil_store_flush(e->store) != 0)
+        return;
     int on = anvil_store_incremental_vacuum_on(e->store);
     if (on != 0)
         return;

@@ -328,11 +328,9 @@ static int commit_rewind(rewind_ctx *x, const anvil_frame_row *frame,
         cJSON_AddStringToObject(p, "caller", x->caller);
     }
     ok = p && anvil_run_note(r, false, "run.time_travel_jumped", p) == 0;
-    if (ok && anvil_run_ended(r)) {
-        /* The frame shows the run ended: nothing to hold it for. */
-        r->rec.held = false;
-        ok = anvil_store_run_update(e->store, &r->rec) == 0;
-    }
+    if (ok && anvil_run_ended(r))
+        r->rec.held = false;   /* the frame shows the run ended: nothing to hold it for
+                                  (anvil_run_end writes the row) */
     if (anvil_run_end(r, ok) != 0) {
         anvil_run_free(r);
         if (ax.oom)
@@ -525,10 +523,13 @@ int anvil_rewind_begin(anvil_engine *e, const char *run_id, int64_t frame_no,
         .workspace_before = rec->workspace_head, .started_at_ms = x->started_ms,
         .finished_at_ms = -1,
     };
-    if (anvil_store_audit_insert(e->store, &a, &x->audit_id) != 0) {
+    if (anvil_store_audit_insert(e->store, &a, &x->audit_id) != 0 ||
+        anvil_store_flush(e->store) != 0) {
         anvil_store_error(e->store, err, "writing the rewind's audit row failed");
         goto fail;
     }
+    /* The flush may have let a run that ended in its batch go. */
+    live = anvil_registry_find(e, run_id);
     /* The mirror is dropped: from here the rows are the truth, and the run
      * is loaded again from them whatever happens. Until then it is Busy. */
     if (live)

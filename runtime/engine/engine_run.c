@@ -342,7 +342,7 @@ void anvil_run_advance(run_rt *r)
     /* A broken run's mirror may say it ended when the database does not
      * know it: it stays for the repair timer to reload. */
     if (anvil_run_ended(r) && r->running_tasks == 0 && !r->broken)
-        anvil_registry_forget(r->eng, r);
+        anvil_run_forget_when_done(r);
 }
 
 /* A process attempt ended and was recorded (engine_task.h). */

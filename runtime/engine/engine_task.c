@@ -356,6 +356,12 @@ static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
         free(cmd);
         return;
     }
+    /* The attempt's start is durable before its process exists: after a
+     * crash, recovery must know of every process it may have left. */
+    if (anvil_store_flush(e->store) != 0 || r->broken) {
+        free(cmd);
+        return;
+    }
     if (!cmd) {
         record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);
         return;

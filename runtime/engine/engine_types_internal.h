@@ -65,6 +65,12 @@ typedef struct run_rt {
     bool advancing, again;          /* reentrancy guard for advance() */
     bool broken;                    /* a write failed: stop driving it */
     bool completed;                 /* run.completed has been recorded */
+    bool row_dirty;                 /* a note changed rec since the row was written */
+    char written_status[24];        /* rec.status as last written ("" unknown) */
+    int64_t written_finished_at_ms;
+    uint64_t batch_no;              /* the engine's batch_no when it last changed */
+    bool forget_when_durable;       /* ended in the open batch: leaves the
+                                       registry once that batch is durable */
     anvil_hnode link;               /* in anvil_engine.runs, keyed by rec.run_id */
 } run_rt;
 
@@ -105,6 +111,16 @@ struct anvil_engine {
     int64_t repair_backoff_ms;      /* doubles while writes keep failing */
     bool repair_due;                /* a run broke since the last repair */
     struct queued_event *queue, **queue_tail;   /* recorded, not yet committed */
+    /* Group commit (store_txn.h): the changes released into the store's
+     * open batch. Their events wait for it to be durable; should it be
+     * lost, the runs they touched are reloaded from the database. */
+    struct queued_event *durable, **durable_tail;
+    bool batch_waiting;             /* registered for the open batch's end */
+    bool batch_failures;            /* a change of the open batch failed */
+    uint64_t batch_no;              /* counts batches; a run's batch_no says it is in this one */
+    int64_t batch_state_version;    /* state_version when the open batch began */
+    char **touched;                 /* run ids changed in the open batch */
+    size_t n_touched, cap_touched;
     /* Rewinds in flight (engine_rewind.c): their workers hand each one
      * back to the loop by writing its pointer to the wake pipe. */
     rewind_slot *rewinds;

@@ -13,6 +13,7 @@
 #include "gateway.h"
 #include "http_routes.h"
 #include "log.h"
+#include "store_txn.h"
 #include "ws_gateway.h"
 
 /* Is this browser Origin allowed to open the WebSocket? Same origin as the
@@ -66,6 +67,23 @@ static int gateway_upgrade(void *ctx, evutil_socket_t fd, const anvil_http_reque
         return -1;
     }
     return anvil_ws_bridge_upgrade(b, fd, req, extra, extra_len, res);
+}
+
+/* Group commit (store_txn.h): the changes made while this turn's ready
+ * events ran share one commit, made once they have all run (an event made
+ * active now is queued behind them). */
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    anvil_gateway *gw = arg;
+    anvil_store_flush(gw->store);
+}
+
+static void batch_opened(void *ctx)
+{
+    anvil_gateway *gw = ctx;
+    event_active(gw->flush_ev, 0, 0);
 }
 
 /* The HTTP server has one ctx (the gateway); requests go to the routes. */
@@ -163,6 +181,13 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
         anvil_gateway_free(gw);
         return NULL;
     }
+    gw->flush_ev = event_new(base, -1, 0, on_flush, gw);
+    if (!gw->flush_ev) {
+        snprintf(err, errlen, "out of memory");
+        anvil_gateway_free(gw);
+        return NULL;
+    }
+    anvil_store_group_commit(gw->store, batch_opened, gw);
     if (anvil_engine_new(base, gw->store, &gw->cfg, &gw->engine, diags, err, errlen) != 0) {
         anvil_gateway_free(gw);
         return NULL;
@@ -223,6 +248,10 @@ void anvil_gateway_free(anvil_gateway *gw)
 {
     if (!gw)
         return;
+    /* What the last turn changed is committed while those waiting for it
+     * (answers, event streams) are all still there. */
+    if (gw->store)
+        anvil_store_flush(gw->store);
     anvil_http_server_free(gw->http);
     anvil_ws_gateway_free(gw->ws);     /* after the server: no more upgrades */
     anvil_cron_sched_stop(&gw->cron);
@@ -234,6 +263,8 @@ void anvil_gateway_free(anvil_gateway *gw)
     if (gw->drain_timer)
         event_free(gw->drain_timer);
     anvil_store_close(gw->store);
+    if (gw->flush_ev)
+        event_free(gw->flush_ev);
     anvil_config_clear(&gw->cfg);
     free(gw);
 }

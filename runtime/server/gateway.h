@@ -34,6 +34,7 @@ typedef struct anvil_gateway {
     anvil_routes routes;           /* the HTTP surface's view of the above */
     struct event *sigint, *sigterm;
     struct event *drain_timer;
+    struct event *flush_ev;        /* commits the store's batch at the end of a loop turn */
     bool draining;                 /* SIGTERM/SIGINT arrived */
     int64_t drain_started_ms;      /* monotonic; when it did */
     int64_t drain_grace_ms;        /* shutdownGraceMs; 0 after a second signal */

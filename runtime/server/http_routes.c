@@ -20,6 +20,8 @@
 #include "http_routes.h"
 #include "log.h"
 #include "rpc.h"
+#include "store.h"
+#include "store_txn.h"
 #include "webhooks.h"
 
 static const char *head_header(void *ctx, const char *name)
@@ -101,21 +103,86 @@ static void health(const anvil_routes *rt, anvil_http_response *res)
 #define OOM_FRAME "{\"type\":\"res\",\"ok\":false,\"apiVersion\":\"v1\"," \
                   "\"error\":{\"version\":\"v1\",\"code\":\"Internal\",\"message\":\"out of memory\"}}"
 
-/* Answers that come later (call.h): the request waits in the HTTP server. */
-static void *hold_reply(void *conn)
-{
-    return anvil_http_defer(conn);
-}
+/* ---- answers after their changes are durable --------------------------------- */
 
-static void send_reply(void *handle, char *frame, int http_status)
+/* With group commit (store_txn.h) a call's changes are committed with the
+ * rest of the loop turn's: its answer waits in the HTTP server (as a
+ * deferred one does) until that batch is durable, and becomes a
+ * StorageUnavailable or Internal error if the batch was lost. An answer
+ * given while no batch is open goes out at once. */
+typedef struct held_reply {
+    anvil_store *store;
+    void *http;          /* anvil_http_defer's handle */
+    char *frame;         /* the answer, until it is sent */
+    int status;
+} held_reply;
+
+static void send_held(held_reply *h, char *frame, int http_status)
 {
     anvil_http_response res = { .status = 500, .body = evbuffer_new() };
     if (res.body)
         send_text(&res, frame ? http_status : 500, frame ? frame : OOM_FRAME);
     free(frame);
-    anvil_http_pending_answer(handle, res.body ? &res : NULL);
+    anvil_http_pending_answer(h->http, res.body ? &res : NULL);
     if (res.body)
         evbuffer_free(res.body);
+    free(h);
+}
+
+static char *lost(anvil_store *s, char *frame, int *http_status)
+{
+    anvil_error e = { 0 };
+    anvil_store_error(s, &e, "the change was not recorded");
+    char *text = anvil_rpc_error_instead(frame, &e, http_status);
+    anvil_error_clear(&e);
+    return text;
+}
+
+static void on_durable(void *ctx, bool ok)
+{
+    held_reply *h = ctx;
+    char *frame = h->frame;
+    int status = h->status;
+    if (!ok)
+        frame = lost(h->store, frame, &status);
+    send_held(h, frame, status);
+}
+
+/* Send `frame` on h once the store's open batch is durable (now when
+ * none is open). Consumes frame and h. */
+static void answer_held(held_reply *h, char *frame, int http_status)
+{
+    h->frame = frame;
+    h->status = http_status;
+    if (anvil_store_when_durable(h->store, on_durable, h) == 0)
+        return;
+    /* No batch open, or no memory to wait in it: commit it now. */
+    on_durable(h, anvil_store_flush(h->store) == 0);
+}
+
+/* The call's view of the HTTP request, for anvil_reply_ops. */
+typedef struct reply_conn {
+    anvil_store *store;
+    anvil_http_response *res;
+} reply_conn;
+
+static void *hold_reply(void *conn)
+{
+    reply_conn *rc = conn;
+    held_reply *h = calloc(1, sizeof *h);
+    if (h && !(h->http = anvil_http_defer(rc->res))) {
+        free(h);
+        h = NULL;
+    }
+    if (h)
+        h->store = rc->store;
+    return h;
+}
+
+/* A deferred handler's answer (call.h), itself held until durable. */
+static void send_reply(void *handle, char *frame, int http_status)
+{
+    answer_held(handle, frame, http_status);
 }
 
 static const anvil_reply_ops http_replies = { .hold = hold_reply, .answer = send_reply };
@@ -153,10 +220,11 @@ static void rpc(const anvil_routes *rt, const anvil_http_request *req, const cha
         free(text);
         return;
     }
+    reply_conn conn = { rt->svc->store, res };
     anvil_rpc_input in = {
         .forced_method = forced, .body = req->body, .body_len = req->body_len,
         .request_id = request_id, .transport = ANVIL_TRANSPORT_HTTP,
-        .replies = &http_replies, .reply_conn = res,
+        .replies = &http_replies, .reply_conn = &conn,
     };
     int status = 500;
     char *text = anvil_rpc_handle(rt->svc, &p, &in, &status);
@@ -166,6 +234,19 @@ static void rpc(const anvil_routes *rt, const anvil_http_request *req, const cha
     if (!text) {
         send_text(res, 500, OOM_FRAME);
         return;
+    }
+    if (anvil_store_batch_open(conn.store)) {
+        held_reply *h = hold_reply(&conn);
+        if (h) {
+            answer_held(h, text, status);
+            return;
+        }
+        if (anvil_store_flush(conn.store) != 0)
+            text = lost(conn.store, text, &status);
+        if (!text) {
+            send_text(res, 500, OOM_FRAME);
+            return;
+        }
     }
     send_text(res, status, text);
     free(text);
@@ -179,6 +260,12 @@ static void webhook(const anvil_routes *rt, const anvil_http_request *req, const
     anvil_webhook_answer a;
     if (anvil_webhook_handle(rt->svc, workflow, req->head, req->body, req->body_len, &a, &e) != 0)
         return send_error_body(res, &e, true);
+    /* The sender may stop retrying once answered: commit first. */
+    if (anvil_store_flush(rt->svc->store) != 0) {
+        anvil_webhook_answer_clear(&a);
+        anvil_store_error(rt->svc->store, &e, "the delivery was not recorded");
+        return send_error_body(res, &e, true);
+    }
     if (a.replayed)
         anvil_http_response_header(res, "Idempotent-Replayed", "true");
     send_text(res, a.status, a.body);

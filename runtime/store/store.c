@@ -9,6 +9,7 @@
 #include "error.h"
 #include "store.h"
 #include "store_db.h"
+#include "store_txn.h"
 #include "store_migrations.h"
 
 #include <stdarg.h>
@@ -111,8 +112,11 @@ static int tune(anvil_store *s, const char *path, char *err, size_t errlen)
         return anvil_store_fail(s, err, errlen,
                                 "%s: could not enable WAL journal mode (got \"%s\")", path, mode);
     char msg[200];
-    if (anvil_store_exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", msg,
-                         sizeof msg) != 0)
+    /* temp_store: each change in a group-commit batch is a savepoint
+     * (store_txn.h), whose undo copies go to a statement journal; in a
+     * file that is a pwrite per page touched, in memory a memcpy. */
+    if (anvil_store_exec(s, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                            " PRAGMA temp_store=MEMORY;", msg, sizeof msg) != 0)
         return anvil_store_fail(s, err, errlen, "%s: %s", path, msg);
     return 0;
 }
@@ -123,6 +127,14 @@ int anvil_store_open(const char *path, anvil_store **out, char *err, size_t errl
     anvil_store *s = calloc(1, sizeof *s);
     if (!s)
         return anvil_store_fail(NULL, err, errlen, "%s: out of memory", path);
+    /* Before SQLite first initializes (a later call is refused, harmlessly):
+     * its memory statistics take a global mutex on every allocation, and
+     * nothing here reads them. */
+    static bool configured;
+    if (!configured) {
+        configured = true;
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    }
     /* The server is single-threaded, so SQLite's own locking is pure cost. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
@@ -145,6 +157,9 @@ void anvil_store_close(anvil_store *s)
 {
     if (!s)
         return;
+    /* Changes still in a batch were never answered, but they happened:
+     * keep them (their owners flush first when they need the answer). */
+    anvil_store_flush(s);
     anvil_store_db_free(s);
 }
 

@@ -48,6 +48,8 @@ int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, 
             anvil_log(ANVIL_LOG_ERROR, "database unavailable: %s (requests that need it answer "
                       "503 StorageUnavailable; logged again once it has recovered)", msg);
         }
+        if (s->after_failure)
+            s->after_failure(s);
     }
     return -1;
 }

@@ -45,6 +45,16 @@ struct anvil_store {
     struct anvil_sql_cached { const char *sql; sqlite3_stmt *st; } sql_cache[96];
     size_t n_sql_cache;
     int txn_depth;        /* anvil_store_begin nesting */
+    /* Group commit (store_txn.h). */
+    void (*batch_opened)(void *ctx);   /* NULL: every change commits alone */
+    void *batch_ctx;
+    bool batch;           /* a BEGIN is open, holding changes */
+    bool batch_lost;      /* SQLite rolled the batch back on its own */
+    struct anvil_store_waiter *waiters, **waiters_tail;
+    /* Called by anvil_store_fail: store_txn.c checks whether SQLite rolled
+     * the batch back by itself (a hook, so this file does not call up
+     * into the one that calls it). NULL without group commit. */
+    void (*after_failure)(anvil_store *s);
     int fail_rc;          /* SQLite's extended code at the last failure */
     bool degraded;        /* the database was unavailable at the last failure:
                              logged once, until a commit succeeds again */

@@ -16,44 +16,6 @@
 #include "store_runs.h"
 #include "store_sql.h"
 
-/* ---- transactions ---------------------------------------------------- */
-
-int anvil_store_begin(anvil_store *s)
-{
-    if (s->txn_depth++ > 0)
-        return 0;
-    char msg[200];
-    if (anvil_store_exec(s, "BEGIN IMMEDIATE", msg, sizeof msg) != 0) {
-        s->txn_depth = 0;
-        return anvil_store_fail(s, NULL, 0, "begin: %s", msg);
-    }
-    return 0;
-}
-
-int anvil_store_commit(anvil_store *s)
-{
-    if (s->txn_depth <= 0)
-        return anvil_store_fail(s, NULL, 0, "commit without begin");
-    if (--s->txn_depth > 0)
-        return 0;
-    char msg[200];
-    if (anvil_store_exec(s, "COMMIT", msg, sizeof msg) != 0) {
-        anvil_store_fail(s, NULL, 0, "commit: %s", msg);
-        anvil_store_rollback_quietly(s);
-        return -1;
-    }
-    anvil_store_recovered(s);
-    return 0;
-}
-
-void anvil_store_rollback(anvil_store *s)
-{
-    if (s->txn_depth > 0) {
-        s->txn_depth = 0;
-        anvil_store_rollback_quietly(s);
-    }
-}
-
 /* ---- runs -------------------------------------------------------------- */
 
 void anvil_run_record_clear(anvil_run_record *r)
@@ -135,6 +97,20 @@ int anvil_store_run_update(anvil_store *s, const anvil_run_record *r)
     int n = anvil_sql_exec(s, sql, "sssiiiinsi", r->run_id, r->status, r->error,
                            (int64_t)r->cancel_requested, r->last_seq, r->frame_no,
                            r->updated_at_ms, r->finished_at_ms, r->workspace_head,
+                           (int64_t)r->held);
+    if (n == 0)
+        return anvil_store_fail(s, NULL, 0, "run %s vanished", r->run_id);
+    return n < 0 ? -1 : 0;
+}
+
+int anvil_store_run_progress(anvil_store *s, const anvil_run_record *r)
+{
+    /* No indexed column is set, so no index entry of the run is rewritten. */
+    static const char sql[] =
+        "UPDATE runs SET error = ?2, cancel_requested = ?3, last_seq = ?4, frame_no = ?5,"
+        " updated_at_ms = ?6, workspace_head = ?7, held = ?8 WHERE run_id = ?1";
+    int n = anvil_sql_exec(s, sql, "ssiiiisi", r->run_id, r->error, (int64_t)r->cancel_requested,
+                           r->last_seq, r->frame_no, r->updated_at_ms, r->workspace_head,
                            (int64_t)r->held);
     if (n == 0)
         return anvil_store_fail(s, NULL, 0, "run %s vanished", r->run_id);

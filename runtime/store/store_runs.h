@@ -14,13 +14,8 @@
 #include <stdint.h>
 
 #include "store.h"
+#include "store_txn.h"
 
-/* BEGIN IMMEDIATE; nested calls only count. 0 / -1. */
-int anvil_store_begin(anvil_store *s);
-/* COMMIT at the outermost level. 0 / -1 (the transaction is rolled back). */
-int anvil_store_commit(anvil_store *s);
-/* ROLLBACK the whole transaction, whatever the nesting. */
-void anvil_store_rollback(anvil_store *s);
 
 typedef struct anvil_run_record {
     char *run_id, *workflow, *status, *input_json, *options_json;
@@ -39,6 +34,9 @@ void anvil_run_record_clear(anvil_run_record *r);
 int anvil_store_run_insert(anvil_store *s, const anvil_run_record *r);
 /* Update the mutable columns of a run. */
 int anvil_store_run_update(anvil_store *s, const anvil_run_record *r);
+/* The same, but neither status nor finished_at_ms (which the run indexes
+ * hold): for a change that moved neither. */
+int anvil_store_run_progress(anvil_store *s, const anvil_run_record *r);
 /* 1 found, 0 not found, -1 error. */
 int anvil_store_run_get(anvil_store *s, const char *run_id, anvil_run_record *out);
 /* Run id launched earlier with this idempotency key: 1 (and *run_id

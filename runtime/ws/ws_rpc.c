@@ -20,6 +20,8 @@
 
 #include "method.h"
 #include "rpc.h"
+#include "store.h"
+#include "store_txn.h"
 #include "ws_gateway_internal.h"
 
 const anvil_stream_ops anvil_ws_stream_ops = {
@@ -67,10 +69,27 @@ static void *hold_reply(void *conn)
     return r;
 }
 
+/* With group commit (store_txn.h) the call's changes are committed before
+ * its answer goes out (the WebSocket answers in place, so this commits the
+ * loop turn's batch now), and a lost batch turns the answer into the
+ * error. */
+static char *durable(const anvil_services *svc, char *frame, int *status)
+{
+    if (!frame || anvil_store_flush(svc->store) == 0)
+        return frame;
+    anvil_error e = { 0 };
+    anvil_store_error(svc->store, &e, "the change was not recorded");
+    char *text = anvil_rpc_error_instead(frame, &e, status);
+    anvil_error_clear(&e);
+    return text;
+}
+
 static void send_reply(void *handle, char *frame, int http_status)
 {
     (void)http_status;
     ws_reply *r = handle;
+    if (r->c)
+        frame = durable(r->c->w->svc, frame, &http_status);
     ws_conn *c = r->c;
     if (c) {
         ws_reply **pp = &c->replies;
@@ -105,6 +124,8 @@ static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
     };
     int status = 0;
     char *text = anvil_rpc_handle(w->svc, &c->principal, &in, &status);
+    if (text)
+        text = durable(w->svc, text, &status);
     if (!text && status == 0) {
         /* Deferred: send_reply answers. Nothing was subscribed or opened. */
         assert(!sub);
