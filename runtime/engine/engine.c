@@ -521,9 +521,12 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         free(id);
         return -1;
     }
+    /* A generated id is new by construction (its INSERT would refuse a
+     * duplicate anyway); one the caller chose may name an existing run. */
     anvil_run_record probe;
-    int taken = anvil_store_run_get(e->store, id, &probe);
-    anvil_run_record_clear(&probe);
+    int taken = l->run_id ? anvil_store_run_get(e->store, id, &probe) : 0;
+    if (l->run_id)
+        anvil_run_record_clear(&probe);
     if (taken != 0) {
         if (taken < 0)
             anvil_store_error(e->store, err, NULL);
