@@ -74,28 +74,104 @@ static char *utf8_clean(const char *s, size_t len)
     return out;
 }
 
-/* Record the attempt's start: node running, attempt row, node.started. */
-static bool record_start(run_rt *r, node_rt *n)
+/* Inside a change: the attempt's start, i.e. the node running, its
+ * attempt row and node.started. `node_row`: write the node's row too
+ * (a change that ends the attempt as well writes it once, at the end). */
+static bool start_rows(run_rt *r, node_rt *n, int64_t now, bool node_row)
 {
-    int64_t now = anvil_now_ms();
     anvil_node_set_state(n, ANVIL_NODE_STATE_RUNNING);
     if (n->started_at_ms < 0)
         n->started_at_ms = now;
     free(n->error);
     n->error = NULL;
-    if (anvil_run_begin(r) != 0)
-        return false;
     cJSON *p = anvil_run_node_payload(r, n);
     if (p)
         cJSON_AddNumberToObject(p, "attempt", (double)n->attempts);
-    bool ok = p && anvil_run_put_node(r, n) == 0 &&
+    bool ok = p && (!node_row || anvil_run_put_node(r, n) == 0) &&
               anvil_store_attempt_start(r->eng->store, r->rec.run_id, n->def->id, 0, n->attempts,
                                         now, r->rec.last_seq + 1) == 0;   /* node.started's seq */
     if (ok)
-        ok = anvil_run_note(r, true, "node.started", p) == 0;
-    else
-        cJSON_Delete(p);
-    return anvil_run_end(r, ok) == 0;
+        return anvil_run_note(r, true, "node.started", p) == 0;
+    cJSON_Delete(p);
+    return false;
+}
+
+/* Record the attempt's start in a change of its own. */
+static bool record_start(run_rt *r, node_rt *n)
+{
+    int64_t now = anvil_now_ms();
+    if (anvil_run_begin(r) != 0) {
+        /* The mirror moves anyway: the run is broken and reloaded. */
+        anvil_node_set_state(n, ANVIL_NODE_STATE_RUNNING);
+        return false;
+    }
+    return anvil_run_end(r, start_rows(r, n, now, true)) == 0;
+}
+
+/* The mirror's side of an attempt's end: the node's new state (pending
+ * again when it will be retried). */
+static anvil_node_state end_state(run_rt *r, node_rt *n, bool success, const char *error,
+                                  int64_t now, bool *retry)
+{
+    /* Interrupted attempts are not charged to the retries. */
+    *retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
+             n->attempts - n->interrupted <= n->def->retries;
+    n->interrupt_streak = 0;
+    anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
+                        : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
+                        : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
+                        : *retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
+    anvil_node_set_state(n, to);
+    if (to != ANVIL_NODE_STATE_PENDING)
+        n->finished_at_ms = now;
+    free(n->error);
+    n->error = error ? strdup(error) : NULL;
+    return to;
+}
+
+/* What an attempt's end writes, inside a change: its attempt row, the
+ * node's row, the output row (row_text, on success) and the event. */
+typedef struct attempt_end {
+    int64_t attempt;
+    const char *state;           /* the attempt row's state */
+    const char *row_text, *error;
+    int64_t exit_code;
+    const char *out, *err, *commit;
+} attempt_end;
+
+static bool end_rows(run_rt *r, node_rt *n, const attempt_end *a, anvil_node_state to, bool retry,
+                     int64_t now)
+{
+    const char *event = to == ANVIL_NODE_STATE_FINISHED ? "node.finished"
+                      : to == ANVIL_NODE_STATE_CANCELLED ? "node.cancelled"
+                      : to == ANVIL_NODE_STATE_SKIPPED ? "node.skipped" : "node.failed";
+    cJSON *p = anvil_run_node_payload(r, n);
+    if (p) {
+        cJSON_AddNumberToObject(p, "attempt", (double)a->attempt);
+        if (a->error)
+            cJSON_AddStringToObject(p, "error", a->error);
+        if (to == ANVIL_NODE_STATE_PENDING || to == ANVIL_NODE_STATE_FAILED)
+            cJSON_AddBoolToObject(p, "willRetry", retry);
+    }
+    anvil_store *s = r->eng->store;
+    bool ok = p && anvil_store_attempt_finish(s, r->rec.run_id, n->def->id, 0, a->attempt, a->state,
+                                              now, a->exit_code, a->error, a->out, a->err,
+                                              a->commit) == 0 &&
+              anvil_run_put_node(r, n) == 0 &&
+              (!a->row_text || anvil_store_output_put(s, r->rec.run_id, n->def->id, 0, a->row_text,
+                                                      now) == 0);
+    if (ok)
+        return anvil_run_note(r, true, event, p) == 0;
+    cJSON_Delete(p);
+    return false;
+}
+
+/* The row of a recorded success becomes the node's output for what
+ * follows (row consumed). */
+static void keep_output(run_rt *r, node_rt *n, cJSON *row)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
+    cJSON_AddItemToObject(r->outputs, n->def->id, row);
 }
 
 /* The attempt ended. Exactly one of: row (success), error (failure). */
@@ -104,51 +180,47 @@ static void record_end(run_rt *r, node_rt *n, int64_t attempt, const char *attem
                        const char *err, const char *commit)
 {
     int64_t now = anvil_now_ms();
-    bool success = row != NULL;
-    /* Interrupted attempts are not charged to the retries. */
-    bool retry = !success && n->kill_to == ANVIL_NODE_STATE_PENDING && !r->rec.cancel_requested &&
-                 n->attempts - n->interrupted <= n->def->retries;
-    n->interrupt_streak = 0;
-    anvil_node_state to = success ? ANVIL_NODE_STATE_FINISHED
-                        : n->kill_to != ANVIL_NODE_STATE_PENDING ? n->kill_to
-                        : r->rec.cancel_requested ? ANVIL_NODE_STATE_CANCELLED
-                        : retry ? ANVIL_NODE_STATE_PENDING : ANVIL_NODE_STATE_FAILED;
-    anvil_node_set_state(n, to);
-    if (to != ANVIL_NODE_STATE_PENDING)
-        n->finished_at_ms = now;
-    free(n->error);
-    n->error = error ? strdup(error) : NULL;
+    bool retry;
+    anvil_node_state to = end_state(r, n, row != NULL, error, now, &retry);
     char *row_text = row ? anvil_json_print(row) : NULL;
     if ((row && !row_text) || anvil_run_begin(r) != 0) {
         free(row_text);
         cJSON_Delete(row);
         return;
     }
-    const char *event = to == ANVIL_NODE_STATE_FINISHED ? "node.finished"
-                      : to == ANVIL_NODE_STATE_CANCELLED ? "node.cancelled"
-                      : to == ANVIL_NODE_STATE_SKIPPED ? "node.skipped" : "node.failed";
-    cJSON *p = anvil_run_node_payload(r, n);
-    if (p) {
-        cJSON_AddNumberToObject(p, "attempt", (double)attempt);
-        if (error)
-            cJSON_AddStringToObject(p, "error", error);
-        if (to == ANVIL_NODE_STATE_PENDING || to == ANVIL_NODE_STATE_FAILED)
-            cJSON_AddBoolToObject(p, "willRetry", retry);
-    }
-    bool ok = p && anvil_store_attempt_finish(r->eng->store, r->rec.run_id, n->def->id, 0, attempt,
-                                              attempt_state, now, exit_code, error, out, err,
-                                              commit) == 0 &&
-              anvil_run_put_node(r, n) == 0 &&
-              (!row_text || anvil_store_output_put(r->eng->store, r->rec.run_id, n->def->id, 0,
-                                                   row_text, now) == 0);
-    if (ok)
-        ok = anvil_run_note(r, true, event, p) == 0;
-    else
-        cJSON_Delete(p);
+    attempt_end a = { attempt, attempt_state, row_text, error, exit_code, out, err, commit };
+    bool ok = end_rows(r, n, &a, to, retry, now);
     free(row_text);
     if (anvil_run_end(r, ok) == 0 && row) {
-        cJSON_DeleteItemFromObjectCaseSensitive(r->outputs, n->def->id);
-        cJSON_AddItemToObject(r->outputs, n->def->id, row);
+        keep_output(r, n, row);
+        row = NULL;
+    }
+    cJSON_Delete(row);
+    n->kill_to = ANVIL_NODE_STATE_PENDING;
+}
+
+/* A static task that produced its row: its start and its end are one
+ * change (the same events and frames as two, with one savepoint and one
+ * write of the node's and the run's rows). */
+static void record_static_success(run_rt *r, node_rt *n, cJSON *row)
+{
+    int64_t now = anvil_now_ms();
+    char *row_text = anvil_json_print(row);
+    if (!row_text || anvil_run_begin(r) != 0) {
+        /* The mirror moves anyway: the run is broken and reloaded. */
+        anvil_node_set_state(n, ANVIL_NODE_STATE_RUNNING);
+        free(row_text);
+        cJSON_Delete(row);
+        return;
+    }
+    bool ok = start_rows(r, n, now, false);
+    bool retry;
+    anvil_node_state to = end_state(r, n, true, NULL, now, &retry);
+    attempt_end a = { n->attempts, "succeeded", row_text, NULL, -1, NULL, NULL, NULL };
+    ok = ok && end_rows(r, n, &a, to, retry, now);
+    free(row_text);
+    if (anvil_run_end(r, ok) == 0) {
+        keep_output(r, n, row);
         row = NULL;
     }
     cJSON_Delete(row);
@@ -332,8 +404,6 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
 
 static void start_static(run_rt *r, node_rt *n)
 {
-    if (!record_start(r, n))
-        return;
     char err[1024];
     cJSON *row = anvil_template_expand_json(n->def->output, r->input, r->outputs, err, sizeof err);
     if (row && !cJSON_IsObject(row)) {
@@ -342,8 +412,12 @@ static void start_static(run_rt *r, node_rt *n)
         snprintf(err, sizeof err, "output did not expand to an object");
     }
     row = conform_row(n->def, row, "", err, sizeof err);
-    record_end(r, n, n->attempts, row ? "succeeded" : "failed", row, row ? NULL : err, -1, NULL, NULL,
-               NULL);
+    if (row) {
+        record_static_success(r, n, row);
+        return;
+    }
+    if (record_start(r, n))
+        record_end(r, n, n->attempts, "failed", NULL, err, -1, NULL, NULL, NULL);
 }
 
 static void start_process(run_rt *r, node_rt *n, anvil_task_ended_fn ended)
