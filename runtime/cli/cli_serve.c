@@ -122,6 +122,15 @@ int anvil_cli_serve(int argc, char **argv)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
+    /* Past the descriptor limit, accept() fails before maxHttpConnections
+     * is reached: clients wait in the backlog instead of getting the 503.
+     * Say so once rather than let the cap look configured. */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur < (rlim_t)(cfg.max_http_connections + cfg.max_connections + 64))
+        anvil_log(ANVIL_LOG_WARN, "the open-file limit (%llu) is below maxHttpConnections (%lld) + "
+                                  "maxConnections (%lld): connections past it wait unanswered",
+                  (unsigned long long)rl.rlim_cur, (long long)cfg.max_http_connections,
+                  (long long)cfg.max_connections);
     signal(SIGPIPE, SIG_IGN);
 
     struct event_base *base = event_base_new();

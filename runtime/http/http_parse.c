@@ -3,12 +3,16 @@
  *
  * Strict where laxness has bitten servers before (RFC 9112 allows some of
  * it; proxies that read a message differently are how requests get
- * smuggled): every line ends in CRLF, never a bare LF; obsolete line
- * folding, whitespace before the colon and non-token header names are
- * refused; an HTTP/1.1 request has exactly one Host; chunk sizes are hex
- * digits only, with whitespace allowed only before an extension's ';'; and
- * trailer lines must be well-formed header fields, so a last chunk missing
- * its final CRLF cannot swallow the next request as "trailers".
+ * smuggled): every line ends in CRLF, never a bare LF or a stray CR; the
+ * version is HTTP/<digit>.<digit>; obsolete line folding, whitespace before
+ * the colon and non-token header names are refused; an HTTP/1.1 request has
+ * exactly one Host, and every Host is a well-formed, non-empty host[:port];
+ * chunk sizes are hex digits only, whitespace may follow them only before
+ * an extension's ';', and extensions must follow the RFC 9112 7.1.1 grammar
+ * (then they are ignored); trailer lines must be well-formed header fields
+ * other than the framing and routing ones, so a last chunk missing its final
+ * CRLF cannot swallow the next request as "trailers". docs/http.md lists
+ * the rules.
  */
 #include <ctype.h>
 #include <string.h>
@@ -33,9 +37,11 @@ static char *trim(char *s)
     return s;
 }
 
-/* Split off one CRLF-terminated line; returns NULL at the end, and sets
- * *bare_lf when the line ends in a LF without its CR. */
-static char *next_line(char **cursor, char *end, bool *bare_lf)
+/* Split off one CRLF-terminated line; returns NULL at the end. Sets *bad
+ * (to the reason) when the line ends in a LF without its CR, or holds a CR
+ * anywhere else: a recipient that took a lone CR or LF for a line end
+ * would see different lines than we do. */
+static char *next_line(char **cursor, char *end, const char **bad)
 {
     char *start = *cursor;
     if (start >= end)
@@ -46,22 +52,66 @@ static char *next_line(char **cursor, char *end, bool *bare_lf)
     *nl = '\0';
     if (nl > start && nl[-1] == '\r')
         nl[-1] = '\0';
-    else
-        *bare_lf = true;
+    else if (!*bad)
+        *bad = "lines must end with CRLF, not a bare LF";
+    if (!*bad && strchr(start, '\r'))
+        *bad = "a CR must be followed by LF";
     *cursor = nl + 1;
     return start;
 }
 
-/* RFC 3986 host [":" port] as far as a server must judge it: no
- * whitespace, no userinfo, path, query or fragment, nothing outside the
- * URI alphabet. Empty is valid (a target without an authority). */
+/* The IP-literal of RFC 3986 as far as a server must judge it: an IPv6
+ * address (hex digits, ':' and '.' for an IPv4 tail). IPvFuture is refused:
+ * no client sends it to us. */
+static const char *skip_ip_literal(const char *p)
+{
+    const char *close = strchr(p, ']');
+    if (!close || close == p + 1)
+        return NULL;
+    for (const char *q = p + 1; q < close; q++)
+        if (!isxdigit((unsigned char)*q) && *q != ':' && *q != '.')
+            return NULL;
+    return close + 1;
+}
+
+/* uri-host [":" port] (RFC 9110 7.2, RFC 3986 3.2.2): an IP-literal, or a
+ * reg-name of unreserved, sub-delims and %XX; then at most one ':' and a
+ * port of 1 to 5 digits up to 65535. An empty host is refused: an http URI
+ * must have one (RFC 9110 4.2.1), so it is an "invalid field value". No
+ * userinfo, path, query, fragment or whitespace. */
 static bool valid_host(const char *v)
 {
-    for (const unsigned char *p = (const unsigned char *)v; *p; p++) {
-        if (!isalnum(*p) && !strchr("-._~!$&'()*+,;=%[]:", *p))
+    const char *p = v;
+    if (*p == '[') {
+        p = skip_ip_literal(p);
+        if (!p)
+            return false;
+    } else {
+        for (; *p && *p != ':'; p++) {
+            unsigned char ch = (unsigned char)*p;
+            if (ch == '%') {
+                if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]))
+                    return false;
+                p += 2;
+            } else if (!isalnum(ch) && !strchr("-._~!$&'()*+,;=", ch)) {
+                return false;
+            }
+        }
+        if (p == v)
             return false;
     }
-    return true;
+    if (*p == '\0')
+        return true;
+    if (*p != ':')
+        return false;
+    unsigned long port = 0;
+    size_t digits = 0;
+    for (p++; *p; p++) {
+        if (*p < '0' || *p > '9' || ++digits > 5)
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+    }
+    return digits > 0 && port <= 65535;
 }
 
 /* RFC 9112 3.2: 400 for an HTTP/1.1 request without Host, and for any
@@ -78,7 +128,7 @@ static anvil_http_parse_status check_host(const anvil_http_head *h, const char *
         return ANVIL_HTTP_PARSE_BAD;
     }
     if (n == 1 && !valid_host(anvil_http_header_get(h, "Host"))) {
-        *why = "invalid Host header";
+        *why = "invalid Host header (expected host or host:port)";
         return ANVIL_HTTP_PARSE_BAD;
     }
     return ANVIL_HTTP_PARSE_OK;
@@ -100,14 +150,14 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
         return ANVIL_HTTP_PARSE_BAD;
     }
 
-    bool bare_lf = false;
-    char *line = next_line(&cur, end, &bare_lf);
+    const char *bad_line = NULL;
+    char *line = next_line(&cur, end, &bad_line);
     if (!line) {
         *why = "incomplete request line";
         return ANVIL_HTTP_PARSE_BAD;
     }
-    if (bare_lf) {
-        *why = "lines must end with CRLF, not a bare LF";
+    if (bad_line) {
+        *why = bad_line;
         return ANVIL_HTTP_PARSE_BAD;
     }
     char *sp1 = strchr(line, ' ');
@@ -134,13 +184,19 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
             return ANVIL_HTTP_PARSE_BAD;
         }
     }
+    /* A URI is ASCII (RFC 3986): anything else is percent-encoded. */
     for (const unsigned char *p = (const unsigned char *)target; *p; p++) {
-        if (*p <= 0x20 || *p == 0x7f) {
+        if (*p <= 0x20 || *p >= 0x7f) {
             *why = "invalid request target";
             return ANVIL_HTTP_PARSE_BAD;
         }
     }
-    if (strncmp(version, "HTTP/", 5) != 0) {
+    /* HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 2.3): anything
+     * else is malformed (400); a well-formed version other than 1.0 and
+     * 1.1 is one we do not speak (505). */
+    if (strncmp(version, "HTTP/", 5) != 0 || strlen(version) != 8 ||
+        !isdigit((unsigned char)version[5]) || version[6] != '.' ||
+        !isdigit((unsigned char)version[7])) {
         *why = "malformed HTTP version";
         return ANVIL_HTTP_PARSE_BAD;
     }
@@ -155,9 +211,9 @@ anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
     out->method = line;
     out->target = target;
 
-    while ((line = next_line(&cur, end, &bare_lf)) != NULL) {
-        if (bare_lf) {
-            *why = "lines must end with CRLF, not a bare LF";
+    while ((line = next_line(&cur, end, &bad_line)) != NULL) {
+        if (bad_line) {
+            *why = bad_line;
             return ANVIL_HTTP_PARSE_BAD;
         }
         if (*line == '\0') {
@@ -262,7 +318,36 @@ bool anvil_http_parse_content_length(const char *v, uint64_t *out)
     return true;
 }
 
+bool anvil_http_wants_websocket(const anvil_http_head *h, const char *ws_path)
+{
+    if (!h->method || strcmp(h->method, "GET") != 0 || h->version_minor < 1)
+        return false;
+    if (ws_path) {
+        const char *q = strchr(h->target, '?');
+        size_t plen = q ? (size_t)(q - h->target) : strlen(h->target);
+        if (plen != strlen(ws_path) || strncmp(h->target, ws_path, plen) != 0)
+            return false;
+    }
+    return anvil_http_header_has_token(h, "Connection", "upgrade") &&
+           anvil_http_header_has_token(h, "Upgrade", "websocket");
+}
+
+/* Decoder states. Within CH_SIZE, line_state says where in
+ * chunk-size [ chunk-ext ] CRLF (RFC 9112 7.1, 7.1.1) the line is. */
 enum { CH_SIZE = 0, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LF, CH_DONE };
+enum {
+    SZ_DIGITS = 0,   /* hex digits; the only state before the first one */
+    SZ_WS,           /* BWS after the size: only ';' may follow */
+    EXT_START,       /* after ';', BWS, then a name */
+    EXT_NAME,        /* in chunk-ext-name (a token) */
+    EXT_NAME_WS,     /* BWS after the name: '=' or ';' */
+    EXT_VAL_START,   /* after '=', BWS, then a token or quoted-string */
+    EXT_TOKEN,       /* in a token value */
+    EXT_QUOTED,      /* in a quoted-string value */
+    EXT_QUOTED_ESC,  /* after a backslash in it */
+    EXT_QUOTED_END,  /* after its closing quote */
+    EXT_VAL_WS,      /* BWS after a value: only ';' may follow */
+};
 
 #define CHUNK_LINE_MAX 1024
 #define CHUNK_TRAILERS_MAX 64
@@ -283,6 +368,161 @@ static int hexval(char ch)
     return -1;
 }
 
+/* One byte of a chunk-size line other than its CR (and never a LF, which
+ * the caller refuses): false when the line can no longer be well-formed.
+ * Extensions are checked against the grammar and then ignored: none is
+ * defined that we understand, and a lax reading of them ("2 5" as 2, a
+ * control character passed over) is where parsers disagree. */
+static bool size_line_byte(anvil_chunked *c, unsigned char ch)
+{
+    bool ws = ch == ' ' || ch == '\t';
+    switch (c->line_state) {
+    case SZ_DIGITS: {
+        int v = hexval((char)ch);
+        if (v >= 0) {
+            if (c->remaining > (UINT64_MAX >> 4))
+                return false;   /* the size would overflow */
+            c->remaining = (c->remaining << 4) | (uint64_t)v;
+            c->saw_digit = true;
+            return true;
+        }
+        if (!c->saw_digit)
+            return false;       /* no leading whitespace, sign or "0x" */
+        if (ws)
+            c->line_state = SZ_WS;
+        else if (ch == ';')
+            c->line_state = EXT_START;
+        else
+            return false;
+        return true;
+    }
+    case SZ_WS:
+        if (ch == ';')
+            c->line_state = EXT_START;
+        return ws || ch == ';';
+    case EXT_START:
+        if (is_tchar(ch))
+            c->line_state = EXT_NAME;
+        return ws || is_tchar(ch);
+    case EXT_NAME:
+        if (is_tchar(ch))
+            return true;
+        if (ws)
+            c->line_state = EXT_NAME_WS;
+        else if (ch == '=')
+            c->line_state = EXT_VAL_START;
+        else if (ch == ';')
+            c->line_state = EXT_START;
+        else
+            return false;
+        return true;
+    case EXT_NAME_WS:
+        if (ch == '=')
+            c->line_state = EXT_VAL_START;
+        else if (ch == ';')
+            c->line_state = EXT_START;
+        else if (!ws)
+            return false;
+        return true;
+    case EXT_VAL_START:
+        if (ch == '"')
+            c->line_state = EXT_QUOTED;
+        else if (is_tchar(ch))
+            c->line_state = EXT_TOKEN;
+        else if (!ws)
+            return false;
+        return true;
+    case EXT_TOKEN:
+        if (is_tchar(ch))
+            return true;
+        if (ws)
+            c->line_state = EXT_VAL_WS;
+        else if (ch == ';')
+            c->line_state = EXT_START;
+        else
+            return false;
+        return true;
+    case EXT_QUOTED:
+        /* qdtext: HTAB, SP, VCHAR but '"' and '\\', obs-text */
+        if (ch == '"')
+            c->line_state = EXT_QUOTED_END;
+        else if (ch == '\\')
+            c->line_state = EXT_QUOTED_ESC;
+        else if (ch < 0x20 ? ch != '\t' : ch == 0x7f)
+            return false;
+        return true;
+    case EXT_QUOTED_ESC:
+        if (ch < 0x20 ? ch != '\t' : ch == 0x7f)
+            return false;
+        c->line_state = EXT_QUOTED;
+        return true;
+    case EXT_QUOTED_END:
+    case EXT_VAL_WS:
+        if (ws)
+            c->line_state = EXT_VAL_WS;
+        else if (ch == ';')
+            c->line_state = EXT_START;
+        else
+            return false;
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* May the size line end (CR) here? Not after whitespace ("5 " or "5;a "),
+ * nor after a ';' or '=' with nothing behind it, nor inside a quote. */
+static bool size_line_may_end(const anvil_chunked *c)
+{
+    switch (c->line_state) {
+    case SZ_DIGITS:
+        return c->saw_digit;
+    case EXT_NAME:
+    case EXT_TOKEN:
+    case EXT_QUOTED_END:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Trailer fields that only mean something in the header section: framing
+ * (a merged Content-Length or Transfer-Encoding is a smuggled length) and
+ * routing (RFC 9110 6.5.1). We ignore trailers, but refuse these rather
+ * than forward the ambiguity to anything that reads the message after us. */
+static bool forbidden_trailer(const char *name)
+{
+    return strcasecmp(name, "content-length") == 0 ||
+           strcasecmp(name, "transfer-encoding") == 0 || strcasecmp(name, "host") == 0 ||
+           strcasecmp(name, "trailer") == 0;
+}
+
+/* One byte of a trailer line other than its CR: false when the line can no
+ * longer be a header field (token ':' field-value). A request line (spaces
+ * in the "name", no ':') is refused, so a last chunk without its final CRLF
+ * cannot eat the next pipelined request. */
+static bool trailer_byte(anvil_chunked *c, unsigned char ch)
+{
+    if (c->in_trailer_value)
+        return !((ch < 0x20 && ch != '\t') || ch == 0x7f);
+    if (ch == ':') {
+        if (c->line_len == 1)
+            return false;   /* empty name */
+        c->trailer_name[c->name_len < sizeof c->trailer_name ? c->name_len
+                                                              : sizeof c->trailer_name - 1] = '\0';
+        if (c->name_len < sizeof c->trailer_name && forbidden_trailer(c->trailer_name))
+            return false;
+        c->in_trailer_value = true;
+        return true;
+    }
+    if (!is_tchar(ch))
+        return false;
+    if (c->name_len < sizeof c->trailer_name)
+        c->trailer_name[c->name_len] = (char)ch;
+    c->name_len++;
+    return true;
+}
+
 anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t len,
                                         uint64_t max_total, anvil_chunked_sink sink,
                                         void *ctx, size_t *consumed)
@@ -290,7 +530,7 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
     size_t i = 0;
     anvil_chunked_status st = ANVIL_CHUNKED_MORE;
     while (i < len) {
-        char ch = in[i];
+        unsigned char ch = (unsigned char)in[i];
         switch (c->state) {
         case CH_SIZE:
             if (++c->line_len > CHUNK_LINE_MAX) {
@@ -298,49 +538,25 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
                 goto out;
             }
             if (ch == '\r') {
-                if (c->after_ws && !c->in_ext) {
-                    st = ANVIL_CHUNKED_BAD;   /* "5 " with no extension after it */
+                if (!size_line_may_end(c)) {
+                    st = ANVIL_CHUNKED_BAD;
                     goto out;
                 }
                 c->state = CH_SIZE_LF;
-            } else if (ch == '\n') {
-                st = ANVIL_CHUNKED_BAD;
+            } else if (ch == '\n' || !size_line_byte(c, ch)) {
+                st = ANVIL_CHUNKED_BAD;   /* a bare LF, or not the grammar */
                 goto out;
-            } else if (c->in_ext) {
-                /* chunk extensions are ignored */
-            } else if (ch == ';') {
-                c->in_ext = true;
-            } else if (ch == ' ' || ch == '\t') {
-                /* Whitespace may only come between the size and a ';'
-                 * (BWS before chunk-ext): "2 5" is not 0x25, nor 2. */
-                if (!c->saw_digit) {
-                    st = ANVIL_CHUNKED_BAD;
-                    goto out;
-                }
-                c->after_ws = true;
-            } else if (c->after_ws) {
-                st = ANVIL_CHUNKED_BAD;
-                goto out;
-            } else {
-                int v = hexval(ch);
-                if (v < 0 || c->remaining > (UINT64_MAX >> 4)) {
-                    st = ANVIL_CHUNKED_BAD;
-                    goto out;
-                }
-                c->remaining = (c->remaining << 4) | (uint64_t)v;
-                c->saw_digit = true;
             }
             i++;
             break;
         case CH_SIZE_LF:
-            if (ch != '\n' || !c->saw_digit) {
+            if (ch != '\n') {
                 st = ANVIL_CHUNKED_BAD;
                 goto out;
             }
             i++;
             c->line_len = 0;
-            c->in_ext = false;
-            c->after_ws = false;
+            c->line_state = SZ_DIGITS;
             c->saw_digit = false;
             if (c->remaining == 0) {
                 c->state = CH_TRAILER;
@@ -384,32 +600,13 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
             i++;
             break;
         case CH_TRAILER:
-            /* A trailer line is a header field: token ':' field-value. A
-             * request line (no ':', spaces in the "name") is refused, so a
-             * last chunk without its final CRLF cannot eat the next
-             * pipelined request. */
             if (ch == '\r') {
                 if (c->line_len > 0 && !c->in_trailer_value) {
                     st = ANVIL_CHUNKED_BAD;
                     goto out;
                 }
                 c->state = CH_TRAILER_LF;
-            } else if (++c->line_len > CHUNK_LINE_MAX) {
-                st = ANVIL_CHUNKED_BAD;
-                goto out;
-            } else if (c->in_trailer_value) {
-                unsigned char u = (unsigned char)ch;
-                if ((u < 0x20 && u != '\t') || u == 0x7f) {
-                    st = ANVIL_CHUNKED_BAD;
-                    goto out;
-                }
-            } else if (ch == ':') {
-                if (c->line_len == 1) {
-                    st = ANVIL_CHUNKED_BAD;
-                    goto out;
-                }
-                c->in_trailer_value = true;
-            } else if (!is_tchar((unsigned char)ch)) {
+            } else if (++c->line_len > CHUNK_LINE_MAX || !trailer_byte(c, ch)) {
                 st = ANVIL_CHUNKED_BAD;
                 goto out;
             }
@@ -431,6 +628,7 @@ anvil_chunked_status anvil_chunked_feed(anvil_chunked *c, const char *in, size_t
                 goto out;
             }
             c->line_len = 0;
+            c->name_len = 0;
             c->in_trailer_value = false;
             c->state = CH_TRAILER;
             break;

@@ -36,7 +36,8 @@ typedef enum anvil_http_parse_status {
     ANVIL_HTTP_PARSE_VERSION         /* not HTTP/1.x: answer 505 */
 } anvil_http_parse_status;
 
-/* Parse buf[0..len) (ends with "\r\n\r\n" or "\n\n"). Modifies buf. */
+/* Parse buf[0..len): one head, request line through the first empty line
+ * and nothing after it. Modifies buf. *why says what was wrong. */
 anvil_http_parse_status anvil_http_parse_head(char *buf, size_t len,
                                               anvil_http_head *out,
                                               const char **why);
@@ -54,19 +55,30 @@ bool anvil_http_header_has_token(const anvil_http_head *h, const char *name,
 /* Parse a Content-Length value: digits only, no sign, no overflow. */
 bool anvil_http_parse_content_length(const char *v, uint64_t *out);
 
+/* Is this request a WebSocket upgrade for the WebSocket side? Only a GET
+ * on HTTP/1.1 (a server ignores Upgrade on HTTP/1.0, RFC 9110 7.8) whose
+ * path (the target up to '?') is ws_path (NULL: any path), with
+ * Connection: upgrade and Upgrade: websocket. Any other Upgrade (h2c, or a
+ * websocket on another path) is an ordinary request. */
+bool anvil_http_wants_websocket(const anvil_http_head *h, const char *ws_path);
+
 /* Incremental chunked transfer decoding. Feed bytes; decoded data is handed
- * to `sink`. Stops at the end of the trailers, which are checked as header
- * fields (name ':' value) and otherwise ignored. */
+ * to `sink`. The size line is hex digits, then optionally extensions in
+ * the RFC 9112 7.1.1 grammar (checked, then ignored); every line ends in
+ * CRLF. Stops at the end of the trailers, which are checked as header
+ * fields (name ':' value; not Content-Length, Transfer-Encoding, Host or
+ * Trailer) and otherwise ignored. */
 typedef struct anvil_chunked {
     int state;
+    int line_state;          /* where in the size line (http_parse.c) */
     uint64_t remaining;      /* bytes left in the current chunk */
     uint64_t total;          /* decoded bytes so far */
     size_t line_len;         /* bytes of the current size/trailer line */
     unsigned trailer_lines;
     bool saw_digit;
-    bool after_ws;           /* whitespace after the size: only ';' or CR may follow */
-    bool in_ext;
     bool in_trailer_value;   /* past the current trailer line's ':' */
+    char trailer_name[20];   /* the current trailer's name, if it fits */
+    size_t name_len;         /* its full length */
 } anvil_chunked;
 
 typedef enum anvil_chunked_status {

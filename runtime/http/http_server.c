@@ -276,14 +276,13 @@ static void respond_with_reject(conn *c, anvil_error_code code, int status,
     evbuffer_free(res.body);
 }
 
-/* A WebSocket upgrade: GET with Connection: upgrade and Upgrade:
- * websocket. Any other Upgrade (h2c, ...) is ignored as RFC 9110 7.8
+/* Only a WebSocket upgrade on the WebSocket path goes to the upgrade
+ * callback (anvil_http_wants_websocket). Any other Upgrade (h2c, a
+ * websocket elsewhere, anything on HTTP/1.0) is ignored as RFC 9110 7.8
  * allows, and the request is answered over HTTP/1.1 like any other. */
 static bool wants_websocket(const conn *c)
 {
-    return strcmp(c->head.method, "GET") == 0 &&
-           anvil_http_header_has_token(&c->head, "Connection", "upgrade") &&
-           anvil_http_header_has_token(&c->head, "Upgrade", "websocket");
+    return c->srv->opt.upgrade && anvil_http_wants_websocket(&c->head, c->srv->opt.upgrade_path);
 }
 
 static void request_done(conn *c);
@@ -292,7 +291,7 @@ static void process_input(conn *c);
 static void dispatch(conn *c)
 {
     anvil_http_server *s = c->srv;
-    bool upgrade = s->opt.upgrade && wants_websocket(c);
+    bool upgrade = wants_websocket(c);
     if (upgrade && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
         /* Earlier answers are still queued: on_write comes back here once
          * they are out. The request deadline bounds the wait (read_body
@@ -559,11 +558,22 @@ static void process_input(conn *c)
                 bufferevent_disable(c->bev, EV_READ);
                 return;
             }
-            /* Tolerate stray CRLFs between pipelined requests (RFC 9112 2.2). */
-            unsigned char first;
-            evbuffer_copyout(in, &first, 1);
-            if (first == '\r' || first == '\n') {
-                evbuffer_drain(in, 1);
+            /* Tolerate empty lines before a request (RFC 9112 2.2: some
+             * clients send a CRLF after a body), but only whole CRLFs: a
+             * bare LF or CR is no more a line end here than in the head. */
+            unsigned char first[2];
+            evbuffer_copyout(in, first, avail < 2 ? avail : 2);
+            if (first[0] == '\r' || first[0] == '\n') {
+                if (first[0] == '\r' && avail < 2)
+                    return;   /* wait for the byte after the CR */
+                if (first[0] == '\n' || first[1] != '\n') {
+                    respond_with_reject(c, ANVIL_ERR_INVALID_REQUEST, 400,
+                                        first[0] == '\n' ? "lines must end with CRLF, not a bare LF"
+                                                         : "a CR must be followed by LF",
+                                        0, true);
+                    return;
+                }
+                evbuffer_drain(in, 2);
                 continue;
             }
             c->state = ST_HEAD;
@@ -720,16 +730,13 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+/* Serve fd as a new connection; the server owns fd from here. */
+static int conn_open(anvil_http_server *s, evutil_socket_t fd, const char *peer)
 {
-    (void)l;
-    (void)salen;
-    anvil_http_server *s = arg;
     conn *c = calloc(1, sizeof *c);
     if (!c) {
         evutil_closesocket(fd);
-        return;
+        return -1;
     }
     c->srv = s;
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -744,21 +751,9 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         if (!c->bev)
             evutil_closesocket(fd);
         conn_free(c);
-        return;
+        return -1;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (sa->sa_family == AF_INET) {
-        struct sockaddr_in *in = (struct sockaddr_in *)sa;
-        char ip[INET_ADDRSTRLEN] = "?";
-        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
-        snprintf(c->peer, sizeof c->peer, "%s:%u", ip, ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6) {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
-        char ip[INET6_ADDRSTRLEN] = "?";
-        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
-        snprintf(c->peer, sizeof c->peer, "[%s]:%u", ip, ntohs(in6->sin6_port));
-    }
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
     c->state = ST_IDLE;
     anvil_chunked_init(&c->chunk);
     /* Stop reading once far more than one request could need is buffered;
@@ -786,10 +781,43 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
         snprintf(msg, sizeof msg, "Too many HTTP connections (maxHttpConnections %zu)",
                  s->opt.max_connections);
         respond_with_reject(c, ANVIL_ERR_BUSY, 503, msg, 0, true);
-        return;
+        return 0;
     }
     /* A fresh connection must send its first head within headersTimeout. */
     arm_timer(c, s->opt.headers_timeout_ms);
+    return 0;
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    anvil_http_server *s = arg;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    char peer[64] = "";
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        char ip[INET_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        snprintf(peer, sizeof peer, "%s:%u", ip, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        char ip[INET6_ADDRSTRLEN] = "?";
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        snprintf(peer, sizeof peer, "[%s]:%u", ip, ntohs(in6->sin6_port));
+    }
+    conn_open(s, fd, peer);
+}
+
+int anvil_http_server_adopt(anvil_http_server *s, evutil_socket_t fd, const char *peer)
+{
+    if (evutil_make_socket_nonblocking(fd) != 0) {
+        evutil_closesocket(fd);
+        return -1;
+    }
+    return conn_open(s, fd, peer ? peer : "");
 }
 
 static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
@@ -843,6 +871,8 @@ anvil_http_server *anvil_http_server_new(struct event_base *base, const char *ho
         s->opt.max_head_bytes = 16384;
     if (s->opt.keep_alive_timeout_ms <= 0)
         s->opt.keep_alive_timeout_ms = 5000;
+    if (!host)
+        return s;   /* no listener: connections come from anvil_http_server_adopt */
 
     struct sockaddr_storage ss;
     int sslen;

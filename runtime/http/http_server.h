@@ -80,9 +80,12 @@ typedef void (*anvil_http_reject_fn)(void *ctx, const anvil_http_head *head,
                                      const char *message, int64_t max_bytes,
                                      anvil_http_response *res);
 
-/* Take over a socket after an Upgrade request: the server forgets the fd
- * and passes the head and any bytes already read past it. Return 0 if taken;
- * -1 lets the server answer `res` (filled by the callback) instead. */
+/* Take over a socket after a WebSocket upgrade request (only those: see
+ * anvil_http_wants_websocket and upgrade_path): the server forgets the fd
+ * and passes the head and any bytes already read past it. It is called
+ * only once the answers to every request pipelined before the upgrade have
+ * been written to the socket, so none is lost. Return 0 if taken; -1 lets
+ * the server answer `res` (filled by the callback) instead, and close. */
 typedef int (*anvil_http_upgrade_fn)(void *ctx, evutil_socket_t fd,
                                      const anvil_http_request *req,
                                      const char *extra, size_t extra_len,
@@ -97,16 +100,24 @@ typedef struct anvil_http_options {
     size_t max_connections;         /* open HTTP connections; 0 = no limit */
     anvil_http_handler_fn handler;
     anvil_http_reject_fn reject;
-    anvil_http_upgrade_fn upgrade;  /* may be NULL */
+    anvil_http_upgrade_fn upgrade;  /* may be NULL: no upgrades */
+    const char *upgrade_path;       /* the WebSocket's path; NULL = any path */
     void *ctx;
 } anvil_http_options;
 
 typedef struct anvil_http_server anvil_http_server;
 
 /* Bind host:port and start accepting on `base`. port 0 picks a free port
- * (see anvil_http_server_port). Returns NULL with a message in err. */
+ * (see anvil_http_server_port). host NULL: no listener, connections come
+ * only from anvil_http_server_adopt. Returns NULL with a message in err. */
 anvil_http_server *anvil_http_server_new(struct event_base *base, const char *host, int port,
                                          const anvil_http_options *opt, char *err, size_t errlen);
+
+/* Serve an already connected stream socket (made non-blocking here) as if
+ * it had just been accepted, cap included. The server owns fd from here,
+ * also when this fails (-1). Tests and the fuzzer drive the server over
+ * socketpairs with it. */
+int anvil_http_server_adopt(anvil_http_server *s, evutil_socket_t fd, const char *peer);
 
 int anvil_http_server_port(const anvil_http_server *s);
 

@@ -43,14 +43,15 @@ static bool origin_allowed(const anvil_gateway *gw, const char *origin, const ch
 }
 
 /* The HTTP server's upgrade callback: the server has one ctx (the
- * gateway), so this forwards to the bridge after the Origin check. */
+ * gateway), so this forwards to the bridge after the Origin check. Only
+ * websocket upgrades on ANVIL_WS_PATH get here (upgrade_path below). */
 static int gateway_upgrade(void *ctx, evutil_socket_t fd, const anvil_http_request *req,
                            const char *extra, size_t extra_len, anvil_http_response *res)
 {
     anvil_gateway *gw = ctx;
     anvil_ws_bridge *b = anvil_ws_gateway_bridge(gw->ws);
     const char *origin = anvil_http_header_get(req->head, "Origin");
-    if (b && strcmp(req->path, "/") == 0 && origin &&
+    if (b && origin &&
         !origin_allowed(gw, origin, anvil_http_header_get(req->head, "Host"))) {
         anvil_log(ANVIL_LOG_INFO, "WebSocket upgrade from %s refused: Origin %.200s not allowed",
                   req->peer, origin);
@@ -226,6 +227,7 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
         .handler = on_request,
         .reject = anvil_routes_reject,
         .upgrade = gateway_upgrade,
+        .upgrade_path = ANVIL_WS_PATH,
         .ctx = gw,
     };
     gw->http = anvil_http_server_new(base, gw->cfg.listen_host, gw->cfg.listen_port, &opt, err, errlen);

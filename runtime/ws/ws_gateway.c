@@ -162,7 +162,7 @@ anvil_ws_gateway *anvil_ws_gateway_new(const anvil_ws_gateway_deps *deps, char *
         .max_queued_bytes_per_conn = w->queue_limit,
         .max_connections = cfg->max_connections > 0 ? (size_t)cfg->max_connections : 0,
         .ping_interval_s = PING_INTERVAL_S,
-        .path = "/",
+        .path = ANVIL_WS_PATH,
     };
     anvil_ws_callbacks cb = {
         .on_open = on_open, .on_message = on_message, .on_close = on_close,

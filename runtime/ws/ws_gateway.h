@@ -50,6 +50,11 @@ anvil_ws_gateway *anvil_ws_gateway_new(const anvil_ws_gateway_deps *deps, char *
 /* The bridge, for anvil_ws_bridge_upgrade. */
 anvil_ws_bridge *anvil_ws_gateway_bridge(anvil_ws_gateway *w);
 
+/* The WebSocket's one path. The HTTP server hands over only upgrades on it
+ * (anvil_http_options.upgrade_path); a websocket upgrade elsewhere is an
+ * ordinary HTTP request. */
+#define ANVIL_WS_PATH "/"
+
 /* Interval of the per-stream `run.heartbeat`. */
 #define ANVIL_RUN_EVENT_HEARTBEAT_MS 1000
 

@@ -1,24 +1,36 @@
 /*
- * tests/fuzz/fuzz_http.c — libFuzzer target for the HTTP/1.1 parser
- * (runtime/http/http_parse.c): request heads and chunked bodies, the front
- * door every byte from the network goes through first.
+ * tests/fuzz/fuzz_http.c — libFuzzer target for the HTTP/1.1 front door:
+ * the parser (runtime/http/http_parse.c) on request heads and chunked
+ * bodies, and the server (runtime/http/http_server.c) on whole
+ * connections (fuzz_http_stream.c), the code every byte from the network
+ * goes through first.
  *
- * Input layout: byte 0 picks the mode (even: a request head, odd: a
- * chunked body), byte 1 a feed step for the chunked decoder; the rest is
- * the input. Besides the sanitizers' checks, it aborts when:
+ * Input layout: byte 0 picks the mode (& 3: 0 a request head, 1 a chunked
+ * body, 2 one connection's bytes, 3 a connection over maxHttpConnections),
+ * byte 1 a feed step; the rest is the input. Besides the sanitizers'
+ * checks, it aborts when:
  *   - a head parses OK without a method, a target, a version 0/1 or with
- *     more headers than the bound, or without exactly one Host on HTTP/1.1;
+ *     more headers than the bound, without exactly one Host on HTTP/1.1,
+ *     with an empty Host, or with a LF not preceded by CR (or a CR not
+ *     followed by LF) anywhere in it;
  *   - the chunked decoder's verdict, output or consumed length differs
  *     between feeding everything at once and feeding it in small steps
  *     (a decoder whose answer depends on how TCP split the bytes is how
- *     requests get smuggled), or it consumes past its input or decodes past
- *     its limit.
+ *     requests get smuggled), it consumes past its input or decodes past
+ *     its limit, a body it calls complete does not end in CRLF CRLF, or
+ *     its verdict differs from a second, line-by-line reading of the
+ *     rules (fuzz_http_ref.c);
+ *   - a connection breaks one of the rules fuzz_http_stream.c lists.
+ * The seeds (http_corpus/) name the rule they exercise; docs/http.md
+ * lists the rules.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_http_ref.h"
+#include "fuzz_http_stream.h"
 #include "http_parse.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,6 +89,15 @@ static void fuzz_head(const uint8_t *in, size_t len)
             abort();
         if (anvil_http_header_count(&h, "Host") > 1)
             abort();
+        const char *host = anvil_http_header_get(&h, "Host");
+        if (host && !*host)
+            abort();
+        /* Every line ended in CRLF: no LF without its CR, no CR without
+         * its LF (in the caller's copy; the parser wrote NULs into buf). */
+        for (size_t i = 0; i < len; i++)
+            if ((in[i] == '\n' && (i == 0 || in[i - 1] != '\r')) ||
+                (in[i] == '\r' && (i + 1 == len || in[i + 1] != '\n')))
+                abort();
     } else if (!why) {
         abort();   /* every refusal says why */
     }
@@ -89,9 +110,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *in = data + 2;
     size_t len = size - 2;
-    if ((data[0] & 1) == 0) {
+    switch (data[0] & 3) {
+    case 0:
         fuzz_head(in, len);
         return 0;
+    case 2:
+        fuzz_http_stream(in, len, (size_t)(data[1] % 31) + 1);
+        return 0;
+    case 3:
+        fuzz_http_over_cap(in, len);
+        return 0;
+    default:
+        break;
     }
     size_t step = (size_t)(data[1] % 7) + 1;
     static sink_buf whole, steps;
@@ -102,6 +132,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcmp(whole.data, steps.data, whole.len) != 0) {
         fprintf(stderr, "chunked decoding depends on the feed: %d/%d, used %zu/%zu, out %zu/%zu\n",
                 (int)a, (int)b, used_whole, used_steps, whole.len, steps.len);
+        abort();
+    }
+    /* A complete body ends with the empty line after the last chunk (or
+     * after its trailers). */
+    if (a == ANVIL_CHUNKED_DONE && (used_whole < 5 || memcmp(in + used_whole - 4, "\r\n\r\n", 4) != 0))
+        abort();
+    /* The verdict agrees with a second, line-by-line reading of the rules
+     * (fuzz_http_ref.c); where that one still waits for the rest of a
+     * line, the decoder may already have refused it. */
+    static uint8_t ref_out[MAX_BODY];
+    size_t ref_len, ref_used;
+    ref_status r = ref_chunked(in, len, MAX_BODY, ref_out, &ref_len, &ref_used);
+    bool agree = r == REF_DONE ? a == ANVIL_CHUNKED_DONE && ref_used == used_whole &&
+                                     ref_len == whole.len && memcmp(ref_out, whole.data, ref_len) == 0
+               : r == REF_BAD ? a == ANVIL_CHUNKED_BAD
+               : r == REF_TOO_LARGE ? a == ANVIL_CHUNKED_TOO_LARGE
+               : a == ANVIL_CHUNKED_MORE || a == ANVIL_CHUNKED_BAD;
+    if (!agree) {
+        fprintf(stderr, "chunked decoder says %d, the reference %d\n", (int)a, (int)r);
         abort();
     }
     return 0;

@@ -1,13 +1,14 @@
 """HTTP surface: /health, routes, 404/405, standard headers, keep-alive,
 pipelining, request ids, the two frame forms, legacy aliases, and the
-placeholder answer of every method that has no handler yet."""
+placeholder answer of every method that has no handler yet. The front
+door's strictness (line ends, Host, chunks, trailers, upgrades, the
+connection cap) is test_front_door.py."""
 import json
 import os
 import signal
 import socket
 import sys
 import threading
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -286,18 +287,7 @@ workflows:
              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
             (b"GET /health HTTP/2.0\r\nHost: x\r\n\r\n", 505),
             (b"GARBAGE\r\n\r\n", 400),
-            # Host: exactly one in HTTP/1.1 (RFC 9112 3.2), and well-formed
-            (b"GET /health HTTP/1.1\r\n\r\n", 400),
-            (b"GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
-            (b"GET /health HTTP/1.1\r\nHost: a@b\r\n\r\n", 400),
-            # "2 5" is neither 0x25 nor 2
-            (b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-             b"2 5\r\n{}\r\n0\r\n\r\n", 400),
-            # the last chunk without its final CRLF must not turn the next
-            # pipelined request into trailers
-            (b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-             b"2\r\n{}\r\n0\r\nPOST /v1/rpc/cancelRun HTTP/1.1\r\nHost: x\r\n"
-             b"Content-Length: 2\r\n\r\n{}", 400),
+            # Host, chunk sizes, trailers and line ends: test_front_door.py
         ]
         for data, want in cases:
             with self.subTest(data=data), self.server.raw() as c:
@@ -570,71 +560,6 @@ class EmptyRegistry(harness.ServerTestCase):
         self.assertEqual(doc["features"], ["streaming", "runs"])
 
 
-WS_UPGRADE = (b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-              b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-
-
-class UpgradesAndLimits(harness.ServerTestCase):
-    """Which requests reach the WebSocket, that pipelined answers survive
-    the hand-off, and the cap on HTTP connections."""
-    CONFIG = "listen: 127.0.0.1:0\nmaxHttpConnections: 4\n"
-
-    def test_pipelined_answers_are_written_before_the_upgrade(self):
-        with self.server.raw() as c:
-            c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
-                   b"POST /v1/rpc/health HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
-                   + WS_UPGRADE)
-            self.assertEqual(c.read_response().status, 200)
-            r = c.read_response()
-            self.assertOk(r.status, r.json())
-            r = c.read_response()
-            self.assertEqual(r.status, 101)
-            self.assertEqual(r.headers.get("upgrade", "").lower(), "websocket")
-
-    def test_other_upgrades_are_plain_http(self):
-        # h2c (or any non-websocket Upgrade) is ignored, as RFC 9110 7.8
-        # allows: the request is answered over HTTP/1.1 on the same
-        # connection, which stays usable.
-        with self.server.raw() as c:
-            c.send(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n"
-                   b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
-            r = c.read_response()
-            self.assertEqual(r.status, 200)
-            self.assertIs(r.json()["ok"], True)
-            c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            self.assertEqual(c.read_response().status, 200)
-        with self.server.raw() as c:   # a websocket upgrade must be a GET
-            c.send(b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-                   b"Content-Length: 0\r\n\r\n")
-            self.assertNotEqual(c.read_response().status, 101)
-
-    def test_http_connection_cap(self):
-        held = [self.server.raw() for _ in range(4)]
-        try:
-            for c in held:   # each is served: the cap counts open connections
-                c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                self.assertEqual(c.read_response().status, 200)
-            with self.server.raw() as extra:
-                r = extra.read_response()
-                self.assertEqual(r.status, 503)
-                self.assertStandardHeaders(r.headers)
-                self.assertError(r.status, r.json(), "Busy", 503,
-                                 message="Too many HTTP connections (maxHttpConnections 4)")
-                self.assertTrue(extra.wait_closed(timeout=10))
-        finally:
-            for c in held:
-                c.close()
-        # Room again once they are gone (the server notices the closes).
-        deadline = time.monotonic() + 10
-        while True:
-            with self.server.raw() as c:
-                c.send(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-                if c.read_response().status == 200:
-                    break
-            self.assertLess(time.monotonic(), deadline, "the cap never freed up")
-            time.sleep(0.05)
-
-
 class ConnectionHandling(harness.ServerTestCase):
     """Framing and connection lifecycle corner cases (review fixes)."""
     CONFIG = """listen: 127.0.0.1:0
@@ -647,19 +572,6 @@ auth:
     def check_health(self, r):
         self.assertEqual(r.status, 200)
         self.assertIs(r.json()["ok"], True)
-
-    def test_bare_lf_is_refused_and_swallows_nothing(self):
-        # Lines end in CRLF. A bare-LF head is refused at its first empty
-        # line (never searched for a CRLFCRLF further on, which once took the
-        # next request into it) and the connection closes.
-        for head in (b"GET /health HTTP/1.1\nHost: x\n\n",
-                     b"POST /v1/rpc/health HTTP/1.1\nHost: x\nContent-Length: 2\n\r\n{}"):
-            with self.server.raw(timeout=3) as c:
-                c.send(head + b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-                r = c.read_response()   # at once, not after headersTimeout
-                self.assertError(r.status, r.json(), "InvalidRequest",
-                                 message="lines must end with CRLF, not a bare LF")
-                self.assertTrue(c.wait_closed())
 
     def test_http10_keep_alive_is_confirmed(self):
         # An HTTP/1.0 client keeps the connection only if the response says so.

@@ -92,6 +92,7 @@ static void test_valid_full(void)
     CHECK_INT(cfg.max_body_bytes, 2048);
     CHECK_INT(cfg.max_payload, 4096);
     CHECK_INT(cfg.max_connections, 50);
+    CHECK_INT(cfg.max_http_connections, 64);
     CHECK_INT(cfg.event_window_size, 500);
     CHECK_INT(cfg.headers_timeout_ms, 10000);
     CHECK_INT(cfg.request_timeout_ms, 20000);
@@ -198,6 +199,7 @@ static void test_defaults(void)
     CHECK_INT(cfg.max_body_bytes, 1048576);
     CHECK_INT(cfg.max_payload, 1048576);
     CHECK_INT(cfg.max_connections, 1000);
+    CHECK_INT(cfg.max_http_connections, 4096);   /* docs/config.md */
     CHECK_INT(cfg.event_window_size, 10000);
     CHECK_INT(cfg.headers_timeout_ms, 30000);
     CHECK_INT(cfg.request_timeout_ms, 60000);
@@ -292,13 +294,14 @@ static void test_unknown_key(void)
 static void test_wrong_types(void)
 {
     anvil_diags d = load_bad("bad_types.yaml");
-    CHECK_INT(d.n, 6);
+    CHECK_INT(d.n, 7);
     CHECK_DIAG(&d, "bad_types.yaml", 1, 13, "maxPayload: expected a positive integer, got the quoted string \"abc\"");
     CHECK_DIAG(&d, "bad_types.yaml", 2, 11, "features: expected a list of strings");
     CHECK_DIAG(&d, "bad_types.yaml", 3, 14, "heartbeatMs: must be a positive integer, got 0");
     CHECK_DIAG(&d, "bad_types.yaml", 4, 17, "maxConnections: must be a positive integer, got -5");
     CHECK_DIAG(&d, "bad_types.yaml", 5, 21, "console.enabled: expected true or false");
     CHECK_DIAG(&d, "bad_types.yaml", 9, 35, "auth.tokens.op.scopes: expected a list of strings");
+    CHECK_DIAG(&d, "bad_types.yaml", 10, 21, "maxHttpConnections: must be a positive integer, got 0");
     anvil_diags_clear(&d);
 }
 
