@@ -74,6 +74,7 @@ void anvil_store_clear_failure(anvil_store *s)
 {
     s->fail_rc = SQLITE_OK;
     s->errmsg[0] = '\0';
+    /* Between transactions: the next write's pages count from zero. */
     int cur, high;
     if (s->db && sqlite3_txn_state(s->db, NULL) == SQLITE_TXN_NONE)
         sqlite3_db_status(s->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 1);
