@@ -1,5 +1,6 @@
 /*
- * runtime/base/clock.c — time and random ids.
+ * runtime/base/clock.c — time and random ids (version 4, and time-ordered
+ * version 7 for keys that should land at the end of an index).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -49,24 +50,97 @@ int64_t anvil_mono_ms(void)
 static __thread unsigned char pool[1024];
 static __thread size_t pool_left;
 
-int anvil_uuid4(char out[37])
+static int random_bytes(unsigned char *b, size_t n)
 {
-    unsigned char b[16];
-    if (pool_left < sizeof b) {
+    if (pool_left < n) {
         if (RAND_bytes(pool, sizeof pool) != 1)
             return -1;
         pool_left = sizeof pool;
     }
-    memcpy(b, pool + sizeof pool - pool_left, sizeof b);
+    memcpy(b, pool + sizeof pool - pool_left, n);
     /* Used bytes are wiped so ids cannot be recovered from memory later. */
-    memset(pool + sizeof pool - pool_left, 0, sizeof b);
-    pool_left -= sizeof b;
-    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
-    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    memset(pool + sizeof pool - pool_left, 0, n);
+    pool_left -= n;
+    return 0;
+}
+
+static void uuid_text(const unsigned char b[16], char out[37])
+{
     snprintf(out, 37,
              "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
              b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
              b[12], b[13], b[14], b[15]);
+}
+
+int anvil_uuid4(char out[37])
+{
+    unsigned char b[16];
+    if (random_bytes(b, sizeof b) != 0)
+        return -1;
+    b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+    b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+    uuid_text(b, out);
+    return 0;
+}
+
+/* The last version-7 UUID this thread made: its millisecond and its 74
+ * random bits (rand_a's 12 above rand_b's 62), so the next one can be
+ * placed after it. */
+static __thread int64_t last7_ms = -1;
+static __thread uint64_t last7_hi, last7_lo;
+
+#define RAND_B_BITS 62
+#define RAND_B_MASK ((UINT64_C(1) << RAND_B_BITS) - 1)
+#define RAND_A_MASK UINT64_C(0xfff)
+
+static uint64_t load64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | b[i];
+    return v;
+}
+
+int anvil_uuid7(int64_t ms, char out[37])
+{
+    unsigned char r[16];
+    if (random_bytes(r, sizeof r) != 0)
+        return -1;
+    uint64_t hi = load64(r) & RAND_A_MASK, lo = load64(r + 8) & RAND_B_MASK;
+    if (ms < 0)
+        ms = 0;
+    if (ms > (int64_t)0xffffffffffff)
+        ms = (int64_t)0xffffffffffff;
+    if (ms <= last7_ms) {
+        /* The same millisecond (or the clock stepped back): count up from
+         * the last id by a random step of up to 2^32, so ids of this
+         * thread still sort in the order they were made and the next one
+         * cannot be guessed from the last. 2^74 leaves room for 2^42 of
+         * them in one millisecond; past that, borrow the next one. */
+        uint64_t step = 1 + (load64(r) >> 32);
+        ms = last7_ms;
+        hi = last7_hi;
+        lo = last7_lo + step;
+        if (lo > RAND_B_MASK) {
+            lo &= RAND_B_MASK;
+            if (++hi > RAND_A_MASK) {
+                hi = 0;
+                ms++;
+            }
+        }
+    }
+    last7_ms = ms;
+    last7_hi = hi;
+    last7_lo = lo;
+    unsigned char b[16];
+    for (int i = 0; i < 6; i++)
+        b[i] = (unsigned char)((uint64_t)ms >> (40 - 8 * i));
+    b[6] = (unsigned char)(0x70 | hi >> 8);
+    b[7] = (unsigned char)hi;
+    b[8] = (unsigned char)(0x80 | lo >> 56);
+    for (int i = 9; i < 16; i++)
+        b[i] = (unsigned char)(lo >> (120 - 8 * i));
+    uuid_text(b, out);
     return 0;
 }
 

@@ -29,4 +29,12 @@ int64_t anvil_mono_ms(void);
 /* A random RFC 4122 version-4 UUID from OpenSSL's RAND. Returns 0 or -1. */
 int anvil_uuid4(char out[37]);
 
+/* An RFC 9562 version-7 UUID: the first 48 bits are ms (big-endian), the
+ * rest random, so ids made later sort after earlier ones as text and as
+ * bytes, and a B-tree keyed by them grows at its right edge. Ids made by
+ * one thread are strictly increasing even within one millisecond or when
+ * ms goes back (the last one's time is kept and its random part counted
+ * up). ms outside 0..2^48-1 is clamped. Returns 0 or -1 (no randomness). */
+int anvil_uuid7(int64_t ms, char out[37]);
+
 #endif

@@ -459,10 +459,14 @@ void anvil_engine_interrupt_tasks(anvil_engine *e)
 
 /* ---- launch ------------------------------------------------------------------------ */
 
+/* run_ and a version-7 UUID's 32 hex digits: time first, so each new run's
+ * rows go to the right edge of every index keyed by run_id (runs, nodes,
+ * attempts, outputs, frames, events), where the pages are already cached,
+ * instead of to a random leaf of each (bench/RESULTS.md, issue 12). */
 static char *new_run_id(void)
 {
     char uuid[37], *id = malloc(4 + 32 + 1);
-    if (!id || anvil_uuid4(uuid) != 0) {
+    if (!id || anvil_uuid7(anvil_now_ms(), uuid) != 0) {
         free(id);
         return NULL;
     }

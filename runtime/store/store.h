@@ -39,7 +39,8 @@ const char *anvil_store_errmsg(const anvil_store *s);
 /* Whether the last failure on s was the database being unavailable rather
  * than a bug: the disk is full, an I/O error, the file cannot be opened,
  * another process holds the lock past the busy timeout, or it became
- * read-only. Such an episode is logged once, until a commit succeeds. */
+ * read-only. Such an episode is logged once, until a commit shows the
+ * database is back (store_episode.h). */
 bool anvil_store_unavailable(const anvil_store *s);
 
 /* How long a client told StorageUnavailable should wait (retryAfterMs). */

@@ -7,8 +7,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "clock.h"
 #include "log.h"
 #include "store_db.h"
+
+/* Pages the current write has written so far (or was writing when its
+ * commit failed: in WAL mode SQLite counts a commit's pages before it
+ * appends them), counted from the last anvil_store_clear_failure outside
+ * a transaction. */
+static int64_t write_pages(anvil_store *s)
+{
+    int cur = 0, high = 0;
+    if (!s->db || sqlite3_db_status(s->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0) != SQLITE_OK)
+        return 0;
+    return cur;
+}
 
 /* SQLite's codes for "the database cannot be used right now", as opposed
  * to a bug or a broken invariant: the disk is full, an I/O error, the file
@@ -43,8 +56,8 @@ int anvil_store_fail(anvil_store *s, char *err, size_t errlen, const char *fmt, 
         s->fail_rc = s->db ? sqlite3_extended_errcode(s->db) : SQLITE_OK;
         /* One log line per episode: a full disk fails every request until
          * it is fixed, and a line per request would bury the cause. */
-        if (resource_code(s->fail_rc) && !s->degraded) {
-            s->degraded = true;
+        if (resource_code(s->fail_rc) &&
+            anvil_store_episode_failed(&s->episode, write_pages(s), anvil_mono_ms())) {
             anvil_log(ANVIL_LOG_ERROR, "database unavailable: %s (requests that need it answer "
                       "503 StorageUnavailable; logged again once it has recovered)", msg);
         }
@@ -63,15 +76,19 @@ void anvil_store_clear_failure(anvil_store *s)
 {
     s->fail_rc = SQLITE_OK;
     s->errmsg[0] = '\0';
+    /* Between transactions: the next write's pages count from zero. */
+    int cur, high;
+    if (s->db && sqlite3_txn_state(s->db, NULL) == SQLITE_TXN_NONE)
+        sqlite3_db_status(s->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 1);
 }
 
 void anvil_store_recovered(anvil_store *s)
 {
     s->fail_rc = SQLITE_OK;
-    if (s->degraded) {
-        s->degraded = false;
-        anvil_log(ANVIL_LOG_INFO, "database available again");
-    }
+    int64_t now = anvil_mono_ms();
+    if (anvil_store_episode_committed(&s->episode, write_pages(s), now))
+        anvil_log(ANVIL_LOG_INFO, "database available again (unavailable for %.1f s)",
+                  (double)(now - s->episode.opened_ms) / 1000.0);
 }
 
 

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_episode.h"
+
 /* The same typedef as store.h's (C11 allows the repeat): this header stays
  * below store.c, so store.c can use it without a circle. */
 typedef struct anvil_store anvil_store;
@@ -56,8 +58,8 @@ struct anvil_store {
      * into the one that calls it). NULL without group commit. */
     void (*after_failure)(anvil_store *s);
     int fail_rc;          /* SQLite's extended code at the last failure */
-    bool degraded;        /* the database was unavailable at the last failure:
-                             logged once, until a commit succeeds again */
+    anvil_store_episode episode;  /* the database is unavailable: logged once,
+                                     until a commit shows it is back */
 };
 
 /* Drop the revocation cache (after this connection changes revocations). */
@@ -78,11 +80,14 @@ const char *anvil_store_errmsg(const anvil_store *s);
 bool anvil_store_unavailable(const anvil_store *s);
 
 /* Every store call starts with no failure recorded, so an error reported
- * later never borrows the message or code of an older one. */
+ * later never borrows the message or code of an older one. Outside a
+ * transaction it also starts counting the pages the next write writes
+ * (how large a write failed or succeeded: store_episode.h). */
 void anvil_store_clear_failure(anvil_store *s);
 
-/* A commit succeeded: the database is usable again (ends a logged episode
- * of unavailability). */
+/* A commit succeeded: the last failure is over, and the episode of
+ * unavailability ends when this commit shows that what failed would now
+ * succeed (store_episode.h); its end is logged. */
 void anvil_store_recovered(anvil_store *s);
 
 /* The cached statement for slot, prepared from sql on first use; reset and
