@@ -239,6 +239,12 @@ OPS = [  # key, label, unit
     ("cronFire", "cron poll that fires 50 due rows, per fired run", "us"),
     ("recovery", "startup with 500 more waiting runs (wall)", "ms"),
     ("recovery_cpu", "startup CPU with 500 more waiting runs", "ms"),
+    ("hello_reads", "WebSocket connect + hello: read syscalls (/proc/PID/io syscr) per hello", "n"),
+    ("getRun_reads", "getRun: read syscalls per call", "n"),
+    ("listRuns_reads", "listRuns limit 20: read syscalls per call", "n"),
+    ("listRuns_none_reads", "listRuns status=failed workflow=one: read syscalls per call", "n"),
+    ("listApprovals_reads", "listApprovals: read syscalls per call", "n"),
+    ("replay_reads", "streamRunEvents replay: read syscalls per replay", "n"),
     ("launchRun_reads", "launchRun: read syscalls (/proc/PID/io syscr) per launch", "n"),
     ("signal_reads", "submitSignal: read syscalls per signal", "n"),
     ("cronFire_reads", "cron firing: read syscalls per fired run", "n"),
@@ -279,10 +285,15 @@ def plans(db):
     con.close()
 
 
-def server_cpu(pid, n, fn):
-    """Server CPU (utime+stime, all threads) per call of fn, in us."""
-    t0 = cpu_ticks(pid)
+def server_cpu(pid, n, fn, reads_into=None):
+    """Server CPU (utime+stime, all threads) per call of fn, in us. With
+    reads_into=(dict, key), also the read syscalls per call into dict[key]
+    (they include the socket reads of the requests themselves, the same
+    at every size)."""
+    t0, r0 = cpu_ticks(pid), reads(pid)
     fn()
+    if reads_into:
+        reads_into[0][reads_into[1]] = (reads(pid) - r0) / n
     return (cpu_ticks(pid) - t0) * 1e6 / HZ / n
 
 
@@ -343,6 +354,11 @@ def measure(binary, d, scale, log):
     for suffix in ("", "-wal"):
         if os.path.exists(os.path.join(d, "anvil.db" + suffix)):
             shutil.copyfile(os.path.join(d, "anvil.db" + suffix), os.path.join(scratch, "anvil.db" + suffix))
+    # The copy is still dirty in the page cache; without this the server's
+    # first checkpoint fsync writes the whole file back (3 GB at 1M runs)
+    # and the kernel charges it to the server: +150 us per launch over the
+    # first 1,000 launches at 1M, none after.
+    os.sync()
     clock = os.path.join(scratch, "clock")
     now = int(time.time() * 1000)
     with open(clock, "w") as f:
@@ -361,19 +377,23 @@ def measure(binary, d, scale, log):
             ones = c.call("listRuns", {"filter": {"workflow": "one", "limit": 1}})
             one = ones[0]["runId"] if ones else c.call("launchRun", {"workflow": "one", "input": {}})["runId"]
             history.HELLOS = n(1000)
-            out["hello"] = server_cpu(pid, history.HELLOS, lambda: asyncio.run(history.hellos(port)))
-            out["getRun"] = server_cpu(pid, n(4000), repeat(n(4000), lambda i: c.call("getRun", {"runId": one})))
+            out["hello"] = server_cpu(pid, history.HELLOS, lambda: asyncio.run(history.hellos(port)),
+                                      (out, "hello_reads"))
+            out["getRun"] = server_cpu(pid, n(4000), repeat(n(4000), lambda i: c.call("getRun", {"runId": one})),
+                                       (out, "getRun_reads"))
             out["listRuns"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call(
-                "listRuns", {"filter": {"limit": 20}})))
+                "listRuns", {"filter": {"limit": 20}})), (out, "listRuns_reads"))
             out["listRuns_wf"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call(
                 "listRuns", {"filter": {"workflow": "gate", "limit": 20}})))
-            out["listRuns_none"] = server_cpu(pid, n(50), repeat(n(50), lambda i: c.call(
-                "listRuns", {"filter": {"status": "failed", "workflow": "one", "limit": 20}})))
+            out["listRuns_none"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call(
+                "listRuns", {"filter": {"status": "failed", "workflow": "one", "limit": 20}})),
+                (out, "listRuns_none_reads"))
             out["listApprovals"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call(
-                "listApprovals", {})))
+                "listApprovals", {})), (out, "listApprovals_reads"))
             out["listApprovals_wf"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call(
                 "listApprovals", {"filter": {"workflow": "gate"}})))
-            out["replay"] = server_cpu(pid, n(1000), lambda: asyncio.run(replays(port, one, n(1000))))
+            out["replay"] = server_cpu(pid, n(1000), lambda: asyncio.run(replays(port, one, n(1000))),
+                                       (out, "replay_reads"))
             for i in range(50):
                 c.call("cronCreate", {"cronId": "bench-%02d" % i, "workflow": "one", "pattern": "* * * * *"})
             out["cronList"] = server_cpu(pid, n(2000), repeat(n(2000), lambda i: c.call("cronList", {})))
