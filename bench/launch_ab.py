@@ -20,29 +20,18 @@ Loopback only; every wait is bounded.
 """
 import argparse
 import os
-import re
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOKEN = "bench-operator-token"
+from engine import TOKEN, free_port, wait_port, wrk as wrk_post
+
 BODY = '{"workflow":"one","input":{"x":"y"}}'
 WORKFLOW = 'name: one\nroot:\n  task: { id: t, output: { v: "${input.x}" } }\n'
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def proc_cpu_ticks(pid):
@@ -60,26 +49,8 @@ def proc_io(pid):
     return out
 
 
-def to_ms(text):
-    m = re.match(r"([\d.]+)(us|ms|s)$", text)
-    v = float(m.group(1))
-    return {"us": v / 1000, "ms": v, "s": v * 1000}[m.group(2)]
-
-
 def wrk(port, seconds, connections):
-    env = dict(os.environ, BENCH_BODY=BODY, BENCH_TOKEN=TOKEN)
-    out = subprocess.run(["wrk", "-t1", "-c%d" % connections, "-d%ds" % seconds, "--latency",
-                          "-s", os.path.join(ROOT, "bench", "post.lua"),
-                          "http://127.0.0.1:%d/v1/rpc/launchRun" % port],
-                         capture_output=True, text=True, env=env, timeout=seconds + 60).stdout
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-        "p50": to_ms(re.search(r"\s50%\s+(\S+)", out).group(1)),
-        "p99": to_ms(re.search(r"\s99%\s+(\S+)", out).group(1)),
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-    }
+    return wrk_post("http://127.0.0.1:%d/v1/rpc/launchRun" % port, BODY, seconds, connections)
 
 
 def measure(binary, seconds, connections):
@@ -94,15 +65,7 @@ def measure(binary, seconds, connections):
     p = subprocess.Popen([binary, "serve", "--config", "anvil.yaml"], cwd=d,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 20
-        while True:
-            if p.poll() is not None or time.time() > deadline:
-                sys.exit("bench: %s did not start" % binary)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+        wait_port(port, p)
         warm = wrk(port, 2, connections)
         cpu0, io0 = proc_cpu_ticks(p.pid), proc_io(p.pid)
         r = wrk(port, seconds, connections)
