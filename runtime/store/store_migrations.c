@@ -241,6 +241,11 @@ const char *const anvil_store_migrations[] = {
      * workflow (271 ms at 1M runs, bench/RESULTS.md); this index reads
      * just the page asked for. */
     "CREATE INDEX runs_workflow_status_newest ON runs(workflow, status, created_at_ms DESC);",
+
+    /* 11: events stored without the runId their row's key holds
+     * (store_compact.h): 1 marks such a row; older rows are NULL, as
+     * recorded. Adding a column rewrites nothing. */
+    "ALTER TABLE events ADD COLUMN compact INTEGER;",
 };
 
 const size_t anvil_store_n_migrations =

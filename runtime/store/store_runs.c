@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "json_print.h"
+#include "store_compact.h"
 #include "store_runs.h"
 #include "store_sql.h"
 
@@ -744,26 +745,34 @@ int anvil_store_frame_insert(anvil_store *s, const char *run_id, int64_t frame_n
     static const char sql[] =
         "INSERT INTO frames(run_id, frame_no, created_at_ms, tree_json, seq, workspace_ref)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-    return anvil_sql_exec(s, sql, "siisis", run_id, frame_no, at_ms, tree_json, seq,
-                          workspace_ref) < 0 ? -1 : 0;
+    char *stored = anvil_frame_compact(tree_json, run_id, frame_no);
+    int rc = anvil_sql_exec(s, sql, "siisis", run_id, frame_no, at_ms, stored ? stored : tree_json,
+                            seq, workspace_ref);
+    free(stored);
+    return rc < 0 ? -1 : 0;
 }
 
 typedef struct frame_each {
     anvil_frame_record_fn fn;
     void *ctx;
+    const char *run_id;
 } frame_each;
 
 static int each_frame(void *ctx, sqlite3_stmt *st)
 {
     frame_each *e = ctx;
+    const char *stored = (const char *)sqlite3_column_text(st, 2);
     anvil_frame_record r = {
         .frame_no = anvil_sql_int(st, 0, 0),
         .created_at_ms = anvil_sql_int(st, 1, 0),
-        .tree_json = (const char *)sqlite3_column_text(st, 2),
     };
-    if (!r.tree_json)
-        r.tree_json = "{}";
-    return e->fn(e->ctx, &r);
+    char *tree = anvil_frame_expand(stored ? stored : "{}", e->run_id, r.frame_no);
+    if (!tree)
+        return -1;
+    r.tree_json = tree;
+    int rc = e->fn(e->ctx, &r);
+    free(tree);
+    return rc;
 }
 
 int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_no,
@@ -772,7 +781,7 @@ int anvil_store_frames_range(anvil_store *s, const char *run_id, int64_t after_n
     static const char sql[] =
         "SELECT frame_no, created_at_ms, tree_json FROM frames"
         " WHERE run_id = ?1 AND frame_no > ?2 AND frame_no <= ?3 ORDER BY frame_no LIMIT ?4";
-    frame_each e = { fn, ctx };
+    frame_each e = { fn, ctx, run_id };
     return anvil_sql_query(s, sql, each_frame, &e, "siii", run_id, after_no,
                            upto_no < 0 ? INT64_MAX : upto_no, limit > 0 ? limit : (int64_t)-1);
 }
@@ -794,7 +803,7 @@ int anvil_store_frame_headers(anvil_store *s, const char *run_id, int64_t after_
     static const char sql[] =
         "SELECT frame_no, created_at_ms FROM frames"
         " WHERE run_id = ?1 AND frame_no > ?2 ORDER BY frame_no LIMIT ?3";
-    frame_each e = { fn, ctx };
+    frame_each e = { fn, ctx, run_id };
     return anvil_sql_query(s, sql, each_frame_header, &e, "sii", run_id, after_no,
                            limit > 0 ? limit : (int64_t)-1);
 }
@@ -803,15 +812,19 @@ int anvil_store_event_insert(anvil_store *s, const char *run_id, int64_t seq, co
                              const char *payload_json, int64_t state_version, int64_t at_ms)
 {
     static const char sql[] =
-        "INSERT INTO events(run_id, seq, event, payload_json, state_version, created_at_ms)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-    return anvil_sql_exec(s, sql, "sissii", run_id, seq, event, payload_json, state_version,
-                          at_ms) < 0 ? -1 : 0;
+        "INSERT INTO events(run_id, seq, event, payload_json, state_version, created_at_ms, compact)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    char *stored = anvil_payload_compact(payload_json, run_id);
+    int rc = anvil_sql_exec(s, sql, "sissiin", run_id, seq, event, stored ? stored : payload_json,
+                            state_version, at_ms, stored ? (int64_t)1 : (int64_t)-1);
+    free(stored);
+    return rc < 0 ? -1 : 0;
 }
 
 typedef struct event_each {
     anvil_event_record_fn fn;
     void *ctx;
+    const char *run_id;
 } event_each;
 
 static int each_event(void *ctx, sqlite3_stmt *st)
@@ -828,16 +841,23 @@ static int each_event(void *ctx, sqlite3_stmt *st)
         r.event = "";
     if (!r.payload_json)
         r.payload_json = "{}";
-    return e->fn(e->ctx, &r);
+    char *payload = NULL;
+    if (anvil_sql_int(st, 5, 0) == 1 && !(payload = anvil_payload_expand(r.payload_json, e->run_id)))
+        return -1;
+    if (payload)
+        r.payload_json = payload;
+    int rc = e->fn(e->ctx, &r);
+    free(payload);
+    return rc;
 }
 
 int anvil_store_events_range(anvil_store *s, const char *run_id, int64_t after_seq,
                              int64_t upto_seq, int64_t limit, anvil_event_record_fn fn, void *ctx)
 {
     static const char sql[] =
-        "SELECT seq, event, payload_json, state_version, created_at_ms FROM events"
+        "SELECT seq, event, payload_json, state_version, created_at_ms, compact FROM events"
         " WHERE run_id = ?1 AND seq > ?2 AND seq <= ?3 ORDER BY seq LIMIT ?4";
-    event_each e = { fn, ctx };
+    event_each e = { fn, ctx, run_id };
     return anvil_sql_query(s, sql, each_event, &e, "siii", run_id, after_seq,
                            upto_seq < 0 ? INT64_MAX : upto_seq, limit > 0 ? limit : (int64_t)-1);
 }

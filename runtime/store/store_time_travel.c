@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_compact.h"
 #include "store_sql.h"
 #include "store_time_travel.h"
 
@@ -15,13 +16,20 @@ void anvil_frame_row_clear(anvil_frame_row *f)
     memset(f, 0, sizeof *f);
 }
 
+typedef struct frame_read {
+    anvil_frame_row *f;
+    const char *run_id;
+} frame_read;
+
 static int frame_row(void *ctx, sqlite3_stmt *st)
 {
-    anvil_frame_row *f = ctx;
+    frame_read *x = ctx;
+    anvil_frame_row *f = x->f;
     f->frame_no = anvil_sql_int(st, 0, 0);
     f->created_at_ms = anvil_sql_int(st, 1, 0);
     f->seq = anvil_sql_int(st, 2, -1);
-    f->tree_json = anvil_sql_text(st, 3);
+    const char *stored = (const char *)sqlite3_column_text(st, 3);
+    f->tree_json = stored ? anvil_frame_expand(stored, x->run_id, f->frame_no) : NULL;
     f->workspace_ref = anvil_sql_text(st, 4);
     return f->tree_json ? 1 : -1;
 }
@@ -33,7 +41,8 @@ int anvil_store_frame_get(anvil_store *s, const char *run_id, int64_t frame_no,
         "SELECT frame_no, created_at_ms, seq, tree_json, workspace_ref FROM frames"
         " WHERE run_id = ?1 AND frame_no = ?2";
     memset(out, 0, sizeof *out);
-    int n = anvil_sql_query(s, sql, frame_row, out, "si", run_id, frame_no);
+    frame_read x = { out, run_id };
+    int n = anvil_sql_query(s, sql, frame_row, &x, "si", run_id, frame_no);
     if (n < 0) {
         anvil_frame_row_clear(out);
         return -1;

@@ -44,6 +44,12 @@ from collections import Counter, defaultdict, namedtuple
 
 from chaos_workflows import SIGNAL_NAME, nodes_of
 
+# An event's payload as recorded: rows marked `compact` are stored without
+# the leading runId their run_id column holds (runtime/store/store_compact.h).
+PAYLOAD_SQL = ("CASE WHEN compact = 1 THEN '{\"runId\":\"' || run_id || '\"'"
+               " || CASE WHEN payload_json = '{}' THEN '}' ELSE ',' || substr(payload_json, 2) END"
+               " ELSE payload_json END")
+
 Violation = namedtuple("Violation", "kind run_id expected found")
 TERMINAL = ("finished", "failed", "cancelled")
 
@@ -62,7 +68,8 @@ class Db:
             self.nodes = self._group(con, "SELECT * FROM nodes ORDER BY rowid", "run_id")
             self.attempts = self._group(con, "SELECT run_id, node_id, attempt, state, exit_code, error"
                                              " FROM attempts ORDER BY attempt", "run_id")
-            self.events = self._group(con, "SELECT run_id, seq, event, payload_json, state_version"
+            self.events = self._group(con, "SELECT run_id, seq, event, " + PAYLOAD_SQL +
+                                           " AS payload_json, state_version"
                                            " FROM events ORDER BY run_id, seq", "run_id")
             self.frames = self._group(con, "SELECT run_id, frame_no FROM frames ORDER BY frame_no", "run_id")
             self.signals = self._group(con, "SELECT * FROM signals ORDER BY seq", "run_id")

@@ -37,6 +37,13 @@ START_TIMEOUT_S = 20.0      # ASan builds start slower; this is only a safety bo
 STOP_TIMEOUT_S = 10.0
 IO_TIMEOUT_S = 20.0
 
+# An event's payload as recorded, in SQL: rows marked `compact` are stored
+# without the leading runId their run_id column holds
+# (runtime/store/store_compact.h), and a reader puts it back.
+PAYLOAD_SQL = ("CASE WHEN compact = 1 THEN '{\"runId\":\"' || run_id || '\"'"
+               " || CASE WHEN payload_json = '{}' THEN '}' ELSE ',' || substr(payload_json, 2) END"
+               " ELSE payload_json END")
+
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 STANDARD_HEADERS = {
     "x-smithers-api-version": "v1",

@@ -77,7 +77,7 @@ class Compat(harness.ServerTestCase):
         con = sqlite3.connect(self.server.db_path)
         try:
             return [(e, json.loads(p)) for e, p in con.execute(
-                "SELECT event, payload_json FROM events WHERE run_id = ? ORDER BY seq", (run_id,))]
+                "SELECT event, " + harness.PAYLOAD_SQL + " FROM events WHERE run_id = ? ORDER BY seq", (run_id,))]
         finally:
             con.close()
 

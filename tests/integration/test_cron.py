@@ -105,7 +105,7 @@ class CronCase(harness.ServerTestCase):
     def events(self, run_id):
         db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
         try:
-            rows = db.execute("SELECT seq, event, payload_json FROM events WHERE run_id = ?"
+            rows = db.execute("SELECT seq, event, " + harness.PAYLOAD_SQL + " FROM events WHERE run_id = ?"
                               " ORDER BY seq", (run_id,)).fetchall()
         finally:
             db.close()

@@ -1119,7 +1119,7 @@ class EventLog(EngineCase):
     def events(self, run_id):
         db = sqlite3.connect("file:%s?mode=ro" % self.server.db_path, uri=True, timeout=10)
         try:
-            rows = db.execute("SELECT seq, event, payload_json, state_version FROM events"
+            rows = db.execute("SELECT seq, event, " + harness.PAYLOAD_SQL + ", state_version FROM events"
                               " WHERE run_id = ? ORDER BY seq", (run_id,)).fetchall()
             frames = db.execute("SELECT COUNT(*) FROM frames WHERE run_id = ?", (run_id,)).fetchone()[0]
         finally:
