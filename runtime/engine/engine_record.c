@@ -240,11 +240,8 @@ int anvil_run_note(run_rt *r, bool frame, const char *event, cJSON *payload)
 }
 
 /* Publish (after a commit) or drop (after a rollback) the recorded events. */
-static void flush_events(anvil_engine *e, bool publish)
+static void settle(anvil_engine *e, queued_event *q, bool publish)
 {
-    queued_event *q = e->queue;
-    e->queue = NULL;
-    e->queue_tail = &e->queue;
     while (q) {
         queued_event *next = q->next;
         if (publish) {
@@ -257,6 +254,14 @@ static void flush_events(anvil_engine *e, bool publish)
         free(q);
         q = next;
     }
+}
+
+static void flush_events(anvil_engine *e, bool publish)
+{
+    queued_event *q = e->queue;
+    e->queue = NULL;
+    e->queue_tail = &e->queue;
+    settle(e, q, publish);
 }
 
 /* Writes work again: reload the runs a failure left behind now, not after
@@ -341,18 +346,6 @@ int anvil_run_end(run_rt *r, bool ok)
     return -1;
 }
 
-static void drop_queue(queued_event *q)
-{
-    while (q) {
-        queued_event *next = q->next;
-        free(q->run_id);
-        free(q->event);
-        cJSON_Delete(q->payload);
-        free(q);
-        q = next;
-    }
-}
-
 /* The store's batch ended (store_txn.h). Durable: publish its events, in
  * order, and let the runs that ended in it go. Lost: nothing of it
  * happened, so every run it touched is reloaded from the database (the
@@ -370,22 +363,14 @@ static void on_batch_end(void *ctx, bool ok)
     bool failures = e->batch_failures;
     e->batch_waiting = e->batch_failures = false;
     e->batch_no++;
+    settle(e, q, ok);
     if (!ok) {
-        drop_queue(q);
         e->state_version = e->batch_state_version;
         if (e->in_txn)   /* the change in progress is lost with the batch */
             e->txn_state_version = e->batch_state_version;
         if (!anvil_store_unavailable(e->store))
             anvil_log(ANVIL_LOG_ERROR, "%zu run(s) changed but not recorded: %s", n,
                       anvil_store_errmsg(e->store));
-    }
-    while (ok && q) {
-        queued_event *next = q->next;
-        anvil_event ev = { q->run_id, q->seq, q->event, q->payload, q->state_version, q->at_ms };
-        anvil_events_publish(&e->bus, &ev);
-        q->next = NULL;
-        drop_queue(q);
-        q = next;
     }
     for (size_t i = 0; i < n; i++) {
         run_rt *r = anvil_registry_find(e, touched[i]);
