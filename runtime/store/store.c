@@ -11,6 +11,7 @@
 #include "store_db.h"
 #include "store_txn.h"
 #include "store_migrations.h"
+#include "store_walbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -148,7 +149,9 @@ int anvil_store_open(const char *path, anvil_store **out, char *err, size_t errl
     }
     /* The server is single-threaded, so SQLite's own locking is pure cost. */
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+    /* NULL (no VFS to wrap) opens with SQLite's default: slower, same
+     * guarantees. */
+    int rc = sqlite3_open_v2(path, &s->db, flags, anvil_store_walbuf_vfs());
     if (rc != SQLITE_OK) {
         anvil_store_fail(NULL, err, errlen, "%s: cannot open database: %s", path,
                          s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
