@@ -29,6 +29,7 @@
 
 #include "errbuf.h"
 #include "proc_internal.h"
+#include "sigpipe.h"
 
 #define DEFAULT_CAP ((size_t)1 << 20)
 #define LINE_MIN_LIMIT ((size_t)1 << 20)
@@ -518,16 +519,9 @@ int anvil_proc_module_init(struct event_base *base)
     if (g_base)
         return g_base == base ? 0 : -1;
     /* A write to a child that closed stdin must be EPIPE, never a fatal
-     * SIGPIPE. The server ignores it already; make sure for other hosts. */
-    struct sigaction sa;
-    if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL &&
-        !(sa.sa_flags & SA_SIGINFO)) {
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = SIG_IGN;
-        sigemptyset(&sa.sa_mask);
-        if (sigaction(SIGPIPE, &sa, NULL) < 0)
-            return -1;
-    }
+     * SIGPIPE. */
+    if (anvil_sigpipe_ignore() != 0)
+        return -1;
     g_sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, NULL);
     if (!g_sigchld)
         return -1;

@@ -44,6 +44,7 @@
 
 #include "http_server.h"
 #include "log.h"
+#include "sigpipe.h"
 
 /* ST_UPGRADE: a complete upgrade request waits, reading stopped, for the
  * answers to the requests pipelined before it to be written; only then is
@@ -209,6 +210,31 @@ static void reset_request(conn *c)
     evbuffer_drain(c->body, evbuffer_get_length(c->body));
 }
 
+/* Output goes out through send_queued, and EV_WRITE is enabled only while
+ * some of it waits for the socket (on_write disables it once drained).
+ * An answer the socket takes whole, the usual case, then costs one write
+ * and no write event: enabling one and disabling it after the write were
+ * two epoll_ctl calls per request. A closing connection's last answer
+ * still goes through EV_WRITE, whose drain (on_write) closes it. */
+static void send_queued(conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) == 0)
+        return;
+    /* With EV_WRITE on, bytes are already waiting and these go after them. */
+    if (c->state != ST_CLOSING && !(bufferevent_get_enabled(c->bev) & EV_WRITE)) {
+        /* The bufferevent keeps its output's front frozen so that only it
+         * drains it; it is idle, so we may. A failure leaves the bytes
+         * queued: EV_WRITE meets the error and on_event ends the
+         * connection. */
+        evbuffer_unfreeze(out, 1);
+        (void)evbuffer_write(out, bufferevent_getfd(c->bev));
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0)
+        bufferevent_enable(c->bev, EV_WRITE);
+}
+
 static void write_response(conn *c, anvil_http_response *res)
 {
     anvil_http_server *s = c->srv;
@@ -243,6 +269,7 @@ static void write_response(conn *c, anvil_http_response *res)
         /* A client that never reads the reply must not pin the socket. */
         arm_timer(c, s->opt.request_timeout_ms);
     }
+    send_queued(c);
 }
 
 /* Close without freeing: callers further up the stack still hold c. The
@@ -412,7 +439,7 @@ static void request_done(conn *c)
     /* The keep-alive wait starts now; on_timer leaves a connection alone
      * while its response is still being written, and on_write restarts the
      * wait once it is. process_input's loop reads any pipelined request. */
-    c->draining = true;
+    c->draining = evbuffer_get_length(bufferevent_get_output(c->bev)) > 0;
     arm_timer(c, c->srv->opt.keep_alive_timeout_ms);
 }
 
@@ -462,6 +489,7 @@ static void start_body(conn *c)
     if (expect && strcasecmp(expect, "100-continue") == 0 && c->head.version_minor >= 1 &&
         (c->chunked || c->content_length > 0)) {
         evbuffer_add_printf(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n");
+        send_queued(c);
     }
     c->state = ST_BODY;
 }
@@ -651,6 +679,8 @@ static void on_write(struct bufferevent *bev, void *arg)
     conn *c = arg;
     if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
         return;
+    /* Drained: the next answer is written at once again (send_queued). */
+    bufferevent_disable(bev, EV_WRITE);
     if (c->state == ST_CLOSING) {
         finish_close(c);
         return;
@@ -769,7 +799,9 @@ static int conn_open(anvil_http_server *s, evutil_socket_t fd, const char *peer)
         bufferevent_set_timeouts(c->bev, NULL, &wtv);
     }
     bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* EV_WRITE (on by default) only while output waits (send_queued). */
+    bufferevent_disable(c->bev, EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ);
     if (s->opt.max_connections && s->n_conns - s->n_refused > s->opt.max_connections) {
         /* Over the cap: answer at once and close, rather than leave the
          * client queued in the backlog with no word. Connections handed to
@@ -858,6 +890,12 @@ anvil_http_server *anvil_http_server_new(struct event_base *base, const char *ho
 {
     if (!opt->handler || !opt->reject) {
         snprintf(err, errlen, "http server needs a handler and a reject callback");
+        return NULL;
+    }
+    /* Answers are written straight to the socket (send_queued): a client
+     * gone meanwhile must be EPIPE, not the end of the process. */
+    if (anvil_sigpipe_ignore() != 0) {
+        snprintf(err, errlen, "cannot ignore SIGPIPE");
         return NULL;
     }
     anvil_http_server *s = calloc(1, sizeof *s);
