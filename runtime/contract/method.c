@@ -18,6 +18,14 @@ const anvil_method *anvil_method_find(const char *name)
     return hit ? hit->method : NULL;
 }
 
+bool anvil_method_declares(const anvil_method *m, anvil_error_code code)
+{
+    for (size_t i = 0; i < m->n_errors; i++)
+        if (m->errors[i] == code)
+            return true;
+    return false;
+}
+
 const char *anvil_method_fallback_scope(const char *name)
 {
     const char *fallback = NULL;

@@ -60,6 +60,9 @@ typedef struct anvil_method_name {
 /* Canonical name or legacy alias -> row, or NULL when unknown. */
 const anvil_method *anvil_method_find(const char *name);
 
+/* Whether the contract lists code among m's errors (x-smithers-errors). */
+bool anvil_method_declares(const anvil_method *m, anvil_error_code code);
+
 /* Scope an unknown (or utility) method name needs before it is refused:
  * the utility table's entry, else the "*" default (run:read). */
 const char *anvil_method_fallback_scope(const char *name);

@@ -85,6 +85,19 @@ char *anvil_rpc_ok_frame(const char *id, cJSON *payload)
     return frame_to_text(f);
 }
 
+/* A method answers only the errors its contract lists: clients switch on
+ * them, and the conformance kit provokes them. A handler that answers
+ * another is a bug; debug builds (the sanitizer runs of every test) stop
+ * on it, release builds say so in the log and answer it anyway. */
+static void check_declared(const anvil_method *m, const anvil_error *e)
+{
+    if (anvil_method_declares(m, e->code))
+        return;
+    anvil_log(ANVIL_LOG_ERROR, "%s answered %s, which its contract does not declare", m->name,
+              anvil_error_info_of(e->code)->code);
+    assert(!"a method answered an error its contract does not declare");
+}
+
 static char *fail_frame(const char *id, anvil_error *e, int *http_status)
 {
     *http_status = anvil_error_http_status(e);
@@ -114,8 +127,10 @@ static char *answer_frame(const anvil_method *m, const char *id, int rc, void *r
         anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s failed", m->name);
     }
     anvil_schema_free(m->response, res);
-    if (rc != 0)
+    if (rc != 0) {
+        check_declared(m, err);
         return fail_frame(id, err, http_status);
+    }
     *http_status = 200;
     return anvil_rpc_ok_frame(id, payload);
 }
