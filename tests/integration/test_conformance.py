@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import unittest
 
 import yaml
 
@@ -25,8 +24,9 @@ EXAMPLES = os.path.join(ROOT, "examples")
 OP, VIEWER = "dev-operator-token", "dev-viewer-token"
 
 
-def example_server():
-    """examples/anvil.yaml on a free port and a database of its own."""
+def example_config():
+    """examples/anvil.yaml on a free port and a database of its own, with
+    the example workflow files next to it."""
     with open(os.path.join(EXAMPLES, "anvil.yaml"), encoding="utf-8") as f:
         config = f.read()
     config = re.sub(r"(?m)^listen: .*$", "listen: 127.0.0.1:0", config)
@@ -36,7 +36,7 @@ def example_server():
     for name in os.listdir(wf_dir):
         with open(os.path.join(wf_dir, name), encoding="utf-8") as f:
             files["workflows/" + name] = f.read()
-    return harness.Server(config, files).start()
+    return config, files
 
 
 def run_kit(server, *extra, spec=None):
@@ -53,17 +53,8 @@ def run_kit(server, *extra, spec=None):
     return p.returncode, text, p.stderr
 
 
-class Conformance(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.server = example_server()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.server.stop()
-        finally:
-            cls.server.cleanup()
+class Conformance(harness.ServerTestCase):
+    CONFIG, FILES = example_config()
 
     def rows(self, text, section=None, method=None):
         out = []

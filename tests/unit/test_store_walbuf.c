@@ -24,9 +24,12 @@
 
 static char tmpdir[] = "/tmp/anvil-test-walbuf-XXXXXX";
 
-static void db_path(char *out, size_t n, const char *name)
+/* The database `name` (path[600]) and its WAL (wal[620], or NULL). */
+static void db_path(char *path, char *wal, const char *name)
 {
-    snprintf(out, n, "%s/%s.db", tmpdir, name);
+    snprintf(path, 600, "%s/%s.db", tmpdir, name);
+    if (wal)
+        snprintf(wal, 620, "%s-wal", path);
 }
 
 /* A connection through the VFS under test, as the store opens it. */
@@ -108,8 +111,7 @@ static long long file_size(const char *path)
 static void test_one_write_per_commit(void)
 {
     char path[600], wal[620];
-    db_path(path, sizeof path, "one");
-    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_path(path, wal, "one");
     sqlite3 *db = open_buffered(path);
     if (!db)
         return;
@@ -129,7 +131,7 @@ static void test_one_write_per_commit(void)
 static void test_killed_after_commit(void)
 {
     char path[600];
-    db_path(path, sizeof path, "killed");
+    db_path(path, NULL, "killed");
     pid_t pid = fork();
     if (pid == 0) {
         sqlite3 *db = open_buffered(path);
@@ -148,8 +150,7 @@ static void test_killed_after_commit(void)
 static void test_failed_write_fails_commit(void)
 {
     char path[600], wal[620];
-    db_path(path, sizeof path, "full");
-    snprintf(wal, sizeof wal, "%s-wal", path);
+    db_path(path, wal, "full");
     sqlite3 *db = open_buffered(path);
     if (!db)
         return;
@@ -187,7 +188,7 @@ static void test_failed_write_fails_commit(void)
 static void test_spilled_then_rolled_back(void)
 {
     char path[600];
-    db_path(path, sizeof path, "spill");
+    db_path(path, NULL, "spill");
     sqlite3 *db = open_buffered(path);
     if (!db)
         return;
