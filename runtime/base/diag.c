@@ -73,6 +73,22 @@ void anvil_diags_print(const anvil_diags *d, FILE *out)
                 d->n_dropped == 1 ? "" : "s");
 }
 
+void anvil_diags_log(const anvil_diags *d, anvil_log_level level)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        const anvil_diag *g = &d->items[i];
+        if (g->file && g->line > 0)
+            anvil_log(level, "%s:%d:%d: %s", g->file, g->line, g->column, g->message);
+        else if (g->file)
+            anvil_log(level, "%s: %s", g->file, g->message);
+        else
+            anvil_log(level, "%s", g->message);
+    }
+    if (d->n_dropped)
+        anvil_log(level, "(%zu more problem%s lost: out of memory)", d->n_dropped,
+                  d->n_dropped == 1 ? "" : "s");
+}
+
 void anvil_diags_clear(anvil_diags *d)
 {
     for (size_t i = 0; i < d->n; i++) {

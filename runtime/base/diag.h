@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "log.h"
+
 typedef struct anvil_diag {
     char *file;
     int line;      /* 1-based; 0 when the problem has no position */
@@ -30,6 +32,8 @@ typedef struct anvil_diags {
 int anvil_diags_add(anvil_diags *d, const char *file, int line, int column,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Print "file:line:column: message" lines. */
+/* The same, one log line each (so they follow logFormat). */
+void anvil_diags_log(const anvil_diags *d, anvil_log_level level);
 void anvil_diags_print(const anvil_diags *d, FILE *out);
 void anvil_diags_clear(anvil_diags *d);
 

@@ -91,11 +91,14 @@ int anvil_cli_serve(int argc, char **argv)
         return 1;
     }
     anvil_diags_clear(&diags);
+    /* The config's format from here on (before any thread starts). */
+    if (cfg.log_format)
+        anvil_log_set_format((anvil_log_format)anvil_log_format_parse(cfg.log_format));
     if (listen) {
         char *host = NULL;
         int port = 0;
         if (anvil_parse_listen(listen, &host, &port) != 0) {
-            fprintf(stderr, "anvil serve: --listen %s: expected HOST:PORT\n", listen);
+            anvil_log(ANVIL_LOG_ERROR, "anvil serve: --listen %s: expected HOST:PORT", listen);
             anvil_config_clear(&cfg);
             return 2;
         }
@@ -145,17 +148,17 @@ int anvil_cli_serve(int argc, char **argv)
     if (ecfg)
         event_config_free(ecfg);
     if (!base) {
-        fprintf(stderr, "anvil serve: cannot create the event loop\n");
+        anvil_log(ANVIL_LOG_ERROR, "anvil serve: cannot create the event loop");
         anvil_config_clear(&cfg);
         return 1;
     }
     char err[512];
     anvil_diags wdiags = { 0 };
     anvil_gateway *gw = anvil_gateway_start(base, &cfg, &wdiags, err, sizeof err);
-    anvil_diags_print(&wdiags, stderr);
+    anvil_diags_log(&wdiags, ANVIL_LOG_WARN);
     anvil_diags_clear(&wdiags);
     if (!gw) {
-        fprintf(stderr, "anvil serve: %s\n", err);
+        anvil_log(ANVIL_LOG_ERROR, "anvil serve: %s", err);
         event_base_free(base);
         return 1;
     }
@@ -166,7 +169,7 @@ int anvil_cli_serve(int argc, char **argv)
               : gw->cfg.auth.mode == ANVIL_AUTH_JWT ? "jwt"
               : gw->cfg.auth.mode == ANVIL_AUTH_TRUSTED_PROXY ? "trusted-proxy" : "open");
     if (port_file && write_port_file(port_file, port) != 0) {
-        fprintf(stderr, "anvil serve: cannot write --port-file %s\n", port_file);
+        anvil_log(ANVIL_LOG_ERROR, "anvil serve: cannot write --port-file %s", port_file);
         anvil_gateway_free(gw);
         event_base_free(base);
         return 1;

@@ -12,6 +12,7 @@
 #include "config_retention.h"
 #include "config_workflows.h"
 #include "config_yaml.h"
+#include "log.h"
 
 #include <ctype.h>
 #include <limits.h>
@@ -127,7 +128,7 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
         "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
         "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", "retention",
-        NULL,
+        "logFormat", "accessLog", NULL,
     };
     static const struct { const char *key; size_t offset; int64_t min; } ints[] = {
         {"heartbeatMs", offsetof(anvil_config, heartbeat_ms), 1},
@@ -172,6 +173,12 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
             anvil_cfg_int(c, v, ints[i].key, ints[i].min, INT32_MAX,
                           (int64_t *)((char *)cfg + ints[i].offset));
     }
+    if ((v = anvil_cfg_get(c, root, "logFormat")) &&
+        anvil_cfg_string(c, v, "logFormat", false, &cfg->log_format) &&
+        anvil_log_format_parse(cfg->log_format) < 0)
+        anvil_cfg_error(c, v, "logFormat: expected text or json, got \"%.40s\"", cfg->log_format);
+    if ((v = anvil_cfg_get(c, root, "accessLog")))
+        anvil_cfg_bool(c, v, "accessLog", &cfg->access_log);
     if ((v = anvil_cfg_get(c, root, "allowedOrigins")))
         anvil_cfg_origins(c, v, "allowedOrigins", &cfg->allowed_origins, &cfg->n_allowed_origins);
     if ((v = anvil_cfg_get(c, root, "auth")))
@@ -313,6 +320,7 @@ void anvil_config_clear(anvil_config *cfg)
     strv_free(cfg->allowed_origins, cfg->n_allowed_origins);
     anvil_auth_config_clear(&cfg->auth);
     free(cfg->console_path);
+    free(cfg->log_format);
     for (size_t i = 0; i < cfg->n_workflows; i++)
         workflow_clear(&cfg->workflows[i]);
     free(cfg->workflows);

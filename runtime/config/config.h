@@ -42,6 +42,8 @@ typedef struct anvil_config {
     size_t n_allowed_origins;
     anvil_auth_config auth;      /* mode ANVIL_AUTH_OPEN when `auth` is absent */
     bool console_enabled;        /* default true */
+    char *log_format;            /* "text" (default) or "json"; NULL = text */
+    bool access_log;             /* default false: a line per HTTP request */
     char *console_path;          /* default "/console" */
     anvil_workflow_ref *workflows;
     size_t n_workflows;

@@ -275,18 +275,22 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
         .replies = in->replies, .reply_conn = in->reply_conn, .reply_id = id,
     };
     assert(m->id < ANVIL_METHOD__COUNT && svc->handlers[m->id]);
+    /* What the handler logs names the call. */
+    anvil_log_ctx prev = anvil_log_ctx_push(&(anvil_log_ctx){ .request_id = id, .method = m->name });
     rc = svc->handlers[m->id](&call, req, res);
     anvil_schema_free(m->request, req);
     free(req);
     if (rc == ANVIL_CALL_DEFERRED) {
         /* The response struct is the deferred answer's now. */
         assert(call.deferred && call.deferred->res == res);
+        anvil_log_ctx_restore(prev);
         *http_status = 0;
         cJSON_Delete(own.root);
         return NULL;
     }
     assert(!call.deferred);   /* a handler that deferred must say so */
     out = answer_frame(m, id, rc, res, &call.err, http_status);
+    anvil_log_ctx_restore(prev);
     free(res);
     cJSON_Delete(own.root);
     return out;

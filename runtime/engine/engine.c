@@ -86,8 +86,9 @@ static void collect(run_rt *r, void *ctx)
 static int recover_unfinished(void *ctx, const anvil_run_record *rec)
 {
     if (strcmp(rec->status, anvil_run_status_name(ANVIL_RUN_STATUS_NEEDS_ATTENTION)) == 0) {
-        anvil_log(ANVIL_LOG_WARN, "run %s needs attention (a rewind failed halfway); resumeRun "
-                  "drives it again", rec->run_id);
+        anvil_log_run(ANVIL_LOG_WARN, rec->run_id,
+                      "run %s needs attention (a rewind failed halfway); resumeRun "
+                      "drives it again", rec->run_id);
         return 0;
     }
     return anvil_run_load_register(ctx, rec);
@@ -142,8 +143,9 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
             /* Its launch was lost with its batch (store_txn.h): the run
              * never existed for anyone, and its caller was told so. */
             anvil_error_clear(err);
-            anvil_log(ANVIL_LOG_INFO, "run %s: its launch was not recorded; dropped",
-                      old->rec.run_id);
+            anvil_log_run(ANVIL_LOG_INFO, old->rec.run_id,
+                          "run %s: its launch was not recorded; dropped",
+                          old->rec.run_id);
             anvil_registry_forget(e, old);
             *rp = NULL;
             return 0;
@@ -175,8 +177,9 @@ static int reload_run(anvil_engine *e, run_rt **rp, anvil_error *err)
         int added = anvil_registry_add(e, fresh);
         assert(added == 0);
         (void)added;
-        anvil_log(ANVIL_LOG_INFO, "run %s: reloaded from the database after a failed write",
-                  run_id);
+        anvil_log_run(ANVIL_LOG_INFO, run_id,
+                      "run %s: reloaded from the database after a failed write",
+                      run_id);
         anvil_run_recover_interrupted(fresh);
         anvil_run_recover_signal_waits(fresh);
         anvil_run_advance(fresh);

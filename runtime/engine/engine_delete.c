@@ -78,7 +78,8 @@ static int remove_files(anvil_engine *e, const char *run_id)
     free(dir);
     free(gitdir);
     if (rc != 0)
-        anvil_log(ANVIL_LOG_WARN, "run %s: its workspace stays queued for removal: %s", run_id, err);
+        anvil_log_run(ANVIL_LOG_WARN, run_id,
+                      "run %s: its workspace stays queued for removal: %s", run_id, err);
     return rc;
 }
 
@@ -100,7 +101,7 @@ int anvil_engine_delete_run(anvil_engine *e, const char *run_id, anvil_error *er
     if (anvil_store_flush(e->store) != 0)
         return anvil_store_error(e->store, err, "deleting the run failed");
     e->state_version = sv;
-    anvil_log(ANVIL_LOG_INFO, "run %s deleted", run_id);
+    anvil_log_run(ANVIL_LOG_INFO, run_id, "run %s deleted", run_id);
     publish_deleted(e, run_id, sv, now);
     (void)remove_files(e, run_id);
     return 0;
@@ -134,14 +135,16 @@ static int finish_one(anvil_engine *e, const char *run_id)
     anvil_run_record rec;
     int found = anvil_store_run_get(e->store, run_id, &rec);
     if (found < 0) {
-        anvil_log(ANVIL_LOG_WARN, "run %s: its workspace stays queued for removal: %s", run_id,
-                  anvil_store_errmsg(e->store));
+        anvil_log_run(ANVIL_LOG_WARN, run_id,
+                      "run %s: its workspace stays queued for removal: %s", run_id,
+                      anvil_store_errmsg(e->store));
         return -1;
     }
     if (found == 0)
         return remove_files(e, run_id);
     anvil_run_record_clear(&rec);
-    anvil_log(ANVIL_LOG_WARN, "run %s exists again; its old workspace is left to it", run_id);
+    anvil_log_run(ANVIL_LOG_WARN, run_id,
+                  "run %s exists again; its old workspace is left to it", run_id);
     return anvil_store_workspace_removal_done(e->store, run_id);
 }
 

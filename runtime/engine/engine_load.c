@@ -111,8 +111,9 @@ int anvil_run_load_register(void *ctx, const anvil_run_record *rec)
     memset((void *)rec, 0, sizeof *rec);
     run_rt *r = anvil_run_load(e, &copy, &no_workflow);
     if (no_workflow) {
-        anvil_log(ANVIL_LOG_WARN, "run %s: workflow %s is no longer configured; left as %s",
-                  copy.run_id, copy.workflow, copy.status);
+        anvil_log_run(ANVIL_LOG_WARN, copy.run_id,
+                      "run %s: workflow %s is no longer configured; left as %s",
+                      copy.run_id, copy.workflow, copy.status);
         anvil_run_record_clear(&copy);
         return 0;
     }

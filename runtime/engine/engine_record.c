@@ -175,8 +175,9 @@ int anvil_run_begin(run_rt *r)
     e->txn_state_version = e->state_version;
     if (anvil_store_begin(e->store) != 0) {
         if (!anvil_store_unavailable(e->store))
-            anvil_log(ANVIL_LOG_ERROR, "run %s: cannot begin a transaction: %s", r->rec.run_id,
-                      anvil_store_errmsg(e->store));
+            anvil_log_run(ANVIL_LOG_ERROR, r->rec.run_id,
+                          "run %s: cannot begin a transaction: %s", r->rec.run_id,
+                          anvil_store_errmsg(e->store));
         /* Nothing changed yet, but the caller has already moved the mirror:
          * repaired like a failed commit. */
         e->in_txn = true;
@@ -184,7 +185,8 @@ int anvil_run_begin(run_rt *r)
     }
     e->in_txn = true;
     if (anvil_store_batch_open(e->store) && join_batch(r) != 0) {
-        anvil_log(ANVIL_LOG_ERROR, "run %s: out of memory joining the batch", r->rec.run_id);
+        anvil_log_run(ANVIL_LOG_ERROR, r->rec.run_id,
+                      "run %s: out of memory joining the batch", r->rec.run_id);
         return anvil_run_end(r, false);
     }
     return 0;
@@ -333,8 +335,9 @@ int anvil_run_end(run_rt *r, bool ok)
     }
     /* An unavailable database was logged once by the store already. */
     if (!anvil_store_unavailable(e->store))
-        anvil_log(ANVIL_LOG_ERROR, "run %s: state change not recorded: %s", r->rec.run_id,
-                  anvil_store_errmsg(e->store));
+        anvil_log_run(ANVIL_LOG_ERROR, r->rec.run_id,
+                      "run %s: state change not recorded: %s", r->rec.run_id,
+                      anvil_store_errmsg(e->store));
     anvil_store_rollback(e->store);
     flush_events(e, false);
     /* Its batch committing says nothing about writes working again. */

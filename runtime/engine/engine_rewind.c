@@ -97,8 +97,9 @@ static int refuse(rewind_ctx *x, const char *result, anvil_error *err, anvil_err
         rc = anvil_store_audit_insert(s, &a, &id);
     }
     if (rc != 0)
-        anvil_log(ANVIL_LOG_ERROR, "rewind of run %s by %s: audit row not written: %s", x->run_id,
-                  x->caller, anvil_store_errmsg(s));
+        anvil_log_run(ANVIL_LOG_ERROR, x->run_id,
+                      "rewind of run %s by %s: audit row not written: %s", x->run_id,
+                      x->caller, anvil_store_errmsg(s));
     anvil_error_set(err, code, "%s", msg);
     if (code == ANVIL_ERR_STORAGE_UNAVAILABLE)
         anvil_error_detail_int(err, "retryAfterMs", 1000);
@@ -239,14 +240,16 @@ static int roll_back(rewind_ctx *x, anvil_run_record *rec, anvil_error *err,
     if (checkout(x->e, x->run_id, x->before, why, sizeof why) == 0)
         return refuse(x, "failed", err, code, "%s; the workspace was put back, the run is unchanged",
                       cause);
-    anvil_log(ANVIL_LOG_ERROR, "rewind of run %s: putting the workspace back failed: %s",
-              x->run_id, why);
+    anvil_log_run(ANVIL_LOG_ERROR, x->run_id,
+                  "rewind of run %s: putting the workspace back failed: %s",
+                  x->run_id, why);
     free(rec->status);
     rec->status = strdup(anvil_run_status_name(ANVIL_RUN_STATUS_NEEDS_ATTENTION));
     rec->updated_at_ms = anvil_now_ms();
     if (!rec->status || anvil_store_run_update(x->e->store, rec) != 0)
-        anvil_log(ANVIL_LOG_ERROR, "rewind of run %s: cannot mark it needs_attention: %s",
-                  x->run_id, anvil_store_errmsg(x->e->store));
+        anvil_log_run(ANVIL_LOG_ERROR, x->run_id,
+                      "rewind of run %s: cannot mark it needs_attention: %s",
+                      x->run_id, anvil_store_errmsg(x->e->store));
     return refuse(x, "partial", err, ANVIL_ERR_REWIND_FAILED,
                   "%s, and putting the workspace back failed too (%s); the run is marked "
                   "needs_attention", cause, why);
@@ -263,8 +266,9 @@ static void drive(anvil_engine *e, const char *run_id)
     bool ended = anvil_run_status_parse(rec.status, &st) && anvil_run_status_terminal(st);
     if (!ended && st != ANVIL_RUN_STATUS_NEEDS_ATTENTION &&
         anvil_run_load_register(e, &rec) != 0)
-        anvil_log(ANVIL_LOG_ERROR, "run %s: cannot be loaded after a rewind: %s", run_id,
-                  anvil_store_errmsg(e->store));
+        anvil_log_run(ANVIL_LOG_ERROR, run_id,
+                      "run %s: cannot be loaded after a rewind: %s", run_id,
+                      anvil_store_errmsg(e->store));
     anvil_run_record_clear(&rec);
     run_rt *r = anvil_registry_find(e, run_id);
     if (r) {
@@ -591,9 +595,10 @@ static void complete(anvil_rewind *rw)
     }
     out.from_frame_no = x->from_frame_no;
     out.new_frame_no = x->frame_no;
-    anvil_log(ANVIL_LOG_INFO, "run %s rewound from frame %lld to %lld by %s (%lld frames, %lld "
-              "attempts removed)", x->run_id, (long long)x->from_frame_no, (long long)x->frame_no,
-              x->caller, (long long)out.deleted_frames, (long long)out.deleted_attempts);
+    anvil_log_run(ANVIL_LOG_INFO, x->run_id,
+                  "run %s rewound from frame %lld to %lld by %s (%lld frames, %lld "
+                  "attempts removed)", x->run_id, (long long)x->from_frame_no, (long long)x->frame_no,
+                  x->caller, (long long)out.deleted_frames, (long long)out.deleted_attempts);
     if (anvil_run_ended(r)) {
         anvil_run_free(r);
     } else if (anvil_registry_add(e, r) != 0) {
@@ -648,8 +653,9 @@ void anvil_rewind_finish_later(anvil_rewind *rw, anvil_rewind_done_fn done, void
     if (!rw->threaded) {
         /* No thread to spare: check out here, but still answer from the
          * loop, never inside the caller. */
-        anvil_log(ANVIL_LOG_WARN, "rewind of run %s: no worker thread; checking out on the loop",
-                  rw->x.run_id);
+        anvil_log_run(ANVIL_LOG_WARN, rw->x.run_id,
+                      "rewind of run %s: no worker thread; checking out on the loop",
+                      rw->x.run_id);
         worker(rw);
     }
 }

@@ -309,8 +309,9 @@ static const char *commit_attempt(run_rt *r, node_rt *n, int64_t attempt, const 
     free(git);
     char *head = rc == 0 ? strdup(out) : NULL;
     if (!head) {
-        anvil_log(ANVIL_LOG_WARN, "run %s: node %s attempt %lld: workspace not committed: %s",
-                  r->rec.run_id, n->def->id, (long long)attempt, rc == 0 ? "out of memory" : err);
+        anvil_log_run(ANVIL_LOG_WARN, r->rec.run_id,
+                      "run %s: node %s attempt %lld: workspace not committed: %s",
+                      r->rec.run_id, n->def->id, (long long)attempt, rc == 0 ? "out of memory" : err);
         return NULL;
     }
     free(r->rec.workspace_head);

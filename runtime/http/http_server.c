@@ -65,6 +65,7 @@ typedef struct anvil_http_conn {
     struct event *timer;
     enum conn_state state;
     char peer[64];
+    char log_id[32];               /* "http-N": the lines logged for it say so */
 
     /* current request */
     char *head_buf;                /* copy of the head, parsed in place */
@@ -101,6 +102,7 @@ struct anvil_http_server {
     time_t date_at;
     struct event *accept_retry;    /* re-enables the listener after EMFILE */
     bool stopped;                  /* stop_accepting was called */
+    unsigned long long conns_opened;   /* numbers the connections for the logs */
 };
 
 static const char *reason_phrase(int status)
@@ -235,6 +237,31 @@ static void send_queued(conn *c)
         bufferevent_enable(c->bev, EV_WRITE);
 }
 
+/* One access-log line for an answered request (accessLog). */
+static void log_access(conn *c, int status, size_t body_len)
+{
+    const anvil_http_head *h = &c->head;
+    char path[512] = "", st[8], bytes[24], ms[24];
+    const char *rpc = NULL;
+    if (h->target) {
+        size_t n = strcspn(h->target, "?");
+        snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : sizeof path - 1), h->target);
+        if (!strncmp(path, "/v1/rpc/", 8) && path[8])
+            rpc = path + 8;
+    }
+    snprintf(st, sizeof st, "%d", status);
+    snprintf(bytes, sizeof bytes, "%zu", body_len);
+    snprintf(ms, sizeof ms, "%lld", (long long)elapsed_ms(&c->started));
+    const char *fields[] = {
+        "httpMethod", h->method, "path", h->target ? path : NULL, "status", st, "bytes", bytes,
+        "durationMs", ms, "peer", c->peer,
+        "requestId", h->method ? anvil_http_header_get(h, "x-request-id") : NULL,
+        "method", rpc, NULL,
+    };
+    anvil_log_fields(ANVIL_LOG_INFO, fields, "%s %s %d", h->method ? h->method : "-",
+                     h->target ? path : "-", status);
+}
+
 static void write_response(conn *c, anvil_http_response *res)
 {
     anvil_http_server *s = c->srv;
@@ -261,6 +288,8 @@ static void write_response(conn *c, anvil_http_response *res)
         evbuffer_add_printf(out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
     evbuffer_add(out, "\r\n", 2);
     bool head_only = c->head.method && strcmp(c->head.method, "HEAD") == 0;
+    if (s->opt.access_log)
+        log_access(c, res->status, head_only ? 0 : body_len);
     if (!head_only)
         evbuffer_add_buffer(out, res->body);
     if (close_after) {
@@ -420,7 +449,9 @@ void anvil_http_pending_answer(anvil_http_pending *p, anvil_http_response *res)
         close_soon(c);
         return;
     }
+    anvil_log_ctx prev = anvil_log_ctx_push(&(anvil_log_ctx){ .conn_id = c->log_id });
     write_response(c, res);
+    anvil_log_ctx_restore(prev);
     if (c->state == ST_CLOSING)
         return;
     request_done(c);
@@ -563,7 +594,7 @@ static size_t find_head_end(struct evbuffer *in, size_t avail, size_t limit)
  * dispatched request returns here and the loop takes the next one. Never
  * frees c: anything that ends the connection here goes through CLOSING
  * (close_soon or a close response), and the loop's callbacks free it. */
-static void process_input(conn *c)
+static void read_requests(conn *c)
 {
     anvil_http_server *s = c->srv;
     for (;;) {
@@ -645,6 +676,14 @@ static void process_input(conn *c)
         }
         return;
     }
+}
+
+/* read_requests with the connection named in the lines it logs. */
+static void process_input(conn *c)
+{
+    anvil_log_ctx prev = anvil_log_ctx_push(&(anvil_log_ctx){ .conn_id = c->log_id });
+    read_requests(c);
+    anvil_log_ctx_restore(prev);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -784,6 +823,7 @@ static int conn_open(anvil_http_server *s, evutil_socket_t fd, const char *peer)
         return -1;
     }
     snprintf(c->peer, sizeof c->peer, "%s", peer);
+    snprintf(c->log_id, sizeof c->log_id, "http-%llu", ++s->conns_opened);
     c->state = ST_IDLE;
     anvil_chunked_init(&c->chunk);
     /* Stop reading once far more than one request could need is buffered;

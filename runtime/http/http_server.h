@@ -102,6 +102,7 @@ typedef struct anvil_http_options {
     anvil_http_reject_fn reject;
     anvil_http_upgrade_fn upgrade;  /* may be NULL: no upgrades */
     const char *upgrade_path;       /* the WebSocket's path; NULL = any path */
+    bool access_log;                /* log a line per answered request */
     void *ctx;
 } anvil_http_options;
 

@@ -228,6 +228,7 @@ anvil_gateway *anvil_gateway_start(struct event_base *base, anvil_config *cfg,
         .reject = anvil_routes_reject,
         .upgrade = gateway_upgrade,
         .upgrade_path = ANVIL_WS_PATH,
+        .access_log = gw->cfg.access_log,
         .ctx = gw,
     };
     gw->http = anvil_http_server_new(base, gw->cfg.listen_host, gw->cfg.listen_port, &opt, err, errlen);
