@@ -182,9 +182,10 @@ class TsTypes:
 class PyTypes:
     """JSON Schema -> Python annotations. Objects with properties become
     TypedDict classes (inline ones named after their path); everything else
-    is an annotation expression. Annotations are evaluated lazily
-    (`from __future__ import annotations`; aliases are string TypeAliases),
-    so order and recursion do not matter."""
+    is an annotation expression. The template writes each member's type as a
+    string inside Required[...]/NotRequired[...] (TypedDict reads those
+    qualifiers when the class is made, so they cannot be strings themselves)
+    and each alias as a string TypeAlias: order and recursion do not matter."""
 
     def __init__(self, components, names):
         self.components = components
@@ -370,12 +371,26 @@ def build(spec, m):
     }
 
 
+PY_EAGER_NAMES = {"str", "int", "float", "bool", "None", "Any", "Dict", "List", "Optional", "Union",
+                  "Literal"}
+
+
+def py_member_type(anno):
+    """A TypedDict member's type as written inside Required[...]: as is when
+    it names only builtins and typing, else quoted (a forward reference)."""
+    bare = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "", anno)
+    if set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", bare)) <= PY_EAGER_NAMES:
+        return anno
+    return repr(anno)
+
+
 def render(spec, m, env, spec_note):
     """{relative path: text} of every client file."""
     ctx = build(spec, m)
     env.filters["pycomment"] = lambda text, width=72: comment_lines(text, width)
     env.filters["tsstr"] = ts_string
     env.filters["pyrepr"] = repr
+    env.filters["pymember"] = py_member_type
     out = {}
     for rel, tname in OUTPUTS:
         mark = "#" if rel.endswith(".py") else "//"

@@ -18,8 +18,6 @@ carries `code`, `message`, `status`, `required_scope` (also `requiredScope`),
 The request and response types are TypedDicts: plain dicts at run time,
 checked by a type checker. See docs/clients.md.
 """
-from __future__ import annotations
-
 import asyncio
 import json
 import os
@@ -98,7 +96,7 @@ class GetRunDiffResponse(TypedDict):
     seq: NotRequired[int]
     # Where the diff starts: git's empty tree.
     baseRef: Required[str]
-    patches: NotRequired[List[DiffPatch]]
+    patches: NotRequired['List[DiffPatch]']
     status: NotRequired[Literal['oversized']]
     # The run's current workspace commit.
     terminalRef: NotRequired[str]
@@ -133,7 +131,7 @@ class LaunchRunRequest(TypedDict):
     # Workflow input.
     input: NotRequired[Dict[str, Any]]
     # Launch options.
-    options: NotRequired[LaunchRunRequestOptions]
+    options: NotRequired['LaunchRunRequestOptions']
 
 
 class LaunchRunRequestOptions(TypedDict):
@@ -152,7 +150,7 @@ class LaunchRunRequestOptions(TypedDict):
     # streamed as task.output) up to this many bytes each. Default 1 MiB,
     # at most 16 MiB.
     maxOutputBytes: NotRequired[int]
-    startedBy: NotRequired[RunStartedBy]
+    startedBy: NotRequired['RunStartedBy']
 
 
 class LaunchRunResponse(TypedDict):
@@ -182,13 +180,13 @@ class RunStartedBy(TypedDict):
     prompt: NotRequired[str]
     # Present only when the harness or session was detected rather than
     # stated; needs harness or sessionId.
-    detected: NotRequired[Literal[True]]
+    detected: NotRequired['Literal[True]']
 
 
 class ResumeRunRequest(TypedDict):
     # Stable run identifier.
     runId: Required[str]
-    options: NotRequired[ResumeRunRequestOptions]
+    options: NotRequired['ResumeRunRequestOptions']
 
 
 class ResumeRunRequestOptions(TypedDict):
@@ -222,7 +220,7 @@ class DeleteRunResponse(TypedDict):
     # The run that was removed.
     runId: Required[str]
     # Always true; the run and its records are gone.
-    deleted: Required[Literal[True]]
+    deleted: Required['Literal[True]']
 
 
 class HijackRunRequest(TypedDict):
@@ -246,14 +244,14 @@ class RewindRunRequest(TypedDict):
     # Target frame number.
     frameNo: Required[int]
     # Must be true.
-    confirm: Required[Literal[True]]
+    confirm: Required['Literal[True]']
 
 
 class RewindRunResponse(TypedDict):
     """JumpResult payload. The run is back at frame newFrameNo and is driven on
     from there; every frame, attempt, output row and event recorded after it
     is gone."""
-    ok: Required[Literal[True]]
+    ok: Required['Literal[True]']
     # The frame the run is now at (the requested frameNo).
     newFrameNo: Required[int]
     # Workspaces reset to the frame's commit (1, or 0 when the run has no
@@ -264,7 +262,7 @@ class RewindRunResponse(TypedDict):
     # Deleted attempts that had a workspace commit, whose diffs are gone.
     invalidatedDiffs: Required[int]
     durationMs: Required[int]
-    effectBoundary: Required[EffectBoundaryReport]
+    effectBoundary: Required['EffectBoundaryReport']
 
 
 class EffectBoundaryReport(TypedDict):
@@ -272,9 +270,9 @@ class EffectBoundaryReport(TypedDict):
     every removed attempt of a `run:` task is a warning (what it did outside
     the workspace stays done); nothing blocks a rewind and nothing else is
     revertible."""
-    blocking: Required[List[CrossedEffect]]
-    revertible: Required[List[CrossedEffect]]
-    warnings: Required[List[CrossedEffect]]
+    blocking: Required['List[CrossedEffect]']
+    revertible: Required['List[CrossedEffect]']
+    warnings: Required['List[CrossedEffect]']
 
 
 class CrossedEffect(TypedDict):
@@ -308,7 +306,7 @@ class SubmitApprovalRequest(TypedDict):
     note: NotRequired[str]
     # The decision. approved is required here unless the top-level
     # approved is given.
-    decision: Required[SubmitApprovalRequestDecision]
+    decision: Required['SubmitApprovalRequestDecision']
 
 
 class SubmitApprovalRequestDecision(TypedDict):
@@ -316,7 +314,7 @@ class SubmitApprovalRequestDecision(TypedDict):
     given."""
     # Whether the approval is granted.
     approved: NotRequired[bool]
-    value: NotRequired[AnyJson]
+    value: NotRequired['AnyJson']
     # Optional decision note.
     note: NotRequired[str]
 
@@ -339,7 +337,7 @@ class SubmitSignalRequest(TypedDict):
     correlationKey: Required[str]
     # Optional explicit signal name.
     signalName: NotRequired[str]
-    payload: NotRequired[AnyJson]
+    payload: NotRequired['AnyJson']
 
 
 class SubmitSignalResponse(TypedDict):
@@ -366,7 +364,7 @@ class GetRunResponse(TypedDict):
     runId: Required[str]
     # Registered Gateway workflow key.
     workflowKey: Required[str]
-    status: Required[RunStatus]
+    status: Required['RunStatus']
     createdAtMs: Required[int]
     updatedAtMs: NotRequired[int]
     # When the run reached a terminal status, or null.
@@ -390,15 +388,15 @@ class GetRunResponse(TypedDict):
     lastSeq: NotRequired[int]
     # Node count per state.
     summary: Required[Dict[str, Any]]
-    nodes: NotRequired[List[NodeStateView]]
+    nodes: NotRequired['List[NodeStateView]']
     # Whether the run belongs to an internal system workflow. Always false
     # in Anvil (docs/workflows.md#visibility).
     system: Required[bool]
-    startedBy: NotRequired[RunStartedBy]
+    startedBy: NotRequired['RunStartedBy']
 
 
 class ListRunsRequest(TypedDict):
-    filter: NotRequired[ListRunsRequestFilter]
+    filter: NotRequired['ListRunsRequestFilter']
 
 
 class ListRunsRequestFilter(TypedDict):
@@ -469,7 +467,7 @@ class GetNodeOutputRequest(TypedDict):
 class GetNodeOutputResponse(TypedDict):
     """NodeOutputResponse."""
     status: Required[Literal['produced', 'pending', 'failed']]
-    row: Required[AnyJson]
+    row: Required['AnyJson']
     # The fields of the row, from the task's `outputSchema`; null for a
     # task without one and for approval and signal nodes. Given whatever
     # the status (a pending or failed node still has its declaration).
@@ -498,8 +496,8 @@ class GetNodeDiffResponse(TypedDict):
     # The attempt's workspace commit; null when it has none (empty
     # bundle).
     commit: Required[Optional[str]]
-    summary: Required[DiffSummary]
-    files: Required[List[DiffFile]]
+    summary: Required['DiffSummary']
+    files: Required['List[DiffFile]']
 
 
 class DiffSummary(TypedDict):
@@ -521,7 +519,7 @@ class DiffFile(TypedDict):
 
 
 class CronListRequest(TypedDict):
-    filter: NotRequired[CronListRequestFilter]
+    filter: NotRequired['CronListRequestFilter']
 
 
 class CronListRequestFilter(TypedDict):
@@ -593,7 +591,7 @@ class CronRunResponse(TypedDict):
 
 class HealthResponse(TypedDict):
     # Always true when the gateway answers.
-    ok: Required[Literal[True]]
+    ok: Required['Literal[True]']
     # Smithers API version.
     apiVersion: Required[Literal['v1']]
     # WebSocket protocol version spoken.
@@ -607,7 +605,7 @@ class HealthResponse(TypedDict):
 
 
 class ListWorkflowsRequest(TypedDict):
-    filter: NotRequired[ListWorkflowsRequestFilter]
+    filter: NotRequired['ListWorkflowsRequestFilter']
 
 
 class ListWorkflowsRequestFilter(TypedDict):
@@ -619,7 +617,7 @@ class ListWorkflowsRequestFilter(TypedDict):
 
 
 class ListApprovalsRequest(TypedDict):
-    filter: NotRequired[ListApprovalsRequestFilter]
+    filter: NotRequired['ListApprovalsRequestFilter']
 
 
 class ListApprovalsRequestFilter(TypedDict):
@@ -644,7 +642,7 @@ class RunSummary(TypedDict):
     # Whether the run belongs to an internal system workflow. Always false
     # in Anvil (docs/workflows.md#visibility).
     system: Required[bool]
-    startedBy: NotRequired[RunStartedBy]
+    startedBy: NotRequired['RunStartedBy']
 
 
 class WorkflowSummary(TypedDict):
@@ -696,7 +694,7 @@ class FramesListResponse(TypedDict):
     # The run's newest frame number.
     latestFrameNo: Required[int]
     # Ascending by frameNo.
-    frames: Required[List[FrameSummary]]
+    frames: Required['List[FrameSummary]']
 
 
 class FrameSummary(TypedDict):
@@ -741,7 +739,7 @@ class AttemptsListResponse(TypedDict):
     # Stable run identifier.
     runId: Required[str]
     # By startedAtMs, then nodeId, iteration and attempt.
-    attempts: Required[List[AttemptSummary]]
+    attempts: Required['List[AttemptSummary]']
     # More attempts matched than `limit`.
     truncated: Required[bool]
 
@@ -832,9 +830,9 @@ class GetDevToolsSnapshotResponse(TypedDict):
     # The snapshot's sequence number (the frame number), the `baseSeq` of
     # the next delta.
     seq: Required[int]
-    status: Required[RunStatus]
-    runState: Required[DevToolsRunState]
-    root: Required[DevToolsNode]
+    status: Required['RunStatus']
+    runState: Required['DevToolsRunState']
+    root: Required['DevToolsNode']
 
 
 class DevToolsNode(TypedDict):
@@ -854,11 +852,11 @@ class DevToolsNode(TypedDict):
     # The node type's name, as upstream names its elements; the root's is
     # the workflow key.
     name: Required[str]
-    props: Required[DevToolsNodeProps]
-    task: NotRequired[DevToolsTask]
+    props: Required['DevToolsNodeProps']
+    task: NotRequired['DevToolsTask']
     # The child nodes, in workflow order; empty for tasks, approvals and
     # signals.
-    children: Required[List[DevToolsNode]]
+    children: Required['List[DevToolsNode]']
     # 0 for the root, its parent's plus one below it.
     depth: Required[int]
 
@@ -936,19 +934,19 @@ class DevToolsEventPayload(TypedDict):
     streamId: Required[str]
     # Stable run identifier.
     runId: Required[str]
-    event: Required[DevToolsEvent]
+    event: Required['DevToolsEvent']
 
 
 class DevToolsSnapshotEvent(TypedDict):
     version: Required[Literal[1]]
     kind: Required[Literal['snapshot']]
-    snapshot: Required[GetDevToolsSnapshotResponse]
+    snapshot: Required['GetDevToolsSnapshotResponse']
 
 
 class DevToolsDeltaEvent(TypedDict):
     version: Required[Literal[1]]
     kind: Required[Literal['delta']]
-    delta: Required[DevToolsDelta]
+    delta: Required['DevToolsDelta']
 
 
 class DevToolsDelta(TypedDict):
@@ -960,7 +958,7 @@ class DevToolsDelta(TypedDict):
     baseSeq: Required[int]
     # The frame number of the resulting tree.
     seq: Required[int]
-    ops: Required[List[DevToolsDeltaOp]]
+    ops: Required['List[DevToolsDeltaOp]']
 
 
 class DevToolsOpAddNode(TypedDict):
@@ -968,7 +966,7 @@ class DevToolsOpAddNode(TypedDict):
     op: Required[Literal['addNode']]
     parentId: Required[int]
     index: Required[int]
-    node: Required[DevToolsNode]
+    node: Required['DevToolsNode']
 
 
 class DevToolsOpRemoveNode(TypedDict):
@@ -981,7 +979,7 @@ class DevToolsOpUpdateProps(TypedDict):
     """Node `id`'s props are now `props` (replaced whole, not merged)."""
     op: Required[Literal['updateProps']]
     id: Required[int]
-    props: Required[DevToolsNodeProps]
+    props: Required['DevToolsNodeProps']
 
 
 class DevToolsOpUpdateTask(TypedDict):
@@ -989,14 +987,14 @@ class DevToolsOpUpdateTask(TypedDict):
     has none)."""
     op: Required[Literal['updateTask']]
     id: Required[int]
-    task: NotRequired[DevToolsTask]
+    task: NotRequired['DevToolsTask']
 
 
 class DevToolsOpReplaceRoot(TypedDict):
     """The tree is now `node`: the root changed identity, a node moved to
     another parent, or ids are not unique. Always the only op of its delta."""
     op: Required[Literal['replaceRoot']]
-    node: Required[DevToolsNode]
+    node: Required['DevToolsNode']
 
 
 class RunsDiffRequest(TypedDict):
@@ -1025,8 +1023,8 @@ class RunsDiffResponse(TypedDict):
     # The workspace commit toFrameNo saw; null when the workspace was
     # still empty.
     commit: Required[Optional[str]]
-    summary: Required[DiffSummary]
-    files: Required[List[DiffFile]]
+    summary: Required['DiffSummary']
+    files: Required['List[DiffFile]']
 
 
 class RunsRerunRequest(TypedDict):
@@ -1066,23 +1064,23 @@ class ResponseFrame(TypedDict):
     apiVersion: Required[Literal['v1']]
     # The method's response object when ok.
     payload: NotRequired[Any]
-    error: NotRequired[Error]
+    error: NotRequired['Error']
 
 
 class ErrorFrame(TypedDict):
     """A failed ResponseFrame."""
     type: Required[Literal['res']]
     id: Required[str]
-    ok: Required[Literal[False]]
+    ok: Required['Literal[False]']
     apiVersion: Required[Literal['v1']]
-    error: Required[Error]
+    error: Required['Error']
 
 
 class Error(TypedDict):
     """Error object. Further members carry details (path, requiredScope,
     refresh, maxBytes, retryAfterMs)."""
     version: Required[Literal['v1']]
-    code: Required[ErrorCode]
+    code: Required['ErrorCode']
     # The pre-v1 upper-case spelling of the code, for old clients.
     legacyCode: NotRequired[str]
     message: Required[str]
@@ -1105,19 +1103,19 @@ class Error(TypedDict):
 class RouteError(TypedDict):
     """Error for requests outside the RPC surface (unknown route, wrong HTTP
     method)."""
-    error: Required[Error]
+    error: Required['Error']
 
 
 class WebhookReply(TypedDict):
     """What a webhook delivery did."""
-    ok: Required[Literal[True]]
+    ok: Required['Literal[True]']
     # The workflow key.
     workflow: Required[str]
     # Whether a signature was checked (false for a webhook without a
     # secret).
     verified: Required[bool]
     # The signals recorded for runs of the workflow.
-    delivered: Required[List[WebhookReplyDeliveredItem]]
+    delivered: Required['List[WebhookReplyDeliveredItem]']
     # The run started, when nothing was signalled and the webhook starts
     # runs.
     startedRunId: NotRequired[str]
@@ -1134,8 +1132,8 @@ class WebhookReplyDeliveredItem(TypedDict):
 
 class WebhookError(TypedDict):
     """Error of a webhook route, in the upstream's webhook envelope."""
-    ok: Required[Literal[False]]
-    error: Required[Error]
+    ok: Required['Literal[False]']
+    error: Required['Error']
 
 
 class NodeStateView(TypedDict):
@@ -1172,7 +1170,7 @@ class NodeOutputField(TypedDict):
     # The values the field may take (strings, numbers or booleans, of the
     # field's type); absent when any value of the type is allowed. A
     # nullable field may also be null.
-    enum: NotRequired[List[AnyJson]]
+    enum: NotRequired['List[AnyJson]']
 
 # The lineage, breadth first.
 ListRunDescendantsResponse: TypeAlias = 'List[RunDescendant]'
