@@ -11,7 +11,9 @@ through a control endpoint — then:
 - runs the TypeScript itself under Bun;
 - checks each run's report: every check passed, the client's method table is
   the contract's, and every method's example came back as a payload or as a
-  declared error with its HTTP status (the same rules as test_py_client.py).
+  declared error with its HTTP status (the same rules as test_py_client.py);
+- compares the client's members with the upstream's SmithersGatewayClient
+  (tests/clients/ts_surface_check.ts under Bun).
 
 Needs tests/client/node_modules (bun, tsc) from scripts/install-deps.sh;
 fails, never skips, without it. Every wait is bounded.
@@ -109,6 +111,20 @@ class TsClient(unittest.TestCase):
         self.assertTrue(outcomes["health"]["ok"])
         self.assertEqual(outcomes["getRun"]["code"], "RunNotFound")
         self.assertEqual(len(reports["resilient-stream-cut-twice"]["reconnects"]), 2, label)
+
+    def test_the_upstream_clients_surface(self):
+        """Every member of the upstream's SmithersGatewayClient whose method
+        the contract defines (and the generic ones: rpc, connect, streams,
+        close) exists on the generated client, with the same fields."""
+        proc = subprocess.run([tool("bun"), os.path.join(SOURCE, "tests", "clients", "ts_surface_check.ts")],
+                              capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=SOURCE,
+                              stdin=subprocess.DEVNULL)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        report = json.loads(proc.stdout.strip().splitlines()[-1])
+        self.assertEqual(report["missing"], [], report)
+        for name in ("rpc", "rpcRaw", "connect", "close", "closed", "streamRunEvents",
+                     "streamRunEventsResilient", "streamDevTools", "launchRun", "getRun", "cronRun"):
+            self.assertIn(name, report["shared"], report)
 
     def test_bun_runs_the_typescript(self):
         self.run_script([tool("bun"), SCRIPT], "bun")
