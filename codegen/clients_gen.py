@@ -76,8 +76,16 @@ def pascal_part(name):
 
 
 def comment_lines(text, width=76):
-    text = " ".join(str(text or "").split())
+    """Spec prose wrapped for a comment; `*/` cannot end a TypeScript one."""
+    text = " ".join(str(text or "").split()).replace("*/", "* /")
     return textwrap.wrap(text, width) if text else []
+
+
+def py_doc_lines(text, width=72):
+    """comment_lines for Python docstrings and # comments: backslashes and
+    triple quotes cannot end or bend a docstring."""
+    return [line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+            for line in comment_lines(text, width)]
 
 
 def ts_string(s):
@@ -334,6 +342,7 @@ def build(spec, m):
         c.name, c.scope, c.transport, c.errors = cm.name, cm.scope, cm.transport, list(cm.errors)
         c.summary = cm.title
         c.doc = comment_lines(cm.description or cm.title)
+        c.py_doc = py_doc_lines(cm.description or cm.title, 76)
         c.py, c.ts = py_name(cm.name), ts_name(cm.name)
         for seen, key, reserved in ((py_seen, c.py, PY_RESERVED), (ts_seen, c.ts, TS_RESERVED)):
             if key in reserved:
@@ -387,7 +396,7 @@ def py_member_type(anno):
 def render(spec, m, env, spec_note):
     """{relative path: text} of every client file."""
     ctx = build(spec, m)
-    env.filters["pycomment"] = lambda text, width=72: comment_lines(text, width)
+    env.filters["pycomment"] = py_doc_lines
     env.filters["tsstr"] = ts_string
     env.filters["pyrepr"] = repr
     env.filters["pymember"] = py_member_type

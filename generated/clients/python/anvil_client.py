@@ -1722,22 +1722,36 @@ class AnvilClient:
     # -- one method per RPC method --------------------------------------------
 
     def launch_run(self, params: LaunchRunRequest) -> LaunchRunResponse:
-        """`launchRun` (scope run:write, http+websocket): Start a registered workflow run.
-        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, Internal, StorageUnavailable."""
+        """`launchRun`: scope run:write, http+websocket.
+
+        Start a registered workflow run.
+
+        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, Internal, StorageUnavailable.
+        """
         return self.call('launchRun', {} if params is None else params)
 
     def resume_run(self, params: ResumeRunRequest) -> ResumeRunResponse:
-        """`resumeRun` (scope run:write, http+websocket): Resume a waiting or interrupted run.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`resumeRun`: scope run:write, http+websocket.
+
+        Resume a waiting or interrupted run.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('resumeRun', {} if params is None else params)
 
     def cancel_run(self, params: CancelRunRequest) -> CancelRunResponse:
-        """`cancelRun` (scope run:write, http+websocket): Cancel an active run.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable."""
+        """`cancelRun`: scope run:write, http+websocket.
+
+        Cancel an active run.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
+        """
         return self.call('cancelRun', {} if params is None else params)
 
     def delete_run(self, params: DeleteRunRequest) -> DeleteRunResponse:
-        """`deleteRun` (scope run:admin, http+websocket): Anvil extension (not in the upstream contract): remove an ended run
+        """`deleteRun`: scope run:admin, http+websocket.
+
+        Anvil extension (not in the upstream contract): remove an ended run
         (finished, failed or cancelled) with everything recorded for it: its events,
         frames, nodes, attempts, outputs, approvals, signals, hijack sessions and
         rewind audit rows in one transaction, then its workspace directory and
@@ -1745,141 +1759,225 @@ class AnvilClient:
         streamRunEvents / streamDevTools streams on it get a run.error /
         devtools.error event with code RunNotFound and end. Busy while the run has
         not ended or a rewind of it is in flight. See docs/runs.md#deleterun.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
+        """
         return self.call('deleteRun', {} if params is None else params)
 
     def hijack_run(self, params: HijackRunRequest) -> HijackRunResponse:
-        """`hijackRun` (scope run:admin, http+websocket): Create an elevated operator handoff session for a run.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`hijackRun`: scope run:admin, http+websocket.
+
+        Create an elevated operator handoff session for a run.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('hijackRun', {} if params is None else params)
 
     def rewind_run(self, params: RewindRunRequest) -> RewindRunResponse:
-        """`rewindRun` (scope run:admin, http+websocket): Rewind a run to a prior frame.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, Busy, RateLimited, UnsupportedSandbox, VcsError, RewindFailed, StorageUnavailable."""
+        """`rewindRun`: scope run:admin, http+websocket.
+
+        Rewind a run to a prior frame.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, Busy, RateLimited, UnsupportedSandbox, VcsError, RewindFailed, StorageUnavailable.
+        """
         return self.call('rewindRun', {} if params is None else params)
 
     def submit_approval(self, params: SubmitApprovalRequest) -> SubmitApprovalResponse:
-        """`submitApproval` (scope approval:submit, http+websocket): Submit an approval decision for a waiting approval node.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided."""
+        """`submitApproval`: scope approval:submit, http+websocket.
+
+        Submit an approval decision for a waiting approval node.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+        """
         return self.call('submitApproval', {} if params is None else params)
 
     def submit_signal(self, params: SubmitSignalRequest) -> SubmitSignalResponse:
-        """`submitSignal` (scope signal:submit, http+websocket): Deliver a signal payload to a waiting run.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`submitSignal`: scope signal:submit, http+websocket.
+
+        Deliver a signal payload to a waiting run.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('submitSignal', {} if params is None else params)
 
     def get_run(self, params: GetRunRequest) -> GetRunResponse:
-        """`getRun` (scope run:read, http+websocket): Fetch the current RunStateView for one run.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`getRun`: scope run:read, http+websocket.
+
+        Fetch the current RunStateView for one run.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('getRun', {} if params is None else params)
 
     def list_runs(self, params: Optional[ListRunsRequest] = None) -> ListRunsResponse:
-        """`listRuns` (scope run:read, http+websocket): List recent runs matching an optional filter.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable."""
+        """`listRuns`: scope run:read, http+websocket.
+
+        List recent runs matching an optional filter.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
+        """
         return self.call('listRuns', {} if params is None else params)
 
     def get_node_output(self, params: GetNodeOutputRequest) -> GetNodeOutputResponse:
-        """`getNodeOutput` (scope run:read, http+websocket): Fetch a task node output payload.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, NodeHasNoOutput, PayloadTooLarge, Internal, StorageUnavailable."""
+        """`getNodeOutput`: scope run:read, http+websocket.
+
+        Fetch a task node output payload.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, NodeHasNoOutput, PayloadTooLarge, Internal, StorageUnavailable.
+        """
         return self.call('getNodeOutput', {} if params is None else params)
 
     def get_node_diff(self, params: GetNodeDiffRequest) -> GetNodeDiffResponse:
-        """`getNodeDiff` (scope run:read, http+websocket): Fetch a node-level diff bundle for one iteration. The bundle is what the
+        """`getNodeDiff`: scope run:read, http+websocket.
+
+        Fetch a node-level diff bundle for one iteration. The bundle is what the
         iteration's latest ended attempt changed in the run's versioned workspace
         (its commit against the previous one); empty when no attempt has ended or
         the node changes no files (approvals, signals, static tasks).
         PayloadTooLarge when the patches add up to more than maxPayload bytes;
         VcsError when the workspace repository is missing or unusable, or the
         workflow does not version its workspace. See docs/time-travel.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, VcsError, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, VcsError, Internal, StorageUnavailable.
+        """
         return self.call('getNodeDiff', {} if params is None else params)
 
     def cron_list(self, params: Optional[CronListRequest] = None) -> CronListResponse:
-        """`cronList` (scope cron:read, http+websocket): List Gateway cron schedules.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable."""
+        """`cronList`: scope cron:read, http+websocket.
+
+        List Gateway cron schedules.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
+        """
         return self.call('cronList', {} if params is None else params)
 
     def cron_create(self, params: CronCreateRequest) -> CronCreateResponse:
-        """`cronCreate` (scope cron:write, http+websocket): Create or replace a Gateway cron schedule.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable."""
+        """`cronCreate`: scope cron:write, http+websocket.
+
+        Create or replace a Gateway cron schedule.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
+        """
         return self.call('cronCreate', {} if params is None else params)
 
     def cron_delete(self, params: CronDeleteRequest) -> CronDeleteResponse:
-        """`cronDelete` (scope cron:write, http+websocket): Delete a Gateway cron schedule.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`cronDelete`: scope cron:write, http+websocket.
+
+        Delete a Gateway cron schedule.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('cronDelete', {} if params is None else params)
 
     def cron_run(self, params: Optional[CronRunRequest] = None) -> CronRunResponse:
-        """`cronRun` (scope cron:write, http+websocket): Trigger a cron schedule or workflow immediately.
-        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+        """`cronRun`: scope cron:write, http+websocket.
+
+        Trigger a cron schedule or workflow immediately.
+
+        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('cronRun', {} if params is None else params)
 
     def health(self, params: Optional[HealthRequest] = None) -> HealthResponse:
-        """`health` (scope run:read, http+websocket): Report that the gateway is up, with its protocol, features and state
+        """`health`: scope run:read, http+websocket.
+
+        Report that the gateway is up, with its protocol, features and state
         version.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal.
+        """
         return self.call('health', {} if params is None else params)
 
     def list_workflows(self, params: Optional[ListWorkflowsRequest] = None) -> ListWorkflowsResponse:
-        """`listWorkflows` (scope run:read, http+websocket): List the registered workflows, optionally only those with a UI.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal."""
+        """`listWorkflows`: scope run:read, http+websocket.
+
+        List the registered workflows, optionally only those with a UI.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal.
+        """
         return self.call('listWorkflows', {} if params is None else params)
 
     def list_approvals(self, params: Optional[ListApprovalsRequest] = None) -> ListApprovalsResponse:
-        """`listApprovals` (scope run:read, http+websocket): List pending approvals, optionally filtered by run or workflow.
-        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable."""
+        """`listApprovals`: scope run:read, http+websocket.
+
+        List pending approvals, optionally filtered by run or workflow.
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
+        """
         return self.call('listApprovals', {} if params is None else params)
 
     def frames_list(self, params: FramesListRequest) -> FramesListResponse:
-        """`frames.list` (scope run:read, http+websocket): List a run's recorded frames (one per state change), oldest first, without
+        """`frames.list`: scope run:read, http+websocket.
+
+        List a run's recorded frames (one per state change), oldest first, without
         their trees: the frames numbered after `afterFrameNo` (default 0), at most
         `limit` of them (1-1000, default 100). `latestFrameNo` is the run's newest
         frame: page by passing the last `frameNo` received as `afterFrameNo` until
         it is reached. `frames.get` returns one frame's tree.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('frames.list', {} if params is None else params)
 
     def frames_get(self, params: FramesGetRequest) -> FramesGetResponse:
-        """`frames.get` (scope run:read, http+websocket): One recorded frame of a run: its number, when it was recorded and `tree`,
+        """`frames.get`: scope run:read, http+websocket.
+
+        One recorded frame of a run: its number, when it was recorded and `tree`,
         the frame exactly as the engine recorded it (`{frameNo, runId, status,
         root}`, where `root` is the workflow's node tree with each node's state).
         `FrameOutOfRange` when the run has no such frame (frames are numbered from 1
         to the run's latest, see `frames.list`); `PayloadTooLarge` when the recorded
         frame is larger than the configured `maxPayload`.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable.
+        """
         return self.call('frames.get', {} if params is None else params)
 
     def attempts_list(self, params: AttemptsListRequest) -> AttemptsListResponse:
-        """`attempts.list` (scope run:read, http+websocket): The task attempts of a run, ordered by start time (then node id, iteration
+        """`attempts.list`: scope run:read, http+websocket.
+
+        The task attempts of a run, ordered by start time (then node id, iteration
         and attempt number), optionally only those of `nodeId` and/or `iteration`,
         without their output (`attempts.get` returns it). At most `limit` attempts
         (1-1000, default 1000); `truncated` is true when there were more.
         `NodeNotFound` when `nodeId` names no node of the run, `IterationNotFound`
         when it names one that has no such `iteration`.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable.
+        """
         return self.call('attempts.list', {} if params is None else params)
 
     def attempts_get(self, params: AttemptsGetRequest) -> AttemptsGetResponse:
-        """`attempts.get` (scope run:read, http+websocket): One task attempt with its captured stdout and stderr (null while the attempt
+        """`attempts.get`: scope run:read, http+websocket.
+
+        One task attempt with its captured stdout and stderr (null while the attempt
         runs and for tasks with a static `output:`). `NodeNotFound` when the run has
         no node `nodeId`; `IterationNotFound` when the node has no such `iteration`
         (default 0) or no attempt number `attempt`; `PayloadTooLarge` when stdout
         and stderr together are larger than the configured `maxPayload`.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, Internal, StorageUnavailable.
+        """
         return self.call('attempts.get', {} if params is None else params)
 
     def get_dev_tools_snapshot(self, params: GetDevToolsSnapshotRequest) -> GetDevToolsSnapshotResponse:
-        """`getDevToolsSnapshot` (scope observability:read, http+websocket): The DevTools snapshot of a run at frame `frameNo` (default: the latest
+        """`getDevToolsSnapshot`: scope observability:read, http+websocket.
+
+        The DevTools snapshot of a run at frame `frameNo` (default: the latest
         frame), in the upstream's DevTools node shape: exactly the `event.snapshot`
         of the first `devtools.event` that `streamDevTools` sends, without opening a
         stream. `FrameOutOfRange` when the run has no such frame; `PayloadTooLarge`
         when the recorded frame or the snapshot is larger than the configured
         `maxPayload`.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable.
+        """
         return self.call('getDevToolsSnapshot', {} if params is None else params)
 
     def runs_diff(self, params: RunsDiffRequest) -> RunsDiffResponse:
-        """`runs.diff` (scope run:read, http+websocket): What changed in a run's versioned workspace between two of its frames: the
+        """`runs.diff`: scope run:read, http+websocket.
+
+        What changed in a run's versioned workspace between two of its frames: the
         diff from the workspace commit frame `fromFrameNo` saw to the one frame
         `toFrameNo` saw. `toFrameNo` defaults to the run's latest frame;
         `fromFrameNo` defaults to 0, the empty workspace before the run (frames are
@@ -1888,62 +1986,88 @@ class AnvilClient:
         run has no such frame; `VcsError` when the workflow does not version its
         workspace or the repository or a commit is missing; `PayloadTooLarge` when
         the patches add up to more than `maxPayload` bytes. See docs/time-travel.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, VcsError, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, VcsError, Internal, StorageUnavailable.
+        """
         return self.call('runs.diff', {} if params is None else params)
 
     def runs_rerun(self, params: RunsRerunRequest) -> LaunchRunResponse:
-        """`runs.rerun` (scope run:write, http+websocket): Launch a new run of the same workflow with the same input and the same
+        """`runs.rerun`: scope run:write, http+websocket.
+
+        Launch a new run of the same workflow with the same input and the same
         launch options (`maxConcurrency`, `toolTimeoutMs`, `maxOutputBytes`) as run
         `runId`, under a new generated run id and without an idempotency key. The
         caller launches it: the new run's owner, role and scopes are the caller's,
         as with `launchRun`, whose response this is. `InvalidInput` when the
         workflow is no longer registered.
-        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('runs.rerun', {} if params is None else params)
 
     def approve(self, params: ApproveRequest) -> SubmitApprovalResponse:
-        """`approve` (scope approval:submit, http+websocket): Approve a waiting approval node: `submitApproval` with the decision
+        """`approve`: scope approval:submit, http+websocket.
+
+        Approve a waiting approval node: `submitApproval` with the decision
         `{approved: true, note}`, answered and checked exactly as that method is
         (allowedScopes, allowedUsers, decisionSchema, a second decision is
         `AlreadyDecided`).
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+        """
         return self.call('approve', {} if params is None else params)
 
     def pause_run(self, params: PauseRunRequest) -> PauseRunResponse:
-        """`pauseRun` (scope run:write, http+websocket): Pause an active run: no task attempt starts until resumeRun lets it go;
+        """`pauseRun`: scope run:write, http+websocket.
+
+        Pause an active run: no task attempt starts until resumeRun lets it go;
         attempts already running finish. Recorded as the run event run.paused; a
         restart keeps the run paused. Pausing a paused run changes nothing. Busy
         when the run already ended, is being cancelled, or a rewind of it is in
         flight. See docs/runs.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
+        """
         return self.call('pauseRun', {} if params is None else params)
 
     def list_run_descendants(self, params: ListRunDescendantsRequest) -> ListRunDescendantsResponse:
-        """`listRunDescendants` (scope run:read, http+websocket): A run and every transitive child run, breadth first with depth. Anvil's
+        """`listRunDescendants`: scope run:read, http+websocket.
+
+        A run and every transitive child run, breadth first with depth. Anvil's
         workflows start no child runs, so the answer is the run itself at depth 0
         (runs.rerun makes a new, independent run, not a child). See
         docs/compatibility.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        """
         return self.call('listRunDescendants', {} if params is None else params)
 
     def get_run_diff(self, params: GetRunDiffRequest) -> GetRunDiffResponse:
-        """`getRunDiff` (scope run:read, http+websocket): Everything the run changed in its versioned workspace, from the empty
+        """`getRunDiff`: scope run:read, http+websocket.
+
+        Everything the run changed in its versioned workspace, from the empty
         workspace it started with (baseRef, git's empty tree) to its current commit,
         as a DiffBundle with one patch per file. Past maxPayload the answer is the
         oversized marker {status: oversized, baseRef, terminalRef, sizeBytes,
         maxBytes} instead (sizeBytes is what the patches had reached when the cap
         was passed, a lower bound). VcsError when the workflow does not version its
         workspace or the repository or a commit is missing. See docs/time-travel.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, VcsError, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, VcsError, Internal, StorageUnavailable.
+        """
         return self.call('getRunDiff', {} if params is None else params)
 
     def what_happened(self, params: WhatHappenedRequest) -> WhatHappenedResponse:
-        """`whatHappened` (scope run:read, http+websocket): A plain-text account of a run, or of one node iteration, built from the
+        """`whatHappened`: scope run:read, http+websocket.
+
+        A plain-text account of a run, or of one node iteration, built from the
         run's recorded facts (statuses, attempts, errors, decisions): source is
         always facts, agentId null, cached false. NodeNotFound for a node the
         workflow does not have; IterationNotFound past iteration 0. See
         docs/runs.md.
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable."""
+
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable.
+        """
         return self.call('whatHappened', {} if params is None else params)
 
     # -- streams --------------------------------------------------------------

@@ -2002,7 +2002,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `launchRun` (scope run:write, http+websocket): Start a registered workflow run.
+   * `launchRun`: scope run:write, http+websocket.
+   *
+   * Start a registered workflow run.
+   *
    * Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, Internal, StorageUnavailable.
    */
   launchRun(params: GatewayRpcParams<"launchRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"launchRun">> {
@@ -2010,7 +2013,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `resumeRun` (scope run:write, http+websocket): Resume a waiting or interrupted run.
+   * `resumeRun`: scope run:write, http+websocket.
+   *
+   * Resume a waiting or interrupted run.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   resumeRun(params: GatewayRpcParams<"resumeRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"resumeRun">> {
@@ -2018,7 +2024,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `cancelRun` (scope run:write, http+websocket): Cancel an active run.
+   * `cancelRun`: scope run:write, http+websocket.
+   *
+   * Cancel an active run.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
    */
   cancelRun(params: GatewayRpcParams<"cancelRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"cancelRun">> {
@@ -2026,7 +2035,9 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `deleteRun` (scope run:admin, http+websocket): Anvil extension (not in the upstream contract): remove an ended run
+   * `deleteRun`: scope run:admin, http+websocket.
+   *
+   * Anvil extension (not in the upstream contract): remove an ended run
    * (finished, failed or cancelled) with everything recorded for it: its events,
    * frames, nodes, attempts, outputs, approvals, signals, hijack sessions and
    * rewind audit rows in one transaction, then its workspace directory and
@@ -2034,6 +2045,7 @@ export class SmithersGatewayClient {
    * streamRunEvents / streamDevTools streams on it get a run.error /
    * devtools.error event with code RunNotFound and end. Busy while the run has
    * not ended or a rewind of it is in flight. See docs/runs.md#deleterun.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
    */
   deleteRun(params: GatewayRpcParams<"deleteRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"deleteRun">> {
@@ -2041,7 +2053,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `hijackRun` (scope run:admin, http+websocket): Create an elevated operator handoff session for a run.
+   * `hijackRun`: scope run:admin, http+websocket.
+   *
+   * Create an elevated operator handoff session for a run.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   hijackRun(params: GatewayRpcParams<"hijackRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"hijackRun">> {
@@ -2049,7 +2064,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `rewindRun` (scope run:admin, http+websocket): Rewind a run to a prior frame.
+   * `rewindRun`: scope run:admin, http+websocket.
+   *
+   * Rewind a run to a prior frame.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, Busy, RateLimited, UnsupportedSandbox, VcsError, RewindFailed, StorageUnavailable.
    */
   rewindRun(params: GatewayRpcParams<"rewindRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"rewindRun">> {
@@ -2057,7 +2075,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `submitApproval` (scope approval:submit, http+websocket): Submit an approval decision for a waiting approval node.
+   * `submitApproval`: scope approval:submit, http+websocket.
+   *
+   * Submit an approval decision for a waiting approval node.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
    */
   submitApproval(params: GatewayRpcParams<"submitApproval">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"submitApproval">> {
@@ -2065,7 +2086,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `submitSignal` (scope signal:submit, http+websocket): Deliver a signal payload to a waiting run.
+   * `submitSignal`: scope signal:submit, http+websocket.
+   *
+   * Deliver a signal payload to a waiting run.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   submitSignal(params: GatewayRpcParams<"submitSignal">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"submitSignal">> {
@@ -2073,7 +2097,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `getRun` (scope run:read, http+websocket): Fetch the current RunStateView for one run.
+   * `getRun`: scope run:read, http+websocket.
+   *
+   * Fetch the current RunStateView for one run.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   getRun(params: GatewayRpcParams<"getRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"getRun">> {
@@ -2081,7 +2108,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `listRuns` (scope run:read, http+websocket): List recent runs matching an optional filter.
+   * `listRuns`: scope run:read, http+websocket.
+   *
+   * List recent runs matching an optional filter.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
    */
   listRuns(params: GatewayRpcParams<"listRuns"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"listRuns">> {
@@ -2089,7 +2119,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `getNodeOutput` (scope run:read, http+websocket): Fetch a task node output payload.
+   * `getNodeOutput`: scope run:read, http+websocket.
+   *
+   * Fetch a task node output payload.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, NodeHasNoOutput, PayloadTooLarge, Internal, StorageUnavailable.
    */
   getNodeOutput(params: GatewayRpcParams<"getNodeOutput">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"getNodeOutput">> {
@@ -2097,13 +2130,16 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `getNodeDiff` (scope run:read, http+websocket): Fetch a node-level diff bundle for one iteration. The bundle is what the
+   * `getNodeDiff`: scope run:read, http+websocket.
+   *
+   * Fetch a node-level diff bundle for one iteration. The bundle is what the
    * iteration's latest ended attempt changed in the run's versioned workspace
    * (its commit against the previous one); empty when no attempt has ended or
    * the node changes no files (approvals, signals, static tasks).
    * PayloadTooLarge when the patches add up to more than maxPayload bytes;
    * VcsError when the workspace repository is missing or unusable, or the
    * workflow does not version its workspace. See docs/time-travel.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, VcsError, Internal, StorageUnavailable.
    */
   getNodeDiff(params: GatewayRpcParams<"getNodeDiff">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"getNodeDiff">> {
@@ -2111,7 +2147,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `cronList` (scope cron:read, http+websocket): List Gateway cron schedules.
+   * `cronList`: scope cron:read, http+websocket.
+   *
+   * List Gateway cron schedules.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
    */
   cronList(params: GatewayRpcParams<"cronList"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"cronList">> {
@@ -2119,7 +2158,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `cronCreate` (scope cron:write, http+websocket): Create or replace a Gateway cron schedule.
+   * `cronCreate`: scope cron:write, http+websocket.
+   *
+   * Create or replace a Gateway cron schedule.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
    */
   cronCreate(params: GatewayRpcParams<"cronCreate">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"cronCreate">> {
@@ -2127,7 +2169,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `cronDelete` (scope cron:write, http+websocket): Delete a Gateway cron schedule.
+   * `cronDelete`: scope cron:write, http+websocket.
+   *
+   * Delete a Gateway cron schedule.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   cronDelete(params: GatewayRpcParams<"cronDelete">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"cronDelete">> {
@@ -2135,7 +2180,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `cronRun` (scope cron:write, http+websocket): Trigger a cron schedule or workflow immediately.
+   * `cronRun`: scope cron:write, http+websocket.
+   *
+   * Trigger a cron schedule or workflow immediately.
+   *
    * Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   cronRun(params: GatewayRpcParams<"cronRun"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"cronRun">> {
@@ -2143,8 +2191,11 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `health` (scope run:read, http+websocket): Report that the gateway is up, with its protocol, features and state
+   * `health`: scope run:read, http+websocket.
+   *
+   * Report that the gateway is up, with its protocol, features and state
    * version.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal.
    */
   health(params: GatewayRpcParams<"health"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"health">> {
@@ -2152,7 +2203,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `listWorkflows` (scope run:read, http+websocket): List the registered workflows, optionally only those with a UI.
+   * `listWorkflows`: scope run:read, http+websocket.
+   *
+   * List the registered workflows, optionally only those with a UI.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal.
    */
   listWorkflows(params: GatewayRpcParams<"listWorkflows"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"listWorkflows">> {
@@ -2160,7 +2214,10 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `listApprovals` (scope run:read, http+websocket): List pending approvals, optionally filtered by run or workflow.
+   * `listApprovals`: scope run:read, http+websocket.
+   *
+   * List pending approvals, optionally filtered by run or workflow.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, Internal, StorageUnavailable.
    */
   listApprovals(params: GatewayRpcParams<"listApprovals"> = {}, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"listApprovals">> {
@@ -2168,11 +2225,14 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `frames.list` (scope run:read, http+websocket): List a run's recorded frames (one per state change), oldest first, without
+   * `frames.list`: scope run:read, http+websocket.
+   *
+   * List a run's recorded frames (one per state change), oldest first, without
    * their trees: the frames numbered after `afterFrameNo` (default 0), at most
    * `limit` of them (1-1000, default 100). `latestFrameNo` is the run's newest
    * frame: page by passing the last `frameNo` received as `afterFrameNo` until
    * it is reached. `frames.get` returns one frame's tree.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   framesList(params: GatewayRpcParams<"frames.list">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"frames.list">> {
@@ -2180,12 +2240,15 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `frames.get` (scope run:read, http+websocket): One recorded frame of a run: its number, when it was recorded and `tree`,
+   * `frames.get`: scope run:read, http+websocket.
+   *
+   * One recorded frame of a run: its number, when it was recorded and `tree`,
    * the frame exactly as the engine recorded it (`{frameNo, runId, status,
    * root}`, where `root` is the workflow's node tree with each node's state).
    * `FrameOutOfRange` when the run has no such frame (frames are numbered from 1
    * to the run's latest, see `frames.list`); `PayloadTooLarge` when the recorded
    * frame is larger than the configured `maxPayload`.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable.
    */
   framesGet(params: GatewayRpcParams<"frames.get">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"frames.get">> {
@@ -2193,12 +2256,15 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `attempts.list` (scope run:read, http+websocket): The task attempts of a run, ordered by start time (then node id, iteration
+   * `attempts.list`: scope run:read, http+websocket.
+   *
+   * The task attempts of a run, ordered by start time (then node id, iteration
    * and attempt number), optionally only those of `nodeId` and/or `iteration`,
    * without their output (`attempts.get` returns it). At most `limit` attempts
    * (1-1000, default 1000); `truncated` is true when there were more.
    * `NodeNotFound` when `nodeId` names no node of the run, `IterationNotFound`
    * when it names one that has no such `iteration`.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable.
    */
   attemptsList(params: GatewayRpcParams<"attempts.list">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"attempts.list">> {
@@ -2206,11 +2272,14 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `attempts.get` (scope run:read, http+websocket): One task attempt with its captured stdout and stderr (null while the attempt
+   * `attempts.get`: scope run:read, http+websocket.
+   *
+   * One task attempt with its captured stdout and stderr (null while the attempt
    * runs and for tasks with a static `output:`). `NodeNotFound` when the run has
    * no node `nodeId`; `IterationNotFound` when the node has no such `iteration`
    * (default 0) or no attempt number `attempt`; `PayloadTooLarge` when stdout
    * and stderr together are larger than the configured `maxPayload`.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, PayloadTooLarge, Internal, StorageUnavailable.
    */
   attemptsGet(params: GatewayRpcParams<"attempts.get">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"attempts.get">> {
@@ -2218,12 +2287,15 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `getDevToolsSnapshot` (scope observability:read, http+websocket): The DevTools snapshot of a run at frame `frameNo` (default: the latest
+   * `getDevToolsSnapshot`: scope observability:read, http+websocket.
+   *
+   * The DevTools snapshot of a run at frame `frameNo` (default: the latest
    * frame), in the upstream's DevTools node shape: exactly the `event.snapshot`
    * of the first `devtools.event` that `streamDevTools` sends, without opening a
    * stream. `FrameOutOfRange` when the run has no such frame; `PayloadTooLarge`
    * when the recorded frame or the snapshot is larger than the configured
    * `maxPayload`.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, Internal, StorageUnavailable.
    */
   getDevToolsSnapshot(params: GatewayRpcParams<"getDevToolsSnapshot">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"getDevToolsSnapshot">> {
@@ -2231,7 +2303,9 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `runs.diff` (scope run:read, http+websocket): What changed in a run's versioned workspace between two of its frames: the
+   * `runs.diff`: scope run:read, http+websocket.
+   *
+   * What changed in a run's versioned workspace between two of its frames: the
    * diff from the workspace commit frame `fromFrameNo` saw to the one frame
    * `toFrameNo` saw. `toFrameNo` defaults to the run's latest frame;
    * `fromFrameNo` defaults to 0, the empty workspace before the run (frames are
@@ -2240,6 +2314,7 @@ export class SmithersGatewayClient {
    * run has no such frame; `VcsError` when the workflow does not version its
    * workspace or the repository or a commit is missing; `PayloadTooLarge` when
    * the patches add up to more than `maxPayload` bytes. See docs/time-travel.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, FrameOutOfRange, PayloadTooLarge, VcsError, Internal, StorageUnavailable.
    */
   runsDiff(params: GatewayRpcParams<"runs.diff">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"runs.diff">> {
@@ -2247,12 +2322,15 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `runs.rerun` (scope run:write, http+websocket): Launch a new run of the same workflow with the same input and the same
+   * `runs.rerun`: scope run:write, http+websocket.
+   *
+   * Launch a new run of the same workflow with the same input and the same
    * launch options (`maxConcurrency`, `toolTimeoutMs`, `maxOutputBytes`) as run
    * `runId`, under a new generated run id and without an idempotency key. The
    * caller launches it: the new run's owner, role and scopes are the caller's,
    * as with `launchRun`, whose response this is. `InvalidInput` when the
    * workflow is no longer registered.
+   *
    * Errors: InvalidRequest, InvalidInput, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   runsRerun(params: GatewayRpcParams<"runs.rerun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"runs.rerun">> {
@@ -2260,10 +2338,13 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `approve` (scope approval:submit, http+websocket): Approve a waiting approval node: `submitApproval` with the decision
+   * `approve`: scope approval:submit, http+websocket.
+   *
+   * Approve a waiting approval node: `submitApproval` with the decision
    * `{approved: true, note}`, answered and checked exactly as that method is
    * (allowedScopes, allowedUsers, decisionSchema, a second decision is
    * `AlreadyDecided`).
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
    */
   approve(params: GatewayRpcParams<"approve">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"approve">> {
@@ -2271,11 +2352,14 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `pauseRun` (scope run:write, http+websocket): Pause an active run: no task attempt starts until resumeRun lets it go;
+   * `pauseRun`: scope run:write, http+websocket.
+   *
+   * Pause an active run: no task attempt starts until resumeRun lets it go;
    * attempts already running finish. Recorded as the run event run.paused; a
    * restart keeps the run paused. Pausing a paused run changes nothing. Busy
    * when the run already ended, is being cancelled, or a rewind of it is in
    * flight. See docs/runs.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
    */
   pauseRun(params: GatewayRpcParams<"pauseRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"pauseRun">> {
@@ -2283,10 +2367,13 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `listRunDescendants` (scope run:read, http+websocket): A run and every transitive child run, breadth first with depth. Anvil's
+   * `listRunDescendants`: scope run:read, http+websocket.
+   *
+   * A run and every transitive child run, breadth first with depth. Anvil's
    * workflows start no child runs, so the answer is the run itself at depth 0
    * (runs.rerun makes a new, independent run, not a child). See
    * docs/compatibility.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
    */
   listRunDescendants(params: GatewayRpcParams<"listRunDescendants">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"listRunDescendants">> {
@@ -2294,13 +2381,16 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `getRunDiff` (scope run:read, http+websocket): Everything the run changed in its versioned workspace, from the empty
+   * `getRunDiff`: scope run:read, http+websocket.
+   *
+   * Everything the run changed in its versioned workspace, from the empty
    * workspace it started with (baseRef, git's empty tree) to its current commit,
    * as a DiffBundle with one patch per file. Past maxPayload the answer is the
    * oversized marker {status: oversized, baseRef, terminalRef, sizeBytes,
    * maxBytes} instead (sizeBytes is what the patches had reached when the cap
    * was passed, a lower bound). VcsError when the workflow does not version its
    * workspace or the repository or a commit is missing. See docs/time-travel.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, VcsError, Internal, StorageUnavailable.
    */
   getRunDiff(params: GatewayRpcParams<"getRunDiff">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"getRunDiff">> {
@@ -2308,11 +2398,14 @@ export class SmithersGatewayClient {
   }
 
   /**
-   * `whatHappened` (scope run:read, http+websocket): A plain-text account of a run, or of one node iteration, built from the
+   * `whatHappened`: scope run:read, http+websocket.
+   *
+   * A plain-text account of a run, or of one node iteration, built from the
    * run's recorded facts (statuses, attempts, errors, decisions): source is
    * always facts, agentId null, cached false. NodeNotFound for a node the
    * workflow does not have; IterationNotFound past iteration 0. See
    * docs/runs.md.
+   *
    * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, IterationNotFound, Internal, StorageUnavailable.
    */
   whatHappened(params: GatewayRpcParams<"whatHappened">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"whatHappened">> {
