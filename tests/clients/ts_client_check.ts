@@ -161,6 +161,23 @@ async function main() {
     }
   });
 
+  await check("run-control", async () => {
+    const { runId } = await client.launchRun({ workflow: "gate", input: { k: "t4" } });
+    await waitStatus(client, runId, "waiting-approval");
+    same(await client.pauseRun({ runId }), { runId, status: "pausing" }, "pauseRun");
+    same((await client.resumeRun({ runId })).status, "resume_requested", "resumeRun");
+    const hijack = await client.hijackRun({ runId });
+    same([hijack.runId, hijack.status], [runId, "hijack-ready"], "hijackRun");
+    const told = await client.whatHappened({ runId });
+    same([told.scope, told.source], ["run", "facts"], "whatHappened");
+    same(await client.listRunDescendants({ runId }), [{ runId, parentRunId: null, depth: 0 }], "listRunDescendants");
+    same(typeof (await client.getRunDiff({ runId })).baseRef, "string", "getRunDiff");
+    const jump = await client.rewindRun({ runId, frameNo: 1, confirm: true });
+    same([jump.ok, jump.newFrameNo], [true, 1], "rewindRun");
+    same((await client.resumeRun({ runId })).status, "resume_requested", "resumeRun after the rewind");
+    await waitStatus(client, runId, "waiting-approval");
+  });
+
   await check("errors", async () => {
     const missing = await rejects(client.getRun({ runId: "missing" }));
     same([missing.code, missing.status, missing.method], ["RunNotFound", 404, "getRun"], "RunNotFound");

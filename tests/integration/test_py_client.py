@@ -4,8 +4,9 @@ against the real binary.
 - every method of openapi.yaml has its typed function, and each one, called
   with the contract's example, reaches the server and comes back as a
   payload or as the typed error of a declared code with its HTTP status;
-- the method families end to end: runs, approvals, signals, cron, the
-  inspection methods, the WebSocket session;
+- the method families end to end: runs, run control (pause, resume, hijack,
+  rewind), approvals, signals, cron, the inspection methods, the WebSocket
+  session;
 - typed errors: the subclass per code, `code`, `status`, `required_scope`
   (and `requiredScope`), `refresh`, the JSON path of a bad request, and a
   transport failure;
@@ -152,6 +153,26 @@ class Methods(ClientCase):
         self.assertEqual(c.delete_run({"runId": again}), {"runId": again, "deleted": True})
         with self.assertRaises(ac.RunNotFoundError):
             c.get_run({"runId": again})
+
+    def test_run_control(self):
+        """pause, resume, hijack, the accounts, the diffs, rewind."""
+        c = self.client()
+        run_id = self.launch_gate(c, "c1")
+        self.wait_for(c, run_id, "waiting-approval")
+        self.assertEqual(c.pause_run({"runId": run_id}), {"runId": run_id, "status": "pausing"})
+        self.assertEqual(c.resume_run({"runId": run_id})["status"], "resume_requested")
+        hijack = c.hijack_run({"runId": run_id})
+        self.assertEqual((hijack["runId"], hijack["status"]), (run_id, "hijack-ready"))
+        self.assertTrue(hijack["sessionId"])
+        told = c.what_happened({"runId": run_id})
+        self.assertEqual((told["scope"], told["source"]), ("run", "facts"))
+        self.assertEqual(c.list_run_descendants({"runId": run_id}),
+                         [{"runId": run_id, "parentRunId": None, "depth": 0}])
+        self.assertIsInstance(c.get_run_diff({"runId": run_id})["baseRef"], str)
+        jump = c.rewind_run({"runId": run_id, "frameNo": 1, "confirm": True})
+        self.assertEqual((jump["ok"], jump["newFrameNo"]), (True, 1))
+        self.assertEqual(c.resume_run({"runId": run_id})["status"], "resume_requested")
+        self.wait_for(c, run_id, "waiting-approval")
 
     def test_approve_shorthand(self):
         c = self.client()

@@ -38,7 +38,7 @@ BIN = os.path.join(SOURCE, "tests", "client", "node_modules", ".bin")
 SCRIPT = os.path.join(SOURCE, "tests", "clients", "ts_client_check.ts")
 TSCONFIG = os.path.join(SOURCE, "tests", "clients", "tsconfig.json")
 RUN_TIMEOUT_S = 180
-CHECKS = ["methods", "examples", "lifecycle", "errors", "resilient-stream-cut-twice", "gap-resync",
+CHECKS = ["methods", "examples", "lifecycle", "run-control", "errors", "resilient-stream-cut-twice", "gap-resync",
           "devtools-stream"]
 
 
