@@ -1248,7 +1248,7 @@ METHODS: Dict[str, MethodInfo] = {
     'launchRun': {"scope": 'run:write', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'InvalidInput', 'Unauthorized', 'Forbidden', 'Internal', 'StorageUnavailable']},
     'resumeRun': {"scope": 'run:write', "transport": 'http+websocket',
-        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Internal', 'StorageUnavailable']},
+        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'Internal', 'StorageUnavailable']},
     'cancelRun': {"scope": 'run:write', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'Internal', 'StorageUnavailable']},
     'deleteRun': {"scope": 'run:admin', "transport": 'http+websocket',
@@ -1258,9 +1258,9 @@ METHODS: Dict[str, MethodInfo] = {
     'rewindRun': {"scope": 'run:admin', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'FrameOutOfRange', 'Busy', 'RateLimited', 'UnsupportedSandbox', 'VcsError', 'RewindFailed', 'StorageUnavailable']},
     'submitApproval': {"scope": 'approval:submit', "transport": 'http+websocket',
-        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'NodeNotFound', 'Internal', 'StorageUnavailable', 'InvalidInput', 'IterationNotFound', 'AlreadyDecided']},
+        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'NodeNotFound', 'Internal', 'StorageUnavailable', 'InvalidInput', 'IterationNotFound', 'AlreadyDecided']},
     'submitSignal': {"scope": 'signal:submit', "transport": 'http+websocket',
-        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Internal', 'StorageUnavailable']},
+        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'Internal', 'StorageUnavailable']},
     'getRun': {"scope": 'run:read', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Internal', 'StorageUnavailable']},
     'listRuns': {"scope": 'run:read', "transport": 'http+websocket',
@@ -1302,7 +1302,7 @@ METHODS: Dict[str, MethodInfo] = {
     'runs.rerun': {"scope": 'run:write', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'InvalidInput', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Internal', 'StorageUnavailable']},
     'approve': {"scope": 'approval:submit', "transport": 'http+websocket',
-        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'NodeNotFound', 'Internal', 'StorageUnavailable', 'InvalidInput', 'IterationNotFound', 'AlreadyDecided']},
+        "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'NodeNotFound', 'Internal', 'StorageUnavailable', 'InvalidInput', 'IterationNotFound', 'AlreadyDecided']},
     'pauseRun': {"scope": 'run:write', "transport": 'http+websocket',
         "errors": ['InvalidRequest', 'Unauthorized', 'Forbidden', 'RunNotFound', 'Busy', 'Internal', 'StorageUnavailable']},
     'listRunDescendants': {"scope": 'run:read', "transport": 'http+websocket',
@@ -1735,7 +1735,7 @@ class AnvilClient:
 
         Resume a waiting or interrupted run.
 
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
         """
         return self.call('resumeRun', {} if params is None else params)
 
@@ -1787,7 +1787,7 @@ class AnvilClient:
 
         Submit an approval decision for a waiting approval node.
 
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
         """
         return self.call('submitApproval', {} if params is None else params)
 
@@ -1796,7 +1796,7 @@ class AnvilClient:
 
         Deliver a signal payload to a waiting run.
 
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
         """
         return self.call('submitSignal', {} if params is None else params)
 
@@ -2013,7 +2013,7 @@ class AnvilClient:
         (allowedScopes, allowedUsers, decisionSchema, a second decision is
         `AlreadyDecided`).
 
-        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+        Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
         """
         return self.call('approve', {} if params is None else params)
 

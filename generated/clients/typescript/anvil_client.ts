@@ -1307,13 +1307,13 @@ export const API_VERSION = "v1";
 
 export const GATEWAY_METHODS: { readonly [M in GatewayRpcMethod]: GatewayMethodInfo } = {
   "launchRun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "InvalidInput", "Unauthorized", "Forbidden", "Internal", "StorageUnavailable"] },
-  "resumeRun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
+  "resumeRun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "Internal", "StorageUnavailable"] },
   "cancelRun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "Internal", "StorageUnavailable"] },
   "deleteRun": { scope: "run:admin", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "Internal", "StorageUnavailable"] },
   "hijackRun": { scope: "run:admin", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
   "rewindRun": { scope: "run:admin", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "FrameOutOfRange", "Busy", "RateLimited", "UnsupportedSandbox", "VcsError", "RewindFailed", "StorageUnavailable"] },
-  "submitApproval": { scope: "approval:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "NodeNotFound", "Internal", "StorageUnavailable", "InvalidInput", "IterationNotFound", "AlreadyDecided"] },
-  "submitSignal": { scope: "signal:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
+  "submitApproval": { scope: "approval:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "NodeNotFound", "Internal", "StorageUnavailable", "InvalidInput", "IterationNotFound", "AlreadyDecided"] },
+  "submitSignal": { scope: "signal:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "Internal", "StorageUnavailable"] },
   "getRun": { scope: "run:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
   "listRuns": { scope: "run:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "Internal", "StorageUnavailable"] },
   "streamRunEvents": { scope: "run:read", transport: "websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "SeqOutOfRange", "Internal", "StorageUnavailable"] },
@@ -1334,7 +1334,7 @@ export const GATEWAY_METHODS: { readonly [M in GatewayRpcMethod]: GatewayMethodI
   "getDevToolsSnapshot": { scope: "observability:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "FrameOutOfRange", "PayloadTooLarge", "Internal", "StorageUnavailable"] },
   "runs.diff": { scope: "run:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "FrameOutOfRange", "PayloadTooLarge", "VcsError", "Internal", "StorageUnavailable"] },
   "runs.rerun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "InvalidInput", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
-  "approve": { scope: "approval:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "NodeNotFound", "Internal", "StorageUnavailable", "InvalidInput", "IterationNotFound", "AlreadyDecided"] },
+  "approve": { scope: "approval:submit", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "NodeNotFound", "Internal", "StorageUnavailable", "InvalidInput", "IterationNotFound", "AlreadyDecided"] },
   "pauseRun": { scope: "run:write", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Busy", "Internal", "StorageUnavailable"] },
   "listRunDescendants": { scope: "run:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "Internal", "StorageUnavailable"] },
   "getRunDiff": { scope: "run:read", transport: "http+websocket", errors: ["InvalidRequest", "Unauthorized", "Forbidden", "RunNotFound", "VcsError", "Internal", "StorageUnavailable"] },
@@ -2017,7 +2017,7 @@ export class SmithersGatewayClient {
    *
    * Resume a waiting or interrupted run.
    *
-   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
    */
   resumeRun(params: GatewayRpcParams<"resumeRun">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"resumeRun">> {
     return this.rpc("resumeRun", params, options);
@@ -2079,7 +2079,7 @@ export class SmithersGatewayClient {
    *
    * Submit an approval decision for a waiting approval node.
    *
-   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
    */
   submitApproval(params: GatewayRpcParams<"submitApproval">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"submitApproval">> {
     return this.rpc("submitApproval", params, options);
@@ -2090,7 +2090,7 @@ export class SmithersGatewayClient {
    *
    * Deliver a signal payload to a waiting run.
    *
-   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Internal, StorageUnavailable.
+   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, Internal, StorageUnavailable.
    */
   submitSignal(params: GatewayRpcParams<"submitSignal">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"submitSignal">> {
     return this.rpc("submitSignal", params, options);
@@ -2345,7 +2345,7 @@ export class SmithersGatewayClient {
    * (allowedScopes, allowedUsers, decisionSchema, a second decision is
    * `AlreadyDecided`).
    *
-   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
+   * Errors: InvalidRequest, Unauthorized, Forbidden, RunNotFound, Busy, NodeNotFound, Internal, StorageUnavailable, InvalidInput, IterationNotFound, AlreadyDecided.
    */
   approve(params: GatewayRpcParams<"approve">, options: { signal?: AbortSignal } = {}): Promise<GatewayRpcPayload<"approve">> {
     return this.rpc("approve", params, options);
