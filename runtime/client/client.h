@@ -65,6 +65,11 @@ const char *anvil_client_error_text(const anvil_client_error *err, char *buf, si
 
 typedef struct anvil_client anvil_client;
 
+/* Fill *err (kind SERVER) from a response frame whose ok is false, e.g.
+ * one anvil_client_call_raw returned; http_status 0 takes the error map's.
+ * Returns -1. */
+int anvil_client_err_from_frame(anvil_client_error *err, const cJSON *frame, int http_status);
+
 /* The HTTP status of a contract error code by its v1 name, from the
  * generated error map; 0 when the name is unknown. */
 int anvil_client_error_status_of(const char *code);

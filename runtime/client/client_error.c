@@ -89,3 +89,8 @@ const char *anvil_client_error_text(const anvil_client_error *err, char *buf, si
         snprintf(buf, len, "%s", msg);
     return buf;
 }
+
+int anvil_client_err_from_frame(anvil_client_error *err, const cJSON *frame, int http_status)
+{
+    return anvil_client_err_from_json(err, cJSON_GetObjectItemCaseSensitive(frame, "error"), http_status);
+}
