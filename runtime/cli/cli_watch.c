@@ -177,6 +177,7 @@ static void take_event(watch *w, const char *event, const cJSON *payload)
         node *n = find_node(w, node_id);
         if (n)
             set_str(&n->state, "waiting");
+        set_str(&w->status, "waiting-approval");
         char buf[512];
         snprintf(buf, sizeof buf, "\"%s\": anvil approvals approve|deny %s %s",
                  str_of(payload, "requestTitle") ? str_of(payload, "requestTitle") : "", w->run_id, node_id);
