@@ -34,7 +34,7 @@ static int list(int argc, char **argv)
     int rc = anvil_cli_parse(&ctx, argc, argv, opts, 0, 0);
     if (rc >= 0)
         return rc;
-    anvil_list_approvals_request req = { 0 };
+    anvil_list_approvals_request req = { .has_filter = true };
     req.filter.run_id = (char *)run;
     req.filter.workflow = (char *)workflow;
     if (limit) {

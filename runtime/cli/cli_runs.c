@@ -45,7 +45,7 @@ static int runs_list(int argc, char **argv)
     int rc = anvil_cli_parse(&ctx, argc, argv, opts, 0, 0);
     if (rc >= 0)
         return rc;
-    anvil_list_runs_request req = { 0 };
+    anvil_list_runs_request req = { .has_filter = true };
     req.filter.status = (char *)status;
     req.filter.workflow = (char *)workflow;
     if (limit) {

@@ -9,7 +9,7 @@
  * with the run's outcome: 0 finished, 10 failed, 11 cancelled. On a
  * terminal the progress line is redrawn in place; otherwise it is printed
  * as its own line whenever it changes. With --json, each stream item is one
- * compact JSON line instead.
+ * compact JSON line instead, from the run's first event on.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +221,21 @@ static void take_view(watch *w, const cJSON *view)
     }
 }
 
+/* An approval asked before the watch started is announced by no event the
+ * watch will see: say what it waits for, as approval.requested would. */
+static void show_waiting_approvals(watch *w, const cJSON *view)
+{
+    const cJSON *n;
+    cJSON_ArrayForEach(n, cJSON_GetObjectItemCaseSensitive(view, "nodes")) {
+        const char *id = str_of(n, "nodeId"), *kind = str_of(n, "kind"), *state = str_of(n, "state");
+        if (!id || !kind || !state || strcmp(kind, "approval") != 0 || strcmp(state, "waiting") != 0)
+            continue;
+        char buf[512];
+        snprintf(buf, sizeof buf, "anvil approvals approve|deny %s %s", w->run_id, id);
+        line(w, id, "waiting-approval", buf);
+    }
+}
+
 static bool terminal(const watch *w)
 {
     anvil_run_status st;
@@ -285,7 +300,9 @@ int anvil_cli_runs_watch(int argc, char **argv)
         anvil_cli_done(&ctx);
         return rc;
     }
-    int64_t after = run.has_last_seq ? run.last_seq : 0;
+    /* People see the state now, then what changes; scripts (--json) get
+     * the whole log from its first event, then what comes. */
+    int64_t after = ctx.json ? 0 : run.has_last_seq ? run.last_seq : 0;
     cJSON *view = anvil_schema_encode(&anvil_schema_get_run_response, &run, &(anvil_schema_error){ 0 });
     anvil_schema_free(&anvil_schema_get_run_response, &run);
     if (!view) {
@@ -296,18 +313,21 @@ int anvil_cli_runs_watch(int argc, char **argv)
     take_view(&w, view);
     if (!ctx.json) {
         printf("run %s (workflow %s): %s\n", w.run_id, str_of(view, "workflowKey"), w.status);
+        show_waiting_approvals(&w, view);
         progress(&w);
     }
     cJSON_Delete(view);
+    /* --json replays the log even of an ended run, up to its run.completed. */
+    bool completed = false;
     anvil_client_run_stream *s = NULL;
-    if (!terminal(&w) && anvil_client_run_stream_open(ctx.client, w.run_id, after, &s, &err) != 0) {
+    if ((ctx.json || !terminal(&w)) && anvil_client_run_stream_open(ctx.client, w.run_id, after, &s, &err) != 0) {
         rc = anvil_cli_fail(&ctx, &err);
         watch_free(&w);
         anvil_cli_done(&ctx);
         return rc;
     }
     rc = -1;
-    while (!terminal(&w)) {
+    while (ctx.json ? !completed : !terminal(&w)) {
         anvil_client_run_item it;
         int got = anvil_client_run_stream_next(s, -1, &it, &err);
         if (got < 0) {
@@ -319,10 +339,10 @@ int anvil_cli_runs_watch(int argc, char **argv)
             continue;
         if (ctx.json) {
             json_line(&it);
-            if (it.kind == ANVIL_RUN_ITEM_EVENT && !strcmp(it.event, "run.completed"))
+            if (it.kind == ANVIL_RUN_ITEM_EVENT && !strcmp(it.event, "run.completed")) {
                 set_str(&w.status, str_of(it.payload, "status") ? str_of(it.payload, "status") : "finished");
-            else if (it.kind == ANVIL_RUN_ITEM_GAP)
-                take_view(&w, it.snapshot);
+                completed = true;
+            }
         } else if (it.kind == ANVIL_RUN_ITEM_EVENT) {
             take_event(&w, it.event, it.payload);
         } else {
