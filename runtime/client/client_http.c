@@ -2,9 +2,12 @@
  * runtime/client/client_http.c — one POST /v1/rpc/{method} on libevent's
  * evhttp client, and the blocking untyped call built on it.
  *
- * Each exchange opens its own evhttp connection, freed by libevent once the
- * request completes, so a blocking call (on a private base) and event-loop
- * calls (on the caller's base) never share a connection across bases. The
+ * Each exchange opens its own evhttp connection, so a blocking call (on a
+ * private base) and event-loop calls (on the caller's base) never share a
+ * connection across bases. A connection cannot be freed inside its own
+ * request callback, and libevent 2.1's free-on-completion leaks one whose
+ * connect failed, so the callback schedules the release for the loop's
+ * next turn instead. The
  * answer must be a v1 response frame, an object with a boolean `ok`;
  * anything else is a PROTOCOL error, a missing answer a TRANSPORT one.
  */
@@ -23,13 +26,32 @@ typedef struct exchange {
     anvil_client_http_fn fn;
     void *arg;
     char *url;          /* for messages */
+    struct evhttp_connection *conn;
+    struct event_base *base;
+    bool *released;     /* set once conn and the exchange are freed (blocking calls wait for it) */
 } exchange;
+
+static void release(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    exchange *x = arg;
+    evhttp_connection_free(x->conn);
+    if (x->released)
+        *x->released = true;
+    free(x->url);
+    free(x);
+}
 
 static void finish(exchange *x, const cJSON *frame, int status, const anvil_client_error *err)
 {
     x->fn(frame, status, err, x->arg);
-    free(x->url);
-    free(x);
+    /* A zero timeout runs on the loop's next turn, after libevent is done
+     * with the request. Should scheduling fail (out of memory) the
+     * connection leaks rather than be freed under libevent's feet. */
+    struct timeval now = { 0, 0 };
+    if (event_base_once(x->base, -1, EV_TIMEOUT, release, x, &now) != 0 && x->released)
+        *x->released = true;
 }
 
 static void on_response(struct evhttp_request *req, void *arg)
@@ -59,9 +81,8 @@ static void on_response(struct evhttp_request *req, void *arg)
     cJSON_Delete(frame);
 }
 
-int anvil_client_http_post(anvil_client *c, struct event_base *base, const char *method,
-                           const char *body, size_t len, anvil_client_http_fn fn, void *arg,
-                           anvil_client_error *err)
+static int post(anvil_client *c, struct event_base *base, const char *method, const char *body,
+                size_t len, anvil_client_http_fn fn, void *arg, bool *released, anvil_client_error *err)
 {
     if (!method || !*method || strpbrk(method, "/ ?#%\r\n"))
         return anvil_client_err_set(err, ANVIL_CLIENT_ERR_USAGE, "invalid method name %s", method ? method : "(none)");
@@ -70,6 +91,8 @@ int anvil_client_http_post(anvil_client *c, struct event_base *base, const char 
         return anvil_client_err_set(err, ANVIL_CLIENT_ERR_TRANSPORT, "out of memory");
     x->fn = fn;
     x->arg = arg;
+    x->base = base;
+    x->released = released;
     x->url = strdup(c->url);
     struct evhttp_connection *conn = evhttp_connection_base_new(base, NULL, c->host, (unsigned short)c->port);
     struct evhttp_request *req = conn ? evhttp_request_new(on_response, x) : NULL;
@@ -108,9 +131,8 @@ int anvil_client_http_post(anvil_client *c, struct event_base *base, const char 
         return anvil_client_err_set(err, ANVIL_CLIENT_ERR_USAGE, "method name too long");
     }
     evbuffer_add(evhttp_request_get_output_buffer(req), body, len);
-    /* From here libevent owns req (and frees it after the callback);
-     * free_on_completion hands it the connection too. */
-    evhttp_connection_free_on_completion(conn);
+    x->conn = conn;
+    /* From here libevent owns req (and frees it after the callback). */
     if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, path) != 0) {
         /* evhttp_make_request frees req on failure; the connection is ours. */
         evhttp_connection_free(conn);
@@ -121,7 +143,15 @@ int anvil_client_http_post(anvil_client *c, struct event_base *base, const char 
     return 0;
 }
 
-/* The blocking call: run a private base until the exchange is done. */
+int anvil_client_http_post(anvil_client *c, struct event_base *base, const char *method,
+                           const char *body, size_t len, anvil_client_http_fn fn, void *arg,
+                           anvil_client_error *err)
+{
+    return post(c, base, method, body, len, fn, arg, NULL, err);
+}
+
+/* The blocking call: run a private base until the exchange is done and
+ * its connection released. */
 typedef struct raw_wait {
     bool done;
     cJSON *frame;
@@ -158,10 +188,11 @@ int anvil_client_call_raw(anvil_client *c, const char *method, const cJSON *para
         return anvil_client_err_set(err, ANVIL_CLIENT_ERR_TRANSPORT, "cannot create an event base");
     }
     raw_wait w = { .err = err, .rc = -1 };
-    int rc = anvil_client_http_post(c, base, method, body, strlen(body), raw_done, &w, err);
+    bool released = false;
+    int rc = post(c, base, method, body, strlen(body), raw_done, &w, &released, err);
     free(body);
     if (rc == 0) {
-        while (!w.done && event_base_loop(base, EVLOOP_ONCE) == 0)
+        while (!(w.done && released) && event_base_loop(base, EVLOOP_ONCE) == 0)
             ;
         rc = w.done ? w.rc : anvil_client_err_set(err, ANVIL_CLIENT_ERR_TRANSPORT, "the event loop stopped before an answer");
     }
