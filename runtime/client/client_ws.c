@@ -18,31 +18,10 @@
 
 #include "client_internal.h"
 #include "client_ws.h"
+#include "client_ws_internal.h"
 #include "schema.h"
 
 #define MAX_MESSAGE (64u << 20)   /* a frame larger than this is refused */
-
-typedef struct msg {
-    struct msg *next;
-    cJSON *frame;          /* incoming */
-    char *text;            /* outgoing, with LWS_PRE bytes in front */
-    size_t len;
-} msg;
-
-typedef enum ws_state { WS_CONNECTING, WS_OPEN, WS_CLOSED } ws_state;
-
-struct anvil_client_ws {
-    anvil_client *c;
-    struct lws_context *ctx;
-    struct lws *wsi;
-    ws_state state;
-    char close_reason[256];
-    char *rx;                 /* a message being reassembled */
-    size_t rx_len, rx_cap;
-    msg *in_head, *in_tail;   /* frames received, not yet taken */
-    msg *out_head, *out_tail; /* frames to write */
-    unsigned long next_id;
-};
 
 static int64_t now_ms(void)
 {
@@ -63,7 +42,7 @@ static void take_message(anvil_client_ws *ws)
 {
     cJSON *frame = cJSON_ParseWithLength(ws->rx, ws->rx_len);
     ws->rx_len = 0;
-    msg *m = frame && cJSON_IsObject(frame) ? calloc(1, sizeof *m) : NULL;
+    anvil_client_ws_msg *m = frame && cJSON_IsObject(frame) ? calloc(1, sizeof *m) : NULL;
     if (!m) {
         cJSON_Delete(frame);
         return;   /* not a frame: nothing a caller could match or read */
@@ -99,7 +78,7 @@ static int on_receive(anvil_client_ws *ws, struct lws *wsi, const void *in, size
 
 static int on_writeable(anvil_client_ws *ws, struct lws *wsi)
 {
-    msg *m = ws->out_head;
+    anvil_client_ws_msg *m = ws->out_head;
     if (!m)
         return 0;
     int n = lws_write(wsi, (unsigned char *)m->text + LWS_PRE, m->len, LWS_WRITE_TEXT);
@@ -147,6 +126,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_TIMER:
         return 0;   /* only wakes the service; the wait checks its deadline */
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        /* lws_cancel_service from another thread: an attached event loop
+         * has frames to send (client_ws_loop.c). */
+        if (ws->on_wake)
+            ws->on_wake(ws);
+        return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (ws->wsi == wsi)
             mark_closed(ws, ws->close_reason[0] ? ws->close_reason : "connection closed");
@@ -175,10 +160,10 @@ static void service(anvil_client_ws *ws, int64_t deadline)
     lws_service(ws->ctx, 0);
 }
 
-static int queue_text(anvil_client_ws *ws, const char *text)
+int anvil_client_ws_queue_text(anvil_client_ws *ws, const char *text)
 {
     size_t len = strlen(text);
-    msg *m = calloc(1, sizeof *m);
+    anvil_client_ws_msg *m = calloc(1, sizeof *m);
     char *buf = malloc(LWS_PRE + len + 1);
     if (!m || !buf) {
         free(m);
@@ -201,8 +186,8 @@ static int queue_text(anvil_client_ws *ws, const char *text)
 /* The first queued frame that satisfies `want`, unlinked; NULL if none. */
 static cJSON *unqueue(anvil_client_ws *ws, bool (*want)(const cJSON *frame, const void *arg), const void *arg)
 {
-    msg *prev = NULL;
-    for (msg *m = ws->in_head; m; prev = m, m = m->next) {
+    anvil_client_ws_msg *prev = NULL;
+    for (anvil_client_ws_msg *m = ws->in_head; m; prev = m, m = m->next) {
         if (!want(m->frame, arg))
             continue;
         if (prev)
@@ -278,7 +263,7 @@ static int request(anvil_client_ws *ws, const char *method, const cJSON *params,
     }
     cJSON_Delete(p);
     cJSON_Delete(req);
-    if (!text || queue_text(ws, text) != 0) {
+    if (!text || anvil_client_ws_queue_text(ws, text) != 0) {
         free(text);
         return anvil_client_err_set(err, ANVIL_CLIENT_ERR_TRANSPORT, "out of memory");
     }
@@ -398,12 +383,12 @@ void anvil_client_ws_close(anvil_client_ws *ws)
         return;
     if (ws->ctx)
         lws_context_destroy(ws->ctx);
-    for (msg *m = ws->in_head, *next; m; m = next) {
+    for (anvil_client_ws_msg *m = ws->in_head, *next; m; m = next) {
         next = m->next;
         cJSON_Delete(m->frame);
         free(m);
     }
-    for (msg *m = ws->out_head, *next; m; m = next) {
+    for (anvil_client_ws_msg *m = ws->out_head, *next; m; m = next) {
         next = m->next;
         free(m->text);
         free(m);

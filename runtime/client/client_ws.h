@@ -27,6 +27,8 @@
 
 #include <stdint.h>
 
+struct event_base;
+
 #include "client.h"
 
 typedef struct anvil_client_ws anvil_client_ws;
@@ -67,6 +69,37 @@ int anvil_client_ws_call(anvil_client_ws *ws, const anvil_method *m, const void 
  * queued event is left. */
 int anvil_client_ws_next_event(anvil_client_ws *ws, int timeout_ms, anvil_client_event *ev,
                                anvil_client_error *err);
+
+/* --- the event-loop API -------------------------------------------------- */
+
+/*
+ * Attach an open connection to the caller's libevent base. From then on a
+ * service thread of the library's own drives the socket (Debian's
+ * libwebsockets cannot run on libevent) and hands every frame to `base`
+ * through a pipe: events to on_event, answers to the call's `done`, and
+ * the end of the connection once to on_closed (err says why). All
+ * callbacks run on the base's thread; the connection must not be used
+ * with the blocking functions while attached. Returns 0 with *out, or -1
+ * with *err.
+ */
+typedef struct anvil_client_ws_loop anvil_client_ws_loop;
+typedef void (*anvil_client_event_fn)(const anvil_client_event *ev, void *arg);
+typedef void (*anvil_client_closed_fn)(const anvil_client_error *err, void *arg);
+
+int anvil_client_ws_loop_start(anvil_client_ws *ws, struct event_base *base,
+                               anvil_client_event_fn on_event, anvil_client_closed_fn on_closed,
+                               void *arg, anvil_client_ws_loop **out, anvil_client_error *err);
+
+/* A typed call over an attached connection (see anvil_client_call_async;
+ * the per-method wrappers are anvil_client_ws_<method>_async). Returns 0
+ * once queued, or -1 with *err (done is then never called). */
+int anvil_client_ws_loop_call(anvil_client_ws_loop *l, const anvil_method *m, const void *req,
+                              anvil_client_done_fn done, void *arg, anvil_client_error *err);
+
+/* Detach: stop the service thread; calls still waiting get a TRANSPORT
+ * error through their done. The connection can then be used blocking
+ * again, or closed. Call on the base's thread, not from a callback. */
+void anvil_client_ws_loop_stop(anvil_client_ws_loop *l);
 
 /* --- the resumable run stream ------------------------------------------- */
 

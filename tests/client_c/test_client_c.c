@@ -7,7 +7,9 @@
  * Covers the blocking API (typed calls, every kind of typed error), the
  * event-loop API (concurrent calls on a caller's event base) and the
  * WebSocket (hello, a typed call, the run stream through an approval to
- * run.completed, with a dropped socket resumed without a gap).
+ * run.completed, with a dropped socket resumed without a gap) and the
+ * WebSocket on an event loop (a run launched, approved from an event
+ * callback and seen to completion).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,6 +307,104 @@ static void test_websocket(void)
     anvil_client_free(c);
 }
 
+/* --- WebSocket on an event loop ------------------------------------------ */
+
+typedef struct ws_loop_state {
+    struct event_base *base;
+    anvil_client_ws_loop *loop;
+    bool launched, asked, approved, completed, closed;
+    char status[32];
+    int events;
+} ws_loop_state;
+
+static void on_ws_approved(const anvil_client_error *err, const void *res, void *arg)
+{
+    ws_loop_state *s = arg;
+    CHECK(err == NULL);
+    s->approved = res && ((const anvil_submit_approval_response *)res)->approved;
+}
+
+static void on_ws_launched(const anvil_client_error *err, const void *res, void *arg)
+{
+    ws_loop_state *s = arg;
+    CHECK(err == NULL);
+    s->launched = res && !strcmp(((const anvil_launch_run_response *)res)->run_id, "c-loop");
+}
+
+static void on_ws_event(const anvil_client_event *ev, void *arg)
+{
+    ws_loop_state *s = arg;
+    s->events++;
+    const char *run = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->payload, "runId"));
+    if (!run || strcmp(run, "c-loop") != 0)
+        return;
+    anvil_client_error err = { .code_id = -1 };
+    if (!strcmp(ev->event, "approval.requested")) {
+        /* decide from inside the event callback, on the loop */
+        s->asked = true;
+        anvil_submit_approval_request ap = { .run_id = "c-loop", .node_id = "approve" };
+        ap.decision.has_approved = true;
+        ap.decision.approved = true;
+        CHECK(anvil_client_ws_submit_approval_async(s->loop, &ap, on_ws_approved, s, &err) == 0);
+    } else if (!strcmp(ev->event, "run.completed")) {
+        s->completed = true;
+        snprintf(s->status, sizeof s->status, "%s",
+                 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->payload, "status")));
+        event_base_loopexit(s->base, NULL);
+    }
+}
+
+static void on_ws_closed(const anvil_client_error *err, void *arg)
+{
+    ws_loop_state *s = arg;
+    CHECK(err != NULL && err->kind == ANVIL_CLIENT_ERR_TRANSPORT);
+    s->closed = true;
+    event_base_loopexit(s->base, NULL);
+}
+
+static void test_websocket_loop(void)
+{
+    anvil_client *c = client(OP, NULL);
+    anvil_client_error err = { .code_id = -1 };
+    anvil_client_ws *ws = NULL;
+    CHECK(anvil_client_ws_open(c, NULL, 0, NULL, &ws, &err) == 0);
+    if (!ws) {
+        anvil_client_free(c);
+        return;
+    }
+    struct event_base *base = event_base_new();
+    ws_loop_state s = { .base = base };
+    CHECK(anvil_client_ws_loop_start(ws, base, on_ws_event, on_ws_closed, &s, &s.loop, &err) == 0);
+    /* launching over the socket subscribes it to the run: its events,
+     * the approval asked and decided from a callback, run.completed */
+    cJSON *input = cJSON_Parse("{\"sha\":\"loop\"}");
+    anvil_launch_run_request lr = { .workflow = "deploy", .input = input, .has_options = true };
+    lr.options.run_id = "c-loop";
+    CHECK(anvil_client_ws_launch_run_async(s.loop, &lr, on_ws_launched, &s, &err) == 0);
+    cJSON_Delete(input);
+    /* a bound against a hang, not a measurement: the run takes milliseconds */
+    struct timeval bound = { 60, 0 };
+    event_base_loopexit(base, &bound);
+    CHECK(event_base_dispatch(base) == 0);
+    CHECK(s.launched);
+    CHECK(s.asked);
+    CHECK(s.approved);
+    CHECK(s.completed);
+    CHECK_STR(s.status, "finished");
+    CHECK(!s.closed);
+    anvil_client_ws_loop_stop(s.loop);
+
+    /* detached, the connection works blocking again */
+    anvil_get_run_request gr = { .run_id = "c-loop" };
+    anvil_get_run_response run = { 0 };
+    CHECK(anvil_client_ws_get_run(ws, &gr, &run, &err) == 0);
+    CHECK_STR(run.status, "finished");
+    anvil_schema_free(&anvil_schema_get_run_response, &run);
+    anvil_client_ws_close(ws);
+    event_base_free(base);
+    anvil_client_free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 5) {
@@ -318,5 +418,6 @@ int main(int argc, char **argv)
     test_blocking();
     test_event_loop();
     test_websocket();
+    test_websocket_loop();
     UNIT_DONE();
 }

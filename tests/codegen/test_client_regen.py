@@ -18,7 +18,8 @@ import yaml
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
 GEN = os.path.join(SRC, "codegen", "anvil_codegen.py")
-FUNCS = ["anvil_client_notes_add(", "anvil_client_notes_add_async(", "anvil_client_ws_notes_add("]
+FUNCS = ["anvil_client_notes_add(", "anvil_client_notes_add_async(", "anvil_client_ws_notes_add(",
+         "anvil_client_ws_notes_add_async("]
 
 NEW_OP = {
     "post": {

@@ -22,6 +22,12 @@ int anvil_client_ws_launch_run(anvil_client_ws *ws, const anvil_launch_run_reque
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_LAUNCH_RUN], req, res, err);
 }
 
+int anvil_client_ws_launch_run_async(anvil_client_ws_loop *l, const anvil_launch_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_LAUNCH_RUN], req, done, arg, err);
+}
+
 int anvil_client_resume_run(anvil_client *c, const anvil_resume_run_request *req,
     anvil_resume_run_response *res, anvil_client_error *err)
 {
@@ -38,6 +44,12 @@ int anvil_client_ws_resume_run(anvil_client_ws *ws, const anvil_resume_run_reque
     anvil_resume_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_RESUME_RUN], req, res, err);
+}
+
+int anvil_client_ws_resume_run_async(anvil_client_ws_loop *l, const anvil_resume_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_RESUME_RUN], req, done, arg, err);
 }
 
 int anvil_client_cancel_run(anvil_client *c, const anvil_cancel_run_request *req,
@@ -58,6 +70,12 @@ int anvil_client_ws_cancel_run(anvil_client_ws *ws, const anvil_cancel_run_reque
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_CANCEL_RUN], req, res, err);
 }
 
+int anvil_client_ws_cancel_run_async(anvil_client_ws_loop *l, const anvil_cancel_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_CANCEL_RUN], req, done, arg, err);
+}
+
 int anvil_client_delete_run(anvil_client *c, const anvil_delete_run_request *req,
     anvil_delete_run_response *res, anvil_client_error *err)
 {
@@ -74,6 +92,12 @@ int anvil_client_ws_delete_run(anvil_client_ws *ws, const anvil_delete_run_reque
     anvil_delete_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_DELETE_RUN], req, res, err);
+}
+
+int anvil_client_ws_delete_run_async(anvil_client_ws_loop *l, const anvil_delete_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_DELETE_RUN], req, done, arg, err);
 }
 
 int anvil_client_hijack_run(anvil_client *c, const anvil_hijack_run_request *req,
@@ -94,6 +118,12 @@ int anvil_client_ws_hijack_run(anvil_client_ws *ws, const anvil_hijack_run_reque
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_HIJACK_RUN], req, res, err);
 }
 
+int anvil_client_ws_hijack_run_async(anvil_client_ws_loop *l, const anvil_hijack_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_HIJACK_RUN], req, done, arg, err);
+}
+
 int anvil_client_rewind_run(anvil_client *c, const anvil_rewind_run_request *req,
     anvil_rewind_run_response *res, anvil_client_error *err)
 {
@@ -110,6 +140,12 @@ int anvil_client_ws_rewind_run(anvil_client_ws *ws, const anvil_rewind_run_reque
     anvil_rewind_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_REWIND_RUN], req, res, err);
+}
+
+int anvil_client_ws_rewind_run_async(anvil_client_ws_loop *l, const anvil_rewind_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_REWIND_RUN], req, done, arg, err);
 }
 
 int anvil_client_submit_approval(anvil_client *c, const anvil_submit_approval_request *req,
@@ -130,6 +166,12 @@ int anvil_client_ws_submit_approval(anvil_client_ws *ws, const anvil_submit_appr
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_SUBMIT_APPROVAL], req, res, err);
 }
 
+int anvil_client_ws_submit_approval_async(anvil_client_ws_loop *l, const anvil_submit_approval_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_SUBMIT_APPROVAL], req, done, arg, err);
+}
+
 int anvil_client_submit_signal(anvil_client *c, const anvil_submit_signal_request *req,
     anvil_submit_signal_response *res, anvil_client_error *err)
 {
@@ -146,6 +188,12 @@ int anvil_client_ws_submit_signal(anvil_client_ws *ws, const anvil_submit_signal
     anvil_submit_signal_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL], req, res, err);
+}
+
+int anvil_client_ws_submit_signal_async(anvil_client_ws_loop *l, const anvil_submit_signal_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_SUBMIT_SIGNAL], req, done, arg, err);
 }
 
 int anvil_client_get_run(anvil_client *c, const anvil_get_run_request *req,
@@ -166,6 +214,12 @@ int anvil_client_ws_get_run(anvil_client_ws *ws, const anvil_get_run_request *re
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_GET_RUN], req, res, err);
 }
 
+int anvil_client_ws_get_run_async(anvil_client_ws_loop *l, const anvil_get_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_GET_RUN], req, done, arg, err);
+}
+
 int anvil_client_list_runs(anvil_client *c, const anvil_list_runs_request *req,
     anvil_list_runs_response *res, anvil_client_error *err)
 {
@@ -184,16 +238,34 @@ int anvil_client_ws_list_runs(anvil_client_ws *ws, const anvil_list_runs_request
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_LIST_RUNS], req, res, err);
 }
 
+int anvil_client_ws_list_runs_async(anvil_client_ws_loop *l, const anvil_list_runs_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_LIST_RUNS], req, done, arg, err);
+}
+
 int anvil_client_ws_stream_run_events(anvil_client_ws *ws, const anvil_stream_run_events_request *req,
     anvil_stream_run_events_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_STREAM_RUN_EVENTS], req, res, err);
 }
 
+int anvil_client_ws_stream_run_events_async(anvil_client_ws_loop *l, const anvil_stream_run_events_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_STREAM_RUN_EVENTS], req, done, arg, err);
+}
+
 int anvil_client_ws_stream_dev_tools(anvil_client_ws *ws, const anvil_stream_dev_tools_request *req,
     anvil_stream_dev_tools_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_STREAM_DEV_TOOLS], req, res, err);
+}
+
+int anvil_client_ws_stream_dev_tools_async(anvil_client_ws_loop *l, const anvil_stream_dev_tools_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_STREAM_DEV_TOOLS], req, done, arg, err);
 }
 
 int anvil_client_get_node_output(anvil_client *c, const anvil_get_node_output_request *req,
@@ -214,6 +286,12 @@ int anvil_client_ws_get_node_output(anvil_client_ws *ws, const anvil_get_node_ou
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT], req, res, err);
 }
 
+int anvil_client_ws_get_node_output_async(anvil_client_ws_loop *l, const anvil_get_node_output_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_GET_NODE_OUTPUT], req, done, arg, err);
+}
+
 int anvil_client_get_node_diff(anvil_client *c, const anvil_get_node_diff_request *req,
     anvil_get_node_diff_response *res, anvil_client_error *err)
 {
@@ -230,6 +308,12 @@ int anvil_client_ws_get_node_diff(anvil_client_ws *ws, const anvil_get_node_diff
     anvil_get_node_diff_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF], req, res, err);
+}
+
+int anvil_client_ws_get_node_diff_async(anvil_client_ws_loop *l, const anvil_get_node_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_GET_NODE_DIFF], req, done, arg, err);
 }
 
 int anvil_client_cron_list(anvil_client *c, const anvil_cron_list_request *req,
@@ -250,6 +334,12 @@ int anvil_client_ws_cron_list(anvil_client_ws *ws, const anvil_cron_list_request
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_CRON_LIST], req, res, err);
 }
 
+int anvil_client_ws_cron_list_async(anvil_client_ws_loop *l, const anvil_cron_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_CRON_LIST], req, done, arg, err);
+}
+
 int anvil_client_cron_create(anvil_client *c, const anvil_cron_create_request *req,
     anvil_cron_row *res, anvil_client_error *err)
 {
@@ -266,6 +356,12 @@ int anvil_client_ws_cron_create(anvil_client_ws *ws, const anvil_cron_create_req
     anvil_cron_row *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_CRON_CREATE], req, res, err);
+}
+
+int anvil_client_ws_cron_create_async(anvil_client_ws_loop *l, const anvil_cron_create_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_CRON_CREATE], req, done, arg, err);
 }
 
 int anvil_client_cron_delete(anvil_client *c, const anvil_cron_delete_request *req,
@@ -286,6 +382,12 @@ int anvil_client_ws_cron_delete(anvil_client_ws *ws, const anvil_cron_delete_req
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_CRON_DELETE], req, res, err);
 }
 
+int anvil_client_ws_cron_delete_async(anvil_client_ws_loop *l, const anvil_cron_delete_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_CRON_DELETE], req, done, arg, err);
+}
+
 int anvil_client_cron_run(anvil_client *c, const anvil_cron_run_request *req,
     anvil_cron_run_response *res, anvil_client_error *err)
 {
@@ -302,6 +404,12 @@ int anvil_client_ws_cron_run(anvil_client_ws *ws, const anvil_cron_run_request *
     anvil_cron_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_CRON_RUN], req, res, err);
+}
+
+int anvil_client_ws_cron_run_async(anvil_client_ws_loop *l, const anvil_cron_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_CRON_RUN], req, done, arg, err);
 }
 
 int anvil_client_health(anvil_client *c, const anvil_health_request *req,
@@ -322,6 +430,12 @@ int anvil_client_ws_health(anvil_client_ws *ws, const anvil_health_request *req,
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_HEALTH], req, res, err);
 }
 
+int anvil_client_ws_health_async(anvil_client_ws_loop *l, const anvil_health_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_HEALTH], req, done, arg, err);
+}
+
 int anvil_client_list_workflows(anvil_client *c, const anvil_list_workflows_request *req,
     anvil_list_workflows_response *res, anvil_client_error *err)
 {
@@ -338,6 +452,12 @@ int anvil_client_ws_list_workflows(anvil_client_ws *ws, const anvil_list_workflo
     anvil_list_workflows_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS], req, res, err);
+}
+
+int anvil_client_ws_list_workflows_async(anvil_client_ws_loop *l, const anvil_list_workflows_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_LIST_WORKFLOWS], req, done, arg, err);
 }
 
 int anvil_client_list_approvals(anvil_client *c, const anvil_list_approvals_request *req,
@@ -358,6 +478,12 @@ int anvil_client_ws_list_approvals(anvil_client_ws *ws, const anvil_list_approva
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_LIST_APPROVALS], req, res, err);
 }
 
+int anvil_client_ws_list_approvals_async(anvil_client_ws_loop *l, const anvil_list_approvals_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_LIST_APPROVALS], req, done, arg, err);
+}
+
 int anvil_client_frames_list(anvil_client *c, const anvil_frames_list_request *req,
     anvil_frames_list_response *res, anvil_client_error *err)
 {
@@ -374,6 +500,12 @@ int anvil_client_ws_frames_list(anvil_client_ws *ws, const anvil_frames_list_req
     anvil_frames_list_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_FRAMES_LIST], req, res, err);
+}
+
+int anvil_client_ws_frames_list_async(anvil_client_ws_loop *l, const anvil_frames_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_FRAMES_LIST], req, done, arg, err);
 }
 
 int anvil_client_frames_get(anvil_client *c, const anvil_frames_get_request *req,
@@ -394,6 +526,12 @@ int anvil_client_ws_frames_get(anvil_client_ws *ws, const anvil_frames_get_reque
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_FRAMES_GET], req, res, err);
 }
 
+int anvil_client_ws_frames_get_async(anvil_client_ws_loop *l, const anvil_frames_get_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_FRAMES_GET], req, done, arg, err);
+}
+
 int anvil_client_attempts_list(anvil_client *c, const anvil_attempts_list_request *req,
     anvil_attempts_list_response *res, anvil_client_error *err)
 {
@@ -410,6 +548,12 @@ int anvil_client_ws_attempts_list(anvil_client_ws *ws, const anvil_attempts_list
     anvil_attempts_list_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_ATTEMPTS_LIST], req, res, err);
+}
+
+int anvil_client_ws_attempts_list_async(anvil_client_ws_loop *l, const anvil_attempts_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_ATTEMPTS_LIST], req, done, arg, err);
 }
 
 int anvil_client_attempts_get(anvil_client *c, const anvil_attempts_get_request *req,
@@ -430,6 +574,12 @@ int anvil_client_ws_attempts_get(anvil_client_ws *ws, const anvil_attempts_get_r
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_ATTEMPTS_GET], req, res, err);
 }
 
+int anvil_client_ws_attempts_get_async(anvil_client_ws_loop *l, const anvil_attempts_get_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_ATTEMPTS_GET], req, done, arg, err);
+}
+
 int anvil_client_get_dev_tools_snapshot(anvil_client *c, const anvil_get_dev_tools_snapshot_request *req,
     anvil_get_dev_tools_snapshot_response *res, anvil_client_error *err)
 {
@@ -446,6 +596,12 @@ int anvil_client_ws_get_dev_tools_snapshot(anvil_client_ws *ws, const anvil_get_
     anvil_get_dev_tools_snapshot_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT], req, res, err);
+}
+
+int anvil_client_ws_get_dev_tools_snapshot_async(anvil_client_ws_loop *l, const anvil_get_dev_tools_snapshot_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_GET_DEV_TOOLS_SNAPSHOT], req, done, arg, err);
 }
 
 int anvil_client_runs_diff(anvil_client *c, const anvil_runs_diff_request *req,
@@ -466,6 +622,12 @@ int anvil_client_ws_runs_diff(anvil_client_ws *ws, const anvil_runs_diff_request
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_RUNS_DIFF], req, res, err);
 }
 
+int anvil_client_ws_runs_diff_async(anvil_client_ws_loop *l, const anvil_runs_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_RUNS_DIFF], req, done, arg, err);
+}
+
 int anvil_client_runs_rerun(anvil_client *c, const anvil_runs_rerun_request *req,
     anvil_launch_run_response *res, anvil_client_error *err)
 {
@@ -482,6 +644,12 @@ int anvil_client_ws_runs_rerun(anvil_client_ws *ws, const anvil_runs_rerun_reque
     anvil_launch_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_RUNS_RERUN], req, res, err);
+}
+
+int anvil_client_ws_runs_rerun_async(anvil_client_ws_loop *l, const anvil_runs_rerun_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_RUNS_RERUN], req, done, arg, err);
 }
 
 int anvil_client_approve(anvil_client *c, const anvil_approve_request *req,
@@ -502,6 +670,12 @@ int anvil_client_ws_approve(anvil_client_ws *ws, const anvil_approve_request *re
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_APPROVE], req, res, err);
 }
 
+int anvil_client_ws_approve_async(anvil_client_ws_loop *l, const anvil_approve_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_APPROVE], req, done, arg, err);
+}
+
 int anvil_client_pause_run(anvil_client *c, const anvil_pause_run_request *req,
     anvil_pause_run_response *res, anvil_client_error *err)
 {
@@ -518,6 +692,12 @@ int anvil_client_ws_pause_run(anvil_client_ws *ws, const anvil_pause_run_request
     anvil_pause_run_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_PAUSE_RUN], req, res, err);
+}
+
+int anvil_client_ws_pause_run_async(anvil_client_ws_loop *l, const anvil_pause_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_PAUSE_RUN], req, done, arg, err);
 }
 
 int anvil_client_list_run_descendants(anvil_client *c, const anvil_list_run_descendants_request *req,
@@ -538,6 +718,12 @@ int anvil_client_ws_list_run_descendants(anvil_client_ws *ws, const anvil_list_r
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_LIST_RUN_DESCENDANTS], req, res, err);
 }
 
+int anvil_client_ws_list_run_descendants_async(anvil_client_ws_loop *l, const anvil_list_run_descendants_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_LIST_RUN_DESCENDANTS], req, done, arg, err);
+}
+
 int anvil_client_get_run_diff(anvil_client *c, const anvil_get_run_diff_request *req,
     anvil_get_run_diff_response *res, anvil_client_error *err)
 {
@@ -556,6 +742,12 @@ int anvil_client_ws_get_run_diff(anvil_client_ws *ws, const anvil_get_run_diff_r
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_GET_RUN_DIFF], req, res, err);
 }
 
+int anvil_client_ws_get_run_diff_async(anvil_client_ws_loop *l, const anvil_get_run_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_GET_RUN_DIFF], req, done, arg, err);
+}
+
 int anvil_client_what_happened(anvil_client *c, const anvil_what_happened_request *req,
     anvil_what_happened_response *res, anvil_client_error *err)
 {
@@ -572,5 +764,11 @@ int anvil_client_ws_what_happened(anvil_client_ws *ws, const anvil_what_happened
     anvil_what_happened_response *res, anvil_client_error *err)
 {
     return anvil_client_ws_call(ws, &anvil_methods[ANVIL_METHOD_WHAT_HAPPENED], req, res, err);
+}
+
+int anvil_client_ws_what_happened_async(anvil_client_ws_loop *l, const anvil_what_happened_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err)
+{
+    return anvil_client_ws_loop_call(l, &anvil_methods[ANVIL_METHOD_WHAT_HAPPENED], req, done, arg, err);
 }
 

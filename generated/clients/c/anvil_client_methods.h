@@ -12,7 +12,9 @@
  * res pointing at the decoded response (valid only during the callback),
  * or with err set and res NULL. Returns -1 with *err filled when the
  * request could not be queued (done is then never called).
- * WebSocket (anvil_client_ws_*): blocking, on an open connection.
+ * WebSocket (anvil_client_ws_*): blocking, on an open connection; and
+ * anvil_client_ws_*_async on a connection attached to an event loop
+ * (anvil_client_ws_loop_start), with `done` as for HTTP.
  */
 #ifndef ANVIL_CLIENT_METHODS_H
 #define ANVIL_CLIENT_METHODS_H
@@ -28,6 +30,8 @@ int anvil_client_launch_run_async(anvil_client *c, const anvil_launch_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_launch_run(anvil_client_ws *ws, const anvil_launch_run_request *req,
     anvil_launch_run_response *res, anvil_client_error *err);
+int anvil_client_ws_launch_run_async(anvil_client_ws_loop *l, const anvil_launch_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* resumeRun — Resume Run (scope run:write, http+websocket) */
 int anvil_client_resume_run(anvil_client *c, const anvil_resume_run_request *req,
@@ -36,6 +40,8 @@ int anvil_client_resume_run_async(anvil_client *c, const anvil_resume_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_resume_run(anvil_client_ws *ws, const anvil_resume_run_request *req,
     anvil_resume_run_response *res, anvil_client_error *err);
+int anvil_client_ws_resume_run_async(anvil_client_ws_loop *l, const anvil_resume_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* cancelRun — Cancel Run (scope run:write, http+websocket) */
 int anvil_client_cancel_run(anvil_client *c, const anvil_cancel_run_request *req,
@@ -44,6 +50,8 @@ int anvil_client_cancel_run_async(anvil_client *c, const anvil_cancel_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_cancel_run(anvil_client_ws *ws, const anvil_cancel_run_request *req,
     anvil_cancel_run_response *res, anvil_client_error *err);
+int anvil_client_ws_cancel_run_async(anvil_client_ws_loop *l, const anvil_cancel_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* deleteRun — Delete Run (scope run:admin, http+websocket) */
 int anvil_client_delete_run(anvil_client *c, const anvil_delete_run_request *req,
@@ -52,6 +60,8 @@ int anvil_client_delete_run_async(anvil_client *c, const anvil_delete_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_delete_run(anvil_client_ws *ws, const anvil_delete_run_request *req,
     anvil_delete_run_response *res, anvil_client_error *err);
+int anvil_client_ws_delete_run_async(anvil_client_ws_loop *l, const anvil_delete_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* hijackRun — Hijack Run (scope run:admin, http+websocket) */
 int anvil_client_hijack_run(anvil_client *c, const anvil_hijack_run_request *req,
@@ -60,6 +70,8 @@ int anvil_client_hijack_run_async(anvil_client *c, const anvil_hijack_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_hijack_run(anvil_client_ws *ws, const anvil_hijack_run_request *req,
     anvil_hijack_run_response *res, anvil_client_error *err);
+int anvil_client_ws_hijack_run_async(anvil_client_ws_loop *l, const anvil_hijack_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* rewindRun — Rewind Run (scope run:admin, http+websocket) */
 int anvil_client_rewind_run(anvil_client *c, const anvil_rewind_run_request *req,
@@ -68,6 +80,8 @@ int anvil_client_rewind_run_async(anvil_client *c, const anvil_rewind_run_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_rewind_run(anvil_client_ws *ws, const anvil_rewind_run_request *req,
     anvil_rewind_run_response *res, anvil_client_error *err);
+int anvil_client_ws_rewind_run_async(anvil_client_ws_loop *l, const anvil_rewind_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* submitApproval — Submit Approval (scope approval:submit, http+websocket) */
 int anvil_client_submit_approval(anvil_client *c, const anvil_submit_approval_request *req,
@@ -76,6 +90,8 @@ int anvil_client_submit_approval_async(anvil_client *c, const anvil_submit_appro
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_submit_approval(anvil_client_ws *ws, const anvil_submit_approval_request *req,
     anvil_submit_approval_response *res, anvil_client_error *err);
+int anvil_client_ws_submit_approval_async(anvil_client_ws_loop *l, const anvil_submit_approval_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* submitSignal — Submit Signal (scope signal:submit, http+websocket) */
 int anvil_client_submit_signal(anvil_client *c, const anvil_submit_signal_request *req,
@@ -84,6 +100,8 @@ int anvil_client_submit_signal_async(anvil_client *c, const anvil_submit_signal_
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_submit_signal(anvil_client_ws *ws, const anvil_submit_signal_request *req,
     anvil_submit_signal_response *res, anvil_client_error *err);
+int anvil_client_ws_submit_signal_async(anvil_client_ws_loop *l, const anvil_submit_signal_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* getRun — Get Run (scope run:read, http+websocket) */
 int anvil_client_get_run(anvil_client *c, const anvil_get_run_request *req,
@@ -92,6 +110,8 @@ int anvil_client_get_run_async(anvil_client *c, const anvil_get_run_request *req
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_get_run(anvil_client_ws *ws, const anvil_get_run_request *req,
     anvil_get_run_response *res, anvil_client_error *err);
+int anvil_client_ws_get_run_async(anvil_client_ws_loop *l, const anvil_get_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* listRuns — List Runs (scope run:read, http+websocket) */
 int anvil_client_list_runs(anvil_client *c, const anvil_list_runs_request *req,
@@ -100,14 +120,20 @@ int anvil_client_list_runs_async(anvil_client *c, const anvil_list_runs_request 
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_list_runs(anvil_client_ws *ws, const anvil_list_runs_request *req,
     anvil_list_runs_response *res, anvil_client_error *err);
+int anvil_client_ws_list_runs_async(anvil_client_ws_loop *l, const anvil_list_runs_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* streamRunEvents — Stream Run Events (scope run:read, websocket) */
 int anvil_client_ws_stream_run_events(anvil_client_ws *ws, const anvil_stream_run_events_request *req,
     anvil_stream_run_events_response *res, anvil_client_error *err);
+int anvil_client_ws_stream_run_events_async(anvil_client_ws_loop *l, const anvil_stream_run_events_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* streamDevTools — Stream DevTools (scope observability:read, websocket) */
 int anvil_client_ws_stream_dev_tools(anvil_client_ws *ws, const anvil_stream_dev_tools_request *req,
     anvil_stream_dev_tools_response *res, anvil_client_error *err);
+int anvil_client_ws_stream_dev_tools_async(anvil_client_ws_loop *l, const anvil_stream_dev_tools_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* getNodeOutput — Get Node Output (scope run:read, http+websocket) */
 int anvil_client_get_node_output(anvil_client *c, const anvil_get_node_output_request *req,
@@ -116,6 +142,8 @@ int anvil_client_get_node_output_async(anvil_client *c, const anvil_get_node_out
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_get_node_output(anvil_client_ws *ws, const anvil_get_node_output_request *req,
     anvil_get_node_output_response *res, anvil_client_error *err);
+int anvil_client_ws_get_node_output_async(anvil_client_ws_loop *l, const anvil_get_node_output_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* getNodeDiff — Get Node Diff (scope run:read, http+websocket) */
 int anvil_client_get_node_diff(anvil_client *c, const anvil_get_node_diff_request *req,
@@ -124,6 +152,8 @@ int anvil_client_get_node_diff_async(anvil_client *c, const anvil_get_node_diff_
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_get_node_diff(anvil_client_ws *ws, const anvil_get_node_diff_request *req,
     anvil_get_node_diff_response *res, anvil_client_error *err);
+int anvil_client_ws_get_node_diff_async(anvil_client_ws_loop *l, const anvil_get_node_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* cronList — Cron List (scope cron:read, http+websocket) */
 int anvil_client_cron_list(anvil_client *c, const anvil_cron_list_request *req,
@@ -132,6 +162,8 @@ int anvil_client_cron_list_async(anvil_client *c, const anvil_cron_list_request 
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_cron_list(anvil_client_ws *ws, const anvil_cron_list_request *req,
     anvil_cron_list_response *res, anvil_client_error *err);
+int anvil_client_ws_cron_list_async(anvil_client_ws_loop *l, const anvil_cron_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* cronCreate — Cron Create (scope cron:write, http+websocket) */
 int anvil_client_cron_create(anvil_client *c, const anvil_cron_create_request *req,
@@ -140,6 +172,8 @@ int anvil_client_cron_create_async(anvil_client *c, const anvil_cron_create_requ
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_cron_create(anvil_client_ws *ws, const anvil_cron_create_request *req,
     anvil_cron_row *res, anvil_client_error *err);
+int anvil_client_ws_cron_create_async(anvil_client_ws_loop *l, const anvil_cron_create_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* cronDelete — Cron Delete (scope cron:write, http+websocket) */
 int anvil_client_cron_delete(anvil_client *c, const anvil_cron_delete_request *req,
@@ -148,6 +182,8 @@ int anvil_client_cron_delete_async(anvil_client *c, const anvil_cron_delete_requ
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_cron_delete(anvil_client_ws *ws, const anvil_cron_delete_request *req,
     anvil_cron_delete_response *res, anvil_client_error *err);
+int anvil_client_ws_cron_delete_async(anvil_client_ws_loop *l, const anvil_cron_delete_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* cronRun — Cron Run (scope cron:write, http+websocket) */
 int anvil_client_cron_run(anvil_client *c, const anvil_cron_run_request *req,
@@ -156,6 +192,8 @@ int anvil_client_cron_run_async(anvil_client *c, const anvil_cron_run_request *r
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_cron_run(anvil_client_ws *ws, const anvil_cron_run_request *req,
     anvil_cron_run_response *res, anvil_client_error *err);
+int anvil_client_ws_cron_run_async(anvil_client_ws_loop *l, const anvil_cron_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* health — Health (scope run:read, http+websocket) */
 int anvil_client_health(anvil_client *c, const anvil_health_request *req,
@@ -164,6 +202,8 @@ int anvil_client_health_async(anvil_client *c, const anvil_health_request *req,
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_health(anvil_client_ws *ws, const anvil_health_request *req,
     anvil_health_response *res, anvil_client_error *err);
+int anvil_client_ws_health_async(anvil_client_ws_loop *l, const anvil_health_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* listWorkflows — List Workflows (scope run:read, http+websocket) */
 int anvil_client_list_workflows(anvil_client *c, const anvil_list_workflows_request *req,
@@ -172,6 +212,8 @@ int anvil_client_list_workflows_async(anvil_client *c, const anvil_list_workflow
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_list_workflows(anvil_client_ws *ws, const anvil_list_workflows_request *req,
     anvil_list_workflows_response *res, anvil_client_error *err);
+int anvil_client_ws_list_workflows_async(anvil_client_ws_loop *l, const anvil_list_workflows_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* listApprovals — List Approvals (scope run:read, http+websocket) */
 int anvil_client_list_approvals(anvil_client *c, const anvil_list_approvals_request *req,
@@ -180,6 +222,8 @@ int anvil_client_list_approvals_async(anvil_client *c, const anvil_list_approval
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_list_approvals(anvil_client_ws *ws, const anvil_list_approvals_request *req,
     anvil_list_approvals_response *res, anvil_client_error *err);
+int anvil_client_ws_list_approvals_async(anvil_client_ws_loop *l, const anvil_list_approvals_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* frames.list — List Frames (scope run:read, http+websocket) */
 int anvil_client_frames_list(anvil_client *c, const anvil_frames_list_request *req,
@@ -188,6 +232,8 @@ int anvil_client_frames_list_async(anvil_client *c, const anvil_frames_list_requ
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_frames_list(anvil_client_ws *ws, const anvil_frames_list_request *req,
     anvil_frames_list_response *res, anvil_client_error *err);
+int anvil_client_ws_frames_list_async(anvil_client_ws_loop *l, const anvil_frames_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* frames.get — Get Frame (scope run:read, http+websocket) */
 int anvil_client_frames_get(anvil_client *c, const anvil_frames_get_request *req,
@@ -196,6 +242,8 @@ int anvil_client_frames_get_async(anvil_client *c, const anvil_frames_get_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_frames_get(anvil_client_ws *ws, const anvil_frames_get_request *req,
     anvil_frames_get_response *res, anvil_client_error *err);
+int anvil_client_ws_frames_get_async(anvil_client_ws_loop *l, const anvil_frames_get_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* attempts.list — List Attempts (scope run:read, http+websocket) */
 int anvil_client_attempts_list(anvil_client *c, const anvil_attempts_list_request *req,
@@ -204,6 +252,8 @@ int anvil_client_attempts_list_async(anvil_client *c, const anvil_attempts_list_
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_attempts_list(anvil_client_ws *ws, const anvil_attempts_list_request *req,
     anvil_attempts_list_response *res, anvil_client_error *err);
+int anvil_client_ws_attempts_list_async(anvil_client_ws_loop *l, const anvil_attempts_list_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* attempts.get — Get Attempt (scope run:read, http+websocket) */
 int anvil_client_attempts_get(anvil_client *c, const anvil_attempts_get_request *req,
@@ -212,6 +262,8 @@ int anvil_client_attempts_get_async(anvil_client *c, const anvil_attempts_get_re
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_attempts_get(anvil_client_ws *ws, const anvil_attempts_get_request *req,
     anvil_attempts_get_response *res, anvil_client_error *err);
+int anvil_client_ws_attempts_get_async(anvil_client_ws_loop *l, const anvil_attempts_get_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* getDevToolsSnapshot — Get DevTools Snapshot (scope observability:read, http+websocket) */
 int anvil_client_get_dev_tools_snapshot(anvil_client *c, const anvil_get_dev_tools_snapshot_request *req,
@@ -220,6 +272,8 @@ int anvil_client_get_dev_tools_snapshot_async(anvil_client *c, const anvil_get_d
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_get_dev_tools_snapshot(anvil_client_ws *ws, const anvil_get_dev_tools_snapshot_request *req,
     anvil_get_dev_tools_snapshot_response *res, anvil_client_error *err);
+int anvil_client_ws_get_dev_tools_snapshot_async(anvil_client_ws_loop *l, const anvil_get_dev_tools_snapshot_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* runs.diff — Diff Frames (scope run:read, http+websocket) */
 int anvil_client_runs_diff(anvil_client *c, const anvil_runs_diff_request *req,
@@ -228,6 +282,8 @@ int anvil_client_runs_diff_async(anvil_client *c, const anvil_runs_diff_request 
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_runs_diff(anvil_client_ws *ws, const anvil_runs_diff_request *req,
     anvil_runs_diff_response *res, anvil_client_error *err);
+int anvil_client_ws_runs_diff_async(anvil_client_ws_loop *l, const anvil_runs_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* runs.rerun — Rerun (scope run:write, http+websocket) */
 int anvil_client_runs_rerun(anvil_client *c, const anvil_runs_rerun_request *req,
@@ -236,6 +292,8 @@ int anvil_client_runs_rerun_async(anvil_client *c, const anvil_runs_rerun_reques
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_runs_rerun(anvil_client_ws *ws, const anvil_runs_rerun_request *req,
     anvil_launch_run_response *res, anvil_client_error *err);
+int anvil_client_ws_runs_rerun_async(anvil_client_ws_loop *l, const anvil_runs_rerun_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* approve — Approve (scope approval:submit, http+websocket) */
 int anvil_client_approve(anvil_client *c, const anvil_approve_request *req,
@@ -244,6 +302,8 @@ int anvil_client_approve_async(anvil_client *c, const anvil_approve_request *req
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_approve(anvil_client_ws *ws, const anvil_approve_request *req,
     anvil_submit_approval_response *res, anvil_client_error *err);
+int anvil_client_ws_approve_async(anvil_client_ws_loop *l, const anvil_approve_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* pauseRun — Pause Run (scope run:write, http+websocket) */
 int anvil_client_pause_run(anvil_client *c, const anvil_pause_run_request *req,
@@ -252,6 +312,8 @@ int anvil_client_pause_run_async(anvil_client *c, const anvil_pause_run_request 
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_pause_run(anvil_client_ws *ws, const anvil_pause_run_request *req,
     anvil_pause_run_response *res, anvil_client_error *err);
+int anvil_client_ws_pause_run_async(anvil_client_ws_loop *l, const anvil_pause_run_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* listRunDescendants — List Run Descendants (scope run:read, http+websocket) */
 int anvil_client_list_run_descendants(anvil_client *c, const anvil_list_run_descendants_request *req,
@@ -260,6 +322,8 @@ int anvil_client_list_run_descendants_async(anvil_client *c, const anvil_list_ru
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_list_run_descendants(anvil_client_ws *ws, const anvil_list_run_descendants_request *req,
     anvil_list_run_descendants_response *res, anvil_client_error *err);
+int anvil_client_ws_list_run_descendants_async(anvil_client_ws_loop *l, const anvil_list_run_descendants_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* getRunDiff — Get Run Diff (scope run:read, http+websocket) */
 int anvil_client_get_run_diff(anvil_client *c, const anvil_get_run_diff_request *req,
@@ -268,6 +332,8 @@ int anvil_client_get_run_diff_async(anvil_client *c, const anvil_get_run_diff_re
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_get_run_diff(anvil_client_ws *ws, const anvil_get_run_diff_request *req,
     anvil_get_run_diff_response *res, anvil_client_error *err);
+int anvil_client_ws_get_run_diff_async(anvil_client_ws_loop *l, const anvil_get_run_diff_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 /* whatHappened — What Happened (scope run:read, http+websocket) */
 int anvil_client_what_happened(anvil_client *c, const anvil_what_happened_request *req,
@@ -276,5 +342,7 @@ int anvil_client_what_happened_async(anvil_client *c, const anvil_what_happened_
     anvil_client_done_fn done, void *arg, anvil_client_error *err);
 int anvil_client_ws_what_happened(anvil_client_ws *ws, const anvil_what_happened_request *req,
     anvil_what_happened_response *res, anvil_client_error *err);
+int anvil_client_ws_what_happened_async(anvil_client_ws_loop *l, const anvil_what_happened_request *req,
+    anvil_client_done_fn done, void *arg, anvil_client_error *err);
 
 #endif
