@@ -62,6 +62,13 @@ int anvil_cli_parse(anvil_cli_ctx *ctx, int argc, char **argv, const anvil_cli_o
             ctx->help = true;
             continue;
         }
+        /* -u URL and -t T: the short forms `anvil rpc` always had. */
+        if (!strcmp(a, "-u") || !strcmp(a, "-t")) {
+            if (i + 1 >= argc)
+                return anvil_cli_usage_error(ctx, "%s needs a value", a);
+            *(a[1] == 'u' ? &ctx->url : &ctx->token) = argv[++i];
+            continue;
+        }
         if (a[1] != '-')
             return anvil_cli_usage_error(ctx, "unknown option %s", a);
         const char *name = a + 2, *eq = strchr(name, '=');
