@@ -312,16 +312,27 @@ static void test_websocket(void)
 typedef struct ws_loop_state {
     struct event_base *base;
     anvil_client_ws_loop *loop;
-    bool launched, asked, approved, completed, closed;
+    bool launched, asked, answered, approved, completed, closed;
     char status[32];
     int events;
 } ws_loop_state;
+
+/* The approval's answer and run.completed may arrive in either order
+ * (without a subscribe list the run's events are not held back for the
+ * answer): the loop ends when both are in. */
+static void maybe_exit(ws_loop_state *s)
+{
+    if (s->answered && s->completed)
+        event_base_loopexit(s->base, NULL);
+}
 
 static void on_ws_approved(const anvil_client_error *err, const void *res, void *arg)
 {
     ws_loop_state *s = arg;
     CHECK(err == NULL);
+    s->answered = true;
     s->approved = res && ((const anvil_submit_approval_response *)res)->approved;
+    maybe_exit(s);
 }
 
 static void on_ws_launched(const anvil_client_error *err, const void *res, void *arg)
@@ -350,7 +361,7 @@ static void on_ws_event(const anvil_client_event *ev, void *arg)
         s->completed = true;
         snprintf(s->status, sizeof s->status, "%s",
                  cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->payload, "status")));
-        event_base_loopexit(s->base, NULL);
+        maybe_exit(s);
     }
 }
 
