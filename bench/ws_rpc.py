@@ -14,8 +14,14 @@ For each binary, rounds alternating A, B, A, B, ...: start `anvil serve`
   3. connect: --connects sequential connections (upgrade, challenge,
      connect with auth.token, hello); connects/s and server CPU per one.
 Prints a markdown table with the median per build and B/A ratios.
+
+With --callgrind, the server runs under `valgrind --tool=callgrind`
+instead and the table gives instructions per call (all threads: the loop
+and the libwebsockets thread), which unlike rates and CPU times on the
+shared 2-core machines repeats from run to run; one round per build.
 Loopback only; every wait is bounded.
 """
+import glob
 import argparse
 import asyncio
 import json
@@ -51,7 +57,7 @@ def cpu_s(pid):
 
 
 class Server:
-    def __init__(self, binary):
+    def __init__(self, binary, callgrind=False):
         self.binary = binary
         self.tmp = tempfile.mkdtemp(prefix="anvil-wsrpc-")
         self.port = free_port()
@@ -63,9 +69,12 @@ class Server:
                     "    %s: { role: operator, scopes: [\"*\"], userId: \"user:bench\" }\n"
                     "workflows:\n  one: { file: one.yaml }\n" % (HOST, self.port, TOKEN))
         self.log = open(os.path.join(self.tmp, "server.log"), "w")
-        self.proc = subprocess.Popen([binary, "serve", "--config", os.path.join(self.tmp, "anvil.yaml")],
-                                     stdout=self.log, stderr=subprocess.STDOUT, cwd=self.tmp)
-        deadline = time.time() + 20
+        cmd = [binary, "serve", "--config", os.path.join(self.tmp, "anvil.yaml")]
+        self.cg_out = os.path.join(self.tmp, "cg.out")
+        if callgrind:
+            cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + self.cg_out] + cmd
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, cwd=self.tmp)
+        deadline = time.time() + 60
         while True:
             if self.proc.poll() is not None:
                 sys.exit("bench: server exited early")
@@ -77,6 +86,20 @@ class Server:
                     sys.exit("bench: server did not start")
                 time.sleep(0.05)
 
+    def callgrind(self, what):
+        """callgrind_control -z (zero) or -d (dump) on the server."""
+        subprocess.run(["callgrind_control", what, str(self.proc.pid)], check=True, timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def dumps(self):
+        """Instructions of each dump, in order."""
+        out = []
+        for f in sorted(glob.glob(self.cg_out + ".*"), key=lambda x: int(x.rsplit(".", 1)[1])):
+            for line in open(f):
+                if line.startswith("summary:"):
+                    out.append(int(line.split()[1]))
+        return out
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         try:
@@ -85,7 +108,10 @@ class Server:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self.log.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if os.environ.get("ANVIL_BENCH_KEEP"):   # for callgrind_annotate
+            print("bench: kept %s" % self.tmp, file=sys.stderr)
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 async def open_conn(port):
@@ -154,6 +180,44 @@ def launch(port):
     return doc["payload"]["runId"]
 
 
+async def counted(srv, coro_fn):
+    """Instructions the server spent in coro_fn() (between a zero and a dump)."""
+    await asyncio.sleep(0.2)
+    srv.callgrind("-z")
+    await coro_fn()
+    await asyncio.sleep(0.2)
+    srv.callgrind("-d")
+
+
+def callgrind_round(binary, args):
+    srv = Server(binary, callgrind=True)
+    try:
+        run_id = launch(srv.port)
+        n, m = args.calls, args.connects
+
+        async def go():
+            ws = await open_conn(srv.port)
+            good = '{"type":"req","id":"g%%d","method":"getRun","params":{"runId":"%s"}}' % run_id
+            bad = '{"type":"req","id":"b%d","method":"getRun","params":[]}'
+            await pump(ws, lambda i: good % i, 50, args.window, True)
+            await counted(srv, lambda: pump(ws, lambda i: good % i, n, args.window, True))
+            await counted(srv, lambda: pump(ws, lambda i: bad % i, n, args.window, False))
+            await ws.close()
+
+            async def connects():
+                for _ in range(m):
+                    c = await open_conn(srv.port)
+                    await c.close()
+            await counted(srv, connects)
+        asyncio.run(asyncio.wait_for(go(), 1200))
+        d = srv.dumps()
+        if len(d) < 3:
+            sys.exit("bench: expected 3 callgrind dumps, got %d" % len(d))
+        return {"rpc": d[-3] / n, "bad": d[-2] / n, "connect": d[-1] / m}
+    finally:
+        srv.stop()
+
+
 def one_round(binary, args):
     srv = Server(binary)
     try:
@@ -178,8 +242,22 @@ def main():
     ap.add_argument("--window", type=int, default=16)
     ap.add_argument("--calls", type=int, default=40000)
     ap.add_argument("--connects", type=int, default=500)
+    ap.add_argument("--callgrind", action="store_true", help="instructions per call under callgrind")
     args = ap.parse_args()
-    builds = [("A", args.anvil)] + ([("B", args.anvil_b)] if args.anvil_b else [])
+    builds = [("A", os.path.abspath(args.anvil))] + ([("B", os.path.abspath(args.anvil_b))] if args.anvil_b else [])
+    names = {"rpc": "getRun over the socket", "bad": "refused frame (params an array)",
+             "connect": "connect+hello (upgrade, challenge, connect, hello, close)"}
+    if args.callgrind:
+        res = {k: callgrind_round(b, args) for k, b in builds}
+        print("| measurement | " + " | ".join("%s instructions/call" % k for k, _ in builds)
+              + (" | B/A |" if len(builds) > 1 else " |"))
+        print("| --- " * (2 + len(builds) - (0 if len(builds) > 1 else 1)) + "|")
+        for m in ("rpc", "bad", "connect"):
+            row = "| %s | " % names[m] + " | ".join("%.0f" % res[k][m] for k, _ in builds)
+            if len(builds) > 1:
+                row += " | **%.4f**" % (res["B"][m] / res["A"][m])
+            print(row + " |")
+        return
     res = {k: [] for k, _ in builds}
     for r in range(args.rounds):
         for k, b in builds:
@@ -190,8 +268,6 @@ def main():
     print("| measurement | " + " | ".join("%s %s" % (k, unit) for k, _ in builds for unit in ("/s", "server CPU µs"))
           + (" | B/A rate | B/A CPU |" if len(builds) > 1 else " |"))
     print("| --- " * (1 + 2 * len(builds) + (2 if len(builds) > 1 else 0)) + "|")
-    names = {"rpc": "getRun over the socket", "bad": "refused frame (params an array)",
-             "connect": "connect+hello, sequential"}
     for m in ("rpc", "bad", "connect"):
         row = "| %s | " % names[m] + " | ".join("%.0f | %.1f" % med[k][m] for k, _ in builds)
         if len(builds) > 1:

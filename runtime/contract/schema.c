@@ -52,11 +52,19 @@ static size_t path_commit(path_buf *p, int n)
     return PATH_TRUNCATED;
 }
 
+/* Appended by hand, not with snprintf: a path is pushed for every member
+ * decoded or checked, and formatting was the codec's largest cost on a
+ * frame (bench/RESULTS.md, the WebSocket contract). */
 static size_t path_push_member(path_buf *p, const char *name)
 {
     if (p->trunc_depth)
         return path_commit(p, -1);
-    return path_commit(p, snprintf(p->text + p->len, sizeof p->text - p->len, ".%s", name));
+    size_t n = strlen(name);
+    if (n + 1 >= sizeof p->text - p->len)
+        return path_commit(p, -1);
+    p->text[p->len] = '.';
+    memcpy(p->text + p->len + 1, name, n + 1);
+    return path_commit(p, (int)(n + 1));
 }
 
 static size_t path_push_index(path_buf *p, size_t i)
@@ -176,6 +184,14 @@ static size_t utf8_length(const char *s)
 
 static bool const_matches(const cJSON *j, const char *const_json)
 {
+    /* A plain string constant (every const of the contract but booleans:
+     * "req", "v1", "RunEvent") is compared in place: a frame's type is
+     * checked on every call, and parsing the constant each time cost more
+     * than the rest of the frame check. */
+    size_t n = strlen(const_json);
+    if (n >= 2 && const_json[0] == '"' && const_json[n - 1] == '"' && !memchr(const_json, '\\', n))
+        return cJSON_IsString(j) && strlen(j->valuestring) == n - 2 &&
+               memcmp(j->valuestring, const_json + 1, n - 2) == 0;
     cJSON *want = cJSON_Parse(const_json);
     if (!want)
         return false;
