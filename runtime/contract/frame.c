@@ -127,10 +127,14 @@ int anvil_frame_read(const char *text, size_t len, const anvil_frame_rules *rule
     anvil_schema_error se;
     if (anvil_schema_check(rules->schema, root, "$", &se) != 0)
         return anvil_invalid_at(e, se.path, se.message);
-    /* The schema held: id (when present) is a string within the bound,
-     * method a string, params an object when present. */
+    /* The contract's frame schemas require method to be a string and
+     * params an object; a spec edit that loosened them must still not let
+     * anything else through to the dispatcher. */
     f->params = cJSON_GetObjectItemCaseSensitive(root, "params");
+    if (!cJSON_IsString(jmethod))
+        return anvil_invalid_at(e, "$.method", "expected string");
+    if (f->params && !cJSON_IsObject(f->params))
+        return anvil_invalid_at(e, "$.params", "expected object");
     f->method = jmethod->valuestring;
-    assert(cJSON_IsString(jmethod) && (!f->params || cJSON_IsObject(f->params)));
     return check_method_name(f->method, e);
 }
