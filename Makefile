@@ -6,7 +6,7 @@
 #   make layers       the layer and circle check of the sources (scripts/check-layers.py)
 #   make regen        rewrite generated/ from openapi.yaml
 #   make regen-check  fail if generated/ is out of date
-#   make lint         OpenAPI 3.1 lint of openapi.yaml (redocly)
+#   make lint         OpenAPI 3.1 lint of openapi.yaml (redocly), AsyncAPI check of generated/asyncapi.yaml
 #   make bench        HTTP RPC benchmark (bench/http_rpc.sh)
 #   make client-test  the upstream's published client against the binary (CTest -L client)
 #   make interop      the drop-in test with the client installed afresh from npm (INTEROP_DIR)
@@ -59,6 +59,7 @@ layers:
 
 lint: deps
 	tools/lint/node_modules/.bin/redocly lint --config tools/lint/redocly.yaml openapi.yaml
+	node tools/lint/asyncapi-check.cjs generated/asyncapi.yaml
 
 test: build
 	cd $(BUILD) && ctest $(CTEST_FLAGS)

@@ -291,6 +291,12 @@ class Model:
                     raise SpecError("%s: unknown type %r" % (name, t))
 
         variants = node.get("oneOf") or node.get("anyOf")
+        if variants is not None and variants and all(self._object_ref(v) for v in variants):
+            # A union of object schemas (told apart by a discriminator, say)
+            # has no one C struct: the codec checks only that the value is
+            # an object and keeps it as cJSON, as for a recursive schema.
+            return self._json_desc(name, {"object"} | ({"null"} if nullable else set()), node,
+                                   top_level, named)
         if variants is not None:
             mask = set()
             for i, v in enumerate(variants):
@@ -360,7 +366,10 @@ class Model:
                     raise SpecError("%s: property %r maps to a C member that already exists" % (name, pname))
                 members.update(new_names)
                 d.fields.append(f)
-            d.cname = self._fresh_cname(name)
+            # x-anvil-c-name renames the C type where the schema's own name
+            # would collide with a runtime type (Error: the runtime's
+            # anvil_error is the error being built, not its wire form).
+            d.cname = self._fresh_cname(node.get("x-anvil-c-name") or name)
             return self._register(d)
 
         if t == "array":
@@ -401,6 +410,14 @@ class Model:
             d.wrapper = True
             return self._register(d)
         return self._inline(d)
+
+    def _object_ref(self, v):
+        """Is branch v a $ref to an object schema with properties?"""
+        if not isinstance(v, dict) or set(v) - {"$ref", "description"} or "$ref" not in v:
+            return False
+        m = re.match(r"^#/components/schemas/([A-Za-z0-9_.-]+)$", v["$ref"])
+        target = self.components.get(m.group(1)) if m else None
+        return isinstance(target, dict) and target.get("type") == "object" and bool(target.get("properties"))
 
     def _json_desc(self, name, mask, node, top_level, named):
         d = Desc(name, "JSON")

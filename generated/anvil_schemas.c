@@ -2321,3 +2321,722 @@ const anvil_schema anvil_schema_what_happened_response = {
     .extra_offset = -1,
 };
 
+static const anvil_schema s_143 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"req\"",
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_144 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = 128,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_rpc_request_frame_fields[] = {
+    { "type", &s_143, offsetof(anvil_rpc_request_frame, type), -1, false },
+    { "id", &s_144, offsetof(anvil_rpc_request_frame, id), -1, false },
+    { "method", &s_0, offsetof(anvil_rpc_request_frame, method), -1, true },
+    { "params", &s_1, offsetof(anvil_rpc_request_frame, params), -1, false },
+};
+const anvil_schema anvil_schema_rpc_request_frame = {
+    .name = "RequestFrame",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_rpc_request_frame),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_rpc_request_frame_fields,
+    .n_fields = 4,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_ws_request_frame_fields[] = {
+    { "type", &s_143, offsetof(anvil_ws_request_frame, type), -1, false },
+    { "id", &s_144, offsetof(anvil_ws_request_frame, id), -1, true },
+    { "method", &s_0, offsetof(anvil_ws_request_frame, method), -1, true },
+    { "params", &s_1, offsetof(anvil_ws_request_frame, params), -1, false },
+};
+const anvil_schema anvil_schema_ws_request_frame = {
+    .name = "WsRequestFrame",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_ws_request_frame),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_ws_request_frame_fields,
+    .n_fields = 4,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_147 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"res\"",
+    .extra_offset = -1,
+};
+
+static const char *const s_148_enum[] = { "InvalidRequest", "InvalidInput", "Unauthorized", "Forbidden", "RunNotFound", "NodeNotFound", "IterationNotFound", "NodeHasNoOutput", "FrameOutOfRange", "SeqOutOfRange", "Busy", "RateLimited", "PayloadTooLarge", "BackpressureDisconnect", "UnsupportedSandbox", "VcsError", "RewindFailed", "Internal", "AlreadyDecided", "MethodNotFound", "NotFound", "ProtocolUnsupported", "StorageUnavailable" };
+static const anvil_schema s_148 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_148_enum,
+    .n_enum = 23,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_error_body_fields[] = {
+    { "version", &s_85, offsetof(anvil_error_body, version), -1, true },
+    { "code", &s_148, offsetof(anvil_error_body, code), -1, true },
+    { "legacyCode", &s_0, offsetof(anvil_error_body, legacy_code), -1, false },
+    { "message", &s_0, offsetof(anvil_error_body, message), -1, true },
+    { "path", &s_0, offsetof(anvil_error_body, path), -1, false },
+    { "requiredScope", &s_0, offsetof(anvil_error_body, required_scope), -1, false },
+    { "refresh", &s_0, offsetof(anvil_error_body, refresh), -1, false },
+    { "maxBytes", &s_30, offsetof(anvil_error_body, max_bytes), (int32_t)offsetof(anvil_error_body, has_max_bytes), false },
+    { "retryAfterMs", &s_25, offsetof(anvil_error_body, retry_after_ms), (int32_t)offsetof(anvil_error_body, has_retry_after_ms), false },
+    { "details", &s_1, offsetof(anvil_error_body, details), -1, false },
+};
+const anvil_schema anvil_schema_error_body = {
+    .name = "Error",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_error_body),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_error_body_fields,
+    .n_fields = 10,
+    .additional = true,
+    .extra_offset = (int32_t)offsetof(anvil_error_body, _extra),
+};
+
+static const anvil_field anvil_schema_response_frame_fields[] = {
+    { "type", &s_147, offsetof(anvil_response_frame, type), -1, true },
+    { "id", &s_0, offsetof(anvil_response_frame, id), -1, true },
+    { "ok", &s_11, offsetof(anvil_response_frame, ok), -1, true },
+    { "apiVersion", &s_85, offsetof(anvil_response_frame, api_version), -1, true },
+    { "payload", &s_35, offsetof(anvil_response_frame, payload), -1, false },
+    { "error", &anvil_schema_error_body, offsetof(anvil_response_frame, error), (int32_t)offsetof(anvil_response_frame, has_error), false },
+};
+const anvil_schema anvil_schema_response_frame = {
+    .name = "ResponseFrame",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_response_frame),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_response_frame_fields,
+    .n_fields = 6,
+    .additional = true,
+    .extra_offset = (int32_t)offsetof(anvil_response_frame, _extra),
+};
+
+static const anvil_schema s_151 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"event\"",
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_event_frame_fields[] = {
+    { "type", &s_151, offsetof(anvil_event_frame, type), -1, true },
+    { "event", &s_0, offsetof(anvil_event_frame, event), -1, true },
+    { "payload", &s_1, offsetof(anvil_event_frame, payload), -1, true },
+    { "seq", &s_27, offsetof(anvil_event_frame, seq), -1, true },
+    { "stateVersion", &s_25, offsetof(anvil_event_frame, state_version), -1, true },
+    { "apiVersion", &s_85, offsetof(anvil_event_frame, api_version), -1, true },
+};
+const anvil_schema anvil_schema_event_frame = {
+    .name = "EventFrame",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_event_frame),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_event_frame_fields,
+    .n_fields = 6,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_153 = {
+    .name = "json",
+    .kind = ANVIL_KIND_JSON,
+    .nullable = true,
+    .size = sizeof(cJSON *),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .json_types = ANVIL_JT_NULL | ANVIL_JT_OBJECT,
+};
+
+static const anvil_field anvil_schema_connect_params_auth_fields[] = {
+    { "token", &s_44, offsetof(anvil_connect_params_auth, token), -1, false },
+};
+const anvil_schema anvil_schema_connect_params_auth = {
+    .name = "ConnectParams.auth",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = true,
+    .size = sizeof(anvil_connect_params_auth),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_connect_params_auth_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_155 = {
+    .name = "ConnectParams.subscribe",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = true,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &s_0,
+    .item_size = sizeof(char *),
+};
+
+static const anvil_field anvil_schema_connect_params_fields[] = {
+    { "minProtocol", &s_25, offsetof(anvil_connect_params, min_protocol), -1, true },
+    { "maxProtocol", &s_25, offsetof(anvil_connect_params, max_protocol), -1, true },
+    { "client", &s_153, offsetof(anvil_connect_params, client), -1, false },
+    { "auth", &anvil_schema_connect_params_auth, offsetof(anvil_connect_params, auth), (int32_t)offsetof(anvil_connect_params, has_auth), false },
+    { "subscribe", &s_155, offsetof(anvil_connect_params, subscribe), (int32_t)offsetof(anvil_connect_params, has_subscribe), false },
+};
+const anvil_schema anvil_schema_connect_params = {
+    .name = "ConnectParams",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_connect_params),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_connect_params_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_hello_policy_fields[] = {
+    { "heartbeatMs", &s_25, offsetof(anvil_hello_policy, heartbeat_ms), -1, true },
+};
+const anvil_schema anvil_schema_hello_policy = {
+    .name = "Hello.policy",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_hello_policy),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_hello_policy_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_hello_auth_fields[] = {
+    { "sessionToken", &s_0, offsetof(anvil_hello_auth, session_token), -1, true },
+    { "role", &s_44, offsetof(anvil_hello_auth, role), -1, true },
+    { "scopes", &s_45, offsetof(anvil_hello_auth, scopes), -1, true },
+    { "userId", &s_44, offsetof(anvil_hello_auth, user_id), -1, true },
+    { "tokenId", &s_44, offsetof(anvil_hello_auth, token_id), -1, true },
+};
+const anvil_schema anvil_schema_hello_auth = {
+    .name = "Hello.auth",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_hello_auth),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_hello_auth_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_159 = {
+    .name = "Hello.snapshot.runs",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_run_summary,
+    .item_size = sizeof(anvil_run_summary),
+};
+
+static const anvil_schema s_160 = {
+    .name = "Hello.snapshot.approvals",
+    .kind = ANVIL_KIND_ARRAY,
+    .nullable = false,
+    .size = sizeof(struct { void *items; size_t count; }),
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+    .items = &anvil_schema_approval_summary,
+    .item_size = sizeof(anvil_approval_summary),
+};
+
+static const anvil_field anvil_schema_hello_snapshot_fields[] = {
+    { "runs", &s_159, offsetof(anvil_hello_snapshot, runs), -1, true },
+    { "approvals", &s_160, offsetof(anvil_hello_snapshot, approvals), -1, true },
+    { "stateVersion", &s_25, offsetof(anvil_hello_snapshot, state_version), -1, true },
+};
+const anvil_schema anvil_schema_hello_snapshot = {
+    .name = "Hello.snapshot",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_hello_snapshot),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_hello_snapshot_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_hello_fields[] = {
+    { "protocol", &s_25, offsetof(anvil_hello, protocol), -1, true },
+    { "features", &s_45, offsetof(anvil_hello, features), -1, true },
+    { "policy", &anvil_schema_hello_policy, offsetof(anvil_hello, policy), -1, true },
+    { "auth", &anvil_schema_hello_auth, offsetof(anvil_hello, auth), -1, true },
+    { "snapshot", &anvil_schema_hello_snapshot, offsetof(anvil_hello, snapshot), -1, true },
+};
+const anvil_schema anvil_schema_hello = {
+    .name = "Hello",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_hello),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_hello_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_connect_challenge_fields[] = {
+    { "nonce", &s_0, offsetof(anvil_connect_challenge, nonce), -1, true },
+    { "ts", &s_25, offsetof(anvil_connect_challenge, ts), -1, true },
+};
+const anvil_schema anvil_schema_connect_challenge = {
+    .name = "ConnectChallenge",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_connect_challenge),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_connect_challenge_fields,
+    .n_fields = 2,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_tick_fields[] = {
+    { "ts", &s_25, offsetof(anvil_tick, ts), -1, true },
+};
+const anvil_schema anvil_schema_tick = {
+    .name = "Tick",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_tick),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_tick_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_started_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_started_event, run_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_run_started_event, workflow), -1, true },
+    { "triggeredBy", &s_0, offsetof(anvil_run_started_event, triggered_by), -1, true },
+};
+const anvil_schema anvil_schema_run_started_event = {
+    .name = "RunStartedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_started_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_started_event_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_only_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_only_event, run_id), -1, true },
+};
+const anvil_schema anvil_schema_run_only_event = {
+    .name = "RunOnlyEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_only_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_only_event_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_resumed_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_resumed_event, run_id), -1, true },
+    { "force", &s_11, offsetof(anvil_run_resumed_event, force), (int32_t)offsetof(anvil_run_resumed_event, has_force), false },
+    { "afterRewind", &s_11, offsetof(anvil_run_resumed_event, after_rewind), (int32_t)offsetof(anvil_run_resumed_event, has_after_rewind), false },
+};
+const anvil_schema anvil_schema_run_resumed_event = {
+    .name = "RunResumedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_resumed_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_resumed_event_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_completed_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_run_completed_event, run_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_run_completed_event, workflow), -1, true },
+    { "status", &s_42, offsetof(anvil_run_completed_event, status), -1, true },
+    { "error", &s_0, offsetof(anvil_run_completed_event, error), -1, false },
+};
+const anvil_schema anvil_schema_run_completed_event = {
+    .name = "RunCompletedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_completed_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_completed_event_fields,
+    .n_fields = 4,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_time_travel_jumped_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_time_travel_jumped_event, run_id), -1, true },
+    { "fromFrameNo", &s_25, offsetof(anvil_time_travel_jumped_event, from_frame_no), -1, true },
+    { "toFrameNo", &s_25, offsetof(anvil_time_travel_jumped_event, to_frame_no), -1, true },
+    { "timestampMs", &s_25, offsetof(anvil_time_travel_jumped_event, timestamp_ms), -1, true },
+    { "caller", &s_0, offsetof(anvil_time_travel_jumped_event, caller), -1, true },
+};
+const anvil_schema anvil_schema_time_travel_jumped_event = {
+    .name = "TimeTravelJumpedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_time_travel_jumped_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_time_travel_jumped_event_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_node_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_node_event, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_node_event, node_id), -1, true },
+    { "iteration", &s_25, offsetof(anvil_node_event, iteration), -1, true },
+    { "kind", &s_46, offsetof(anvil_node_event, kind), -1, true },
+    { "attempt", &s_25, offsetof(anvil_node_event, attempt), (int32_t)offsetof(anvil_node_event, has_attempt), false },
+    { "error", &s_0, offsetof(anvil_node_event, error), -1, false },
+    { "willRetry", &s_11, offsetof(anvil_node_event, will_retry), (int32_t)offsetof(anvil_node_event, has_will_retry), false },
+    { "interrupted", &s_11, offsetof(anvil_node_event, interrupted), (int32_t)offsetof(anvil_node_event, has_interrupted), false },
+};
+const anvil_schema anvil_schema_node_event = {
+    .name = "NodeEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_node_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_node_event_fields,
+    .n_fields = 8,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const char *const s_171_enum[] = { "stdout", "stderr" };
+static const anvil_schema s_171 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_171_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_task_output_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_task_output_event, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_task_output_event, node_id), -1, true },
+    { "iteration", &s_25, offsetof(anvil_task_output_event, iteration), (int32_t)offsetof(anvil_task_output_event, has_iteration), false },
+    { "kind", &s_0, offsetof(anvil_task_output_event, kind), -1, false },
+    { "attempt", &s_25, offsetof(anvil_task_output_event, attempt), -1, true },
+    { "stream", &s_171, offsetof(anvil_task_output_event, stream), -1, true },
+    { "data", &s_0, offsetof(anvil_task_output_event, data), -1, true },
+};
+const anvil_schema anvil_schema_task_output_event = {
+    .name = "TaskOutputEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_task_output_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_task_output_event_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_task_heartbeat_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_task_heartbeat_event, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_task_heartbeat_event, node_id), -1, true },
+    { "iteration", &s_25, offsetof(anvil_task_heartbeat_event, iteration), (int32_t)offsetof(anvil_task_heartbeat_event, has_iteration), false },
+    { "kind", &s_0, offsetof(anvil_task_heartbeat_event, kind), -1, false },
+    { "attempt", &s_25, offsetof(anvil_task_heartbeat_event, attempt), -1, true },
+    { "elapsedMs", &s_25, offsetof(anvil_task_heartbeat_event, elapsed_ms), -1, true },
+};
+const anvil_schema anvil_schema_task_heartbeat_event = {
+    .name = "TaskHeartbeatEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_task_heartbeat_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_task_heartbeat_event_fields,
+    .n_fields = 6,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_approval_requested_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_approval_requested_event, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_approval_requested_event, node_id), -1, true },
+    { "iteration", &s_25, offsetof(anvil_approval_requested_event, iteration), (int32_t)offsetof(anvil_approval_requested_event, has_iteration), false },
+    { "kind", &s_0, offsetof(anvil_approval_requested_event, kind), -1, false },
+    { "workflowKey", &s_0, offsetof(anvil_approval_requested_event, workflow_key), -1, true },
+    { "requestTitle", &s_0, offsetof(anvil_approval_requested_event, request_title), -1, true },
+    { "requestedAtMs", &s_25, offsetof(anvil_approval_requested_event, requested_at_ms), -1, true },
+};
+const anvil_schema anvil_schema_approval_requested_event = {
+    .name = "ApprovalRequestedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_approval_requested_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_approval_requested_event_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_approval_decided_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_approval_decided_event, run_id), -1, true },
+    { "nodeId", &s_0, offsetof(anvil_approval_decided_event, node_id), -1, true },
+    { "iteration", &s_25, offsetof(anvil_approval_decided_event, iteration), (int32_t)offsetof(anvil_approval_decided_event, has_iteration), false },
+    { "kind", &s_0, offsetof(anvil_approval_decided_event, kind), -1, false },
+    { "approved", &s_11, offsetof(anvil_approval_decided_event, approved), -1, true },
+    { "decidedBy", &s_0, offsetof(anvil_approval_decided_event, decided_by), -1, false },
+    { "note", &s_0, offsetof(anvil_approval_decided_event, note), -1, false },
+};
+const anvil_schema anvil_schema_approval_decided_event = {
+    .name = "ApprovalDecidedEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_approval_decided_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_approval_decided_event_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_cron_triggered_event_fields[] = {
+    { "runId", &s_0, offsetof(anvil_cron_triggered_event, run_id), -1, true },
+    { "cronId", &s_0, offsetof(anvil_cron_triggered_event, cron_id), -1, true },
+    { "workflow", &s_0, offsetof(anvil_cron_triggered_event, workflow), -1, true },
+    { "scheduledAtMs", &s_25, offsetof(anvil_cron_triggered_event, scheduled_at_ms), -1, true },
+    { "firedAtMs", &s_25, offsetof(anvil_cron_triggered_event, fired_at_ms), -1, true },
+};
+const anvil_schema anvil_schema_cron_triggered_event = {
+    .name = "CronTriggeredEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_cron_triggered_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_cron_triggered_event_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_177 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"RunEvent\"",
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_run_event_fields[] = {
+    { "streamId", &s_0, offsetof(anvil_run_event, stream_id), -1, true },
+    { "apiVersion", &s_85, offsetof(anvil_run_event, api_version), -1, true },
+    { "type", &s_177, offsetof(anvil_run_event, type), -1, true },
+    { "runId", &s_0, offsetof(anvil_run_event, run_id), -1, true },
+    { "event", &s_0, offsetof(anvil_run_event, event), -1, true },
+    { "payload", &s_1, offsetof(anvil_run_event, payload), -1, true },
+    { "seq", &s_27, offsetof(anvil_run_event, seq), -1, true },
+    { "stateVersion", &s_25, offsetof(anvil_run_event, state_version), -1, true },
+};
+const anvil_schema anvil_schema_run_event = {
+    .name = "RunEvent",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_run_event),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_run_event_fields,
+    .n_fields = 8,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_179 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"GapResync\"",
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_gap_resync_fields[] = {
+    { "apiVersion", &s_85, offsetof(anvil_gap_resync, api_version), -1, true },
+    { "type", &s_179, offsetof(anvil_gap_resync, type), -1, true },
+    { "streamId", &s_0, offsetof(anvil_gap_resync, stream_id), -1, true },
+    { "runId", &s_0, offsetof(anvil_gap_resync, run_id), -1, true },
+    { "fromSeq", &s_27, offsetof(anvil_gap_resync, from_seq), -1, true },
+    { "toSeq", &s_25, offsetof(anvil_gap_resync, to_seq), -1, true },
+    { "snapshot", &anvil_schema_get_run_response, offsetof(anvil_gap_resync, snapshot), -1, true },
+};
+const anvil_schema anvil_schema_gap_resync = {
+    .name = "GapResync",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_gap_resync),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_gap_resync_fields,
+    .n_fields = 7,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_schema s_181 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .min_length = -1,
+    .max_length = -1,
+    .const_json = "\"Heartbeat\"",
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_heartbeat_fields[] = {
+    { "apiVersion", &s_85, offsetof(anvil_heartbeat, api_version), -1, true },
+    { "type", &s_181, offsetof(anvil_heartbeat, type), -1, true },
+    { "streamId", &s_0, offsetof(anvil_heartbeat, stream_id), -1, true },
+    { "runId", &s_0, offsetof(anvil_heartbeat, run_id), -1, true },
+    { "ts", &s_25, offsetof(anvil_heartbeat, ts), -1, true },
+};
+const anvil_schema anvil_schema_heartbeat = {
+    .name = "Heartbeat",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_heartbeat),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_heartbeat_fields,
+    .n_fields = 5,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_stream_error_fields[] = {
+    { "streamId", &s_0, offsetof(anvil_stream_error, stream_id), -1, false },
+    { "runId", &s_0, offsetof(anvil_stream_error, run_id), -1, false },
+    { "error", &anvil_schema_error_body, offsetof(anvil_stream_error, error), -1, true },
+};
+const anvil_schema anvil_schema_stream_error = {
+    .name = "StreamError",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_stream_error),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_stream_error_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+
+static const anvil_field anvil_schema_dev_tools_event_payload_fields[] = {
+    { "streamId", &s_0, offsetof(anvil_dev_tools_event_payload, stream_id), -1, true },
+    { "runId", &s_0, offsetof(anvil_dev_tools_event_payload, run_id), -1, true },
+    { "event", &s_1, offsetof(anvil_dev_tools_event_payload, event), -1, true },
+};
+const anvil_schema anvil_schema_dev_tools_event_payload = {
+    .name = "DevToolsEventPayload",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_dev_tools_event_payload),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_dev_tools_event_payload_fields,
+    .n_fields = 3,
+    .additional = false,
+    .extra_offset = -1,
+};
+

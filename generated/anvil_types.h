@@ -893,4 +893,300 @@ typedef struct anvil_what_happened_response {
 } anvil_what_happened_response;
 extern const anvil_schema anvil_schema_what_happened_response;
 
+/* RequestFrame: A request frame. */
+typedef struct anvil_rpc_request_frame {
+    char *type;
+    char *id;
+    char *method;  /* required */
+    cJSON *params;
+} anvil_rpc_request_frame;
+extern const anvil_schema anvil_schema_rpc_request_frame;
+
+/* WsRequestFrame: A request frame on the WebSocket: a RequestFrame whose `id` is required, since nothing else correlates the answer (docs/websocket.md#frames). `type` may be left out, as over HTTP. */
+typedef struct anvil_ws_request_frame {
+    char *type;
+    char *id;  /* required */
+    char *method;  /* required */
+    cJSON *params;
+} anvil_ws_request_frame;
+extern const anvil_schema anvil_schema_ws_request_frame;
+
+/* Error: Error object. Further members carry details (path, requiredScope, refresh, maxBytes, retryAfterMs). */
+typedef struct anvil_error_body {
+    char *version;  /* required */
+    char *code;  /* required */
+    char *legacy_code;
+    char *message;  /* required */
+    char *path;
+    char *required_scope;
+    char *refresh;
+    bool has_max_bytes;
+    int64_t max_bytes;
+    bool has_retry_after_ms;
+    int64_t retry_after_ms;
+    cJSON *details;
+    cJSON *_extra;  /* members beyond the declared properties */
+} anvil_error_body;
+extern const anvil_schema anvil_schema_error_body;
+
+/* ResponseFrame: A response frame: payload when ok, error otherwise. */
+typedef struct anvil_response_frame {
+    char *type;  /* required */
+    char *id;  /* required */
+    bool ok;  /* required */
+    char *api_version;  /* required */
+    cJSON *payload;
+    bool has_error;
+    anvil_error_body error;
+    cJSON *_extra;  /* members beyond the declared properties */
+} anvil_response_frame;
+extern const anvil_schema anvil_schema_response_frame;
+
+/* EventFrame: A frame the server pushes on the WebSocket. `seq` counts the event frames of this connection (1, 2, ... with no gaps); `stateVersion` is global and grows by one per engine event. `payload` is the schema x-anvil-websocket.events gives for `event`. */
+typedef struct anvil_event_frame {
+    char *type;  /* required */
+    char *event;  /* required */
+    cJSON *payload;  /* required */
+    int64_t seq;  /* required */
+    int64_t state_version;  /* required */
+    char *api_version;  /* required */
+} anvil_event_frame;
+extern const anvil_schema anvil_schema_event_frame;
+
+/* ConnectParams.auth: Credentials; without a token the upgrade request's headers authenticate. */
+typedef struct anvil_connect_params_auth {
+    char *token;
+} anvil_connect_params_auth;
+extern const anvil_schema anvil_schema_connect_params_auth;
+
+/* ConnectParams: The params of `connect`, the first request on every WebSocket (docs/websocket.md#handshake). */
+typedef struct anvil_connect_params {
+    int64_t min_protocol;  /* required */
+    int64_t max_protocol;  /* required */
+    cJSON *client;
+    bool has_auth;
+    anvil_connect_params_auth auth;
+    bool has_subscribe;
+    struct { char **items; size_t count; } subscribe;
+} anvil_connect_params;
+extern const anvil_schema anvil_schema_connect_params;
+
+/* Hello.policy */
+typedef struct anvil_hello_policy {
+    int64_t heartbeat_ms;  /* required */
+} anvil_hello_policy;
+extern const anvil_schema anvil_schema_hello_policy;
+
+/* Hello.auth */
+typedef struct anvil_hello_auth {
+    char *session_token;  /* required */
+    char *role;  /* required */
+    struct { char **items; size_t count; } scopes;  /* required */
+    char *user_id;  /* required */
+    char *token_id;  /* required */
+} anvil_hello_auth;
+extern const anvil_schema anvil_schema_hello_auth;
+
+/* Hello.snapshot */
+typedef struct anvil_hello_snapshot {
+    struct { anvil_run_summary *items; size_t count; } runs;  /* required */
+    struct { anvil_approval_summary *items; size_t count; } approvals;  /* required */
+    int64_t state_version;  /* required */
+} anvil_hello_snapshot;
+extern const anvil_schema anvil_schema_hello_snapshot;
+
+/* Hello: The answer to `connect`. */
+typedef struct anvil_hello {
+    int64_t protocol;  /* required */
+    struct { char **items; size_t count; } features;  /* required */
+    anvil_hello_policy policy;  /* required */
+    anvil_hello_auth auth;  /* required */
+    anvil_hello_snapshot snapshot;  /* required */
+} anvil_hello;
+extern const anvil_schema anvil_schema_hello;
+
+/* ConnectChallenge: Payload of `connect.challenge`, the first event of every connection (seq 1). */
+typedef struct anvil_connect_challenge {
+    char *nonce;  /* required */
+    int64_t ts;  /* required */
+} anvil_connect_challenge;
+extern const anvil_schema anvil_schema_connect_challenge;
+
+/* Tick: Payload of `tick`, sent to every connected socket every heartbeatMs. */
+typedef struct anvil_tick {
+    int64_t ts;  /* required */
+} anvil_tick;
+extern const anvil_schema anvil_schema_tick;
+
+/* RunStartedEvent: Payload of `run.started`. */
+typedef struct anvil_run_started_event {
+    char *run_id;  /* required */
+    char *workflow;  /* required */
+    char *triggered_by;  /* required */
+} anvil_run_started_event;
+extern const anvil_schema anvil_schema_run_started_event;
+
+/* RunOnlyEvent: Payload of `run.cancelling`, `run.paused` and `run.deleted`. */
+typedef struct anvil_run_only_event {
+    char *run_id;  /* required */
+} anvil_run_only_event;
+extern const anvil_schema anvil_schema_run_only_event;
+
+/* RunResumedEvent: Payload of `run.resumed`: `force` for a forced resume, `afterRewind` for a run resumed by resumeRun (true when a rewind left it paused). */
+typedef struct anvil_run_resumed_event {
+    char *run_id;  /* required */
+    bool has_force;
+    bool force;
+    bool has_after_rewind;
+    bool after_rewind;
+} anvil_run_resumed_event;
+extern const anvil_schema anvil_schema_run_resumed_event;
+
+/* RunCompletedEvent: Payload of `run.completed`, once per run. */
+typedef struct anvil_run_completed_event {
+    char *run_id;  /* required */
+    char *workflow;  /* required */
+    char *status;  /* required */
+    char *error;
+} anvil_run_completed_event;
+extern const anvil_schema anvil_schema_run_completed_event;
+
+/* TimeTravelJumpedEvent: Payload of `run.time_travel_jumped`, after a rewind (docs/time-travel.md). */
+typedef struct anvil_time_travel_jumped_event {
+    char *run_id;  /* required */
+    int64_t from_frame_no;  /* required */
+    int64_t to_frame_no;  /* required */
+    int64_t timestamp_ms;  /* required */
+    char *caller;  /* required */
+} anvil_time_travel_jumped_event;
+extern const anvil_schema anvil_schema_time_travel_jumped_event;
+
+/* NodeEvent: Payload of `node.started`, `node.finished`, `node.failed`, `node.cancelled` and `node.skipped`. */
+typedef struct anvil_node_event {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    int64_t iteration;  /* required */
+    char *kind;  /* required */
+    bool has_attempt;
+    int64_t attempt;
+    char *error;
+    bool has_will_retry;
+    bool will_retry;
+    bool has_interrupted;
+    bool interrupted;
+} anvil_node_event;
+extern const anvil_schema anvil_schema_node_event;
+
+/* TaskOutputEvent: Payload of `task.output`, a chunk of a task's output (UTF-8; invalid bytes become U+FFFD). */
+typedef struct anvil_task_output_event {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    char *kind;
+    int64_t attempt;  /* required */
+    char *stream;  /* required */
+    char *data;  /* required */
+} anvil_task_output_event;
+extern const anvil_schema anvil_schema_task_output_event;
+
+/* TaskHeartbeatEvent: Payload of `task.heartbeat`, every heartbeatMs while a task runs. */
+typedef struct anvil_task_heartbeat_event {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    char *kind;
+    int64_t attempt;  /* required */
+    int64_t elapsed_ms;  /* required */
+} anvil_task_heartbeat_event;
+extern const anvil_schema anvil_schema_task_heartbeat_event;
+
+/* ApprovalRequestedEvent: Payload of `approval.requested`; the approval can be submitted as soon as this is seen. */
+typedef struct anvil_approval_requested_event {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    char *kind;
+    char *workflow_key;  /* required */
+    char *request_title;  /* required */
+    int64_t requested_at_ms;  /* required */
+} anvil_approval_requested_event;
+extern const anvil_schema anvil_schema_approval_requested_event;
+
+/* ApprovalDecidedEvent: Payload of `approval.decided`. */
+typedef struct anvil_approval_decided_event {
+    char *run_id;  /* required */
+    char *node_id;  /* required */
+    bool has_iteration;
+    int64_t iteration;
+    char *kind;
+    bool approved;  /* required */
+    char *decided_by;
+    char *note;
+} anvil_approval_decided_event;
+extern const anvil_schema anvil_schema_approval_decided_event;
+
+/* CronTriggeredEvent: Payload of `cron.triggered`, recorded in the fired run right after run.started. */
+typedef struct anvil_cron_triggered_event {
+    char *run_id;  /* required */
+    char *cron_id;  /* required */
+    char *workflow;  /* required */
+    int64_t scheduled_at_ms;  /* required */
+    int64_t fired_at_ms;  /* required */
+} anvil_cron_triggered_event;
+extern const anvil_schema anvil_schema_cron_triggered_event;
+
+/* RunEvent: Payload of `run.event`: one logged event of a streamRunEvents stream, with the run's own `seq` (docs/websocket.md#streamrunevents). */
+typedef struct anvil_run_event {
+    char *stream_id;  /* required */
+    char *api_version;  /* required */
+    char *type;  /* required */
+    char *run_id;  /* required */
+    char *event;  /* required */
+    cJSON *payload;  /* required */
+    int64_t seq;  /* required */
+    int64_t state_version;  /* required */
+} anvil_run_event;
+extern const anvil_schema anvil_schema_run_event;
+
+/* GapResync: Payload of `run.gap_resync`: afterSeq was older than the replay window; the events fromSeq..toSeq are gone and `snapshot` is the run now. */
+typedef struct anvil_gap_resync {
+    char *api_version;  /* required */
+    char *type;  /* required */
+    char *stream_id;  /* required */
+    char *run_id;  /* required */
+    int64_t from_seq;  /* required */
+    int64_t to_seq;  /* required */
+    anvil_get_run_response snapshot;  /* required */
+} anvil_gap_resync;
+extern const anvil_schema anvil_schema_gap_resync;
+
+/* Heartbeat: Payload of `run.heartbeat`, every second per streamRunEvents stream. */
+typedef struct anvil_heartbeat {
+    char *api_version;  /* required */
+    char *type;  /* required */
+    char *stream_id;  /* required */
+    char *run_id;  /* required */
+    int64_t ts;  /* required */
+} anvil_heartbeat;
+extern const anvil_schema anvil_schema_heartbeat;
+
+/* StreamError: Payload of `run.error` and `devtools.error`: a stream ended on an error (with its streamId and runId; RunNotFound after deleteRun), or the connection is being dropped (BackpressureDisconnect, no stream members). */
+typedef struct anvil_stream_error {
+    char *stream_id;
+    char *run_id;
+    anvil_error_body error;  /* required */
+} anvil_stream_error;
+extern const anvil_schema anvil_schema_stream_error;
+
+/* DevToolsEventPayload: The payload of a `devtools.event` event of a streamDevTools stream: which stream and run it belongs to, and the DevToolsEvent. WebSocket events have no place in OpenAPI that an operation can reference; this schema documents them (docs/websocket.md#streamdevtools). */
+typedef struct anvil_dev_tools_event_payload {
+    char *stream_id;  /* required */
+    char *run_id;  /* required */
+    cJSON *event;  /* required */
+} anvil_dev_tools_event_payload;
+extern const anvil_schema anvil_schema_dev_tools_event_payload;
+
 #endif

@@ -38,6 +38,7 @@ LAYERS = [
     ("auth",     1, ["runtime/auth"]),
     ("contract", 2, ["runtime/contract", "generated"]),
     ("http",     3, ["runtime/http"]),
+    ("client",   3, ["runtime/client", "generated/clients/c"]),
     ("config",   4, ["runtime/config"]),
     ("store",    5, ["runtime/store"]),
     ("engine",   6, ["runtime/engine"]),

@@ -63,7 +63,8 @@ command -v npm >/dev/null 2>&1 || die "npm not on PATH after install"
 ((have_node)) || log "node $(node --version) installed from Debian"
 
 # Project-local npm trees, each a package.json + package-lock.json directory
-# installed with `npm ci`: the OpenAPI linter (tools/lint) and the upstream's
+# installed with `npm ci`: the OpenAPI linter and the AsyncAPI parser that
+# checks generated/asyncapi.yaml (tools/lint), and the upstream's
 # published gateway client under Bun (tests/client, the client.upstream test).
 #
 # npm_ci_if_stale DIR BIN: `npm ci` in DIR when DIR/node_modules/.bin/BIN is

@@ -4,7 +4,8 @@
  *
  * Every transport reads its frames here, so a frame is refused the same way
  * and with the same contract error over HTTP and over the WebSocket. What
- * differs between them is in anvil_frame_rules. Nothing here knows a
+ * differs between them is in anvil_frame_rules, with the frame schema the
+ * contract gives each transport. Nothing here knows a
  * method: the method table, scopes and params decoding are rpc.c's.
  *
  * Ownership: the frame's pointers point into f->root, which the caller
@@ -26,7 +27,9 @@ typedef struct anvil_frame_rules {
     const char *forced_method;   /* named by the path (/v1/rpc/{method}): the body may
                                   * then be the params alone; NULL otherwise */
     bool id_required;            /* the frame must carry its own id (WebSocket: nothing
-                                  * else correlates the answer); checked first */
+                                  * else correlates the answer); the schema requires it too */
+    const struct anvil_schema *schema; /* the frame's schema in the contract (generated,
+                                  * anvil_websocket.h): the members are checked against it */
 } anvil_frame_rules;
 
 typedef struct anvil_request_frame {
@@ -39,7 +42,7 @@ typedef struct anvil_request_frame {
 
 /* Read len bytes at text (no NUL needed). 0 with *f filled, or -1 with the
  * InvalidRequest error of the first problem in e; f->id is then the
- * frame's id when it was checked before the problem, for the answer. */
+ * frame's id when it is a string within the bound, for the answer. */
 int anvil_frame_read(const char *text, size_t len, const anvil_frame_rules *rules,
                      anvil_request_frame *f, anvil_error *e);
 

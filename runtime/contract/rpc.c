@@ -13,6 +13,7 @@
 
 #include "json_print.h"
 #include "anvil_contract.h"
+#include "anvil_websocket.h"
 #include "call.h"
 #include "clock.h"
 #include "frame.h"
@@ -208,7 +209,8 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     anvil_request_frame own = { 0 };
     const anvil_request_frame *f = in->frame;
     if (!f) {
-        anvil_frame_rules rules = { .noun = "Request body", .forced_method = in->forced_method };
+        anvil_frame_rules rules = { .noun = "Request body", .forced_method = in->forced_method,
+                                    .schema = anvil_http_request_frame_schema };
         f = &own;
         if (anvil_frame_read(in->body, in->body_len, &rules, &own, &e) != 0) {
             if (own.id)

@@ -10,6 +10,11 @@
  *
  * This file must never trust the descriptor-external input: every cJSON
  * value is type-checked before it is read.
+ *
+ * Checking (anvil_schema_check) is the same walk with no destination: dst
+ * is NULL all the way down, nothing is copied or allocated, and the
+ * failures and their paths are exactly decoding's. Frames and event
+ * payloads are checked this way, since only their verdict is wanted.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -47,11 +52,19 @@ static size_t path_commit(path_buf *p, int n)
     return PATH_TRUNCATED;
 }
 
+/* Appended by hand, not with snprintf: a path is pushed for every member
+ * decoded or checked, and formatting was the codec's largest cost on a
+ * frame (bench/RESULTS.md, the WebSocket contract). */
 static size_t path_push_member(path_buf *p, const char *name)
 {
     if (p->trunc_depth)
         return path_commit(p, -1);
-    return path_commit(p, snprintf(p->text + p->len, sizeof p->text - p->len, ".%s", name));
+    size_t n = strlen(name);
+    if (n + 1 >= sizeof p->text - p->len)
+        return path_commit(p, -1);
+    p->text[p->len] = '.';
+    memcpy(p->text + p->len + 1, name, n + 1);
+    return path_commit(p, (int)(n + 1));
 }
 
 static size_t path_push_index(path_buf *p, size_t i)
@@ -171,6 +184,14 @@ static size_t utf8_length(const char *s)
 
 static bool const_matches(const cJSON *j, const char *const_json)
 {
+    /* A plain string constant (every const of the contract but booleans:
+     * "req", "v1", "RunEvent") is compared in place: a frame's type is
+     * checked on every call, and parsing the constant each time cost more
+     * than the rest of the frame check. */
+    size_t n = strlen(const_json);
+    if (n >= 2 && const_json[0] == '"' && const_json[n - 1] == '"' && !memchr(const_json, '\\', n))
+        return cJSON_IsString(j) && strlen(j->valuestring) == n - 2 &&
+               memcmp(j->valuestring, const_json + 1, n - 2) == 0;
     cJSON *want = cJSON_Parse(const_json);
     if (!want)
         return false;
@@ -181,7 +202,7 @@ static bool const_matches(const cJSON *j, const char *const_json)
 
 static void set_has(void *base, int32_t has_offset, bool v)
 {
-    if (has_offset >= 0)
+    if (base && has_offset >= 0)
         *(bool *)((char *)base + has_offset) = v;
 }
 
@@ -263,6 +284,10 @@ static int decode_object(const anvil_schema *s, const cJSON *j, void *dst,
                     : fail(err, p, "unknown property \"%s\" (this object takes no properties)", key);
                 goto out;
             }
+            if (!dst) {
+                path_pop(p, saved);
+                continue;
+            }
             if (!extra && !(extra = cJSON_CreateObject())) {
                 rc = fail(err, p, "out of memory");
                 goto out;
@@ -282,7 +307,7 @@ static int decode_object(const anvil_schema *s, const cJSON *j, void *dst,
             goto out;
         }
         seen[fi] = 1;
-        void *slot = (char *)dst + f->offset;
+        void *slot = dst ? (char *)dst + f->offset : NULL;
         if (cJSON_IsNull(m) && f->schema->nullable && f->schema->kind != ANVIL_KIND_JSON) {
             /* null for a nullable typed field reads as "absent". */
             set_has(dst, f->has_offset, false);
@@ -304,7 +329,7 @@ static int decode_object(const anvil_schema *s, const cJSON *j, void *dst,
             goto out;
         }
     }
-    if (s->extra_offset >= 0)
+    if (dst && s->extra_offset >= 0)
         memcpy((char *)dst + s->extra_offset, &extra, sizeof extra);
     else
         cJSON_Delete(extra);
@@ -352,6 +377,8 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
             if (s->max_length >= 0 && len > (size_t)s->max_length)
                 return fail(err, p, "must be at most %d characters", (int)s->max_length);
         }
+        if (!dst)
+            return 0;
         char *copy = strdup(v);
         if (!copy)
             return fail(err, p, "out of memory");
@@ -371,7 +398,8 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
         if (s->has_maximum && d > s->maximum)
             return fail(err, p, "must be <= %.17g", s->maximum);
         int64_t v = (int64_t)d;
-        memcpy(dst, &v, sizeof v);
+        if (dst)
+            memcpy(dst, &v, sizeof v);
         return 0;
     }
     case ANVIL_KIND_NUMBER: {
@@ -382,14 +410,16 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
             return fail(err, p, "must be >= %.17g", s->minimum);
         if (s->has_maximum && d > s->maximum)
             return fail(err, p, "must be <= %.17g", s->maximum);
-        memcpy(dst, &d, sizeof d);
+        if (dst)
+            memcpy(dst, &d, sizeof d);
         return 0;
     }
     case ANVIL_KIND_BOOLEAN: {
         if (!cJSON_IsBool(j))
             return fail(err, p, "expected boolean, got %s", json_type_name(j));
         bool v = cJSON_IsTrue(j);
-        memcpy(dst, &v, sizeof v);
+        if (dst)
+            memcpy(dst, &v, sizeof v);
         return 0;
     }
     case ANVIL_KIND_OBJECT:
@@ -400,6 +430,19 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
         if (!cJSON_IsArray(j))
             return fail(err, p, "expected array, got %s", json_type_name(j));
         size_t count = (size_t)cJSON_GetArraySize(j);
+        if (!dst) {
+            size_t i = 0;
+            for (const cJSON *e = j->child; e; e = e->next, i++) {
+                size_t saved = path_push_index(p, i);
+                if (cJSON_IsNull(e) && s->items->nullable && s->items->kind != ANVIL_KIND_JSON)
+                    return fail(err, p, "null array elements are not representable for %s items",
+                                kind_name(s->items->kind));
+                if (decode_value(s->items, e, NULL, p, err) != 0)
+                    return -1;
+                path_pop(p, saved);
+            }
+            return 0;
+        }
         if (count == 0) {
             array_set(dst, NULL, 0);
             return 0;
@@ -433,6 +476,8 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
             mask_names(s->json_types, want, sizeof want);
             return fail(err, p, "expected %s, got %s", want, json_type_name(j));
         }
+        if (!dst)
+            return 0;
         cJSON *copy = cJSON_Duplicate(j, true);
         if (!copy)
             return fail(err, p, "out of memory");
@@ -463,6 +508,23 @@ int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
         return -1;
     }
     return 0;
+}
+
+int anvil_schema_check(const anvil_schema *schema, const cJSON *json, const char *root_path,
+                       anvil_schema_error *err)
+{
+    path_buf p = { .len = 0, .truncated = false };
+    int n = snprintf(p.text, sizeof p.text, "%s", root_path ? root_path : "$");
+    p.len = (n < 0) ? 0 : ((size_t)n < sizeof p.text ? (size_t)n : sizeof p.text - 1);
+    if (err) {
+        err->path[0] = '\0';
+        err->message[0] = '\0';
+    }
+    if (!json)
+        return fail(err, &p, "required value is missing");
+    if (cJSON_IsNull(json) && schema->nullable && schema->kind != ANVIL_KIND_JSON)
+        return 0;
+    return decode_value(schema, json, NULL, &p, err);
 }
 
 static cJSON *encode_value(const anvil_schema *s, const void *v, path_buf *p,

@@ -120,6 +120,14 @@ int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
                         anvil_schema_error *err);
 
 /*
+ * Check `json` against `schema` without decoding it: the same rules, the
+ * same first failure and path as anvil_schema_decode, but nothing is
+ * copied or allocated. 0, or -1 with *err filled.
+ */
+int anvil_schema_check(const anvil_schema *schema, const cJSON *json, const char *root_path,
+                       anvil_schema_error *err);
+
+/*
  * Encode the value at `src` to a new cJSON tree (caller deletes). Returns
  * NULL with *err filled when a required member is missing or memory runs out.
  */

@@ -9,6 +9,10 @@
  * and answers hello with a snapshot of the unfinished runs and pending
  * approvals.
  *
+ * The params are read with the contract's ConnectParams (the generic codec,
+ * x-anvil-websocket.connect), and the hello is checked against its Hello
+ * in Debug builds.
+ *
  * Owns the header copies, the deadline, the connect params and the hello.
  * Must not handle any other request (ws_rpc.c) nor send events other than
  * the challenge.
@@ -20,10 +24,10 @@
 
 #include "clock.h"
 #include "config.h"
-#include "json_number.h"
 #include "log.h"
 #include "rpc.h"
 #include "store_runs.h"
+#include "ws_contract.h"
 #include "ws_gateway_internal.h"
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -106,11 +110,6 @@ void ws_conn_open(ws_conn *c, const anvil_http_request *req)
         return;
     }
     ws_send_owned_event(c, "connect.challenge", p, ws_state_version(w));
-}
-
-static bool integral(const cJSON *v)
-{
-    return anvil_json_exact_int(v, NULL);
 }
 
 static int add_strings(cJSON *o, const char *key, char *const *v, size_t n)
@@ -242,6 +241,13 @@ static cJSON *build_hello(anvil_ws_gateway *w, ws_conn *c, anvil_error *e)
         return NULL;
     }
     cJSON_AddItemToObject(h, "snapshot", snap);
+#ifndef NDEBUG
+    anvil_schema_error se;
+    int conforms = anvil_schema_check(anvil_ws_connect_result_schema, h, "$.payload", &se);
+    if (conforms != 0)
+        anvil_log(ANVIL_LOG_ERROR, "hello does not match the contract: %s: %s", se.path, se.message);
+    assert(conforms == 0);   /* the contract's Hello is what clients are promised */
+#endif
     return h;
 }
 
@@ -256,107 +262,17 @@ static void forget_connect(ws_conn *c)
     c->has_subs = false;
 }
 
-static const char *const connect_members[] = { "minProtocol", "maxProtocol", "client", "auth", "subscribe" };
-
-void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
+/* connect with params that passed the contract: the protocol, then
+ * authentication, the subscriptions and hello. */
+static void connect_with(ws_conn *c, const char *id, const anvil_ws_connect_params *cp)
 {
     anvil_ws_gateway *w = c->w;
     anvil_error e = { 0 };
-    char where[96];
-    if (c->authenticated) {
-        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "already connected");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (!cJSON_IsObject(params)) {
-        anvil_invalid_at(&e, "$.params", params ? "expected object" : "required property \"params\" is missing");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    for (const cJSON *m = params->child; m; m = m->next) {
-        bool known = false;
-        for (size_t i = 0; i < sizeof connect_members / sizeof *connect_members; i++)
-            known = known || strcmp(m->string, connect_members[i]) == 0;
-        if (!known) {
-            snprintf(where, sizeof where, "$.params.%.64s", m->string);
-            anvil_invalid_at(&e, where, "unknown property");
-            ws_send_error(c, id, &e);
-            return;
-        }
-    }
-    const cJSON *minp = cJSON_GetObjectItemCaseSensitive(params, "minProtocol");
-    const cJSON *maxp = cJSON_GetObjectItemCaseSensitive(params, "maxProtocol");
-    const cJSON *client = cJSON_GetObjectItemCaseSensitive(params, "client");
-    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(params, "auth");
-    const cJSON *subs = cJSON_GetObjectItemCaseSensitive(params, "subscribe");
-    const cJSON *token = NULL;
-    if (!minp) {
-        anvil_invalid_at(&e, "$.params.minProtocol", "required property \"minProtocol\" is missing");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (!integral(minp) || minp->valuedouble < 0) {
-        anvil_invalid_at(&e, "$.params.minProtocol", "expected non-negative integer");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (!maxp) {
-        anvil_invalid_at(&e, "$.params.maxProtocol", "required property \"maxProtocol\" is missing");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (!integral(maxp) || maxp->valuedouble < 0) {
-        anvil_invalid_at(&e, "$.params.maxProtocol", "expected non-negative integer");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (client && !cJSON_IsObject(client) && !cJSON_IsNull(client)) {
-        anvil_invalid_at(&e, "$.params.client", "expected object");
-        ws_send_error(c, id, &e);
-        return;
-    }
-    if (auth && !cJSON_IsNull(auth)) {
-        if (!cJSON_IsObject(auth)) {
-            anvil_invalid_at(&e, "$.params.auth", "expected object");
-            ws_send_error(c, id, &e);
-            return;
-        }
-        for (const cJSON *m = auth->child; m; m = m->next) {
-            if (strcmp(m->string, "token") != 0) {
-                snprintf(where, sizeof where, "$.params.auth.%.64s", m->string);
-                anvil_invalid_at(&e, where, "unknown property");
-                ws_send_error(c, id, &e);
-                return;
-            }
-        }
-        token = cJSON_GetObjectItemCaseSensitive(auth, "token");
-        if (token && !cJSON_IsString(token) && !cJSON_IsNull(token)) {
-            anvil_invalid_at(&e, "$.params.auth.token", "expected string");
-            ws_send_error(c, id, &e);
-            return;
-        }
-    }
-    if (subs && !cJSON_IsNull(subs)) {
-        if (!cJSON_IsArray(subs)) {
-            anvil_invalid_at(&e, "$.params.subscribe", "expected array");
-            ws_send_error(c, id, &e);
-            return;
-        }
-        int i = 0;
-        for (const cJSON *s = subs->child; s; s = s->next, i++) {
-            if (!cJSON_IsString(s)) {
-                snprintf(where, sizeof where, "$.params.subscribe[%d]", i);
-                anvil_invalid_at(&e, where, "expected string");
-                ws_send_error(c, id, &e);
-                return;
-            }
-        }
-    }
     int proto = w->svc->config->protocol;
-    if (minp->valuedouble > maxp->valuedouble || proto < minp->valuedouble || proto > maxp->valuedouble) {
+    if (cp->min_protocol > cp->max_protocol || proto < cp->min_protocol || proto > cp->max_protocol) {
         anvil_error_set(&e, ANVIL_ERR_PROTOCOL_UNSUPPORTED,
                         "Protocol %d is not in the requested range [%lld, %lld]", proto,
-                        (long long)minp->valuedouble, (long long)maxp->valuedouble);
+                        (long long)cp->min_protocol, (long long)cp->max_protocol);
         anvil_error_detail_int(&e, "protocol", proto);
         ws_send_error(c, id, &e);
         return;
@@ -364,7 +280,7 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
 
     anvil_auth_request ar = {
         .header = conn_header, .header_ctx = c,
-        .token = cJSON_IsString(token) ? token->valuestring : NULL,
+        .token = cp->has_auth ? cp->auth.token : NULL,
     };
     anvil_auth_failure why = { 0 };
     anvil_principal p = { 0 };
@@ -389,10 +305,10 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
         return;
     }
     c->principal = p;
-    if (subs && cJSON_IsArray(subs)) {
+    if (cp->has_subscribe) {
         c->has_subs = true;
-        for (const cJSON *s = subs->child; s; s = s->next) {
-            if (ws_subscribe(c, s->valuestring) != 0) {
+        for (size_t i = 0; i < cp->subscribe.count; i++) {
+            if (ws_subscribe(c, cp->subscribe.items[i]) != 0) {
                 anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
                 forget_connect(c);
                 ws_send_error(c, id, &e);
@@ -413,4 +329,35 @@ void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
         c->deadline = NULL;
     }
     ws_send_text(c, anvil_rpc_ok_frame(id, hello));
+}
+
+/* The params as the contract reads them (ConnectParams), or -1 after
+ * answering InvalidRequest with the path of the first problem. */
+static int read_params(ws_conn *c, const char *id, const cJSON *params, anvil_ws_connect_params *cp)
+{
+    anvil_schema_error se;
+    if (anvil_schema_decode(anvil_ws_connect_params_schema, params, cp, "$.params", &se) == 0)
+        return 0;
+    anvil_error e = { 0 };
+    if (strncmp(se.message, "out of memory", 13) == 0)
+        anvil_error_set(&e, ANVIL_ERR_INTERNAL, "out of memory");
+    else
+        anvil_invalid_at(&e, se.path, se.message);
+    ws_send_error(c, id, &e);
+    return -1;
+}
+
+void ws_handle_connect(ws_conn *c, const char *id, const cJSON *params)
+{
+    anvil_error e = { 0 };
+    if (c->authenticated) {
+        anvil_error_set(&e, ANVIL_ERR_INVALID_REQUEST, "already connected");
+        ws_send_error(c, id, &e);
+        return;
+    }
+    anvil_ws_connect_params cp = { 0 };
+    if (read_params(c, id, params, &cp) != 0)
+        return;
+    connect_with(c, id, &cp);
+    anvil_schema_free(anvil_ws_connect_params_schema, &cp);
 }

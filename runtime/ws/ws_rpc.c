@@ -13,7 +13,8 @@
  * handler) subscribes nothing and opens no stream: its answer goes out
  * whenever it comes, correlated by its id, while the connection's other
  * calls go on. Must not validate a frame by hand nor know what a method
- * does beyond which ones subscribe the caller.
+ * does: which methods subscribe the caller, and to which run, is the
+ * contract's (x-anvil-subscribes-run, contract/ws_contract.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "rpc.h"
 #include "store.h"
 #include "store_txn.h"
+#include "ws_contract.h"
 #include "ws_gateway_internal.h"
 
 const anvil_stream_ops anvil_ws_stream_ops = {
@@ -31,29 +33,17 @@ const anvil_stream_ops anvil_ws_stream_ops = {
     .devtools = ws_devtools_stream_open,
 };
 
-static bool subscribing_method(const char *name)
-{
-    const anvil_method *m = name ? anvil_method_find(name) : NULL;
-    if (!m)
-        return false;
-    return strcmp(m->name, "launchRun") == 0 || strcmp(m->name, "submitApproval") == 0 ||
-           strcmp(m->name, "submitSignal") == 0 || strcmp(m->name, "cronRun") == 0 ||
-           strcmp(m->name, "runs.rerun") == 0 || strcmp(m->name, "approve") == 0;
-}
-
-/* The run a successful subscribing call is about: payload.runId, else
- * params.runId. NULL when the call failed. Returns a malloc'd string. */
-static char *call_run_id(const char *response, const cJSON *params)
+/* The run a successful call of subscribing method m is about (where its
+ * x-anvil-subscribes-run says). NULL when the call failed. Returns a
+ * malloc'd string. */
+static char *call_run_id(const anvil_method *m, const char *response, const cJSON *params)
 {
     cJSON *r = cJSON_Parse(response);
     char *out = NULL;
     if (r && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "ok"))) {
-        const cJSON *payload = cJSON_GetObjectItemCaseSensitive(r, "payload");
-        const cJSON *rid = cJSON_GetObjectItemCaseSensitive(payload, "runId");
-        if (!cJSON_IsString(rid))
-            rid = cJSON_GetObjectItemCaseSensitive(params, "runId");
-        if (cJSON_IsString(rid))
-            out = strdup(rid->valuestring);
+        const char *rid = anvil_ws_subscribed_run(m, params, cJSON_GetObjectItemCaseSensitive(r, "payload"));
+        if (rid)
+            out = strdup(rid);
     }
     cJSON_Delete(r);
     return out;
@@ -117,7 +107,8 @@ void ws_detach_replies(ws_conn *c)
 static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
 {
     anvil_ws_gateway *w = c->w;
-    bool sub = subscribing_method(f->method);
+    const anvil_method *m = anvil_method_find(f->method);
+    bool sub = anvil_ws_subscribes_run(m);
     if (sub && c->has_subs)
         ws_hold_events(c);
     anvil_rpc_input in = {
@@ -143,22 +134,27 @@ static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
     bool ok = text && status == 200;
     char *run_id = NULL;
     if (sub && text)
-        run_id = call_run_id(text, f->params);
+        run_id = call_run_id(m, text, f->params);
     ws_send_text(c, text);
     ws_release_held(c, run_id);
     free(run_id);
     ws_streams_after_call(c, ok);
 }
 
-static const anvil_frame_rules frame_rules = { .noun = "Frame", .id_required = true };
+/* Set at first use: the generated descriptor is not a constant expression. */
+static anvil_frame_rules frame_rules(void)
+{
+    return (anvil_frame_rules){ .noun = "Frame", .id_required = true, .schema = anvil_ws_req_frame_schema };
+}
 
 void ws_handle_frame(ws_conn *c, const char *data, size_t len)
 {
     anvil_request_frame f;
     anvil_error e = { 0 };
-    if (anvil_frame_read(data, len, &frame_rules, &f, &e) != 0) {
+    anvil_frame_rules rules = frame_rules();
+    if (anvil_frame_read(data, len, &rules, &f, &e) != 0) {
         ws_send_error(c, f.id, &e);
-    } else if (strcmp(f.method, "connect") == 0) {
+    } else if (strcmp(f.method, ANVIL_WS_CONNECT_METHOD) == 0) {
         ws_handle_connect(c, f.id, f.params);
     } else if (!c->authenticated) {
         anvil_error_set(&e, ANVIL_ERR_UNAUTHORIZED, "The first request must be connect");

@@ -5,6 +5,11 @@
  * event envelope and the per-connection seq, the BackpressureDisconnect
  * sequence when a connection's queue is full, and the close. Must not
  * decide what is sent to whom (the fan-out, streams and handshake do).
+ *
+ * Every event passes prefix_of, so that is where Debug builds check it
+ * against the contract: its name declared in x-anvil-websocket, its
+ * payload valid for that event's schema. A mismatch is a server bug the
+ * clients generated from the contract would trip over.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +20,7 @@
 #include "json_print.h"
 #include "log.h"
 #include "rpc.h"
+#include "ws_contract.h"
 #include "ws_gateway_internal.h"
 
 int64_t ws_state_version(const anvil_ws_gateway *w)
@@ -39,6 +45,21 @@ void ws_conn_close(ws_conn *c, int code, const char *reason)
     anvil_ws_close(c->w->bridge, c->id, code, reason);
 }
 
+#ifndef NDEBUG
+/* The event frame `text` (whole, as printed) conforms to the contract. It
+ * is read back from the text because payloads may hold raw JSON nodes. */
+static void assert_conforms(const char *name, const char *text)
+{
+    cJSON *o = cJSON_Parse(text);
+    anvil_schema_error se = { .path = "$", .message = "the frame is not JSON" };
+    int rc = o ? anvil_ws_event_check(name, cJSON_GetObjectItemCaseSensitive(o, "payload"), &se) : -1;
+    if (rc != 0)
+        anvil_log(ANVIL_LOG_ERROR, "event %s does not match the contract: %s: %s", name, se.path, se.message);
+    cJSON_Delete(o);
+    assert(rc == 0);
+}
+#endif
+
 /* The prefix of an event whose payload is p (consumed; NULL: out of
  * memory). */
 static char *prefix_of(const char *name, cJSON *p)
@@ -52,6 +73,10 @@ static char *prefix_of(const char *name, cJSON *p)
     }
     cJSON_Delete(p);
     cJSON_Delete(o);
+#ifndef NDEBUG
+    if (text)
+        assert_conforms(name, text);
+#endif
     if (text) {
         size_t n = strlen(text);
         if (n && text[n - 1] == '}')

@@ -10,9 +10,11 @@
 #include "anvil_contract.h"
 #include "anvil_errors.h"
 #include "anvil_handlers.h"
+#include "anvil_websocket.h"
 #include "method.h"
 #include "scope.h"
 #include "unit.h"
+#include "ws_contract.h"
 
 /* The one handler a contributor writes for `greet`. */
 int anvil_handle_greet(struct anvil_call *call, const anvil_greet_request *req, anvil_greet_response *res)
@@ -88,6 +90,65 @@ static void expect_invalid(const char *params, const char *path, const char *msg
     if (msg)
         CHECK_STR(err.message, msg);
     free(out);
+}
+
+/* Check `json` as event `name`'s payload; the failure's path, or "". */
+static const char *event_path(const char *name, const char *json)
+{
+    static anvil_schema_error err;
+    cJSON *j = cJSON_Parse(json);
+    int rc = anvil_ws_event_check(name, j, &err);
+    cJSON_Delete(j);
+    return rc == 0 ? "" : err.path;
+}
+
+/* The WebSocket part of the fixture (x-anvil-websocket): the event added
+ * there and the method flagged x-anvil-subscribes-run reach the tables the
+ * runtime reads, with no hand-written list anywhere. */
+static void test_websocket(void)
+{
+    CHECK_STR(ANVIL_WS_PATH, "/ws");
+    CHECK_STR(ANVIL_WS_CONNECT_METHOD, "hello");
+    CHECK(anvil_http_request_frame_schema == NULL);   /* no operation is the HTTP frame */
+    CHECK_INT(ANVIL_WS_EVENT__COUNT, 2);
+    const anvil_ws_event_desc *ev = anvil_ws_event_find("greeting.sent");
+    CHECK(ev && ev == &anvil_ws_events[ANVIL_WS_EVENT_GREETING_SENT]);
+    CHECK(ev->payload == &anvil_schema_greeting_sent);
+    CHECK_STR(ev->summary, "A greeting went out.");
+    CHECK(anvil_ws_event_find("tick") && anvil_ws_event_find("greeting") == NULL);
+    CHECK_STR(event_path("greeting.sent", "{\"to\":\"ada\",\"card\":{\"version\":1}}"), "");
+    CHECK_STR(event_path("greeting.sent", "{\"to\":5}"), "$.payload.to");
+    CHECK_STR(event_path("greeting.sent", "{\"to\":\"ada\",\"card\":[]}"), "$.payload.card");
+    CHECK_STR(event_path("greeting.sent", "{}"), "$.payload.to");
+    CHECK_STR(event_path("tick", "{\"ts\":-1}"), "$.payload.ts");
+    CHECK_STR(event_path("nope", "{}"), "$.event");
+
+    /* greet subscribes (to the run its payload.message names), tally not */
+    const anvil_method *g = anvil_method_find("greet"), *t = anvil_method_find("tally");
+    CHECK(anvil_ws_subscribes_run(g) && !anvil_ws_subscribes_run(t));
+    CHECK(anvil_ws_method_subscribes[ANVIL_METHOD_GREET].source == ANVIL_WS_SUBSCRIBES_PAYLOAD);
+    cJSON *payload = cJSON_Parse("{\"message\":\"m1\",\"count\":1}");
+    cJSON *params = cJSON_Parse("{\"message\":\"not this\"}");
+    CHECK_STR(anvil_ws_subscribed_run(g, params, payload), "m1");
+    CHECK(anvil_ws_subscribed_run(t, params, payload) == NULL);
+    cJSON_Delete(payload);
+    cJSON_Delete(params);
+
+    /* The frames and the handshake are generated descriptors too. */
+    anvil_schema_error err;
+    cJSON *frame = cJSON_Parse("{\"id\":\"123456789\",\"method\":\"greet\"}");
+    CHECK(anvil_schema_check(anvil_ws_req_frame_schema, frame, "$", &err) != 0);
+    CHECK_STR(err.path, "$.id");
+    cJSON_Delete(frame);
+    anvil_ws_connect_params hp = { 0 };
+    cJSON *hj = cJSON_Parse("{\"version\":2,\"subscribe\":[\"a\",\"b\"]}");
+    CHECK(anvil_schema_decode(anvil_ws_connect_params_schema, hj, &hp, "$.params", &err) == 0);
+    CHECK_INT(hp.version, 2);
+    CHECK(hp.has_subscribe && hp.subscribe.count == 2);
+    anvil_schema_free(anvil_ws_connect_params_schema, &hp);
+    cJSON_Delete(hj);
+    CHECK(anvil_ws_connect_result_schema == &anvil_schema_welcome);
+    CHECK(anvil_ws_event_frame_schema == &anvil_schema_ev && anvil_ws_res_frame_schema == &anvil_schema_res);
 }
 
 int main(void)
@@ -190,5 +251,6 @@ int main(void)
     /* A handler failure stays a failure. */
     out = call_method("greet", "{\"name\":\"a\",\"times\":1,\"mood\":\"grumpy\"}", &rc, &err);
     CHECK(out == NULL && rc != 0);
+    test_websocket();
     UNIT_DONE();
 }

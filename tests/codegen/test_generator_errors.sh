@@ -24,5 +24,7 @@ expect dotted_collision.yaml "methods frames.list and framesList both map to the
 expect method_name.yaml "method name 'frames..list' must be camelCase parts joined by dots"
 expect recursive_array.yaml "schema 'Nest' refers to itself; only an object schema with properties may"
 expect utility_is_method.yaml "x-smithers-utility-scopes lists frames.list, which is a method"
+expect ws_subscribes_member.yaml "x: x-anvil-subscribes-run names payload.runId, which is not a string member of O"
+expect ws_event_schema.yaml "x-anvil-websocket.events.tick.payload: 'Missing' is not a schema under components/schemas"
 echo "$((checks - fails)) passed, $fails failed"
 [ $fails -eq 0 ]

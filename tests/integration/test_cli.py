@@ -389,22 +389,23 @@ workflows:
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertTrue(json.loads(r.stdout)["ok"])
 
-    def test_error_frames_exit_1(self):
+    def test_error_frames_exit_by_the_error_map(self):
+        # docs/cli.md#exit-statuses: the code's HTTP status picks the exit
         r = self.rpc("launchRun", '{"workflow": "deploy"}', "--url", self.server.url, "--token", "read-token")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 6)
         doc = json.loads(r.stdout)
         self.assertEqual(doc["error"]["code"], "Forbidden")
         self.assertEqual(doc["error"]["requiredScope"], "run:write")
         r = self.rpc("health", "--url", self.server.url)
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 5)
         self.assertEqual(json.loads(r.stdout)["error"]["code"], "Unauthorized")
         r = self.rpc("runs.get", '{"runId": "r1"}', "--url", self.server.url, "--token", "op-token")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 7)
         err = json.loads(r.stdout)["error"]
         self.assertEqual(err["code"], "RunNotFound")
         self.assertEqual(err["message"], "Run not found: r1")
         r = self.rpc("getRun", '{"runId": 1}', "--url", self.server.url, "--token", "op-token")
-        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.returncode, 4)
         self.assertEqual(json.loads(r.stdout)["error"]["path"], "$.params.runId")
 
     def test_usage_errors(self):

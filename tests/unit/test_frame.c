@@ -1,18 +1,20 @@
 /*
  * tests/unit/test_frame.c — runtime/contract/frame.c: the request frame
  * checks HTTP and the WebSocket share, their order, messages and paths,
- * and which id an error can still be answered with.
+ * and which id an error can still be answered with. The members are
+ * checked by the generic codec against the contract's frame schemas
+ * (RequestFrame, WsRequestFrame), so their messages are the codec's.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "anvil_contract.h"
+#include "anvil_websocket.h"
 #include "frame.h"
 #include "unit.h"
 
-static const anvil_frame_rules http = { .noun = "Request body" };
-static const anvil_frame_rules http_path = { .noun = "Request body", .forced_method = "getRun" };
-static const anvil_frame_rules ws = { .noun = "Frame", .id_required = true };
+/* Filled in main: the generated schema pointers are not constants. */
+static anvil_frame_rules http, http_path, ws;
 
 /* Read text under rules; the error's message (or "" when it passed), its
  * path detail in path_out, and the id the frame answered with in id_out. */
@@ -91,15 +93,15 @@ static void test_members(void)
 
     CHECK(rd("{\"id\":\"a1\",\"method\":\"health\",\"extra\":1}", &ws) != 0);
     CHECK_STR(path_out, "$.extra");
-    CHECK_STR(message, "$.extra: unknown frame member (allowed: type, id, method, params)");
+    CHECK_STR(message, "$.extra: unknown property \"extra\" (allowed: type, id, method, params)");
     CHECK(rd("{\"type\":\"res\",\"id\":\"a1\",\"method\":\"health\"}", &ws) != 0);
     CHECK_STR(message, "$.type: must be \"req\"");
     CHECK(rd("{\"id\":\"a1\",\"method\":\"health\",\"params\":[]}", &ws) != 0);
-    CHECK_STR(message, "$.params: expected object");
+    CHECK_STR(message, "$.params: expected object, got array");
     CHECK(rd("{\"id\":\"a1\"}", &ws) != 0);
     CHECK_STR(message, "$.method: required property \"method\" is missing");
     CHECK(rd("{\"id\":\"a1\",\"method\":7}", &ws) != 0);
-    CHECK_STR(message, "$.method: expected string");
+    CHECK_STR(message, "$.method: expected string, got integer");
     CHECK(rd("{\"id\":\"a1\",\"method\":\"Health\"}", &ws) != 0);
     CHECK_STR(message, "Invalid method name \"Health\"");
     CHECK_STR(path_out, "$.method");
@@ -110,19 +112,21 @@ static void test_members(void)
 
 static void test_id(void)
 {
-    /* WebSocket: required, and checked before everything else */
+    /* WebSocket: required (WsRequestFrame). The first problem is
+     * reported: members in the frame's order, then missing ones. */
     CHECK(rd("{\"type\":\"req\",\"method\":\"health\"}", &ws) != 0);
     CHECK_STR(message, "$.id: required property \"id\" is missing");
     CHECK(rd("{\"method\":\"health\",\"extra\":1}", &ws) != 0);
-    CHECK_STR(path_out, "$.id");
+    CHECK_STR(path_out, "$.extra");
+    CHECK(rd("{\"method\":\"health\"}", &http) == 0);
     CHECK(rd("{\"id\":7,\"method\":\"health\"}", &ws) != 0);
-    CHECK_STR(message, "$.id: expected string");
+    CHECK_STR(message, "$.id: expected string, got integer");
     char id[300] = "{\"id\":\"";
     size_t n = strlen(id);
     memset(id + n, 'x', 129);
     strcpy(id + n + 129, "\",\"method\":\"health\"}");
     CHECK(rd(id, &ws) != 0);
-    CHECK_STR(message, "$.id: frame id exceeds 128 characters");
+    CHECK_STR(message, "$.id: must be at most 128 characters");
     CHECK_STR(id_out, "");
     id[n + 128] = '"';
     memmove(id + n + 129, id + n + 130, strlen(id + n + 130) + 1);
@@ -132,13 +136,24 @@ static void test_id(void)
     CHECK(rd("{\"id\":\"w1\",\"method\":\"health\",\"extra\":1}", &ws) != 0);
     CHECK_STR(id_out, "w1");
 
-    /* HTTP: optional, and checked after the members and type */
+    /* 128 characters are code points, as the schema's maxLength counts */
+    char wide_id[600] = "{\"id\":\"";
+    n = strlen(wide_id);
+    for (int i = 0; i < 128; i++, n += 2)
+        memcpy(wide_id + n, "\xc3\xa9", 2);
+    strcpy(wide_id + n, "\",\"method\":\"health\"}");
+    CHECK(rd(wide_id, &ws) == 0);
+    CHECK(strncmp(id_out, "\xc3\xa9\xc3\xa9", 4) == 0);   /* answered with it */
+
+    /* HTTP: optional; an error still answers with a usable id */
     CHECK(rd("{\"method\":\"health\"}", &http) == 0);
     CHECK_STR(id_out, "");
     CHECK(rd("{\"id\":7,\"method\":\"health\",\"extra\":1}", &http) != 0);
-    CHECK_STR(path_out, "$.extra");
-    CHECK(rd("{\"id\":\"h1\",\"method\":\"health\",\"extra\":1}", &http) != 0);
+    CHECK_STR(path_out, "$.id");
     CHECK_STR(id_out, "");
+    CHECK(rd("{\"id\":\"h1\",\"method\":\"health\",\"extra\":1}", &http) != 0);
+    CHECK_STR(path_out, "$.extra");
+    CHECK_STR(id_out, "h1");
     CHECK(rd("{\"id\":\"h1\",\"method\":\"health\",\"params\":1}", &http) != 0);
     CHECK_STR(path_out, "$.params");
     CHECK_STR(id_out, "h1");
@@ -176,6 +191,11 @@ static void test_forced_method(void)
 
 int main(void)
 {
+    http = (anvil_frame_rules){ .noun = "Request body", .schema = anvil_http_request_frame_schema };
+    http_path = (anvil_frame_rules){ .noun = "Request body", .forced_method = "getRun",
+                                     .schema = anvil_http_request_frame_schema };
+    ws = (anvil_frame_rules){ .noun = "Frame", .id_required = true, .schema = anvil_ws_req_frame_schema };
+    CHECK(http.schema && ws.schema);
     test_json();
     test_members();
     test_id();

@@ -16,6 +16,7 @@
 
 #include "anvil_contract.h"
 #include "anvil_types.h"
+#include "anvil_websocket.h"
 #include "method.h"
 #include "schema.h"
 #include "unit.h"
@@ -102,12 +103,23 @@ static cJSON *wrong_type(const anvil_schema *s)
     return NULL;
 }
 
+/* Decode j, and check it without decoding: the verdict, path and message
+ * must be the same (anvil_schema_check is decode's walk without a
+ * destination). */
 static int decode(const anvil_schema *s, const cJSON *j, anvil_schema_error *err)
 {
     void *v = calloc(1, s->size);
     int rc = anvil_schema_decode(s, j, v, "$", err);
     anvil_schema_free(s, v);
     free(v);
+    anvil_schema_error cerr;
+    int crc = anvil_schema_check(s, j, "$", &cerr);
+    CHECK(crc == rc);
+    if (rc != 0 && crc != 0 && (strcmp(cerr.path, err->path) != 0 || strcmp(cerr.message, err->message) != 0)) {
+        fprintf(stderr, "%s: check says %s: %s, decode %s: %s\n", s->name, cerr.path, cerr.message, err->path,
+                err->message);
+        CHECK(!"check and decode disagree");
+    }
     return rc;
 }
 
@@ -208,6 +220,25 @@ static void roundtrip(const anvil_schema *s)
         cJSON_Delete(arr);
     }
     cJSON_Delete(j);
+}
+
+/* The WebSocket's schemas (x-anvil-websocket) get the same treatment. */
+static void test_websocket_schemas(void)
+{
+    const anvil_schema *const frames[] = {
+        anvil_ws_req_frame_schema, anvil_ws_res_frame_schema, anvil_ws_event_frame_schema,
+        anvil_http_request_frame_schema, anvil_ws_connect_params_schema, anvil_ws_connect_result_schema,
+    };
+    for (size_t i = 0; i < sizeof frames / sizeof frames[0]; i++) {
+        CHECK(frames[i] != NULL);
+        if (frames[i])
+            roundtrip(frames[i]);
+    }
+    for (size_t i = 0; i < ANVIL_WS_EVENT__COUNT; i++) {
+        CHECK(anvil_ws_events[i].name && anvil_ws_events[i].payload);
+        CHECK(i == 0 || strcmp(anvil_ws_events[i - 1].name, anvil_ws_events[i].name) < 0);
+        roundtrip(anvil_ws_events[i].payload);
+    }
 }
 
 static void test_every_method_schema(void)
@@ -449,6 +480,7 @@ static void test_path_truncation(void)
 int main(void)
 {
     test_every_method_schema();
+    test_websocket_schemas();
     test_launch_run();
     test_numbers_and_consts();
     test_any_json_and_nullable();

@@ -997,6 +997,254 @@ class DevToolsOpReplaceRoot(TypedDict):
     node: Required['DevToolsNode']
 
 
+class WsRequestFrame(TypedDict):
+    """A request frame on the WebSocket: a RequestFrame whose `id` is required,
+    since nothing else correlates the answer (docs/websocket.md#frames).
+    `type` may be left out, as over HTTP."""
+    # Frame type.
+    type: NotRequired[Literal['req']]
+    # Correlation id echoed in the response frame.
+    id: Required[str]
+    # Canonical method name, legacy alias, or `connect`.
+    method: Required[str]
+    # The method's request object (ConnectParams for `connect`).
+    params: NotRequired[Dict[str, Any]]
+
+
+class EventFrame(TypedDict):
+    """A frame the server pushes on the WebSocket. `seq` counts the event
+    frames of this connection (1, 2, ... with no gaps); `stateVersion` is
+    global and grows by one per engine event. `payload` is the schema
+    x-anvil-websocket.events gives for `event`."""
+    type: Required[Literal['event']]
+    # The event name (a key of x-anvil-websocket.events).
+    event: Required[str]
+    # The event's payload.
+    payload: Required[Dict[str, Any]]
+    seq: Required[int]
+    stateVersion: Required[int]
+    apiVersion: Required[Literal['v1']]
+
+
+class ConnectParams(TypedDict):
+    """The params of `connect`, the first request on every WebSocket
+    (docs/websocket.md#handshake)."""
+    # The oldest protocol version the client speaks.
+    minProtocol: Required[int]
+    # The newest protocol version the client speaks; the server's must be
+    # in [minProtocol, maxProtocol], else ProtocolUnsupported.
+    maxProtocol: Required[int]
+    # Client metadata, free-form (the upstream client sends `id`,
+    # `version`, `platform`); not interpreted.
+    client: NotRequired[Optional[Dict[str, Any]]]
+    # Credentials; without a token the upgrade request's headers
+    # authenticate.
+    auth: NotRequired[Optional[Dict[str, Any]]]
+    # Deliver only these runs' events (and those of runs a subscribing
+    # call names); without it, every run's.
+    subscribe: NotRequired[Optional[List[str]]]
+
+
+class Hello(TypedDict):
+    """The answer to `connect`."""
+    protocol: Required[int]
+    features: Required[List[str]]
+    policy: Required['HelloPolicy']
+    auth: Required['HelloAuth']
+    snapshot: Required['HelloSnapshot']
+
+
+class HelloPolicy(TypedDict):
+    # How often `tick` comes.
+    heartbeatMs: Required[int]
+
+
+class HelloAuth(TypedDict):
+    # A fresh random id of this session.
+    sessionToken: Required[str]
+    role: Required[Optional[str]]
+    scopes: Required[List[str]]
+    userId: Required[Optional[str]]
+    tokenId: Required[Optional[str]]
+
+
+class HelloSnapshot(TypedDict):
+    # The runs that have not ended, as listRuns shows them.
+    runs: Required['List[RunSummary]']
+    # The pending approvals, as listApprovals shows them.
+    approvals: Required['List[ApprovalSummary]']
+    stateVersion: Required[int]
+
+
+class ConnectChallenge(TypedDict):
+    """Payload of `connect.challenge`, the first event of every connection (seq
+    1)."""
+    nonce: Required[str]
+    ts: Required[int]
+
+
+class Tick(TypedDict):
+    """Payload of `tick`, sent to every connected socket every heartbeatMs."""
+    ts: Required[int]
+
+
+class RunEvent(TypedDict):
+    """Payload of `run.event`: one logged event of a streamRunEvents stream,
+    with the run's own `seq` (docs/websocket.md#streamrunevents)."""
+    streamId: Required[str]
+    apiVersion: Required[Literal['v1']]
+    type: Required[Literal['RunEvent']]
+    runId: Required[str]
+    # The run-scoped event's name (node.started, run.completed, ...).
+    event: Required[str]
+    # That event's payload, as its own event frame carries it.
+    payload: Required[Dict[str, Any]]
+    # The run's event seq.
+    seq: Required[int]
+    stateVersion: Required[int]
+
+
+class GapResync(TypedDict):
+    """Payload of `run.gap_resync`: afterSeq was older than the replay window;
+    the events fromSeq..toSeq are gone and `snapshot` is the run now."""
+    apiVersion: Required[Literal['v1']]
+    type: Required[Literal['GapResync']]
+    streamId: Required[str]
+    runId: Required[str]
+    fromSeq: Required[int]
+    toSeq: Required[int]
+    snapshot: Required['GetRunResponse']
+
+
+class Heartbeat(TypedDict):
+    """Payload of `run.heartbeat`, every second per streamRunEvents stream."""
+    apiVersion: Required[Literal['v1']]
+    type: Required[Literal['Heartbeat']]
+    streamId: Required[str]
+    runId: Required[str]
+    ts: Required[int]
+
+
+class StreamError(TypedDict):
+    """Payload of `run.error` and `devtools.error`: a stream ended on an error
+    (with its streamId and runId; RunNotFound after deleteRun), or the
+    connection is being dropped (BackpressureDisconnect, no stream members)."""
+    streamId: NotRequired[str]
+    runId: NotRequired[str]
+    error: Required['Error']
+
+
+class RunStartedEvent(TypedDict):
+    """Payload of `run.started`."""
+    runId: Required[str]
+    workflow: Required[str]
+    triggeredBy: Required[str]
+
+
+class RunOnlyEvent(TypedDict):
+    """Payload of `run.cancelling`, `run.paused` and `run.deleted`."""
+    runId: Required[str]
+
+
+class RunResumedEvent(TypedDict):
+    """Payload of `run.resumed`: `force` for a forced resume, `afterRewind` for
+    a run resumed by resumeRun (true when a rewind left it paused)."""
+    runId: Required[str]
+    force: NotRequired[bool]
+    afterRewind: NotRequired[bool]
+
+
+class RunCompletedEvent(TypedDict):
+    """Payload of `run.completed`, once per run."""
+    runId: Required[str]
+    workflow: Required[str]
+    status: Required['RunStatus']
+    # Why the run failed (getRun's `error`).
+    error: NotRequired[str]
+
+
+class NodeEvent(TypedDict):
+    """Payload of `node.started`, `node.finished`, `node.failed`,
+    `node.cancelled` and `node.skipped`."""
+    runId: Required[str]
+    nodeId: Required[str]
+    iteration: Required[int]
+    kind: Required[Literal['sequence', 'parallel', 'task', 'approval', 'signal']]
+    # The task attempt (tasks).
+    attempt: NotRequired[int]
+    # Why the node or attempt failed.
+    error: NotRequired[str]
+    # A failed attempt will be retried (the node went back to pending).
+    willRetry: NotRequired[bool]
+    # The server's stop or crash cut the attempt short.
+    interrupted: NotRequired[bool]
+
+
+class TaskOutputEvent(TypedDict):
+    """Payload of `task.output`, a chunk of a task's output (UTF-8; invalid
+    bytes become U+FFFD)."""
+    runId: Required[str]
+    nodeId: Required[str]
+    iteration: NotRequired[int]
+    kind: NotRequired[str]
+    attempt: Required[int]
+    stream: Required[Literal['stdout', 'stderr']]
+    data: Required[str]
+
+
+class TaskHeartbeatEvent(TypedDict):
+    """Payload of `task.heartbeat`, every heartbeatMs while a task runs."""
+    runId: Required[str]
+    nodeId: Required[str]
+    iteration: NotRequired[int]
+    kind: NotRequired[str]
+    attempt: Required[int]
+    elapsedMs: Required[int]
+
+
+class ApprovalRequestedEvent(TypedDict):
+    """Payload of `approval.requested`; the approval can be submitted as soon
+    as this is seen."""
+    runId: Required[str]
+    nodeId: Required[str]
+    iteration: NotRequired[int]
+    kind: NotRequired[str]
+    workflowKey: Required[str]
+    requestTitle: Required[str]
+    requestedAtMs: Required[int]
+
+
+class ApprovalDecidedEvent(TypedDict):
+    """Payload of `approval.decided`."""
+    runId: Required[str]
+    nodeId: Required[str]
+    iteration: NotRequired[int]
+    kind: NotRequired[str]
+    approved: Required[bool]
+    decidedBy: NotRequired[str]
+    note: NotRequired[str]
+
+
+class TimeTravelJumpedEvent(TypedDict):
+    """Payload of `run.time_travel_jumped`, after a rewind (docs/time-
+    travel.md)."""
+    runId: Required[str]
+    fromFrameNo: Required[int]
+    toFrameNo: Required[int]
+    timestampMs: Required[int]
+    caller: Required[str]
+
+
+class CronTriggeredEvent(TypedDict):
+    """Payload of `cron.triggered`, recorded in the fired run right after
+    run.started."""
+    runId: Required[str]
+    cronId: Required[str]
+    workflow: Required[str]
+    scheduledAtMs: Required[int]
+    firedAtMs: Required[int]
+
+
 class RunsDiffRequest(TypedDict):
     # Stable run identifier.
     runId: Required[str]
@@ -1198,40 +1446,6 @@ AnyJson: TypeAlias = 'Union[Dict[str, Any], List[Any], str, float, bool, None]'
 ErrorCode: TypeAlias = "Literal['InvalidRequest', 'InvalidInput', 'Unauthorized', 'Forbidden', 'RunNotFound', 'NodeNotFound', 'IterationNotFound', 'NodeHasNoOutput', 'FrameOutOfRange', 'SeqOutOfRange', 'Busy', 'RateLimited', 'PayloadTooLarge', 'BackpressureDisconnect', 'UnsupportedSandbox', 'VcsError', 'RewindFailed', 'Internal', 'AlreadyDecided', 'MethodNotFound', 'NotFound', 'ProtocolUnsupported', 'StorageUnavailable']"
 # Run status. Terminal: finished, failed, cancelled.
 RunStatus: TypeAlias = "Literal['running', 'waiting-approval', 'waiting-event', 'waiting-timer', 'finished', 'failed', 'cancelled', 'needs_attention']"
-
-
-class RunEvent(TypedDict):
-    """One event of a run's log, as streamRunEvents delivers it (`run.event`)."""
-    apiVersion: str
-    type: Literal["RunEvent"]
-    streamId: str
-    runId: str
-    event: str
-    payload: Any
-    # The run's own seq (1, 2, ...): resume with afterSeq set to the last one.
-    seq: int
-    stateVersion: int
-
-
-class GapResync(TypedDict):
-    """Events fromSeq..toSeq are older than the server's replay window and are
-    gone; `snapshot` is the run now (its getRun view). The window follows."""
-    apiVersion: str
-    type: Literal["GapResync"]
-    streamId: str
-    runId: str
-    fromSeq: int
-    toSeq: int
-    snapshot: Dict[str, Any]
-
-
-class Heartbeat(TypedDict):
-    """Sent every second per run stream (only yielded with heartbeats=True)."""
-    apiVersion: str
-    type: Literal["Heartbeat"]
-    streamId: str
-    runId: str
-    ts: int
 
 
 # ---------------------------------------------------------------------------

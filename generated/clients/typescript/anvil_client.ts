@@ -977,6 +977,248 @@ export type DevToolsOpReplaceRoot = {
   node: DevToolsNode;
 };
 
+/** A request frame on the WebSocket: a RequestFrame whose `id` is required,
+ *  since nothing else correlates the answer (docs/websocket.md#frames). `type`
+ *  may be left out, as over HTTP. */
+export type WsRequestFrame = {
+  /** Frame type. */
+  type?: "req";
+  /** Correlation id echoed in the response frame. */
+  id: string;
+  /** Canonical method name, legacy alias, or `connect`. */
+  method: string;
+  /** The method's request object (ConnectParams for `connect`). */
+  params?: Record<string, unknown>;
+};
+
+/** A frame the server pushes on the WebSocket. `seq` counts the event frames of
+ *  this connection (1, 2, ... with no gaps); `stateVersion` is global and grows
+ *  by one per engine event. `payload` is the schema x-anvil-websocket.events
+ *  gives for `event`. */
+export type EventFrame = {
+  type: "event";
+  /** The event name (a key of x-anvil-websocket.events). */
+  event: string;
+  /** The event's payload. */
+  payload: Record<string, unknown>;
+  seq: number;
+  stateVersion: number;
+  apiVersion: "v1";
+};
+
+/** The params of `connect`, the first request on every WebSocket
+ *  (docs/websocket.md#handshake). */
+export type ConnectParams = {
+  /** The oldest protocol version the client speaks. */
+  minProtocol: number;
+  /** The newest protocol version the client speaks; the server's must be in */
+  /** [minProtocol, maxProtocol], else ProtocolUnsupported. */
+  maxProtocol: number;
+  /** Client metadata, free-form (the upstream client sends `id`, `version`, */
+  /** `platform`); not interpreted. */
+  client?: Record<string, unknown> | null;
+  /** Credentials; without a token the upgrade request's headers authenticate. */
+  auth?: {
+    /** A static token or JWT, as in the Authorization: Bearer header. */
+    token?: string | null;
+  } | null;
+  /** Deliver only these runs' events (and those of runs a subscribing call */
+  /** names); without it, every run's. */
+  subscribe?: Array<string> | null;
+};
+
+/** The answer to `connect`. */
+export type Hello = {
+  protocol: number;
+  features: Array<string>;
+  policy: {
+    /** How often `tick` comes. */
+    heartbeatMs: number;
+  };
+  auth: {
+    /** A fresh random id of this session. */
+    sessionToken: string;
+    role: string | null;
+    scopes: Array<string>;
+    userId: string | null;
+    tokenId: string | null;
+  };
+  snapshot: {
+    /** The runs that have not ended, as listRuns shows them. */
+    runs: Array<RunSummary>;
+    /** The pending approvals, as listApprovals shows them. */
+    approvals: Array<ApprovalSummary>;
+    stateVersion: number;
+  };
+};
+
+/** Payload of `connect.challenge`, the first event of every connection (seq 1). */
+export type ConnectChallenge = {
+  nonce: string;
+  ts: number;
+};
+
+/** Payload of `tick`, sent to every connected socket every heartbeatMs. */
+export type Tick = {
+  ts: number;
+};
+
+/** Payload of `run.event`: one logged event of a streamRunEvents stream, with
+ *  the run's own `seq` (docs/websocket.md#streamrunevents). */
+export type RunEvent = {
+  streamId: string;
+  apiVersion: "v1";
+  type: "RunEvent";
+  runId: string;
+  /** The run-scoped event's name (node.started, run.completed, ...). */
+  event: string;
+  /** That event's payload, as its own event frame carries it. */
+  payload: Record<string, unknown>;
+  /** The run's event seq. */
+  seq: number;
+  stateVersion: number;
+};
+
+/** Payload of `run.gap_resync`: afterSeq was older than the replay window; the
+ *  events fromSeq..toSeq are gone and `snapshot` is the run now. */
+export type GapResync = {
+  apiVersion: "v1";
+  type: "GapResync";
+  streamId: string;
+  runId: string;
+  fromSeq: number;
+  toSeq: number;
+  snapshot: GetRunResponse;
+};
+
+/** Payload of `run.heartbeat`, every second per streamRunEvents stream. */
+export type Heartbeat = {
+  apiVersion: "v1";
+  type: "Heartbeat";
+  streamId: string;
+  runId: string;
+  ts: number;
+};
+
+/** Payload of `run.error` and `devtools.error`: a stream ended on an error
+ *  (with its streamId and runId; RunNotFound after deleteRun), or the
+ *  connection is being dropped (BackpressureDisconnect, no stream members). */
+export type StreamError = {
+  streamId?: string;
+  runId?: string;
+  error: ErrorSchema;
+};
+
+/** Payload of `run.started`. */
+export type RunStartedEvent = {
+  runId: string;
+  workflow: string;
+  triggeredBy: string;
+};
+
+/** Payload of `run.cancelling`, `run.paused` and `run.deleted`. */
+export type RunOnlyEvent = {
+  runId: string;
+};
+
+/** Payload of `run.resumed`: `force` for a forced resume, `afterRewind` for a
+ *  run resumed by resumeRun (true when a rewind left it paused). */
+export type RunResumedEvent = {
+  runId: string;
+  force?: boolean;
+  afterRewind?: boolean;
+};
+
+/** Payload of `run.completed`, once per run. */
+export type RunCompletedEvent = {
+  runId: string;
+  workflow: string;
+  status: RunStatus;
+  /** Why the run failed (getRun's `error`). */
+  error?: string;
+};
+
+/** Payload of `node.started`, `node.finished`, `node.failed`, `node.cancelled`
+ *  and `node.skipped`. */
+export type NodeEvent = {
+  runId: string;
+  nodeId: string;
+  iteration: number;
+  kind: "sequence" | "parallel" | "task" | "approval" | "signal";
+  /** The task attempt (tasks). */
+  attempt?: number;
+  /** Why the node or attempt failed. */
+  error?: string;
+  /** A failed attempt will be retried (the node went back to pending). */
+  willRetry?: boolean;
+  /** The server's stop or crash cut the attempt short. */
+  interrupted?: boolean;
+};
+
+/** Payload of `task.output`, a chunk of a task's output (UTF-8; invalid bytes
+ *  become U+FFFD). */
+export type TaskOutputEvent = {
+  runId: string;
+  nodeId: string;
+  iteration?: number;
+  kind?: string;
+  attempt: number;
+  stream: "stdout" | "stderr";
+  data: string;
+};
+
+/** Payload of `task.heartbeat`, every heartbeatMs while a task runs. */
+export type TaskHeartbeatEvent = {
+  runId: string;
+  nodeId: string;
+  iteration?: number;
+  kind?: string;
+  attempt: number;
+  elapsedMs: number;
+};
+
+/** Payload of `approval.requested`; the approval can be submitted as soon as
+ *  this is seen. */
+export type ApprovalRequestedEvent = {
+  runId: string;
+  nodeId: string;
+  iteration?: number;
+  kind?: string;
+  workflowKey: string;
+  requestTitle: string;
+  requestedAtMs: number;
+};
+
+/** Payload of `approval.decided`. */
+export type ApprovalDecidedEvent = {
+  runId: string;
+  nodeId: string;
+  iteration?: number;
+  kind?: string;
+  approved: boolean;
+  decidedBy?: string;
+  note?: string;
+};
+
+/** Payload of `run.time_travel_jumped`, after a rewind (docs/time-travel.md). */
+export type TimeTravelJumpedEvent = {
+  runId: string;
+  fromFrameNo: number;
+  toFrameNo: number;
+  timestampMs: number;
+  caller: string;
+};
+
+/** Payload of `cron.triggered`, recorded in the fired run right after
+ *  run.started. */
+export type CronTriggeredEvent = {
+  runId: string;
+  cronId: string;
+  workflow: string;
+  scheduledAtMs: number;
+  firedAtMs: number;
+};
+
 export type RunsDiffRequest = {
   /** Stable run identifier. */
   runId: string;
@@ -1156,39 +1398,6 @@ export type NodeOutputField = {
   /** field's type); absent when any value of the type is allowed. A nullable */
   /** field may also be null. */
   enum?: Array<AnyJson>;
-};
-
-/** One event of a run's log as streamRunEvents delivers it (`run.event`). */
-export type RunEvent = {
-  apiVersion: string;
-  type: "RunEvent";
-  streamId: string;
-  runId: string;
-  event: string;
-  payload?: unknown;
-  /** The run's own seq (1, 2, ...): resume with afterSeq set to the last one. */
-  seq: number;
-  stateVersion: number;
-};
-
-/** Events fromSeq..toSeq are older than the server's replay window; `snapshot` is the run now. */
-export type GapResync = {
-  apiVersion: string;
-  type: "GapResync";
-  streamId: string;
-  runId: string;
-  fromSeq: number;
-  toSeq: number;
-  snapshot: Record<string, unknown>;
-};
-
-/** Sent every second per run stream (`run.heartbeat`). */
-export type Heartbeat = {
-  apiVersion: string;
-  type: "Heartbeat";
-  streamId: string;
-  runId: string;
-  ts: number;
 };
 
 // ---------------------------------------------------------------------------
