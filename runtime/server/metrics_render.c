@@ -14,6 +14,7 @@
 #include "rpc_metrics.h"
 #include "store_txn.h"
 #include "webhooks.h"
+#include "ws_gateway.h"
 
 static time_t started;
 
@@ -29,6 +30,7 @@ void anvil_gateway_metrics_render(const anvil_services *svc, anvil_metrics_out *
                          "When the server process started, in seconds since the epoch.");
     anvil_metrics_sample(o, "anvil_start_time_seconds", NULL, (double)started);
     anvil_http_metrics_render(o);
+    anvil_ws_metrics_render(o);
     anvil_auth_metrics_render(o);
     anvil_rpc_metrics_render(o);
     anvil_engine_metrics_render(o);

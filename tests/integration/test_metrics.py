@@ -138,6 +138,43 @@ class Metrics(harness.ServerTestCase):
         self.assertGreaterEqual(delta("anvil_http_responses_total", code="4xx"), 2)
         self.assertGreaterEqual(value(after, "anvil_http_connections_open"), 1)
 
+    def test_websocket_connections_and_frames(self):
+        import asyncio
+        import json
+        import websockets
+
+        async def answer_to(ws, id_):
+            while True:   # events (connect.challenge, ...) come between
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if frame.get("type") == "res" and frame.get("id") == id_:
+                    return frame
+
+        async def session():
+            async with websockets.connect("ws://127.0.0.1:%d/" % self.server.port, ping_interval=None,
+                                          close_timeout=2, compression=None, open_timeout=10) as ws:
+                await ws.send(json.dumps({"type": "req", "id": "c", "method": "connect", "params": {
+                    "minProtocol": 1, "maxProtocol": 1, "client": {"name": "metrics-test"},
+                    "auth": {"token": OP}}}))
+                hello = await answer_to(ws, "c")
+                await ws.send(json.dumps({"type": "req", "id": "h", "method": "health", "params": {}}))
+                answer = await answer_to(ws, "h")
+                _, _, during = scrape(self.server)
+                return hello, answer, during
+
+        _, _, before = scrape(self.server)
+        hello, answer, during = asyncio.run(session())
+        self.assertTrue(hello["ok"] and answer["ok"])
+
+        def delta(name, **labels):
+            return value(during, name, **labels) - value(before, name, **labels)
+
+        self.assertEqual(delta("anvil_ws_connections_accepted_total"), 1)
+        self.assertEqual(delta("anvil_ws_connections_open"), 1)
+        self.assertEqual(delta("anvil_ws_frames_received_total"), 2)
+        self.assertGreaterEqual(delta("anvil_ws_frames_sent_total"), 2)
+        self.assertEqual(delta("anvil_rpc_calls_total", method="health", outcome="ok"), 1)
+        self.assertGreaterEqual(value(during, "anvil_ws_outbound_queued_bytes"), 0)
+
     def test_webhook_deliveries_are_counted(self):
         _, _, before = scrape(self.server)
         status, _, _ = self.server.request("POST", "/webhooks/one", b"{}", {})
