@@ -224,5 +224,6 @@ int anvil_handle_cron_run(anvil_call *call, const anvil_cron_run_request *req,
     if (rc == 0 && !(res->workflow = strdup(workflow)))
         rc = oom(call);
     anvil_cron_record_clear(&row);
+    anvil_cron_metrics_manual(rc == 0);
     return rc;
 }

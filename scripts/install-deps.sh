@@ -19,7 +19,7 @@ pkgs=(
     libevent-dev libwebsockets-dev libcjson-dev libsqlite3-dev libssl-dev libyaml-dev
     libgit2-dev                         # versioned run workspaces (time travel)
     libjemalloc-dev                     # the server's allocator (ANVIL_JEMALLOC)
-    python3 python3-jinja2 python3-yaml python3-websockets python3-jsonschema
+    python3 python3-jinja2 python3-yaml python3-websockets python3-jsonschema python3-prometheus-client
     curl wrk sqlite3 procps
 )
 

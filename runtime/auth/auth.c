@@ -374,13 +374,14 @@ void anvil_auth_config_clear(anvil_auth_config *cfg)
 /* ---- authentication ------------------------------------------------------ */
 
 static anvil_auth_status fail(anvil_auth_failure *why, anvil_auth_status st,
-                              bool refresh, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+                              bool refresh, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 static anvil_auth_status fail(anvil_auth_failure *why, anvil_auth_status st,
-                              bool refresh, const char *fmt, ...)
+                              bool refresh, const char *reason, const char *fmt, ...)
 {
     if (why) {
+        why->reason = reason;
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(why->message, sizeof why->message, fmt, ap);
@@ -392,12 +393,12 @@ static anvil_auth_status fail(anvil_auth_failure *why, anvil_auth_status st,
 
 static anvil_auth_status oom(anvil_auth_failure *why)
 {
-    return fail(why, ANVIL_AUTH_FAILED, false, "Out of memory");
+    return fail(why, ANVIL_AUTH_FAILED, false, "internal", "Out of memory");
 }
 
 static anvil_auth_status revoked(anvil_auth_failure *why)
 {
-    return fail(why, ANVIL_AUTH_UNAUTHORIZED, true, "Token has been revoked");
+    return fail(why, ANVIL_AUTH_UNAUTHORIZED, true, "revoked", "Token has been revoked");
 }
 
 /*
@@ -443,7 +444,7 @@ static anvil_auth_status auth_token(const anvil_auth_config *cfg, const anvil_to
 
     if (anvil_sha256(token, strlen(token), digest) != 0 ||
         match_configured(cfg, digest, &g) != 0)
-        return fail(why, ANVIL_AUTH_FAILED, false, "Token hashing failed");
+        return fail(why, ANVIL_AUTH_FAILED, false, "internal", "Token hashing failed");
 
     if (!g && store && store->lookup) {
         char hex[65];
@@ -451,7 +452,7 @@ static anvil_auth_status auth_token(const anvil_auth_config *cfg, const anvil_to
         int rc = store->lookup(store->ctx, hex, &db);
         if (rc < 0) {
             anvil_token_grant_clear(&db);
-            return fail(why, ANVIL_AUTH_FAILED, false, "Token store lookup failed");
+            return fail(why, ANVIL_AUTH_FAILED, false, "internal", "Token store lookup failed");
         }
         if (rc == 1)
             g = &db;
@@ -459,7 +460,7 @@ static anvil_auth_status auth_token(const anvil_auth_config *cfg, const anvil_to
             anvil_token_grant_clear(&db);
     }
     if (!g)
-        return fail(why, ANVIL_AUTH_UNAUTHORIZED, false, "Invalid token");
+        return fail(why, ANVIL_AUTH_UNAUTHORIZED, false, "invalid", "Invalid token");
 
     anvil_auth_status st = ANVIL_AUTH_OK;
     char default_id[17];
@@ -469,7 +470,7 @@ static anvil_auth_status auth_token(const anvil_auth_config *cfg, const anvil_to
     if (g->has_revoked_at && g->revoked_at_ms <= now_ms) {
         st = revoked(why);
     } else if (g->has_expires_at && g->expires_at_ms <= now_ms) {
-        st = fail(why, ANVIL_AUTH_UNAUTHORIZED, true, "Token expired; issue a refreshed token.");
+        st = fail(why, ANVIL_AUTH_UNAUTHORIZED, true, "expired", "Token expired; issue a refreshed token.");
     } else if (store && store->revoked) {
         int64_t at = 0;
         int rc = store->revoked(store->ctx, token_id, &at);
@@ -477,7 +478,7 @@ static anvil_auth_status auth_token(const anvil_auth_config *cfg, const anvil_to
          * revoke` stamps it with the current time, and a clock stepping back
          * must not bring the token back to life. */
         if (rc < 0)
-            st = fail(why, ANVIL_AUTH_FAILED, false, "Token revocation check failed");
+            st = fail(why, ANVIL_AUTH_FAILED, false, "internal", "Token revocation check failed");
         else if (rc == 1)
             st = revoked(why);
     }
@@ -535,9 +536,9 @@ static anvil_auth_status auth_jwt(const anvil_jwt_config *jc, const char *token,
                                                  jc->audience, &payload, msg, sizeof msg,
                                                  &expired);
     if (js == ANVIL_JWT_ERROR)
-        return fail(why, ANVIL_AUTH_FAILED, false, "%s", msg);
+        return fail(why, ANVIL_AUTH_FAILED, false, "internal", "%s", msg);
     if (js != ANVIL_JWT_OK)
-        return fail(why, ANVIL_AUTH_UNAUTHORIZED, expired, "%s", msg);
+        return fail(why, ANVIL_AUTH_UNAUTHORIZED, expired, expired ? "expired" : "invalid", "%s", msg);
 
     char **scopes = NULL;
     size_t n_scopes = 0;
@@ -589,7 +590,7 @@ static anvil_auth_status auth_proxy(const anvil_proxy_config *pc, const anvil_au
         anvil_split_scopes(scopes_raw, &scopes, &n_scopes) != 0) {
         st = oom(why);
     } else if (!user) {
-        st = fail(why, ANVIL_AUTH_UNAUTHORIZED, false,
+        st = fail(why, ANVIL_AUTH_UNAUTHORIZED, false, "missing",
                   "Missing trusted identity header %s", user_header);
     } else if (principal_fill(out, role ? role : or_default(pc->default_role, "operator"),
                               user, token_id, n_scopes ? scopes : pc->default_scopes,
@@ -604,20 +605,18 @@ static anvil_auth_status auth_proxy(const anvil_proxy_config *pc, const anvil_au
     return st;
 }
 
-anvil_auth_status anvil_auth_authenticate(const anvil_auth_config *cfg,
-                                          const anvil_token_store *store,
-                                          const anvil_auth_request *req,
-                                          int64_t now_ms,
-                                          anvil_principal *out,
-                                          anvil_auth_failure *why)
+static anvil_auth_status authenticate(const anvil_auth_config *cfg,
+                                      const anvil_token_store *store,
+                                      const anvil_auth_request *req, int64_t now_ms,
+                                      anvil_principal *out, anvil_auth_failure *why)
 {
     if (why)
         memset(why, 0, sizeof *why);
     if (!out)
-        return fail(why, ANVIL_AUTH_FAILED, false, "No principal destination");
+        return fail(why, ANVIL_AUTH_FAILED, false, "internal", "No principal destination");
     memset(out, 0, sizeof *out);
     if (!cfg || !req || !req->header)
-        return fail(why, ANVIL_AUTH_FAILED, false, "Missing auth configuration or request");
+        return fail(why, ANVIL_AUTH_FAILED, false, "internal", "Missing auth configuration or request");
 
     if (cfg->mode == ANVIL_AUTH_OPEN) {
         static char star[] = "*";
@@ -628,16 +627,53 @@ anvil_auth_status anvil_auth_authenticate(const anvil_auth_config *cfg,
     if (cfg->mode == ANVIL_AUTH_TRUSTED_PROXY)
         return auth_proxy(&cfg->proxy, req, out, why);
     if (cfg->mode != ANVIL_AUTH_TOKEN && cfg->mode != ANVIL_AUTH_JWT)
-        return fail(why, ANVIL_AUTH_FAILED, false, "Unknown auth mode");
+        return fail(why, ANVIL_AUTH_FAILED, false, "internal", "Unknown auth mode");
 
     char *token = NULL;
     if (presented_token(req, &token) != 0)
         return oom(why);
     if (!token)
-        return fail(why, ANVIL_AUTH_UNAUTHORIZED, false, "Missing bearer token");
+        return fail(why, ANVIL_AUTH_UNAUTHORIZED, false, "missing", "Missing bearer token");
     anvil_auth_status st = cfg->mode == ANVIL_AUTH_TOKEN
                                ? auth_token(cfg, store, token, now_ms, out, why)
                                : auth_jwt(&cfg->jwt, token, now_ms, out, why);
     free_secret(token);
     return st;
+}
+
+/* Failures by reason (docs/metrics.md); any thread authenticates. */
+static const char *const reasons[] = { "missing", "invalid", "expired", "revoked", "internal" };
+static anvil_counter m_failures[sizeof reasons / sizeof reasons[0]];
+
+anvil_auth_status anvil_auth_authenticate(const anvil_auth_config *cfg,
+                                          const anvil_token_store *store,
+                                          const anvil_auth_request *req,
+                                          int64_t now_ms,
+                                          anvil_principal *out,
+                                          anvil_auth_failure *why)
+{
+    anvil_auth_failure own = { 0 };
+    if (!why)
+        why = &own;
+    why->reason = NULL;
+    anvil_auth_status st = authenticate(cfg, store, req, now_ms, out, why);
+    if (st != ANVIL_AUTH_OK) {
+        size_t i = sizeof reasons / sizeof reasons[0] - 1;   /* internal */
+        for (size_t k = 0; why->reason && k < sizeof reasons / sizeof reasons[0]; k++)
+            if (!strcmp(reasons[k], why->reason))
+                i = k;
+        anvil_counter_inc(&m_failures[i]);
+    }
+    return st;
+}
+
+void anvil_auth_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_auth_failures_total", "counter",
+                         "Requests and WebSocket connects refused by authentication, by reason.");
+    for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
+        const char *labels[] = { "reason", reasons[i], NULL };
+        anvil_metrics_sample(o, "anvil_auth_failures_total", labels,
+                             (double)anvil_counter_get(&m_failures[i]));
+    }
 }

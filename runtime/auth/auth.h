@@ -13,6 +13,7 @@
 #ifndef ANVIL_AUTH_H
 #define ANVIL_AUTH_H
 
+#include "metrics.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -93,6 +94,7 @@ typedef enum anvil_auth_status {
 typedef struct anvil_auth_failure {
     char message[160];
     bool refresh_hint;        /* expired or revoked: error carries refresh */
+    const char *reason;       /* missing, invalid, expired, revoked or internal (static) */
 } anvil_auth_failure;
 
 /* Header lookup: case-insensitive name, returns NULL when absent. */
@@ -134,6 +136,9 @@ anvil_auth_status anvil_auth_authenticate(const anvil_auth_config *cfg,
                                           int64_t now_ms,
                                           anvil_principal *out,
                                           anvil_auth_failure *why);
+
+/* anvil_auth_failures_total by reason (docs/metrics.md). */
+void anvil_auth_metrics_render(anvil_metrics_out *o);
 
 /* Bearer token from headers: "Authorization: Bearer t" (scheme
  * case-insensitive) or "x-smithers-key: t". NULL when neither is present. */

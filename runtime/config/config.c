@@ -122,13 +122,23 @@ static void parse_console(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
         anvil_cfg_url_path(c, v, "console.path", &cfg->console_path);
 }
 
+static void parse_metrics(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
+{
+    static const char *const keys[] = {"open", NULL};
+    if (!anvil_cfg_check_map(c, n, "metrics", keys, false))
+        return;
+    yaml_node_t *v;
+    if ((v = anvil_cfg_get(c, n, "open")))
+        anvil_cfg_bool(c, v, "metrics.open", &cfg->metrics_open);
+}
+
 static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
 {
     static const char *const keys[] = {
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
         "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
         "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", "retention",
-        "logFormat", "accessLog", NULL,
+        "logFormat", "accessLog", "metrics", NULL,
     };
     static const struct { const char *key; size_t offset; int64_t min; } ints[] = {
         {"heartbeatMs", offsetof(anvil_config, heartbeat_ms), 1},
@@ -179,6 +189,8 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         anvil_cfg_error(c, v, "logFormat: expected text or json, got \"%.40s\"", cfg->log_format);
     if ((v = anvil_cfg_get(c, root, "accessLog")))
         anvil_cfg_bool(c, v, "accessLog", &cfg->access_log);
+    if ((v = anvil_cfg_get(c, root, "metrics")))
+        parse_metrics(c, v, cfg);
     if ((v = anvil_cfg_get(c, root, "allowedOrigins")))
         anvil_cfg_origins(c, v, "allowedOrigins", &cfg->allowed_origins, &cfg->n_allowed_origins);
     if ((v = anvil_cfg_get(c, root, "auth")))

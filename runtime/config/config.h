@@ -44,6 +44,7 @@ typedef struct anvil_config {
     bool console_enabled;        /* default true */
     char *log_format;            /* "text" (default) or "json"; NULL = text */
     bool access_log;             /* default false: a line per HTTP request */
+    bool metrics_open;           /* default false: GET /metrics needs observability:read */
     char *console_path;          /* default "/console" */
     anvil_workflow_ref *workflows;
     size_t n_workflows;

@@ -99,6 +99,7 @@ typedef struct anvil_call {
     const anvil_reply_ops *replies;   /* NULL when the transport cannot wait */
     void *reply_conn;
     const char *reply_id;             /* the id the answer will carry */
+    int64_t started_us;               /* when its frame was read (metrics) */
     anvil_deferred *deferred;         /* set by anvil_call_defer */
 } anvil_call;
 

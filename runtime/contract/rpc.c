@@ -19,6 +19,7 @@
 #include "frame.h"
 #include "log.h"
 #include "rpc.h"
+#include "rpc_metrics.h"
 #include "scope.h"
 
 static char *frame_to_text(cJSON *frame)
@@ -111,7 +112,7 @@ static char *fail_frame(const char *id, anvil_error *e, int *http_status)
  * 0, the error otherwise (Internal when the handler set none). Releases the
  * response's members (not res itself) and clears err. */
 static char *answer_frame(const anvil_method *m, const char *id, int rc, void *res,
-                          anvil_error *err, int *http_status)
+                          anvil_error *err, int64_t started_us, int *http_status)
 {
     cJSON *payload = NULL;
     anvil_schema_error se;
@@ -128,6 +129,7 @@ static char *answer_frame(const anvil_method *m, const char *id, int rc, void *r
         anvil_error_set(err, ANVIL_ERR_INTERNAL, "%s failed", m->name);
     }
     anvil_schema_free(m->response, res);
+    anvil_rpc_metrics_count(m, rc != 0 ? (int)err->code : -1, started_us);
     if (rc != 0) {
         check_declared(m, err);
         return fail_frame(id, err, http_status);
@@ -144,6 +146,7 @@ struct anvil_deferred {
     char *id;                     /* the request's id; NULL: a fresh one */
     const anvil_reply_ops *ops;
     void *handle;                 /* the transport's, from ops->hold */
+    int64_t started_us;
     anvil_error err;
 };
 
@@ -166,6 +169,7 @@ anvil_deferred *anvil_call_defer(anvil_call *call, void *res)
         return NULL;
     }
     d->m = call->method;
+    d->started_us = call->started_us;
     d->res = res;
     d->id = id;
     d->ops = call->replies;
@@ -186,7 +190,7 @@ anvil_error *anvil_deferred_error(anvil_deferred *d)
 void anvil_deferred_finish(anvil_deferred *d, int rc)
 {
     int status = 500;
-    char *text = answer_frame(d->m, d->id, rc, d->res, &d->err, &status);
+    char *text = answer_frame(d->m, d->id, rc, d->res, &d->err, d->started_us, &status);
     free(d->res);
     d->ops->answer(d->handle, text, status);
     anvil_error_clear(&d->err);
@@ -200,6 +204,8 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
     anvil_error e = { 0 };
     const char *id = in->request_id;
     char *out = NULL;
+    int64_t started_us = anvil_metrics_now_us();
+    const anvil_method *m = NULL;
     anvil_request_frame own = { 0 };
     const anvil_request_frame *f = in->frame;
     if (!f) {
@@ -219,7 +225,7 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
 
     const char *name = f->method;
     const cJSON *params = f->params;
-    const anvil_method *m = anvil_method_find(name);
+    m = anvil_method_find(name);
     if (in->forced_method && !f->bare && strcmp(name, in->forced_method) != 0) {
         const anvil_method *pm = anvil_method_find(in->forced_method);
         if (!pm || pm != m) {
@@ -275,6 +281,7 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
         .svc = svc, .principal = principal, .called_as = name, .method = m,
         .transport = in->transport, .streams = in->streams, .conn = in->conn,
         .replies = in->replies, .reply_conn = in->reply_conn, .reply_id = id,
+        .started_us = started_us,
     };
     assert(m->id < ANVIL_METHOD__COUNT && svc->handlers[m->id]);
     /* What the handler logs names the call. */
@@ -291,13 +298,14 @@ char *anvil_rpc_handle(const anvil_services *svc, const anvil_principal *princip
         return NULL;
     }
     assert(!call.deferred);   /* a handler that deferred must say so */
-    out = answer_frame(m, id, rc, res, &call.err, http_status);
+    out = answer_frame(m, id, rc, res, &call.err, started_us, http_status);
     anvil_log_ctx_restore(prev);
     free(res);
     cJSON_Delete(own.root);
     return out;
 
 fail:
+    anvil_rpc_metrics_count(m, (int)e.code, started_us);
     out = fail_frame(id, &e, http_status);
     cJSON_Delete(own.root);
     return out;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics.h"
 #include "clock.h"
 #include "cron_expr.h"
 #include "cron_sched.h"
@@ -176,6 +177,28 @@ static int collect_due(void *ctx, const anvil_cron_record *r)
 
 static char *const system_scopes[] = { "*" };
 
+/* docs/metrics.md */
+static anvil_counter m_fired, m_failed, m_manual, m_manual_failed;
+
+void anvil_cron_metrics_manual(bool launched)
+{
+    anvil_counter_inc(launched ? &m_manual : &m_manual_failed);
+}
+
+void anvil_cron_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_cron_fires_total", "counter",
+                         "Cron fires, by trigger (schedule, or cronRun by hand) and result "
+                         "(launched, or failed to launch).");
+    static const char *const triggers[] = { "schedule", "schedule", "manual", "manual" };
+    static const char *const results[] = { "launched", "failed", "launched", "failed" };
+    const anvil_counter *counts[] = { &m_fired, &m_failed, &m_manual, &m_manual_failed };
+    for (int i = 0; i < 4; i++) {
+        const char *labels[] = { "trigger", triggers[i], "result", results[i], NULL };
+        anvil_metrics_sample(o, "anvil_cron_fires_total", labels, (double)anvil_counter_get(counts[i]));
+    }
+}
+
 static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now)
 {
     anvil_store *s = cs->store;
@@ -244,8 +267,10 @@ static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now
                   err.message ? err.message : "error",
                   restored ? " (fires again at the next poll)" : " (this fire is lost)");
         anvil_error_clear(&err);
+        anvil_counter_inc(&m_failed);
         return false;
     }
+    anvil_counter_inc(&m_fired);
     anvil_log(ANVIL_LOG_INFO, "cron %s fired: run %s of %s", row->cron_id, run_id, row->workflow);
     free(run_id);
     return true;

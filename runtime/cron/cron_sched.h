@@ -15,6 +15,7 @@
 #ifndef ANVIL_CRON_SCHED_H
 #define ANVIL_CRON_SCHED_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,5 +47,11 @@ int anvil_cron_sched_poll(anvil_cron_sched *cs);
 /* The scheduler's now: ANVIL_TEST_CLOCK_FILE's value, else the wall clock. */
 int64_t anvil_cron_now_ms(void);
 
+
+/* anvil_cron_fires_total (docs/metrics.md). */
+struct anvil_metrics_out;
+void anvil_cron_metrics_render(struct anvil_metrics_out *o);
+/* A cronRun by hand, launched or not. */
+void anvil_cron_metrics_manual(bool launched);
 
 #endif

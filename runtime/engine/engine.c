@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine_metrics.h"
 #include "anvil_contract.h"
 #include "clock.h"
 #include "engine.h"
@@ -1105,7 +1106,10 @@ int anvil_engine_signal(anvil_engine *e, const char *run_id, const char *name,
                         const char *correlation, const cJSON *payload, const char *received_by,
                         anvil_signal_receipt *receipt, anvil_error *err)
 {
-    return signal_run(e, run_id, name, correlation, payload, received_by, NULL, receipt, err);
+    int rc = signal_run(e, run_id, name, correlation, payload, received_by, NULL, receipt, err);
+    if (rc == 0)
+        anvil_engine_metrics_signal();
+    return rc;
 }
 
 int anvil_engine_signal_once(anvil_engine *e, const char *run_id, const char *name,

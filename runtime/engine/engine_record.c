@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine_metrics.h"
 #include "clock.h"
 #include "engine_mirror.h"
 #include "engine_record.h"
@@ -247,6 +248,7 @@ static void settle(anvil_engine *e, queued_event *q, bool publish)
     while (q) {
         queued_event *next = q->next;
         if (publish) {
+            anvil_engine_metrics_event(q->event, q->payload);
             anvil_event ev = { q->run_id, q->seq, q->event, q->payload, q->state_version, q->at_ms };
             anvil_events_publish(&e->bus, &ev);
         }

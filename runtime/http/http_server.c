@@ -44,6 +44,7 @@
 
 #include "http_server.h"
 #include "log.h"
+#include "metrics.h"
 #include "sigpipe.h"
 
 /* ST_UPGRADE: a complete upgrade request waits, reading stopped, for the
@@ -104,6 +105,33 @@ struct anvil_http_server {
     bool stopped;                  /* stop_accepting was called */
     unsigned long long conns_opened;   /* numbers the connections for the logs */
 };
+
+/* docs/metrics.md. Process-wide: there is one HTTP server. */
+static anvil_gauge m_open;
+static anvil_counter m_accepted, m_refused;
+static anvil_counter m_answers[6];   /* by status class: 1xx..5xx (index 1..5) */
+
+void anvil_http_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_http_connections_open", "gauge", "HTTP connections open now.");
+    anvil_metrics_sample(o, "anvil_http_connections_open", NULL, (double)anvil_gauge_get(&m_open));
+    anvil_metrics_family(o, "anvil_http_connections_accepted_total", "counter",
+                         "HTTP connections accepted since the start.");
+    anvil_metrics_sample(o, "anvil_http_connections_accepted_total", NULL,
+                         (double)anvil_counter_get(&m_accepted));
+    anvil_metrics_family(o, "anvil_http_connections_refused_total", "counter",
+                         "HTTP connections answered 503 over maxHttpConnections.");
+    anvil_metrics_sample(o, "anvil_http_connections_refused_total", NULL,
+                         (double)anvil_counter_get(&m_refused));
+    anvil_metrics_family(o, "anvil_http_responses_total", "counter",
+                         "HTTP responses written, by status class.");
+    static const char *const classes[] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
+    for (int i = 1; i <= 5; i++) {
+        const char *labels[] = { "code", classes[i], NULL };
+        anvil_metrics_sample(o, "anvil_http_responses_total", labels,
+                             (double)anvil_counter_get(&m_answers[i]));
+    }
+}
 
 static const char *reason_phrase(int status)
 {
@@ -168,6 +196,7 @@ static void conn_free(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->n_conns--;
+    anvil_gauge_add(&m_open, -1);
     if (c->refused)
         s->n_refused--;
     if (c->pending)
@@ -288,6 +317,8 @@ static void write_response(conn *c, anvil_http_response *res)
         evbuffer_add_printf(out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
     evbuffer_add(out, "\r\n", 2);
     bool head_only = c->head.method && strcmp(c->head.method, "HEAD") == 0;
+    if (res->status >= 100 && res->status < 600)
+        anvil_counter_inc(&m_answers[res->status / 100]);
     if (s->opt.access_log)
         log_access(c, res->status, head_only ? 0 : body_len);
     if (!head_only)
@@ -816,6 +847,8 @@ static int conn_open(anvil_http_server *s, evutil_socket_t fd, const char *peer)
         s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
+    anvil_gauge_add(&m_open, 1);
+    anvil_counter_inc(&m_accepted);
     if (!c->bev || !c->timer || !c->body) {
         if (!c->bev)
             evutil_closesocket(fd);
@@ -849,6 +882,7 @@ static int conn_open(anvil_http_server *s, evutil_socket_t fd, const char *peer)
          * they linger, so a flood does not keep the cap shut. */
         c->refused = true;
         s->n_refused++;
+        anvil_counter_inc(&m_refused);
         char msg[96];
         snprintf(msg, sizeof msg, "Too many HTTP connections (maxHttpConnections %zu)",
                  s->opt.max_connections);

@@ -25,6 +25,7 @@
 
 #include "anvil_errors.h"
 #include "http_parse.h"
+#include "metrics.h"
 
 typedef struct anvil_http_request {
     const anvil_http_head *head;
@@ -129,5 +130,8 @@ void anvil_http_server_stop_accepting(anvil_http_server *s);
 size_t anvil_http_server_connections(const anvil_http_server *s);
 
 void anvil_http_server_free(anvil_http_server *s);
+
+/* The HTTP metrics (docs/metrics.md). */
+void anvil_http_metrics_render(anvil_metrics_out *o);
 
 #endif

@@ -19,7 +19,9 @@
 #include "engine.h"
 #include "http_routes.h"
 #include "log.h"
+#include "metrics_render.h"
 #include "rpc.h"
+#include "scope.h"
 #include "store.h"
 #include "store_txn.h"
 #include "webhooks.h"
@@ -187,15 +189,14 @@ static void send_reply(void *handle, char *frame, int http_status)
 
 static const anvil_reply_ops http_replies = { .hold = hold_reply, .answer = send_reply };
 
-static void rpc(const anvil_routes *rt, const anvil_http_request *req, const char *forced,
-                anvil_http_response *res)
+/* The caller's principal in *p, or false with the refusal answered. */
+static bool authenticated(const anvil_routes *rt, const anvil_http_request *req,
+                          const char *request_id, anvil_principal *p, anvil_http_response *res)
 {
-    const char *request_id = anvil_http_header_get(req->head, "x-request-id");
     anvil_auth_request ar = { .header = head_header, .header_ctx = (void *)req->head };
-    anvil_principal p = { 0 };
     anvil_auth_failure why = { 0 };
     anvil_auth_status st = anvil_auth_authenticate(&rt->svc->config->auth, rt->tokens,
-                                                   &ar, anvil_now_ms(), &p, &why);
+                                                   &ar, anvil_now_ms(), p, &why);
     if (st != ANVIL_AUTH_OK) {
         anvil_error e = { 0 };
         if (st == ANVIL_AUTH_UNAUTHORIZED) {
@@ -218,8 +219,18 @@ static void rpc(const anvil_routes *rt, const anvil_http_request *req, const cha
         anvil_error_clear(&e);
         send_text(res, res->status, text ? text : "{}");
         free(text);
-        return;
+        return false;
     }
+    return true;
+}
+
+static void rpc(const anvil_routes *rt, const anvil_http_request *req, const char *forced,
+                anvil_http_response *res)
+{
+    const char *request_id = anvil_http_header_get(req->head, "x-request-id");
+    anvil_principal p = { 0 };
+    if (!authenticated(rt, req, request_id, &p, res))
+        return;
     reply_conn conn = { rt->svc->store, res };
     anvil_rpc_input in = {
         .forced_method = forced, .body = req->body, .body_len = req->body_len,
@@ -250,6 +261,43 @@ static void rpc(const anvil_routes *rt, const anvil_http_request *req, const cha
     }
     send_text(res, status, text);
     free(text);
+}
+
+/* GET /metrics: Prometheus text (docs/metrics.md), for observability:read
+ * unless the config opens it. */
+static void metrics(const anvil_routes *rt, const anvil_http_request *req, anvil_http_response *res)
+{
+    const char *request_id = anvil_http_header_get(req->head, "x-request-id");
+    if (!rt->svc->config->metrics_open) {
+        anvil_principal p = { 0 };
+        if (!authenticated(rt, req, request_id, &p, res))
+            return;
+        static const char need[] = "observability:read";
+        bool allowed = anvil_scope_allows(&anvil_scopes, p.scopes, p.n_scopes, need, "metrics", NULL);
+        anvil_principal_clear(&p);
+        if (!allowed) {
+            anvil_error e = { 0 };
+            anvil_error_set(&e, ANVIL_ERR_FORBIDDEN, "Missing required scope %s for /metrics", need);
+            anvil_error_detail_str(&e, "requiredScope", need);
+            res->status = anvil_error_http_status(&e);
+            char *text = anvil_rpc_error_frame(request_id, &e);
+            anvil_error_clear(&e);
+            send_text(res, res->status, text ? text : "{}");
+            free(text);
+            return;
+        }
+    }
+    anvil_metrics_out o = { 0 };
+    anvil_gateway_metrics_render(rt->svc, &o);
+    if (o.failed || !o.text) {
+        anvil_metrics_out_free(&o);
+        send_text(res, 500, OOM_FRAME);
+        return;
+    }
+    res->status = 200;
+    res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    evbuffer_add(res->body, o.text, o.len);
+    anvil_metrics_out_free(&o);
 }
 
 /* No bearer auth here: the webhook's HMAC signature is its authentication. */
@@ -294,6 +342,11 @@ void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_re
         if (!get)
             return method_not_allowed(res, "GET, HEAD", req->method, path);
         return health(rt, res);
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        if (!get)
+            return method_not_allowed(res, "GET, HEAD", req->method, path);
+        return metrics(rt, req, res);
     }
     if (strcmp(path, "/rpc") == 0) {
         if (!post)

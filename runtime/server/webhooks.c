@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "metrics.h"
 #include "clock.h"
 #include "config.h"
 #include "engine.h"
@@ -511,9 +512,8 @@ static int answer(const anvil_services *svc, const char *workflow, const anvil_w
     return rc;
 }
 
-int anvil_webhook_handle(const anvil_services *svc, const char *workflow, const anvil_http_head *head,
-                         const char *body, size_t body_len, anvil_webhook_answer *out,
-                         anvil_error *err)
+static int handle(const anvil_services *svc, const char *workflow, const anvil_http_head *head,
+                  const char *body, size_t body_len, anvil_webhook_answer *out, anvil_error *err)
 {
     memset(out, 0, sizeof *out);
     const anvil_workflow_ref *ref = find_ref(svc->config, workflow);
@@ -545,4 +545,30 @@ int anvil_webhook_handle(const anvil_services *svc, const char *workflow, const 
     int rc = answer(svc, workflow, h, verified, id, sha, root, out, err);
     cJSON_Delete(root);
     return rc;
+}
+
+/* Deliveries by the status class answered (docs/metrics.md). */
+static anvil_counter m_deliveries[6];
+
+int anvil_webhook_handle(const anvil_services *svc, const char *workflow, const anvil_http_head *head,
+                         const char *body, size_t body_len, anvil_webhook_answer *out,
+                         anvil_error *err)
+{
+    int rc = handle(svc, workflow, head, body, body_len, out, err);
+    int status = rc == 0 ? out->status : anvil_error_http_status(err);
+    if (status >= 100 && status < 600)
+        anvil_counter_inc(&m_deliveries[status / 100]);
+    return rc;
+}
+
+void anvil_webhook_metrics_render(anvil_metrics_out *o)
+{
+    static const char *const classes[] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };
+    anvil_metrics_family(o, "anvil_webhook_deliveries_total", "counter",
+                         "Webhook deliveries, by the status class answered.");
+    for (int i = 2; i <= 5; i++) {
+        const char *labels[] = { "code", classes[i], NULL };
+        anvil_metrics_sample(o, "anvil_webhook_deliveries_total", labels,
+                             (double)anvil_counter_get(&m_deliveries[i]));
+    }
 }

@@ -74,4 +74,8 @@ bool anvil_webhook_signature_ok(const char *secret, const char *prefix, const ch
  * or NULL path is root itself. */
 const cJSON *anvil_webhook_path_get(const cJSON *root, const char *path);
 
+/* anvil_webhook_deliveries_total (docs/metrics.md). */
+struct anvil_metrics_out;
+void anvil_webhook_metrics_render(struct anvil_metrics_out *o);
+
 #endif

@@ -4,6 +4,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "metrics.h"
 #include "store_db.h"
 #include "store_sql.h"
 #include "store_txn.h"
@@ -77,6 +78,36 @@ int anvil_store_begin(anvil_store *s)
     return 0;
 }
 
+/* docs/metrics.md: every COMMIT, a batch's or a plain transaction's. */
+static anvil_histogram m_commit_time;
+static anvil_counter m_commits, m_commit_failures, m_batch_changes;
+
+void anvil_store_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_store_commit_duration_seconds", "histogram",
+                         "Time of a SQLite COMMIT (a group-commit batch or a plain transaction).");
+    anvil_metrics_histogram(o, "anvil_store_commit_duration_seconds", NULL, &m_commit_time);
+    anvil_metrics_family(o, "anvil_store_commits_total", "counter", "SQLite COMMITs that succeeded.");
+    anvil_metrics_sample(o, "anvil_store_commits_total", NULL, (double)anvil_counter_get(&m_commits));
+    anvil_metrics_family(o, "anvil_store_commit_failures_total", "counter",
+                         "SQLite COMMITs that failed (their changes were lost, and said so).");
+    anvil_metrics_sample(o, "anvil_store_commit_failures_total", NULL,
+                         (double)anvil_counter_get(&m_commit_failures));
+    anvil_metrics_family(o, "anvil_store_batched_changes_total", "counter",
+                         "Changes released into a group-commit batch.");
+    anvil_metrics_sample(o, "anvil_store_batched_changes_total", NULL,
+                         (double)anvil_counter_get(&m_batch_changes));
+}
+
+static bool timed_commit(anvil_store *s, char *msg, size_t msglen)
+{
+    int64_t t0 = anvil_metrics_now_us();
+    bool ok = anvil_store_exec(s, "COMMIT", msg, msglen) == 0;
+    anvil_histogram_observe(&m_commit_time, anvil_metrics_now_us() - t0);
+    anvil_counter_inc(ok ? &m_commits : &m_commit_failures);
+    return ok;
+}
+
 int anvil_store_commit(anvil_store *s)
 {
     if (s->txn_depth <= 0)
@@ -85,7 +116,7 @@ int anvil_store_commit(anvil_store *s)
         return 0;
     char msg[200];
     if (!s->batch_opened) {
-        if (anvil_store_exec(s, "COMMIT", msg, sizeof msg) != 0) {
+        if (!timed_commit(s, msg, sizeof msg)) {
             anvil_store_fail(s, NULL, 0, "commit: %s", msg);
             anvil_store_rollback_quietly(s);
             return -1;
@@ -102,6 +133,7 @@ int anvil_store_commit(anvil_store *s)
         anvil_store_rollback(s);
         return -1;
     }
+    anvil_counter_inc(&m_batch_changes);
     return 0;
 }
 
@@ -160,7 +192,7 @@ int anvil_store_flush(anvil_store *s)
         return 0;
     s->batch = false;
     char msg[200];
-    bool ok = anvil_store_exec(s, "COMMIT", msg, sizeof msg) == 0;
+    bool ok = timed_commit(s, msg, sizeof msg);
     if (ok) {
         anvil_store_recovered(s);
     } else {

@@ -63,4 +63,8 @@ int anvil_store_when_durable(anvil_store *s, anvil_store_durable_fn fn, void *ct
  * anvil_store_error). Never inside a change. */
 int anvil_store_flush(anvil_store *s);
 
+/* The store's metrics (docs/metrics.md): commit latency and counts. */
+struct anvil_metrics_out;
+void anvil_store_metrics_render(struct anvil_metrics_out *o);
+
 #endif

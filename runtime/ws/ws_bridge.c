@@ -22,6 +22,7 @@
  * max_payload, in a buffer that exists only while a message is incoming.
  */
 #include "ws_bridge.h"
+#include "metrics.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -257,10 +258,20 @@ static void copy_reason(char *dst, const char *src, size_t len)
     dst[len] = '\0';
 }
 
+/* Bytes waiting in every connection's outbound queue (docs/metrics.md);
+ * both threads move it, hence the atomic. */
+static anvil_gauge m_queued;
+
+int64_t anvil_ws_bridge_queued_bytes(void)
+{
+    return anvil_gauge_get(&m_queued);
+}
+
 static void free_conn(ws_conn *c)
 {
     for (ws_msg *m = c->out_head, *next; m; m = next) {
         next = m->next;
+        anvil_gauge_add(&m_queued, -(int64_t)m->len);
         free(m);
     }
     free(c->lws_head);
@@ -488,6 +499,7 @@ static int on_writeable(anvil_ws_bridge *b, ws_conn *c, struct lws *wsi)
         if (!c->out_head)
             c->out_tail = NULL;
         c->out_bytes -= m->len;
+        anvil_gauge_add(&m_queued, -(int64_t)m->len);
         more = c->out_head != NULL || c->close_req;
         unlock(b);
         free(m);
@@ -976,6 +988,7 @@ static void queue_append(ws_conn *c, ws_msg *m)
         c->out_head = m;
     c->out_tail = m;
     c->out_bytes += m->len;
+    anvil_gauge_add(&m_queued, (int64_t)m->len);
 }
 
 int anvil_ws_send(anvil_ws_bridge *b, uint64_t conn_id, const char *text, size_t len)

@@ -115,4 +115,7 @@ void anvil_ws_bridge_shutdown(anvil_ws_bridge *b);
  * ignored. */
 void anvil_ws_bridge_free(anvil_ws_bridge *b);
 
+/* Bytes waiting in all connections' outbound queues now (any thread). */
+int64_t anvil_ws_bridge_queued_bytes(void);
+
 #endif

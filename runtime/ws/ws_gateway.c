@@ -66,6 +66,33 @@ static void conn_free(ws_conn *c)
     free(c);
 }
 
+/* ---------------------------------------------------------------- metrics */
+
+/* docs/metrics.md. The frames out and the backpressure disconnects are
+ * counted where they happen (ws_send.c). */
+static anvil_gauge m_open;
+static anvil_counter m_opened, m_frames_in;
+
+void anvil_ws_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_ws_connections_open", "gauge", "WebSocket connections open now.");
+    anvil_metrics_sample(o, "anvil_ws_connections_open", NULL, (double)anvil_gauge_get(&m_open));
+    anvil_metrics_family(o, "anvil_ws_connections_accepted_total", "counter",
+                         "WebSocket connections opened since the start.");
+    anvil_metrics_sample(o, "anvil_ws_connections_accepted_total", NULL,
+                         (double)anvil_counter_get(&m_opened));
+    anvil_metrics_family(o, "anvil_ws_frames_received_total", "counter",
+                         "WebSocket text frames received.");
+    anvil_metrics_sample(o, "anvil_ws_frames_received_total", NULL,
+                         (double)anvil_counter_get(&m_frames_in));
+    ws_send_metrics_render(o);
+    anvil_metrics_family(o, "anvil_ws_outbound_queued_bytes", "gauge",
+                         "Bytes of frames waiting to be sent, over all WebSocket connections "
+                         "(the event fan-out's queue).");
+    anvil_metrics_sample(o, "anvil_ws_outbound_queued_bytes", NULL,
+                         (double)anvil_ws_bridge_queued_bytes());
+}
+
 /* ---------------------------------------------------------------- bridge callbacks */
 
 static void on_open(void *ctx, uint64_t conn_id, const anvil_http_request *req)
@@ -83,6 +110,8 @@ static void on_open(void *ctx, uint64_t conn_id, const anvil_http_request *req)
         anvil_ws_close(w->bridge, conn_id, 1011, "Internal");
         return;
     }
+    anvil_gauge_add(&m_open, 1);
+    anvil_counter_inc(&m_opened);
     ws_conn_open(c, req);
 }
 
@@ -93,6 +122,7 @@ static void on_message(void *ctx, uint64_t conn_id, const char *data, size_t len
     ws_conn *c = conn_find(w, conn_id);
     if (!c || c->closing)
         return;
+    anvil_counter_inc(&m_frames_in);
     ws_handle_frame(c, data, len);
 }
 
@@ -105,6 +135,7 @@ static void on_close(void *ctx, uint64_t conn_id, int code, const char *reason)
     ws_conn *c = conn_find(w, conn_id);
     if (!c)
         return;
+    anvil_gauge_add(&m_open, -1);
     conn_unlink(w, c);
     conn_free(c);
 }

@@ -76,4 +76,8 @@ size_t anvil_ws_gateway_connections(const anvil_ws_gateway *w);
  * the bus and free everything. NULL is ignored. */
 void anvil_ws_gateway_free(anvil_ws_gateway *w);
 
+/* The WebSocket metrics (docs/metrics.md); any thread. */
+struct anvil_metrics_out;
+void anvil_ws_metrics_render(struct anvil_metrics_out *o);
+
 #endif

@@ -38,6 +38,8 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
+#include "metrics.h"
+
 #include "auth.h"
 #include "call.h"
 #include "error.h"
@@ -146,6 +148,8 @@ struct anvil_ws_gateway {
 /* Send text (malloc'd, freed here); true when queued. NULL (out of memory)
  * closes the connection 1011; a full queue gets BackpressureDisconnect. */
 bool ws_send_text(ws_conn *c, char *text);
+/* Frames out, event frames, backpressure disconnects (docs/metrics.md). */
+void ws_send_metrics_render(anvil_metrics_out *o);
 /* The error frame for request id (NULL: a fresh one); clears e. */
 void ws_send_error(ws_conn *c, const char *id, anvil_error *e);
 /* {"type":"event","event":name,"payload":payload (copied; NULL is {}) —

@@ -110,6 +110,25 @@ static char *event_frame(const char *prefix, int64_t seq, int64_t sv)
  * run.error with the contract error BackpressureDisconnect — and close with
  * 1008 "BackpressureDisconnect". Other connections are not affected and
  * nothing here waits for the peer. */
+/* docs/metrics.md */
+static anvil_counter m_frames_out, m_event_frames, m_backpressure;
+
+void ws_send_metrics_render(anvil_metrics_out *o)
+{
+    anvil_metrics_family(o, "anvil_ws_frames_sent_total", "counter",
+                         "WebSocket text frames queued to clients (answers and events).");
+    anvil_metrics_sample(o, "anvil_ws_frames_sent_total", NULL, (double)anvil_counter_get(&m_frames_out));
+    anvil_metrics_family(o, "anvil_ws_event_frames_sent_total", "counter",
+                         "Event frames fanned out to WebSocket clients.");
+    anvil_metrics_sample(o, "anvil_ws_event_frames_sent_total", NULL,
+                         (double)anvil_counter_get(&m_event_frames));
+    anvil_metrics_family(o, "anvil_ws_backpressure_disconnects_total", "counter",
+                         "WebSocket clients disconnected because their outbound queue was full "
+                         "(the fan-out's drops: they resume with afterSeq).");
+    anvil_metrics_sample(o, "anvil_ws_backpressure_disconnects_total", NULL,
+                         (double)anvil_counter_get(&m_backpressure));
+}
+
 static void backpressure_disconnect(ws_conn *c)
 {
     anvil_ws_gateway *w = c->w;
@@ -118,6 +137,7 @@ static void backpressure_disconnect(ws_conn *c)
         ws_conn_close(c, 1001, "server shutting down");
         return;
     }
+    anvil_counter_inc(&m_backpressure);
     anvil_log(ANVIL_LOG_WARN, "ws %llu: outbound queue exceeded %zu bytes; disconnecting",
               (unsigned long long)c->id, w->queue_limit);
     anvil_error e;
@@ -157,6 +177,8 @@ bool ws_send_text(ws_conn *c, char *text)
     }
     bool ok = !c->closing && anvil_ws_send(c->w->bridge, c->id, text, strlen(text)) == 0;
     free(text);
+    if (ok)
+        anvil_counter_inc(&m_frames_out);
     if (!ok && !c->closing)
         backpressure_disconnect(c);
     return ok;
@@ -175,8 +197,10 @@ void ws_send_event_prefix(ws_conn *c, const char *prefix, int64_t sv)
     /* The seq is taken only when the frame is queued: the
      * BackpressureDisconnect event reuses the number of the frame that did
      * not fit, so the client sees no gap. */
-    if (ws_send_text(c, event_frame(prefix, c->seq + 1, sv)))
+    if (ws_send_text(c, event_frame(prefix, c->seq + 1, sv))) {
         c->seq++;
+        anvil_counter_inc(&m_event_frames);
+    }
 }
 
 void ws_send_owned_event(ws_conn *c, const char *name, cJSON *p, int64_t sv)
