@@ -142,6 +142,9 @@ static void put_field(line *l, const char *key, const char *value)
 }
 
 static void emit(anvil_log_level level, const char *run_id, const char *const *fields,
+                 const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void emit(anvil_log_level level, const char *run_id, const char *const *fields,
                  const char *fmt, va_list ap)
 {
     static const char *names[] = { "debug", "info", "warn", "error" };

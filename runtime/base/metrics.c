@@ -143,6 +143,19 @@ void anvil_metrics_sample(anvil_metrics_out *o, const char *name, const char *co
         printf_(o, " %.6f\n", value);
 }
 
+void anvil_metrics_single(anvil_metrics_out *o, const char *name, const char *type,
+                          const char *help, double value)
+{
+    anvil_metrics_family(o, name, type, help);
+    anvil_metrics_sample(o, name, NULL, value);
+}
+
+void anvil_metrics_values(anvil_metrics_out *o, const anvil_metric_value *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        anvil_metrics_single(o, v[i].name, v[i].type, v[i].help, v[i].value);
+}
+
 void anvil_metrics_histogram(anvil_metrics_out *o, const char *name, const char *const *labels,
                              const anvil_histogram *h)
 {

@@ -77,6 +77,16 @@ void anvil_metrics_family(anvil_metrics_out *o, const char *name, const char *ty
  * values are escaped as the format requires. */
 void anvil_metrics_sample(anvil_metrics_out *o, const char *name, const char *const *labels,
                           double value);
+/* A family with one unlabelled sample: its HELP, TYPE and value. */
+void anvil_metrics_single(anvil_metrics_out *o, const char *name, const char *type,
+                          const char *help, double value);
+
+/* Several such families, from a table. */
+typedef struct anvil_metric_value {
+    const char *name, *type, *help;
+    double value;
+} anvil_metric_value;
+void anvil_metrics_values(anvil_metrics_out *o, const anvil_metric_value *v, size_t n);
 /* A histogram's _bucket lines (cumulative, with +Inf), _sum and _count. */
 void anvil_metrics_histogram(anvil_metrics_out *o, const char *name, const char *const *labels,
                              const anvil_histogram *h);

@@ -123,23 +123,20 @@ static int decide(int argc, char **argv, bool approved)
     return rc;
 }
 
+static int approve(int argc, char **argv)
+{
+    return decide(argc, argv, true);
+}
+
+static int deny(int argc, char **argv)
+{
+    return decide(argc, argv, false);
+}
+
 int anvil_cli_approvals(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return ANVIL_EXIT_USAGE;
-    }
-    const char *v = argv[1];
-    if (!strcmp(v, "-h") || !strcmp(v, "--help") || !strcmp(v, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (!strcmp(v, "list"))
-        return list(argc - 1, argv + 1);
-    if (!strcmp(v, "approve"))
-        return decide(argc - 1, argv + 1, true);
-    if (!strcmp(v, "deny"))
-        return decide(argc - 1, argv + 1, false);
-    fprintf(stderr, "anvil approvals: unknown verb \"%s\"\n%s", v, USAGE);
-    return ANVIL_EXIT_USAGE;
+    static const anvil_cli_verb verbs[] = {
+        { "list", list }, { "approve", approve }, { "deny", deny },
+    };
+    return anvil_cli_dispatch("approvals", argc, argv, USAGE, verbs, sizeof verbs / sizeof verbs[0]);
 }

@@ -193,3 +193,22 @@ long long anvil_cli_int_arg(const anvil_cli_ctx *ctx, const char *flag, const ch
     }
     return v;
 }
+
+int anvil_cli_dispatch(const char *group, int argc, char **argv, const char *usage,
+                       const anvil_cli_verb *verbs, size_t n_verbs)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return ANVIL_EXIT_USAGE;
+    }
+    const char *v = argv[1];
+    if (!strcmp(v, "-h") || !strcmp(v, "--help") || !strcmp(v, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < n_verbs; i++)
+        if (!strcmp(v, verbs[i].name))
+            return verbs[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "anvil %s: unknown verb \"%s\"\n%s", group, v, usage);
+    return ANVIL_EXIT_USAGE;
+}

@@ -82,6 +82,19 @@ int anvil_cli_exit_code(const anvil_client_error *err);
 
 void anvil_cli_done(anvil_cli_ctx *ctx);
 
+/* One verb of a group (`anvil runs list`): called with argv starting at
+ * the verb's own name. */
+typedef struct anvil_cli_verb {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} anvil_cli_verb;
+
+/* `anvil GROUP VERB ...` (argv[0] is GROUP): runs the verb argv[1] names;
+ * help prints usage on stdout (0); none or an unknown one prints it on
+ * stderr (2). */
+int anvil_cli_dispatch(const char *group, int argc, char **argv, const char *usage,
+                       const anvil_cli_verb *verbs, size_t n_verbs);
+
 /* A JSON flag value (--input, --payload): an object/any value, or NULL
  * after a usage error was printed. */
 cJSON *anvil_cli_json_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text, bool object_only);

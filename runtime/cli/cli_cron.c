@@ -162,23 +162,8 @@ static int run(int argc, char **argv)
 
 int anvil_cli_cron(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return ANVIL_EXIT_USAGE;
-    }
-    const char *v = argv[1];
-    if (!strcmp(v, "-h") || !strcmp(v, "--help") || !strcmp(v, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (!strcmp(v, "list"))
-        return list(argc - 1, argv + 1);
-    if (!strcmp(v, "add"))
-        return add(argc - 1, argv + 1);
-    if (!strcmp(v, "rm"))
-        return rm(argc - 1, argv + 1);
-    if (!strcmp(v, "run"))
-        return run(argc - 1, argv + 1);
-    fprintf(stderr, "anvil cron: unknown verb \"%s\"\n%s", v, USAGE);
-    return ANVIL_EXIT_USAGE;
+    static const anvil_cli_verb verbs[] = {
+        { "list", list }, { "add", add }, { "rm", rm }, { "run", run },
+    };
+    return anvil_cli_dispatch("cron", argc, argv, USAGE, verbs, sizeof verbs / sizeof verbs[0]);
 }

@@ -251,29 +251,21 @@ static int runs_change(int argc, char **argv, bool cancel)
     return rc;
 }
 
+static int runs_cancel(int argc, char **argv)
+{
+    return runs_change(argc, argv, true);
+}
+
+static int runs_resume(int argc, char **argv)
+{
+    return runs_change(argc, argv, false);
+}
+
 int anvil_cli_runs(int argc, char **argv)
 {
-    if (argc < 2) {
-        fputs(USAGE, stderr);
-        return ANVIL_EXIT_USAGE;
-    }
-    const char *v = argv[1];
-    if (!strcmp(v, "-h") || !strcmp(v, "--help") || !strcmp(v, "help")) {
-        fputs(USAGE, stdout);
-        return 0;
-    }
-    if (!strcmp(v, "list"))
-        return runs_list(argc - 1, argv + 1);
-    if (!strcmp(v, "get"))
-        return runs_get(argc - 1, argv + 1);
-    if (!strcmp(v, "launch"))
-        return runs_launch(argc - 1, argv + 1);
-    if (!strcmp(v, "cancel"))
-        return runs_change(argc - 1, argv + 1, true);
-    if (!strcmp(v, "resume"))
-        return runs_change(argc - 1, argv + 1, false);
-    if (!strcmp(v, "watch"))
-        return anvil_cli_runs_watch(argc - 1, argv + 1);
-    fprintf(stderr, "anvil runs: unknown verb \"%s\"\n%s", v, USAGE);
-    return ANVIL_EXIT_USAGE;
+    static const anvil_cli_verb verbs[] = {
+        { "list", runs_list }, { "get", runs_get }, { "launch", runs_launch },
+        { "cancel", runs_cancel }, { "resume", runs_resume }, { "watch", anvil_cli_runs_watch },
+    };
+    return anvil_cli_dispatch("runs", argc, argv, USAGE, verbs, sizeof verbs / sizeof verbs[0]);
 }

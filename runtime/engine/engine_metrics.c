@@ -37,8 +37,7 @@ void anvil_engine_metrics_signal(void)
 
 static void one(anvil_metrics_out *o, const char *name, const char *help, const anvil_counter *c)
 {
-    anvil_metrics_family(o, name, "counter", help);
-    anvil_metrics_sample(o, name, NULL, (double)anvil_counter_get(c));
+    anvil_metrics_single(o, name, "counter", help, (double)anvil_counter_get(c));
 }
 
 void anvil_engine_metrics_render(anvil_metrics_out *o)

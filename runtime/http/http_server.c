@@ -113,16 +113,18 @@ static anvil_counter m_answers[6];   /* by status class: 1xx..5xx (index 1..5) *
 
 void anvil_http_metrics_render(anvil_metrics_out *o)
 {
-    anvil_metrics_family(o, "anvil_http_connections_open", "gauge", "HTTP connections open now.");
-    anvil_metrics_sample(o, "anvil_http_connections_open", NULL, (double)anvil_gauge_get(&m_open));
-    anvil_metrics_family(o, "anvil_http_connections_accepted_total", "counter",
-                         "HTTP connections accepted since the start.");
-    anvil_metrics_sample(o, "anvil_http_connections_accepted_total", NULL,
-                         (double)anvil_counter_get(&m_accepted));
-    anvil_metrics_family(o, "anvil_http_connections_refused_total", "counter",
-                         "HTTP connections answered 503 over maxHttpConnections.");
-    anvil_metrics_sample(o, "anvil_http_connections_refused_total", NULL,
-                         (double)anvil_counter_get(&m_refused));
+    const anvil_metric_value values[] = {
+        { "anvil_http_connections_open", "gauge",
+          "HTTP connections open now.",
+          (double)anvil_gauge_get(&m_open) },
+        { "anvil_http_connections_accepted_total", "counter",
+          "HTTP connections accepted since the start.",
+          (double)anvil_counter_get(&m_accepted) },
+        { "anvil_http_connections_refused_total", "counter",
+          "HTTP connections answered 503 over maxHttpConnections.",
+          (double)anvil_counter_get(&m_refused) },
+    };
+    anvil_metrics_values(o, values, sizeof values / sizeof values[0]);
     anvil_metrics_family(o, "anvil_http_responses_total", "counter",
                          "HTTP responses written, by status class.");
     static const char *const classes[] = { NULL, "1xx", "2xx", "3xx", "4xx", "5xx" };

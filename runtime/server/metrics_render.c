@@ -26,9 +26,9 @@ __attribute__((constructor)) static void note_start(void)
 void anvil_gateway_metrics_render(const anvil_services *svc, anvil_metrics_out *o)
 {
     (void)svc;
-    anvil_metrics_family(o, "anvil_start_time_seconds", "gauge",
-                         "When the server process started, in seconds since the epoch.");
-    anvil_metrics_sample(o, "anvil_start_time_seconds", NULL, (double)started);
+    anvil_metrics_single(o, "anvil_start_time_seconds", "gauge",
+                         "When the server process started, in seconds since the epoch.",
+                         (double)started);
     anvil_http_metrics_render(o);
     anvil_ws_metrics_render(o);
     anvil_auth_metrics_render(o);

@@ -87,16 +87,18 @@ void anvil_store_metrics_render(anvil_metrics_out *o)
     anvil_metrics_family(o, "anvil_store_commit_duration_seconds", "histogram",
                          "Time of a SQLite COMMIT (a group-commit batch or a plain transaction).");
     anvil_metrics_histogram(o, "anvil_store_commit_duration_seconds", NULL, &m_commit_time);
-    anvil_metrics_family(o, "anvil_store_commits_total", "counter", "SQLite COMMITs that succeeded.");
-    anvil_metrics_sample(o, "anvil_store_commits_total", NULL, (double)anvil_counter_get(&m_commits));
-    anvil_metrics_family(o, "anvil_store_commit_failures_total", "counter",
-                         "SQLite COMMITs that failed (their changes were lost, and said so).");
-    anvil_metrics_sample(o, "anvil_store_commit_failures_total", NULL,
-                         (double)anvil_counter_get(&m_commit_failures));
-    anvil_metrics_family(o, "anvil_store_batched_changes_total", "counter",
-                         "Changes released into a group-commit batch.");
-    anvil_metrics_sample(o, "anvil_store_batched_changes_total", NULL,
-                         (double)anvil_counter_get(&m_batch_changes));
+    const anvil_metric_value values[] = {
+        { "anvil_store_commits_total", "counter",
+          "SQLite COMMITs that succeeded.",
+          (double)anvil_counter_get(&m_commits) },
+        { "anvil_store_commit_failures_total", "counter",
+          "SQLite COMMITs that failed (their changes were lost, and said so).",
+          (double)anvil_counter_get(&m_commit_failures) },
+        { "anvil_store_batched_changes_total", "counter",
+          "Changes released into a group-commit batch.",
+          (double)anvil_counter_get(&m_batch_changes) },
+    };
+    anvil_metrics_values(o, values, sizeof values / sizeof values[0]);
 }
 
 static bool timed_commit(anvil_store *s, char *msg, size_t msglen)

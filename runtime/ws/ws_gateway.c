@@ -75,21 +75,21 @@ static anvil_counter m_opened, m_frames_in;
 
 void anvil_ws_metrics_render(anvil_metrics_out *o)
 {
-    anvil_metrics_family(o, "anvil_ws_connections_open", "gauge", "WebSocket connections open now.");
-    anvil_metrics_sample(o, "anvil_ws_connections_open", NULL, (double)anvil_gauge_get(&m_open));
-    anvil_metrics_family(o, "anvil_ws_connections_accepted_total", "counter",
-                         "WebSocket connections opened since the start.");
-    anvil_metrics_sample(o, "anvil_ws_connections_accepted_total", NULL,
-                         (double)anvil_counter_get(&m_opened));
-    anvil_metrics_family(o, "anvil_ws_frames_received_total", "counter",
-                         "WebSocket text frames received.");
-    anvil_metrics_sample(o, "anvil_ws_frames_received_total", NULL,
-                         (double)anvil_counter_get(&m_frames_in));
+    const anvil_metric_value values[] = {
+        { "anvil_ws_connections_open", "gauge",
+          "WebSocket connections open now.",
+          (double)anvil_gauge_get(&m_open) },
+        { "anvil_ws_connections_accepted_total", "counter",
+          "WebSocket connections opened since the start.",
+          (double)anvil_counter_get(&m_opened) },
+        { "anvil_ws_frames_received_total", "counter",
+          "WebSocket text frames received.",
+          (double)anvil_counter_get(&m_frames_in) },
+    };
+    anvil_metrics_values(o, values, sizeof values / sizeof values[0]);
     ws_send_metrics_render(o);
-    anvil_metrics_family(o, "anvil_ws_outbound_queued_bytes", "gauge",
-                         "Bytes of frames waiting to be sent, over all WebSocket connections "
-                         "(the event fan-out's queue).");
-    anvil_metrics_sample(o, "anvil_ws_outbound_queued_bytes", NULL,
+    anvil_metrics_single(o, "anvil_ws_outbound_queued_bytes", "gauge",
+                         "Bytes of frames waiting to be sent, over all WebSocket connections " "(the event fan-out's queue).",
                          (double)anvil_ws_bridge_queued_bytes());
 }
 

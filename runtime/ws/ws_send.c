@@ -115,18 +115,18 @@ static anvil_counter m_frames_out, m_event_frames, m_backpressure;
 
 void ws_send_metrics_render(anvil_metrics_out *o)
 {
-    anvil_metrics_family(o, "anvil_ws_frames_sent_total", "counter",
-                         "WebSocket text frames queued to clients (answers and events).");
-    anvil_metrics_sample(o, "anvil_ws_frames_sent_total", NULL, (double)anvil_counter_get(&m_frames_out));
-    anvil_metrics_family(o, "anvil_ws_event_frames_sent_total", "counter",
-                         "Event frames fanned out to WebSocket clients.");
-    anvil_metrics_sample(o, "anvil_ws_event_frames_sent_total", NULL,
-                         (double)anvil_counter_get(&m_event_frames));
-    anvil_metrics_family(o, "anvil_ws_backpressure_disconnects_total", "counter",
-                         "WebSocket clients disconnected because their outbound queue was full "
-                         "(the fan-out's drops: they resume with afterSeq).");
-    anvil_metrics_sample(o, "anvil_ws_backpressure_disconnects_total", NULL,
-                         (double)anvil_counter_get(&m_backpressure));
+    const anvil_metric_value values[] = {
+        { "anvil_ws_frames_sent_total", "counter",
+          "WebSocket text frames queued to clients (answers and events).",
+          (double)anvil_counter_get(&m_frames_out) },
+        { "anvil_ws_event_frames_sent_total", "counter",
+          "Event frames fanned out to WebSocket clients.",
+          (double)anvil_counter_get(&m_event_frames) },
+        { "anvil_ws_backpressure_disconnects_total", "counter",
+          "WebSocket clients disconnected because their outbound queue was full " "(the fan-out's drops: they resume with afterSeq).",
+          (double)anvil_counter_get(&m_backpressure) },
+    };
+    anvil_metrics_values(o, values, sizeof values / sizeof values[0]);
 }
 
 static void backpressure_disconnect(ws_conn *c)

@@ -77,6 +77,15 @@ def _binary_from_argv():
 _ARG_BIN = _binary_from_argv()
 
 
+def unused_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def anvil_bin():
     path = _ARG_BIN or os.environ.get("ANVIL_BIN") or os.path.join(SOURCE_DIR, "build", "anvil")
     path = os.path.abspath(path)

@@ -5,7 +5,6 @@ the WebSocket and a resumed run stream through an approval); this file
 starts the server and requires the program to pass and to have checked."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import unittest
@@ -25,14 +24,6 @@ root:
 """
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class CClient(harness.ServerTestCase):
     CONFIG = """listen: 127.0.0.1:0
 auth:
@@ -49,7 +40,7 @@ workflows:
         prog = os.path.join(os.path.dirname(os.path.abspath(harness.anvil_bin())), "test_client_c")
         self.assertTrue(os.access(prog, os.X_OK), "%s is not built" % prog)
         r = subprocess.run([prog, self.server.url, "op-token", "read-token",
-                            "http://127.0.0.1:%d" % closed_port()],
+                            "http://127.0.0.1:%d" % harness.unused_port()],
                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         m = re.search(r"(\d+) checks, 0 failed", r.stdout)

@@ -10,7 +10,6 @@ import json
 import os
 import re
 import select
-import socket
 import subprocess
 import sys
 import time
@@ -40,14 +39,6 @@ root:
 VERBS = [("runs", "list"), ("runs", "get"), ("runs", "launch"), ("runs", "cancel"), ("runs", "resume"),
          ("runs", "watch"), ("approvals", "list"), ("approvals", "approve"), ("approvals", "deny"),
          ("signal",), ("cron", "list"), ("cron", "add"), ("cron", "rm"), ("cron", "run"), ("workflows",)]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class CliClient(harness.ServerTestCase):
@@ -132,7 +123,7 @@ workflows:
     def test_flags_override_the_environment(self):
         # a wrong URL and token in the environment, the right ones as flags
         r = self.server.cli("workflows", "--url", self.server.url, "--token", "op-token",
-                            env={"ANVIL_URL": "http://127.0.0.1:%d" % free_port(), "ANVIL_TOKEN": "wrong"})
+                            env={"ANVIL_URL": "http://127.0.0.1:%d" % harness.unused_port(), "ANVIL_TOKEN": "wrong"})
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("deploy", r.stdout)
         r = self.server.cli("workflows", "--token=op-token", "--json", env={"ANVIL_URL": self.server.url})
@@ -211,7 +202,7 @@ workflows:
         self.assertIn("$.params.pattern", r.stderr)
 
     def test_unreachable_exits_3(self):
-        r = self.server.cli("workflows", "--url", "http://127.0.0.1:%d" % free_port(), "--token", "op-token")
+        r = self.server.cli("workflows", "--url", "http://127.0.0.1:%d" % harness.unused_port(), "--token", "op-token")
         self.assertEqual(r.returncode, 3, r.stderr)
         self.assertEqual(r.stdout, "")
         self.assertIn("no answer", r.stderr)
