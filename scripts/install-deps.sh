@@ -65,7 +65,9 @@ command -v npm >/dev/null 2>&1 || die "npm not on PATH after install"
 # Project-local npm trees, each a package.json + package-lock.json directory
 # installed with `npm ci`: the OpenAPI linter and the AsyncAPI parser that
 # checks generated/asyncapi.yaml (tools/lint), and the upstream's
-# published gateway client under Bun (tests/client, the client.upstream test).
+# published gateway client under Bun (tests/client, the client.upstream test),
+# and openapi-typescript + openapi-fetch (tests/openapi_fetch, the
+# integration.openapi_fetch test).
 #
 # npm_ci_if_stale DIR BIN: `npm ci` in DIR when DIR/node_modules/.bin/BIN is
 # missing or older than DIR's package.json or package-lock.json, then check
@@ -93,6 +95,7 @@ npm_ci_if_stale() {
 }
 npm_ci_if_stale tools/lint redocly
 npm_ci_if_stale tests/client bun
+npm_ci_if_stale tests/openapi_fetch openapi-typescript
 
 # Codegen needs a python3 with jinja2 and yaml.
 py=$(scripts/find-python.sh) || die "no python3 can 'import jinja2, yaml' (see above)"
