@@ -136,8 +136,9 @@ class TsClient(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, "tsc --strict:\n%s%s" % (proc.stdout, proc.stderr))
         with open(os.path.join(out, "package.json"), "w", encoding="utf-8") as f:
             f.write('{"type": "module"}\n')
-        node = shutil.which("node")
-        self.assertIsNotNone(node, "node is not on PATH (scripts/install-deps.sh installs it)")
+        # Node 22 from npm (tests/client/package.json): the client needs a
+        # WebSocket global, which Debian 12's Node 18 lacks.
+        node = tool("node")
         flags = []
         probe = subprocess.run([node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 3)"],
                                timeout=30, capture_output=True)
