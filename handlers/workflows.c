@@ -43,7 +43,7 @@ int anvil_handle_list_workflows(anvil_call *call, const anvil_list_workflows_req
     bool oom = false;
     for (size_t i = 0; i < cfg->n_workflows; i++) {
         const anvil_workflow_ref *w = &cfg->workflows[i];
-        bool has_ui = w->ui_path != NULL;
+        bool has_ui = w->ui.path != NULL;
         if (filter && has_ui != req->filter.has_ui)
             continue;
         anvil_workflow_summary *s = &res->items[res->count++];
@@ -51,7 +51,7 @@ int anvil_handle_list_workflows(anvil_call *call, const anvil_list_workflows_req
         s->readable_name = dup_or_null(w->readable_name, &oom);
         s->description = dup_or_null(w->description, &oom);
         s->has_ui = has_ui;
-        s->ui_path = dup_or_null(w->ui_path, &oom);
+        s->ui_path = dup_or_null(w->ui.path, &oom);
         s->system = false;
         if (!s->key)
             oom = true;

@@ -138,7 +138,7 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         "listen", "database", "protocol", "features", "heartbeatMs", "maxBodyBytes",
         "maxPayload", "maxConnections", "maxHttpConnections", "eventWindowSize", "headersTimeout",
         "requestTimeout", "shutdownGraceMs", "allowedOrigins", "auth", "console", "workflows", "retention",
-        "logFormat", "accessLog", "metrics", NULL,
+        "logFormat", "accessLog", "metrics", "ui", NULL,
     };
     static const struct { const char *key; size_t offset; int64_t min; } ints[] = {
         {"heartbeatMs", offsetof(anvil_config, heartbeat_ms), 1},
@@ -191,6 +191,8 @@ static void parse_top(anvil_cfg_ctx *c, yaml_node_t *root, anvil_config *cfg)
         anvil_cfg_bool(c, v, "accessLog", &cfg->access_log);
     if ((v = anvil_cfg_get(c, root, "metrics")))
         parse_metrics(c, v, cfg);
+    if ((v = anvil_cfg_get(c, root, "ui")))
+        anvil_config_parse_ui(c, v, "ui", "/", &cfg->ui);
     if ((v = anvil_cfg_get(c, root, "allowedOrigins")))
         anvil_cfg_origins(c, v, "allowedOrigins", &cfg->allowed_origins, &cfg->n_allowed_origins);
     if ((v = anvil_cfg_get(c, root, "auth")))
@@ -318,7 +320,7 @@ static void workflow_clear(anvil_workflow_ref *w)
     free(w->webhook.signal_correlation_path);
     free(w->webhook.signal_run_id_path);
     free(w->webhook.signal_payload_path);
-    free(w->ui_path);
+    anvil_ui_config_clear(&w->ui);
     free(w->description);
     free(w->readable_name);
 }
@@ -333,6 +335,7 @@ void anvil_config_clear(anvil_config *cfg)
     anvil_auth_config_clear(&cfg->auth);
     free(cfg->console_path);
     free(cfg->log_format);
+    anvil_ui_config_clear(&cfg->ui);
     for (size_t i = 0; i < cfg->n_workflows; i++)
         workflow_clear(&cfg->workflows[i]);
     free(cfg->workflows);

@@ -45,6 +45,7 @@ typedef struct anvil_config {
     char *log_format;            /* "text" (default) or "json"; NULL = text */
     bool access_log;             /* default false: a line per HTTP request */
     bool metrics_open;           /* default false: GET /metrics needs observability:read */
+    anvil_ui_config ui;          /* the gateway's UI mount; ui.path NULL = none */
     char *console_path;          /* default "/console" */
     anvil_workflow_ref *workflows;
     size_t n_workflows;

@@ -181,7 +181,6 @@ static void parse_workflow(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
                            anvil_workflow_ref *w)
 {
     static const char *const keys[] = {"file", "schedule", "webhook", "ui", NULL};
-    static const char *const ui_keys[] = {"path", NULL};
     char p[ANVIL_CFG_PATH_MAX];
     if (!anvil_cfg_check_map(c, n, path, keys, false))
         return;
@@ -214,15 +213,9 @@ static void parse_workflow(anvil_cfg_ctx *c, yaml_node_t *n, const char *path,
     }
     if ((v = anvil_cfg_get(c, n, "ui"))) {
         anvil_cfg_path(p, path, "ui");
-        if (anvil_cfg_check_map(c, v, p, ui_keys, false)) {
-            yaml_node_t *up = anvil_cfg_get(c, v, "path");
-            char pp[ANVIL_CFG_PATH_MAX];
-            anvil_cfg_path(pp, p, "path");
-            if (up)
-                anvil_cfg_url_path(c, up, pp, &w->ui_path);
-            else
-                anvil_cfg_error(c, v, "%s: missing", pp);
-        }
+        char fallback[ANVIL_CFG_PATH_MAX];
+        snprintf(fallback, sizeof fallback, "/workflows/%s", w->name ? w->name : "");
+        anvil_config_parse_ui(c, v, p, fallback, &w->ui);
     }
 }
 

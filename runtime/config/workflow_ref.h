@@ -9,6 +9,7 @@
 #ifndef ANVIL_WORKFLOW_REF_H
 #define ANVIL_WORKFLOW_REF_H
 
+#include "config_ui.h"
 #include <stdbool.h>
 
 typedef struct anvil_webhook_config {
@@ -34,7 +35,7 @@ typedef struct anvil_workflow_ref {
     char *schedule;              /* cron pattern or NULL */
     bool has_webhook;
     anvil_webhook_config webhook;
-    char *ui_path;               /* optional workflow UI mount, NULL = none */
+    anvil_ui_config ui;          /* its UI mount; ui.path NULL = none */
     /* Read from the workflow file header at load time. */
     char *description;           /* may be NULL */
     char *readable_name;         /* the file's `name:`; may be NULL */

@@ -24,6 +24,7 @@
 #include "scope.h"
 #include "store.h"
 #include "store_txn.h"
+#include "ui_mounts.h"
 #include "webhooks.h"
 
 static const char *head_header(void *ctx, const char *name)
@@ -377,6 +378,16 @@ void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_re
         return webhook(rt, req, name, res);
     }
     anvil_error e = { 0 };
+    switch (anvil_ui_route(rt->svc->config, req, res, &e)) {
+    case ANVIL_UI_ANSWERED:
+        return;
+    case ANVIL_UI_REFUSED:
+        return send_route_error(res, &e);
+    case ANVIL_UI_WRONG_METHOD:
+        return method_not_allowed(res, "GET, HEAD", req->method, path);
+    case ANVIL_UI_NOT_MINE:
+        break;
+    }
     anvil_error_set(&e, ANVIL_ERR_NOT_FOUND, "Route not found: %s %.200s", req->method, path);
     send_route_error(res, &e);
 }

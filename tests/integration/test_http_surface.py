@@ -36,7 +36,7 @@ auth:
   tokens:
     op-token: { role: operator, scopes: ["*"], userId: "user:op" }
 workflows:
-  deploy: { file: workflows/deploy.yaml, ui: { path: /ui/deploy } }
+  deploy: { file: workflows/deploy.yaml, ui: { path: /ui/deploy, dir: workflows } }
   alpha: { file: workflows/plain.yaml }
   Zeta: { file: workflows/plain.yaml }
 """

@@ -158,7 +158,8 @@ static void test_valid_full(void)
         CHECK_STR(w->webhook.signal_correlation_path, "issue.number");
         CHECK_STR(w->webhook.signal_run_id_path, "run.id");
         CHECK_STR(w->webhook.signal_payload_path, "comment");
-        CHECK_STR(w->ui_path, "/ui/deploy");
+        CHECK_STR(w->ui.path, "/ui/deploy");
+        CHECK_STR(w->ui.props_json, "{}");
         CHECK_STR(w->readable_name, "Deploy service");
         CHECK_STR(w->description, "Build, approve, ship.");
 
@@ -173,7 +174,7 @@ static void test_valid_full(void)
         CHECK_STR(w->webhook.delivery_id_header, "x-github-delivery");   /* inactive: no secret */
         CHECK(w->webhook.run_enabled);
         CHECK(w->webhook.signal_name == NULL);
-        CHECK(w->ui_path == NULL);
+        CHECK(w->ui.path == NULL);
         CHECK(w->readable_name == NULL);
         CHECK(w->description == NULL);
     }
