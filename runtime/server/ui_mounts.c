@@ -48,14 +48,15 @@ static bool find_mount(const anvil_config *cfg, const char *path, mount *out)
 {
     bool found = false;
     mount best = { 0 };
-    mount cand[1];
+    /* The workflows' mounts, then (i == n_workflows) the gateway's. */
     for (size_t i = 0; i <= cfg->n_workflows; i++) {
-        const anvil_ui_config *ui = i < cfg->n_workflows ? &cfg->workflows[i].ui : &cfg->ui;
+        bool gateway = i == cfg->n_workflows;
+        const anvil_ui_config *ui = gateway ? &cfg->ui : &cfg->workflows[i].ui;
         if (!ui->path || !ui->dir)
             continue;
-        cand[0] = (mount){ ui, i < cfg->n_workflows ? cfg->workflows[i].name : NULL, mount_len(ui->path) };
-        if (under(path, &cand[0]) && (!found || cand[0].len > best.len)) {
-            best = cand[0];
+        mount m = { ui, gateway ? NULL : cfg->workflows[i].name, mount_len(ui->path) };
+        if (under(path, &m) && (!found || m.len > best.len)) {
+            best = m;
             found = true;
         }
     }
