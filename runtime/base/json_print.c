@@ -163,3 +163,15 @@ char *anvil_json_print(const cJSON *item)
     o.buf[o.len] = '\0';
     return o.buf;
 }
+
+char *anvil_json_quote(const char *s)
+{
+    out o = { 0 };
+    put_string(&o, s);
+    if (o.failed || !reserve(&o, 0)) {
+        free(o.buf);
+        return NULL;
+    }
+    o.buf[o.len] = '\0';
+    return o.buf;
+}

@@ -16,5 +16,8 @@
 
 /* NULL when out of memory or the tree is invalid. */
 char *anvil_json_print(const cJSON *item);
+/* s (UTF-8) as a JSON string literal, quotes included, escaped as
+ * anvil_json_print does. The caller frees it; NULL when out of memory. */
+char *anvil_json_quote(const char *s);
 
 #endif

@@ -7,10 +7,13 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "json_print.h"
 #include "log.h"
+#include "utf8.h"
 
 /* A message escapes to at most 6 bytes per byte; the fields are bounded
  * (ids, a request path), so a line never fills the buffer in practice. */
@@ -77,46 +80,17 @@ static void puts_(line *l, const char *s)
     put(l, s, strlen(s));
 }
 
-/* Length of the valid UTF-8 sequence at s (0 when invalid). */
-static size_t utf8_len(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] < 0xe0 ? 2 : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
 /* A JSON string: quotes, escapes, and U+FFFD for bytes that are not UTF-8,
  * so a strict parser reads every line. */
 static void put_json_string(line *l, const char *s)
 {
-    put(l, "\"", 1);
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        char esc[8];
-        if (*p == '"' || *p == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)*p;
-            put(l, esc, 2);
-            p++;
-        } else if (*p < 0x20) {
-            snprintf(esc, sizeof esc, "\\u%04x", *p);
-            put(l, esc, 6);
-            p++;
-        } else {
-            size_t n = utf8_len(p);
-            if (n == 0) {
-                put(l, "\xef\xbf\xbd", 3);
-                p++;
-            } else {
-                put(l, (const char *)p, n);
-                p += n;
-            }
-        }
-    }
-    put(l, "\"", 1);
+    char *clean = anvil_utf8_clean(s, strlen(s));
+    char *quoted = clean ? anvil_json_quote(clean) : NULL;
+    puts_(l, quoted ? quoted : "\"\"");
+    if (!quoted)
+        l->full = true;   /* out of memory: the line says so instead */
+    free(quoted);
+    free(clean);
 }
 
 static void put_field(line *l, const char *key, const char *value)
@@ -198,9 +172,9 @@ static void emit(anvil_log_level level, const char *run_id, const char *const *f
         puts_(&l, format == ANVIL_LOG_FORMAT_JSON ? "{\"time\":\"" : stamp);
         if (format == ANVIL_LOG_FORMAT_JSON) {
             puts_(&l, stamp);
-            puts_(&l, "\",\"level\":\"error\",\"msg\":\"a log line too long to write\"}");
+            puts_(&l, "\",\"level\":\"error\",\"msg\":\"a log line too long to write (or out of memory)\"}");
         } else {
-            puts_(&l, " error a log line too long to write");
+            puts_(&l, " error a log line too long to write (or out of memory)");
         }
     }
     put(&l, "\n", 1);

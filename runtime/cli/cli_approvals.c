@@ -37,13 +37,8 @@ static int list(int argc, char **argv)
     anvil_list_approvals_request req = { .has_filter = true };
     req.filter.run_id = (char *)run;
     req.filter.workflow = (char *)workflow;
-    if (limit) {
-        long long v = anvil_cli_int_arg(&ctx, "--limit", limit);
-        if (v < 0)
-            return ANVIL_EXIT_USAGE;
-        req.filter.has_limit = true;
-        req.filter.limit = v;
-    }
+    if (!anvil_cli_count_arg(&ctx, "--limit", limit, &req.filter.has_limit, &req.filter.limit))
+        return ANVIL_EXIT_USAGE;
     if ((rc = anvil_cli_connect(&ctx)) >= 0)
         return rc;
     anvil_list_approvals_response res = { 0 };
@@ -98,13 +93,8 @@ static int decide(int argc, char **argv, bool approved)
     req.decision.has_approved = true;
     req.decision.approved = approved;
     req.decision.note = (char *)note;
-    if (iteration) {
-        long long v = anvil_cli_int_arg(&ctx, "--iteration", iteration);
-        if (v < 0)
-            return ANVIL_EXIT_USAGE;
-        req.has_iteration = true;
-        req.iteration = v;
-    }
+    if (!anvil_cli_count_arg(&ctx, "--iteration", iteration, &req.has_iteration, &req.iteration))
+        return ANVIL_EXIT_USAGE;
     if ((rc = anvil_cli_connect(&ctx)) >= 0)
         return rc;
     anvil_submit_approval_response res = { 0 };

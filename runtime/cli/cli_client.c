@@ -182,16 +182,21 @@ cJSON *anvil_cli_json_arg(const anvil_cli_ctx *ctx, const char *flag, const char
     return v;
 }
 
-long long anvil_cli_int_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text)
+bool anvil_cli_count_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text, bool *has,
+                         int64_t *out)
 {
+    if (!text)
+        return true;
     char *end = NULL;
     errno = 0;
     long long v = strtoll(text, &end, 10);
     if (!*text || *end || errno || v < 0) {
         anvil_cli_usage_error(ctx, "%s must be a non-negative integer, got: %s", flag, text);
-        return -1;
+        return false;
     }
-    return v;
+    *has = true;
+    *out = v;
+    return true;
 }
 
 int anvil_cli_dispatch(const char *group, int argc, char **argv, const char *usage,

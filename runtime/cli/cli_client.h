@@ -99,7 +99,9 @@ int anvil_cli_dispatch(const char *group, int argc, char **argv, const char *usa
  * after a usage error was printed. */
 cJSON *anvil_cli_json_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text, bool object_only);
 
-/* A non-negative integer flag value; -1 after a usage error was printed. */
-long long anvil_cli_int_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text);
+/* A non-negative integer flag given as text (NULL: not given, nothing
+ * set) into *has and *out; false after a usage error was printed. */
+bool anvil_cli_count_arg(const anvil_cli_ctx *ctx, const char *flag, const char *text, bool *has,
+                         int64_t *out);
 
 #endif

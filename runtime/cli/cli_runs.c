@@ -48,20 +48,10 @@ static int runs_list(int argc, char **argv)
     anvil_list_runs_request req = { .has_filter = true };
     req.filter.status = (char *)status;
     req.filter.workflow = (char *)workflow;
-    if (limit) {
-        long long v = anvil_cli_int_arg(&ctx, "--limit", limit);
-        if (v < 0)
-            return ANVIL_EXIT_USAGE;
-        req.filter.has_limit = true;
-        req.filter.limit = v;
-    }
-    if (offset) {
-        long long v = anvil_cli_int_arg(&ctx, "--offset", offset);
-        if (v < 0)
-            return ANVIL_EXIT_USAGE;
-        req.filter.has_offset = true;
-        req.filter.offset = v;
-    }
+    if (!anvil_cli_count_arg(&ctx, "--limit", limit, &req.filter.has_limit, &req.filter.limit))
+        return ANVIL_EXIT_USAGE;
+    if (!anvil_cli_count_arg(&ctx, "--offset", offset, &req.filter.has_offset, &req.filter.offset))
+        return ANVIL_EXIT_USAGE;
     if ((rc = anvil_cli_connect(&ctx)) >= 0)
         return rc;
     anvil_list_runs_response res = { 0 };

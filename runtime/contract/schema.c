@@ -488,9 +488,9 @@ static int decode_value(const anvil_schema *s, const cJSON *j, void *dst,
     return fail(err, p, "unsupported schema kind");
 }
 
-int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
-                        void *dst, const char *root_path,
-                        anvil_schema_error *err)
+/* The walk decode and check share: dst NULL only checks. */
+static int walk_root(const anvil_schema *schema, const cJSON *json, void *dst,
+                     const char *root_path, anvil_schema_error *err)
 {
     path_buf p = { .len = 0, .truncated = false };
     int n = snprintf(p.text, sizeof p.text, "%s", root_path ? root_path : "$");
@@ -503,7 +503,14 @@ int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
         return fail(err, &p, "required value is missing");
     if (cJSON_IsNull(json) && schema->nullable && schema->kind != ANVIL_KIND_JSON)
         return 0;
-    if (decode_value(schema, json, dst, &p, err) != 0) {
+    return decode_value(schema, json, dst, &p, err);
+}
+
+int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
+                        void *dst, const char *root_path,
+                        anvil_schema_error *err)
+{
+    if (walk_root(schema, json, dst, root_path, err) != 0) {
         anvil_schema_free(schema, dst);
         return -1;
     }
@@ -513,18 +520,7 @@ int anvil_schema_decode(const anvil_schema *schema, const cJSON *json,
 int anvil_schema_check(const anvil_schema *schema, const cJSON *json, const char *root_path,
                        anvil_schema_error *err)
 {
-    path_buf p = { .len = 0, .truncated = false };
-    int n = snprintf(p.text, sizeof p.text, "%s", root_path ? root_path : "$");
-    p.len = (n < 0) ? 0 : ((size_t)n < sizeof p.text ? (size_t)n : sizeof p.text - 1);
-    if (err) {
-        err->path[0] = '\0';
-        err->message[0] = '\0';
-    }
-    if (!json)
-        return fail(err, &p, "required value is missing");
-    if (cJSON_IsNull(json) && schema->nullable && schema->kind != ANVIL_KIND_JSON)
-        return 0;
-    return decode_value(schema, json, NULL, &p, err);
+    return walk_root(schema, json, NULL, root_path, err);
 }
 
 static cJSON *encode_value(const anvil_schema *s, const void *v, path_buf *p,

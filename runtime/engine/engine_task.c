@@ -24,6 +24,7 @@
 #include "json_print.h"
 #include "log.h"
 #include "store_runs.h"
+#include "utf8.h"
 #include "workspace.h"
 
 #define DEFAULT_MAX_OUTPUT (1024 * 1024)
@@ -35,44 +36,6 @@ typedef struct attempt_ctx {
     anvil_task_ended_fn ended;
 } attempt_ctx;
 
-/* Replace invalid UTF-8 with U+FFFD so task output is always valid JSON
- * text. Returns a malloc'd string. */
-static char *utf8_clean(const char *s, size_t len)
-{
-    char *out = malloc(len * 3 + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = p[i];
-        size_t need;
-        if (c >= 0x01 && c < 0x80)
-            need = 0;
-        else if (c >= 0xC2 && c <= 0xDF)
-            need = 1;
-        else if (c >= 0xE0 && c <= 0xEF)
-            need = 2;
-        else if (c >= 0xF0 && c <= 0xF4)
-            need = 3;
-        else
-            need = SIZE_MAX;   /* NUL, stray continuation, overlong lead, > U+10FFFF */
-        bool ok = need != SIZE_MAX && i + need < len;
-        for (size_t k = 1; ok && k <= need; k++)
-            ok = (p[i + k] & 0xC0) == 0x80;
-        if (ok) {
-            memcpy(out + o, p + i, need + 1);
-            o += need + 1;
-            i += need + 1;
-        } else {
-            memcpy(out + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
 
 /* Inside a change: the attempt's start, i.e. the node running, its
  * attempt row and node.started. `node_row`: write the node's row too
@@ -272,7 +235,7 @@ static void on_output(void *ctx, anvil_proc_stream stream, const char *data, siz
 {
     attempt_ctx *a = ctx;
     run_rt *r = a->r;
-    char *text = utf8_clean(data, len);
+    char *text = anvil_utf8_clean(data, len);
     if (!text || anvil_run_begin(r) != 0) {
         free(text);
         return;
@@ -356,8 +319,8 @@ static void on_exit_cb(void *ctx, const anvil_proc_result *res)
     if (r->broken && r->running_tasks == 0)
         anvil_engine_repair_soon(r->eng);
 
-    char *out = utf8_clean(res->out ? res->out : "", res->out_len);
-    char *err = utf8_clean(res->err ? res->err : "", res->err_len);
+    char *out = anvil_utf8_clean(res->out ? res->out : "", res->out_len);
+    char *err = anvil_utf8_clean(res->err ? res->err : "", res->err_len);
     char commit_buf[ANVIL_COMMIT_HEX];
     if (res->killed && n->interrupting) {
         assert(attempt == n->attempts);

@@ -102,6 +102,7 @@ static void on_open(void *ctx, uint64_t conn_id, const anvil_http_request *req)
     ws_conn *c = calloc(1, sizeof *c);
     if (c) {
         c->id = conn_id;
+        snprintf(c->log_id, sizeof c->log_id, "ws-%llu", (unsigned long long)conn_id);
         c->w = w;
         c->held_tail = &c->held;
     }

@@ -103,6 +103,7 @@ struct ws_stream {
 
 struct ws_conn {
     uint64_t id;
+    char log_id[32];              /* "ws-<id>", what its log lines carry */
     anvil_ws_gateway *w;
     bool authenticated;
     bool closing;                 /* we sent a close; ignore further input */

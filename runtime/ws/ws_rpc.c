@@ -116,9 +116,7 @@ static void handle_rpc(ws_conn *c, const anvil_request_frame *f)
         .replies = &ws_replies, .reply_conn = c,
     };
     int status = 0;
-    char conn_id[32];
-    snprintf(conn_id, sizeof conn_id, "ws-%llu", (unsigned long long)c->id);
-    anvil_log_ctx prev = anvil_log_ctx_push(&(anvil_log_ctx){ .conn_id = conn_id });
+    anvil_log_ctx prev = anvil_log_ctx_push(&(anvil_log_ctx){ .conn_id = c->log_id });
     char *text = anvil_rpc_handle(w->svc, &c->principal, &in, &status);
     anvil_log_ctx_restore(prev);
     if (text)
