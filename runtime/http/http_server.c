@@ -307,14 +307,15 @@ static void write_response(conn *c, anvil_http_response *res)
                         "Content-Type: %s\r\n"
                         "Content-Length: %zu\r\n"
                         "X-Smithers-API-Version: v1\r\n"
-                        "Cache-Control: no-store\r\n"
+                        "Cache-Control: %s\r\n"
                         "X-Content-Type-Options: nosniff\r\n"
-                        "%s",
+                        "%s%s",
                         res->status, reason_phrase(res->status), http_date(s),
                         res->content_type ? res->content_type : "application/json",
-                        body_len,
+                        body_len, res->cache_control ? res->cache_control : "no-store",
                         close_after ? "Connection: close\r\n"
-                        : c->head.version_minor == 0 ? "Connection: keep-alive\r\n" : "");
+                        : c->head.version_minor == 0 ? "Connection: keep-alive\r\n" : "",
+                        res->static_headers ? res->static_headers : "");
     for (size_t i = 0; i < res->n_headers; i++)
         evbuffer_add_printf(out, "%s: %s\r\n", res->headers[i].name, res->headers[i].value);
     evbuffer_add(out, "\r\n", 2);

@@ -45,6 +45,11 @@ typedef struct anvil_http_response {
     struct evbuffer *body;     /* append here; owned by the server */
     struct { char name[48]; char value[208]; } headers[ANVIL_HTTP_MAX_EXTRA_HEADERS];
     size_t n_headers;
+    /* Static strings, never freed: Cache-Control (NULL: "no-store", right
+     * for every API answer), and further header lines ("Name: value\r\n"
+     * each) too long for `headers`, such as a page's security policy. */
+    const char *cache_control;
+    const char *static_headers;
     bool close;                /* close the connection after this response */
     /* Set by the server; only anvil_http_defer uses them. */
     struct anvil_http_conn *conn;

@@ -19,6 +19,7 @@
 #include "engine.h"
 #include "http_routes.h"
 #include "log.h"
+#include "console.h"
 #include "metrics_render.h"
 #include "rpc.h"
 #include "scope.h"
@@ -378,7 +379,12 @@ void anvil_routes_handle(void *ctx, const anvil_http_request *req, anvil_http_re
         return webhook(rt, req, name, res);
     }
     anvil_error e = { 0 };
-    switch (anvil_ui_route(rt->svc->config, req, res, &e)) {
+    /* The console before the UI mounts: a gateway `ui` at "/" holds every
+     * path, the console's too. */
+    anvil_ui_outcome o = anvil_console_route(rt->svc->config, req, res, &e);
+    if (o == ANVIL_UI_NOT_MINE)
+        o = anvil_ui_route(rt->svc->config, req, res, &e);
+    switch (o) {
     case ANVIL_UI_ANSWERED:
         return;
     case ANVIL_UI_REFUSED:

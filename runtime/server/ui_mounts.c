@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "html_escape.h"
 #include "json_print.h"
 
 #define ASSET_DIR "__smithers_ui"
@@ -156,20 +157,6 @@ static anvil_ui_outcome serve_asset(const mount *m, const char *rel, anvil_http_
     return ANVIL_UI_ANSWERED;
 }
 
-/* Appends s with & < > " escaped. */
-static void add_escaped_html(struct evbuffer *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&': evbuffer_add(b, "&amp;", 5); break;
-        case '<': evbuffer_add(b, "&lt;", 4); break;
-        case '>': evbuffer_add(b, "&gt;", 4); break;
-        case '"': evbuffer_add(b, "&quot;", 6); break;
-        default: evbuffer_add(b, s, 1);
-        }
-    }
-}
-
 static anvil_ui_outcome serve_shell(const mount *m, anvil_http_response *res, anvil_error *err)
 {
     char base[600], mount_path[520];
@@ -207,7 +194,7 @@ static anvil_ui_outcome serve_shell(const mount *m, anvil_http_response *res, an
     evbuffer_add_printf(b, "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
                            "<title>");
-    add_escaped_html(b, title);
+    anvil_html_escape_add(b, title);
     evbuffer_add_printf(b, "</title>\n</head>\n<body>\n<div id=\"root\"></div>\n"
                            "<script>globalThis.__SMITHERS_GATEWAY_UI__=");
     /* `<` as \u003c: a prop holding "</script>" cannot end the element. */
@@ -221,7 +208,7 @@ static anvil_ui_outcome serve_shell(const mount *m, anvil_http_response *res, an
     evbuffer_add_printf(b, ";</script>\n<script type=\"module\" src=\"");
     char src[700];
     snprintf(src, sizeof src, "%sclient.js", base);
-    add_escaped_html(b, src);
+    anvil_html_escape_add(b, src);
     evbuffer_add_printf(b, "\"></script>\n</body>\n</html>\n");
     res->status = 200;
     res->content_type = "text/html; charset=utf-8";
