@@ -88,6 +88,15 @@ export function renderRun(ctx, main, runId) {
       return null;
     }
     if (gone) return null;
+    const resume = h("button", { type: "button" }, "Resume");
+    resume.addEventListener("click", async () => {
+      resume.disabled = true;
+      try { await ctx.rpc("resumeRun", { runId }); replace(status, notice("Resume requested.")); } catch (e) {
+        replace(status, notice(`Could not resume: ${errorText(e)}`, "error"));
+      } finally {
+        resume.disabled = false;
+      }
+    });
     const cancel = h("button", { type: "button", class: "danger" }, "Cancel run");
     cancel.addEventListener("click", async () => {
       cancel.disabled = true;
@@ -105,7 +114,7 @@ export function renderRun(ctx, main, runId) {
         h("dt", {}, "By"), h("dd", {}, run.triggeredBy ?? run.ownerId ?? "—"),
         h("dt", {}, "Input"), h("dd", {}, h("code", {}, JSON.stringify(run.input ?? {})))),
       run.error ? notice(`Failed: ${run.error}`, "error") : null,
-      TERMINAL.has(run.status) ? null : h("div", { class: "row" }, cancel));
+      TERMINAL.has(run.status) ? null : h("div", { class: "row actions" }, resume, cancel));
     replace(tree, h("ul", { class: "tree", "aria-label": "Node tree" }, treeItem(snap.root, nodeMap(run))));
     return run;
   };
@@ -160,7 +169,10 @@ export function renderRun(ctx, main, runId) {
       button.disabled = true;
       try {
         const r = await ctx.rpc("rewindRun", { runId, frameNo, confirm: true });
-        replace(status, notice(`Rewound to frame ${r.frameNo ?? frameNo}.`));
+        const warnings = r.effectBoundary?.warnings?.length ?? 0;
+        replace(status, notice(`Rewound to frame ${r.newFrameNo}: ${r.deletedFrames} frames and ${r.deletedAttempts} attempts removed` +
+          (warnings ? `; ${warnings} task${warnings === 1 ? "" : "s"} may have had effects outside the workspace` : "") +
+          ". The run is held there until you resume it."));
         refresh();
       } catch (e) {
         replace(status, notice(`Rewind refused: ${errorText(e)}`, "error"));
