@@ -23,7 +23,9 @@ pkgs=(
     python3 python3-jinja2 python3-yaml python3-websockets python3-jsonschema python3-prometheus-client
     curl wrk sqlite3 procps
     chromium fonts-dejavu-core          # the browser tests (tests/browser/): Debian's chromium, never a
-                                        # download; with --no-install-recommends it brings no font of its own
+                                        # download. --no-install-recommends skips its fonts-liberation; the
+                                        # font is named so screenshots do not hang on which alternative of
+                                        # fontconfig-config's font dependency apt picks
 )
 
 # Node.js: keep whatever node+npm is already installed (e.g. NodeSource's node,
