@@ -3,8 +3,9 @@
 # Idempotent and quick when everything is present: checks with dpkg-query first,
 # runs `apt-get update` (once) only when a package is missing, installs the
 # missing ones in one apt-get call, then installs the project-local npm trees
-# (the OpenAPI linter in tools/lint/, the upstream client and Bun in
-# tests/client/) with `npm ci`, each only when it is missing or stale.
+# (the OpenAPI linter in tools/lint/, the upstream client, Bun and Node 22 in
+# tests/client/, playwright-core in tests/browser/) with `npm ci`, each only
+# when it is missing or stale.
 # Works as root on a minimal Debian 12 root (debootstrap --variant=minbase).
 set -euo pipefail
 
@@ -21,6 +22,10 @@ pkgs=(
     libjemalloc-dev                     # the server's allocator (ANVIL_JEMALLOC)
     python3 python3-jinja2 python3-yaml python3-websockets python3-jsonschema python3-prometheus-client
     curl wrk sqlite3 procps
+    chromium fonts-dejavu-core          # the browser tests (tests/browser/): Debian's chromium, never a
+                                        # download. --no-install-recommends skips its fonts-liberation; the
+                                        # font is named so screenshots do not hang on which alternative of
+                                        # fontconfig-config's font dependency apt picks
 )
 
 # Node.js: keep whatever node+npm is already installed (e.g. NodeSource's node,
@@ -67,16 +72,18 @@ command -v npm >/dev/null 2>&1 || die "npm not on PATH after install"
 # checks generated/asyncapi.yaml (tools/lint), and the upstream's
 # published gateway client under Bun (tests/client, the client.upstream test),
 # and openapi-typescript + openapi-fetch (tests/openapi_fetch, the
-# integration.openapi_fetch test).
+# integration.openapi_fetch test), and playwright-core driving Debian's
+# chromium (tests/browser, the browser.* tests).
 #
-# npm_ci_if_stale DIR BIN: `npm ci` in DIR when DIR/node_modules/.bin/BIN is
-# missing or older than DIR's package.json or package-lock.json, then check
-# that `BIN --version` runs.
+# npm_ci_if_stale DIR BIN [NODE]: `npm ci` in DIR when DIR/node_modules/.bin/BIN
+# is missing or older than DIR's package.json or package-lock.json, then check
+# that `BIN --version` runs (under NODE when given: a tool that needs a newer
+# Node than Debian 12's 18).
 # lstat times (stat without -L): npm sets package files' mtimes to a fixed old
 # date, so only the .bin symlink itself tells when the install happened.
 mtime() { stat -c %Y "$1" 2>/dev/null || echo 0; }
 npm_ci_if_stale() {
-    local dir=$1 name=$2
+    local dir=$1 name=$2 node=${3:-}
     local bin=$dir/node_modules/.bin/$name
     [[ -f $dir/package.json && -f $dir/package-lock.json ]] \
         || die "$dir/package.json or $dir/package-lock.json missing"
@@ -91,11 +98,18 @@ npm_ci_if_stale() {
     else
         log "$name: up to date in $dir"
     fi
-    "$bin" --version >/dev/null 2>&1 || die "$bin --version fails (node $(node --version))"
+    if [[ -n $node ]]; then
+        "$node" "$bin" --version >/dev/null 2>&1 || die "$node $bin --version fails"
+    else
+        "$bin" --version >/dev/null 2>&1 || die "$bin --version fails (node $(node --version))"
+    fi
 }
 npm_ci_if_stale tools/lint redocly
 npm_ci_if_stale tests/client bun
 npm_ci_if_stale tests/openapi_fetch openapi-typescript
+# playwright-core 1.65 refuses Node < 20: checked (and run by CTest) under
+# the Node 22 tests/client pins, installed just above.
+npm_ci_if_stale tests/browser playwright-core tests/client/node_modules/.bin/node
 
 # Codegen needs a python3 with jinja2 and yaml.
 py=$(scripts/find-python.sh) || die "no python3 can 'import jinja2, yaml' (see above)"
