@@ -115,6 +115,7 @@ function start() {
   route();
 }
 
-whenUnauthorized((e) => signOut(`Signed out: ${e.message || "the token was refused"}.`));
+// Only a signed-in console signs out; the sign-in form shows its own refusal.
+whenUnauthorized((e) => { if (live) signOut(`Signed out: ${e.message || "the token was refused"}.`); });
 if (session.token) start();
 else showSignIn();

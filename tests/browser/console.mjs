@@ -15,8 +15,8 @@ import assert from 'node:assert/strict';
 import { browserTest, shoot, TOKENS } from './harness.mjs';
 
 const SHA = 'e2e0c0ffee';
-// A schedule that never fires by itself during the test (Feb 30th).
-const workflowConfig = { 'fan-out': 'schedule: "0 0 30 2 *"' };
+// A schedule that does not fire by itself during the test (Feb 29th only).
+const workflowConfig = { 'fan-out': 'schedule: "0 3 29 2 *"' };
 
 await browserTest('console', { workflowConfig }, async (t) => {
   const page = await t.newPage();
@@ -129,7 +129,7 @@ await browserTest('console', { workflowConfig }, async (t) => {
   await t.step('a schedule runs now', async () => {
     await page.locator('nav a[data-route=schedules]').click();
     const row = page.locator('tr[data-cron="gateway:fan-out"]');
-    await row.getByText('0 0 30 2 *').waitFor();
+    await row.getByText('0 3 29 2 *').waitFor();
     await row.getByRole('button', { name: 'Run gateway:fan-out now' }).click();
     const started = main.getByRole('status').filter({ hasText: 'from gateway:fan-out' });
     await started.waitFor();
