@@ -1423,6 +1423,22 @@ const anvil_schema anvil_schema_list_workflows_request = {
     .extra_offset = -1,
 };
 
+static const anvil_field anvil_schema_workflow_summary_input_schema_fields[] = {
+    { "fields", &s_66, offsetof(anvil_workflow_summary_input_schema, fields), -1, true },
+};
+const anvil_schema anvil_schema_workflow_summary_input_schema = {
+    .name = "WorkflowSummary.inputSchema",
+    .kind = ANVIL_KIND_OBJECT,
+    .nullable = false,
+    .size = sizeof(anvil_workflow_summary_input_schema),
+    .min_length = -1,
+    .max_length = -1,
+    .fields = anvil_schema_workflow_summary_input_schema_fields,
+    .n_fields = 1,
+    .additional = false,
+    .extra_offset = -1,
+};
+
 static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "key", &s_0, offsetof(anvil_workflow_summary, key), -1, true },
     { "readableName", &s_0, offsetof(anvil_workflow_summary, readable_name), -1, false },
@@ -1430,6 +1446,7 @@ static const anvil_field anvil_schema_workflow_summary_fields[] = {
     { "hasUi", &s_11, offsetof(anvil_workflow_summary, has_ui), -1, true },
     { "uiPath", &s_44, offsetof(anvil_workflow_summary, ui_path), -1, true },
     { "system", &s_11, offsetof(anvil_workflow_summary, system), -1, true },
+    { "inputSchema", &anvil_schema_workflow_summary_input_schema, offsetof(anvil_workflow_summary, input_schema), (int32_t)offsetof(anvil_workflow_summary, has_input_schema), false },
 };
 const anvil_schema anvil_schema_workflow_summary = {
     .name = "WorkflowSummary",
@@ -1439,7 +1456,7 @@ const anvil_schema anvil_schema_workflow_summary = {
     .min_length = -1,
     .max_length = -1,
     .fields = anvil_schema_workflow_summary_fields,
-    .n_fields = 6,
+    .n_fields = 7,
     .additional = false,
     .extra_offset = -1,
 };
@@ -1523,7 +1540,7 @@ const anvil_schema anvil_schema_list_approvals_response = {
     .item_size = sizeof(anvil_approval_summary),
 };
 
-static const anvil_schema s_95 = {
+static const anvil_schema s_96 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1540,7 +1557,7 @@ static const anvil_schema s_95 = {
 static const anvil_field anvil_schema_frames_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_request, run_id), -1, true },
     { "afterFrameNo", &s_25, offsetof(anvil_frames_list_request, after_frame_no), (int32_t)offsetof(anvil_frames_list_request, has_after_frame_no), false },
-    { "limit", &s_95, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
+    { "limit", &s_96, offsetof(anvil_frames_list_request, limit), (int32_t)offsetof(anvil_frames_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_frames_list_request = {
     .name = "FramesListRequest",
@@ -1572,7 +1589,7 @@ const anvil_schema anvil_schema_frame_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_98 = {
+static const anvil_schema s_99 = {
     .name = "FramesListResponse.frames",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1587,7 +1604,7 @@ static const anvil_schema s_98 = {
 static const anvil_field anvil_schema_frames_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_frames_list_response, run_id), -1, true },
     { "latestFrameNo", &s_25, offsetof(anvil_frames_list_response, latest_frame_no), -1, true },
-    { "frames", &s_98, offsetof(anvil_frames_list_response, frames), -1, true },
+    { "frames", &s_99, offsetof(anvil_frames_list_response, frames), -1, true },
 };
 const anvil_schema anvil_schema_frames_list_response = {
     .name = "FramesListResponse",
@@ -1642,7 +1659,7 @@ static const anvil_field anvil_schema_attempts_list_request_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_request, run_id), -1, true },
     { "nodeId", &s_0, offsetof(anvil_attempts_list_request, node_id), -1, false },
     { "iteration", &s_25, offsetof(anvil_attempts_list_request, iteration), (int32_t)offsetof(anvil_attempts_list_request, has_iteration), false },
-    { "limit", &s_95, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
+    { "limit", &s_96, offsetof(anvil_attempts_list_request, limit), (int32_t)offsetof(anvil_attempts_list_request, has_limit), false },
 };
 const anvil_schema anvil_schema_attempts_list_request = {
     .name = "AttemptsListRequest",
@@ -1657,20 +1674,20 @@ const anvil_schema anvil_schema_attempts_list_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_103_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
-static const anvil_schema s_103 = {
+static const char *const s_104_enum[] = { "running", "succeeded", "failed", "timed_out", "cancelled", "interrupted" };
+static const anvil_schema s_104 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_103_enum,
+    .enum_values = s_104_enum,
     .n_enum = 6,
     .min_length = -1,
     .max_length = -1,
     .extra_offset = -1,
 };
 
-static const anvil_schema s_104 = {
+static const anvil_schema s_105 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = true,
@@ -1686,9 +1703,9 @@ static const anvil_field anvil_schema_attempt_summary_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempt_summary, node_id), -1, true },
     { "iteration", &s_25, offsetof(anvil_attempt_summary, iteration), -1, true },
     { "attempt", &s_27, offsetof(anvil_attempt_summary, attempt), -1, true },
-    { "state", &s_103, offsetof(anvil_attempt_summary, state), -1, true },
+    { "state", &s_104, offsetof(anvil_attempt_summary, state), -1, true },
     { "startedAtMs", &s_25, offsetof(anvil_attempt_summary, started_at_ms), -1, true },
-    { "finishedAtMs", &s_104, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
+    { "finishedAtMs", &s_105, offsetof(anvil_attempt_summary, finished_at_ms), (int32_t)offsetof(anvil_attempt_summary, has_finished_at_ms), true },
     { "exitCode", &s_43, offsetof(anvil_attempt_summary, exit_code), (int32_t)offsetof(anvil_attempt_summary, has_exit_code), true },
     { "error", &s_44, offsetof(anvil_attempt_summary, error), -1, true },
 };
@@ -1705,7 +1722,7 @@ const anvil_schema anvil_schema_attempt_summary = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_106 = {
+static const anvil_schema s_107 = {
     .name = "AttemptsListResponse.attempts",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1719,7 +1736,7 @@ static const anvil_schema s_106 = {
 
 static const anvil_field anvil_schema_attempts_list_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_attempts_list_response, run_id), -1, true },
-    { "attempts", &s_106, offsetof(anvil_attempts_list_response, attempts), -1, true },
+    { "attempts", &s_107, offsetof(anvil_attempts_list_response, attempts), -1, true },
     { "truncated", &s_11, offsetof(anvil_attempts_list_response, truncated), -1, true },
 };
 const anvil_schema anvil_schema_attempts_list_response = {
@@ -1759,9 +1776,9 @@ static const anvil_field anvil_schema_attempts_get_response_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_attempts_get_response, node_id), -1, true },
     { "iteration", &s_25, offsetof(anvil_attempts_get_response, iteration), -1, true },
     { "attempt", &s_27, offsetof(anvil_attempts_get_response, attempt), -1, true },
-    { "state", &s_103, offsetof(anvil_attempts_get_response, state), -1, true },
+    { "state", &s_104, offsetof(anvil_attempts_get_response, state), -1, true },
     { "startedAtMs", &s_25, offsetof(anvil_attempts_get_response, started_at_ms), -1, true },
-    { "finishedAtMs", &s_104, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
+    { "finishedAtMs", &s_105, offsetof(anvil_attempts_get_response, finished_at_ms), (int32_t)offsetof(anvil_attempts_get_response, has_finished_at_ms), true },
     { "exitCode", &s_43, offsetof(anvil_attempts_get_response, exit_code), (int32_t)offsetof(anvil_attempts_get_response, has_exit_code), true },
     { "error", &s_44, offsetof(anvil_attempts_get_response, error), -1, true },
     { "stdout", &s_44, offsetof(anvil_attempts_get_response, stdout_), -1, true },
@@ -1797,7 +1814,7 @@ const anvil_schema anvil_schema_get_dev_tools_snapshot_request = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_111 = {
+static const anvil_schema s_112 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1808,13 +1825,13 @@ static const anvil_schema s_111 = {
     .extra_offset = -1,
 };
 
-static const char *const s_112_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
-static const anvil_schema s_112 = {
+static const char *const s_113_enum[] = { "running", "waiting-approval", "waiting-event", "waiting-timer", "paused", "failed", "cancelled", "succeeded", "unknown" };
+static const anvil_schema s_113 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_112_enum,
+    .enum_values = s_113_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1823,7 +1840,7 @@ static const anvil_schema s_112 = {
 
 static const anvil_field anvil_schema_dev_tools_run_state_fields[] = {
     { "runId", &s_0, offsetof(anvil_dev_tools_run_state, run_id), -1, true },
-    { "state", &s_112, offsetof(anvil_dev_tools_run_state, state), -1, true },
+    { "state", &s_113, offsetof(anvil_dev_tools_run_state, state), -1, true },
     { "computedAt", &s_0, offsetof(anvil_dev_tools_run_state, computed_at), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_run_state = {
@@ -1839,7 +1856,7 @@ const anvil_schema anvil_schema_dev_tools_run_state = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_114 = {
+static const anvil_schema s_115 = {
     .name = "integer",
     .kind = ANVIL_KIND_INTEGER,
     .nullable = false,
@@ -1853,13 +1870,13 @@ static const anvil_schema s_114 = {
     .extra_offset = -1,
 };
 
-static const char *const s_115_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
-static const anvil_schema s_115 = {
+static const char *const s_116_enum[] = { "workflow", "sequence", "parallel", "task", "approval", "wait-for-event", "unknown" };
+static const anvil_schema s_116 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_115_enum,
+    .enum_values = s_116_enum,
     .n_enum = 7,
     .min_length = -1,
     .max_length = -1,
@@ -1888,26 +1905,26 @@ const anvil_schema anvil_schema_dev_tools_node_props = {
     .extra_offset = -1,
 };
 
-static const char *const s_117_enum[] = { "compute", "approval", "static" };
-static const anvil_schema s_117 = {
-    .name = "string",
-    .kind = ANVIL_KIND_STRING,
-    .nullable = false,
-    .size = sizeof(char *),
-    .enum_values = s_117_enum,
-    .n_enum = 3,
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-};
-
-static const char *const s_118_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const char *const s_118_enum[] = { "compute", "approval", "static" };
 static const anvil_schema s_118 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
     .enum_values = s_118_enum,
+    .n_enum = 3,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_119_enum[] = { "pending", "in-progress", "waiting-approval", "waiting-event", "waiting", "finished", "failed", "cancelled", "skipped" };
+static const anvil_schema s_119 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_119_enum,
     .n_enum = 9,
     .min_length = -1,
     .max_length = -1,
@@ -1916,9 +1933,9 @@ static const anvil_schema s_118 = {
 
 static const anvil_field anvil_schema_dev_tools_task_fields[] = {
     { "nodeId", &s_0, offsetof(anvil_dev_tools_task, node_id), -1, true },
-    { "kind", &s_117, offsetof(anvil_dev_tools_task, kind), -1, true },
+    { "kind", &s_118, offsetof(anvil_dev_tools_task, kind), -1, true },
     { "iteration", &s_25, offsetof(anvil_dev_tools_task, iteration), -1, true },
-    { "state", &s_118, offsetof(anvil_dev_tools_task, state), -1, true },
+    { "state", &s_119, offsetof(anvil_dev_tools_task, state), -1, true },
     { "attempt", &s_27, offsetof(anvil_dev_tools_task, attempt), (int32_t)offsetof(anvil_dev_tools_task, has_attempt), false },
     { "maxAttempts", &s_27, offsetof(anvil_dev_tools_task, max_attempts), (int32_t)offsetof(anvil_dev_tools_task, has_max_attempts), false },
 };
@@ -1935,7 +1952,7 @@ const anvil_schema anvil_schema_dev_tools_task = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_120 = {
+static const anvil_schema s_121 = {
     .name = "DevToolsNode.children",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -1948,12 +1965,12 @@ static const anvil_schema s_120 = {
 };
 
 static const anvil_field anvil_schema_dev_tools_node_fields[] = {
-    { "id", &s_114, offsetof(anvil_dev_tools_node, id), -1, true },
-    { "type", &s_115, offsetof(anvil_dev_tools_node, type), -1, true },
+    { "id", &s_115, offsetof(anvil_dev_tools_node, id), -1, true },
+    { "type", &s_116, offsetof(anvil_dev_tools_node, type), -1, true },
     { "name", &s_0, offsetof(anvil_dev_tools_node, name), -1, true },
     { "props", &anvil_schema_dev_tools_node_props, offsetof(anvil_dev_tools_node, props), -1, true },
     { "task", &anvil_schema_dev_tools_task, offsetof(anvil_dev_tools_node, task), (int32_t)offsetof(anvil_dev_tools_node, has_task), false },
-    { "children", &s_120, offsetof(anvil_dev_tools_node, children), -1, true },
+    { "children", &s_121, offsetof(anvil_dev_tools_node, children), -1, true },
     { "depth", &s_25, offsetof(anvil_dev_tools_node, depth), -1, true },
 };
 const anvil_schema anvil_schema_dev_tools_node = {
@@ -1970,7 +1987,7 @@ const anvil_schema anvil_schema_dev_tools_node = {
 };
 
 static const anvil_field anvil_schema_get_dev_tools_snapshot_response_fields[] = {
-    { "version", &s_111, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
+    { "version", &s_112, offsetof(anvil_get_dev_tools_snapshot_response, version), -1, true },
     { "runId", &s_0, offsetof(anvil_get_dev_tools_snapshot_response, run_id), -1, true },
     { "frameNo", &s_27, offsetof(anvil_get_dev_tools_snapshot_response, frame_no), -1, true },
     { "seq", &s_27, offsetof(anvil_get_dev_tools_snapshot_response, seq), -1, true },
@@ -2082,13 +2099,13 @@ const anvil_schema anvil_schema_pause_run_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_128_enum[] = { "pausing" };
-static const anvil_schema s_128 = {
+static const char *const s_129_enum[] = { "pausing" };
+static const anvil_schema s_129 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_128_enum,
+    .enum_values = s_129_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2097,7 +2114,7 @@ static const anvil_schema s_128 = {
 
 static const anvil_field anvil_schema_pause_run_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_pause_run_response, run_id), -1, true },
-    { "status", &s_128, offsetof(anvil_pause_run_response, status), -1, true },
+    { "status", &s_129, offsetof(anvil_pause_run_response, status), -1, true },
 };
 const anvil_schema anvil_schema_pause_run_response = {
     .name = "PauseRunResponse",
@@ -2175,13 +2192,13 @@ const anvil_schema anvil_schema_get_run_diff_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_134_enum[] = { "add", "modify", "delete" };
-static const anvil_schema s_134 = {
+static const char *const s_135_enum[] = { "add", "modify", "delete" };
+static const anvil_schema s_135 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_134_enum,
+    .enum_values = s_135_enum,
     .n_enum = 3,
     .min_length = -1,
     .max_length = -1,
@@ -2190,7 +2207,7 @@ static const anvil_schema s_134 = {
 
 static const anvil_field anvil_schema_diff_patch_fields[] = {
     { "path", &s_0, offsetof(anvil_diff_patch, path), -1, true },
-    { "operation", &s_134, offsetof(anvil_diff_patch, operation), -1, true },
+    { "operation", &s_135, offsetof(anvil_diff_patch, operation), -1, true },
     { "diff", &s_0, offsetof(anvil_diff_patch, diff), -1, true },
 };
 const anvil_schema anvil_schema_diff_patch = {
@@ -2206,7 +2223,7 @@ const anvil_schema anvil_schema_diff_patch = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_136 = {
+static const anvil_schema s_137 = {
     .name = "GetRunDiffResponse.patches",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -2218,13 +2235,13 @@ static const anvil_schema s_136 = {
     .item_size = sizeof(anvil_diff_patch),
 };
 
-static const char *const s_137_enum[] = { "oversized" };
-static const anvil_schema s_137 = {
+static const char *const s_138_enum[] = { "oversized" };
+static const anvil_schema s_138 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_137_enum,
+    .enum_values = s_138_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2234,8 +2251,8 @@ static const anvil_schema s_137 = {
 static const anvil_field anvil_schema_get_run_diff_response_fields[] = {
     { "seq", &s_25, offsetof(anvil_get_run_diff_response, seq), (int32_t)offsetof(anvil_get_run_diff_response, has_seq), false },
     { "baseRef", &s_0, offsetof(anvil_get_run_diff_response, base_ref), -1, true },
-    { "patches", &s_136, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
-    { "status", &s_137, offsetof(anvil_get_run_diff_response, status), -1, false },
+    { "patches", &s_137, offsetof(anvil_get_run_diff_response, patches), (int32_t)offsetof(anvil_get_run_diff_response, has_patches), false },
+    { "status", &s_138, offsetof(anvil_get_run_diff_response, status), -1, false },
     { "terminalRef", &s_0, offsetof(anvil_get_run_diff_response, terminal_ref), -1, false },
     { "sizeBytes", &s_25, offsetof(anvil_get_run_diff_response, size_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_size_bytes), false },
     { "maxBytes", &s_27, offsetof(anvil_get_run_diff_response, max_bytes), (int32_t)offsetof(anvil_get_run_diff_response, has_max_bytes), false },
@@ -2271,26 +2288,26 @@ const anvil_schema anvil_schema_what_happened_request = {
     .extra_offset = -1,
 };
 
-static const char *const s_140_enum[] = { "run", "node" };
-static const anvil_schema s_140 = {
-    .name = "string",
-    .kind = ANVIL_KIND_STRING,
-    .nullable = false,
-    .size = sizeof(char *),
-    .enum_values = s_140_enum,
-    .n_enum = 2,
-    .min_length = -1,
-    .max_length = -1,
-    .extra_offset = -1,
-};
-
-static const char *const s_141_enum[] = { "facts" };
+static const char *const s_141_enum[] = { "run", "node" };
 static const anvil_schema s_141 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
     .enum_values = s_141_enum,
+    .n_enum = 2,
+    .min_length = -1,
+    .max_length = -1,
+    .extra_offset = -1,
+};
+
+static const char *const s_142_enum[] = { "facts" };
+static const anvil_schema s_142 = {
+    .name = "string",
+    .kind = ANVIL_KIND_STRING,
+    .nullable = false,
+    .size = sizeof(char *),
+    .enum_values = s_142_enum,
     .n_enum = 1,
     .min_length = -1,
     .max_length = -1,
@@ -2301,10 +2318,10 @@ static const anvil_field anvil_schema_what_happened_response_fields[] = {
     { "runId", &s_0, offsetof(anvil_what_happened_response, run_id), -1, true },
     { "nodeId", &s_44, offsetof(anvil_what_happened_response, node_id), -1, true },
     { "iteration", &s_43, offsetof(anvil_what_happened_response, iteration), (int32_t)offsetof(anvil_what_happened_response, has_iteration), true },
-    { "scope", &s_140, offsetof(anvil_what_happened_response, scope), -1, true },
+    { "scope", &s_141, offsetof(anvil_what_happened_response, scope), -1, true },
     { "summary", &s_0, offsetof(anvil_what_happened_response, summary), -1, true },
     { "agentId", &s_35, offsetof(anvil_what_happened_response, agent_id), -1, true },
-    { "source", &s_141, offsetof(anvil_what_happened_response, source), -1, true },
+    { "source", &s_142, offsetof(anvil_what_happened_response, source), -1, true },
     { "cached", &s_11, offsetof(anvil_what_happened_response, cached), -1, true },
     { "generatedAtMs", &s_25, offsetof(anvil_what_happened_response, generated_at_ms), -1, true },
 };
@@ -2321,7 +2338,7 @@ const anvil_schema anvil_schema_what_happened_response = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_143 = {
+static const anvil_schema s_144 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2332,7 +2349,7 @@ static const anvil_schema s_143 = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_144 = {
+static const anvil_schema s_145 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2343,8 +2360,8 @@ static const anvil_schema s_144 = {
 };
 
 static const anvil_field anvil_schema_rpc_request_frame_fields[] = {
-    { "type", &s_143, offsetof(anvil_rpc_request_frame, type), -1, false },
-    { "id", &s_144, offsetof(anvil_rpc_request_frame, id), -1, false },
+    { "type", &s_144, offsetof(anvil_rpc_request_frame, type), -1, false },
+    { "id", &s_145, offsetof(anvil_rpc_request_frame, id), -1, false },
     { "method", &s_0, offsetof(anvil_rpc_request_frame, method), -1, true },
     { "params", &s_1, offsetof(anvil_rpc_request_frame, params), -1, false },
 };
@@ -2362,8 +2379,8 @@ const anvil_schema anvil_schema_rpc_request_frame = {
 };
 
 static const anvil_field anvil_schema_ws_request_frame_fields[] = {
-    { "type", &s_143, offsetof(anvil_ws_request_frame, type), -1, false },
-    { "id", &s_144, offsetof(anvil_ws_request_frame, id), -1, true },
+    { "type", &s_144, offsetof(anvil_ws_request_frame, type), -1, false },
+    { "id", &s_145, offsetof(anvil_ws_request_frame, id), -1, true },
     { "method", &s_0, offsetof(anvil_ws_request_frame, method), -1, true },
     { "params", &s_1, offsetof(anvil_ws_request_frame, params), -1, false },
 };
@@ -2380,7 +2397,7 @@ const anvil_schema anvil_schema_ws_request_frame = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_147 = {
+static const anvil_schema s_148 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2391,13 +2408,13 @@ static const anvil_schema s_147 = {
     .extra_offset = -1,
 };
 
-static const char *const s_148_enum[] = { "InvalidRequest", "InvalidInput", "Unauthorized", "Forbidden", "RunNotFound", "NodeNotFound", "IterationNotFound", "NodeHasNoOutput", "FrameOutOfRange", "SeqOutOfRange", "Busy", "RateLimited", "PayloadTooLarge", "BackpressureDisconnect", "UnsupportedSandbox", "VcsError", "RewindFailed", "Internal", "AlreadyDecided", "MethodNotFound", "NotFound", "ProtocolUnsupported", "StorageUnavailable" };
-static const anvil_schema s_148 = {
+static const char *const s_149_enum[] = { "InvalidRequest", "InvalidInput", "Unauthorized", "Forbidden", "RunNotFound", "NodeNotFound", "IterationNotFound", "NodeHasNoOutput", "FrameOutOfRange", "SeqOutOfRange", "Busy", "RateLimited", "PayloadTooLarge", "BackpressureDisconnect", "UnsupportedSandbox", "VcsError", "RewindFailed", "Internal", "AlreadyDecided", "MethodNotFound", "NotFound", "ProtocolUnsupported", "StorageUnavailable" };
+static const anvil_schema s_149 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_148_enum,
+    .enum_values = s_149_enum,
     .n_enum = 23,
     .min_length = -1,
     .max_length = -1,
@@ -2406,7 +2423,7 @@ static const anvil_schema s_148 = {
 
 static const anvil_field anvil_schema_error_body_fields[] = {
     { "version", &s_85, offsetof(anvil_error_body, version), -1, true },
-    { "code", &s_148, offsetof(anvil_error_body, code), -1, true },
+    { "code", &s_149, offsetof(anvil_error_body, code), -1, true },
     { "legacyCode", &s_0, offsetof(anvil_error_body, legacy_code), -1, false },
     { "message", &s_0, offsetof(anvil_error_body, message), -1, true },
     { "path", &s_0, offsetof(anvil_error_body, path), -1, false },
@@ -2430,7 +2447,7 @@ const anvil_schema anvil_schema_error_body = {
 };
 
 static const anvil_field anvil_schema_response_frame_fields[] = {
-    { "type", &s_147, offsetof(anvil_response_frame, type), -1, true },
+    { "type", &s_148, offsetof(anvil_response_frame, type), -1, true },
     { "id", &s_0, offsetof(anvil_response_frame, id), -1, true },
     { "ok", &s_11, offsetof(anvil_response_frame, ok), -1, true },
     { "apiVersion", &s_85, offsetof(anvil_response_frame, api_version), -1, true },
@@ -2450,7 +2467,7 @@ const anvil_schema anvil_schema_response_frame = {
     .extra_offset = (int32_t)offsetof(anvil_response_frame, _extra),
 };
 
-static const anvil_schema s_151 = {
+static const anvil_schema s_152 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2462,7 +2479,7 @@ static const anvil_schema s_151 = {
 };
 
 static const anvil_field anvil_schema_event_frame_fields[] = {
-    { "type", &s_151, offsetof(anvil_event_frame, type), -1, true },
+    { "type", &s_152, offsetof(anvil_event_frame, type), -1, true },
     { "event", &s_0, offsetof(anvil_event_frame, event), -1, true },
     { "payload", &s_1, offsetof(anvil_event_frame, payload), -1, true },
     { "seq", &s_27, offsetof(anvil_event_frame, seq), -1, true },
@@ -2482,7 +2499,7 @@ const anvil_schema anvil_schema_event_frame = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_153 = {
+static const anvil_schema s_154 = {
     .name = "json",
     .kind = ANVIL_KIND_JSON,
     .nullable = true,
@@ -2509,7 +2526,7 @@ const anvil_schema anvil_schema_connect_params_auth = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_155 = {
+static const anvil_schema s_156 = {
     .name = "ConnectParams.subscribe",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = true,
@@ -2524,9 +2541,9 @@ static const anvil_schema s_155 = {
 static const anvil_field anvil_schema_connect_params_fields[] = {
     { "minProtocol", &s_25, offsetof(anvil_connect_params, min_protocol), -1, true },
     { "maxProtocol", &s_25, offsetof(anvil_connect_params, max_protocol), -1, true },
-    { "client", &s_153, offsetof(anvil_connect_params, client), -1, false },
+    { "client", &s_154, offsetof(anvil_connect_params, client), -1, false },
     { "auth", &anvil_schema_connect_params_auth, offsetof(anvil_connect_params, auth), (int32_t)offsetof(anvil_connect_params, has_auth), false },
-    { "subscribe", &s_155, offsetof(anvil_connect_params, subscribe), (int32_t)offsetof(anvil_connect_params, has_subscribe), false },
+    { "subscribe", &s_156, offsetof(anvil_connect_params, subscribe), (int32_t)offsetof(anvil_connect_params, has_subscribe), false },
 };
 const anvil_schema anvil_schema_connect_params = {
     .name = "ConnectParams",
@@ -2577,7 +2594,7 @@ const anvil_schema anvil_schema_hello_auth = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_159 = {
+static const anvil_schema s_160 = {
     .name = "Hello.snapshot.runs",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -2589,7 +2606,7 @@ static const anvil_schema s_159 = {
     .item_size = sizeof(anvil_run_summary),
 };
 
-static const anvil_schema s_160 = {
+static const anvil_schema s_161 = {
     .name = "Hello.snapshot.approvals",
     .kind = ANVIL_KIND_ARRAY,
     .nullable = false,
@@ -2602,8 +2619,8 @@ static const anvil_schema s_160 = {
 };
 
 static const anvil_field anvil_schema_hello_snapshot_fields[] = {
-    { "runs", &s_159, offsetof(anvil_hello_snapshot, runs), -1, true },
-    { "approvals", &s_160, offsetof(anvil_hello_snapshot, approvals), -1, true },
+    { "runs", &s_160, offsetof(anvil_hello_snapshot, runs), -1, true },
+    { "approvals", &s_161, offsetof(anvil_hello_snapshot, approvals), -1, true },
     { "stateVersion", &s_25, offsetof(anvil_hello_snapshot, state_version), -1, true },
 };
 const anvil_schema anvil_schema_hello_snapshot = {
@@ -2786,13 +2803,13 @@ const anvil_schema anvil_schema_node_event = {
     .extra_offset = -1,
 };
 
-static const char *const s_171_enum[] = { "stdout", "stderr" };
-static const anvil_schema s_171 = {
+static const char *const s_172_enum[] = { "stdout", "stderr" };
+static const anvil_schema s_172 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
     .size = sizeof(char *),
-    .enum_values = s_171_enum,
+    .enum_values = s_172_enum,
     .n_enum = 2,
     .min_length = -1,
     .max_length = -1,
@@ -2805,7 +2822,7 @@ static const anvil_field anvil_schema_task_output_event_fields[] = {
     { "iteration", &s_25, offsetof(anvil_task_output_event, iteration), (int32_t)offsetof(anvil_task_output_event, has_iteration), false },
     { "kind", &s_0, offsetof(anvil_task_output_event, kind), -1, false },
     { "attempt", &s_25, offsetof(anvil_task_output_event, attempt), -1, true },
-    { "stream", &s_171, offsetof(anvil_task_output_event, stream), -1, true },
+    { "stream", &s_172, offsetof(anvil_task_output_event, stream), -1, true },
     { "data", &s_0, offsetof(anvil_task_output_event, data), -1, true },
 };
 const anvil_schema anvil_schema_task_output_event = {
@@ -2906,7 +2923,7 @@ const anvil_schema anvil_schema_cron_triggered_event = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_177 = {
+static const anvil_schema s_178 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2920,7 +2937,7 @@ static const anvil_schema s_177 = {
 static const anvil_field anvil_schema_run_event_fields[] = {
     { "streamId", &s_0, offsetof(anvil_run_event, stream_id), -1, true },
     { "apiVersion", &s_85, offsetof(anvil_run_event, api_version), -1, true },
-    { "type", &s_177, offsetof(anvil_run_event, type), -1, true },
+    { "type", &s_178, offsetof(anvil_run_event, type), -1, true },
     { "runId", &s_0, offsetof(anvil_run_event, run_id), -1, true },
     { "event", &s_0, offsetof(anvil_run_event, event), -1, true },
     { "payload", &s_1, offsetof(anvil_run_event, payload), -1, true },
@@ -2940,7 +2957,7 @@ const anvil_schema anvil_schema_run_event = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_179 = {
+static const anvil_schema s_180 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2953,7 +2970,7 @@ static const anvil_schema s_179 = {
 
 static const anvil_field anvil_schema_gap_resync_fields[] = {
     { "apiVersion", &s_85, offsetof(anvil_gap_resync, api_version), -1, true },
-    { "type", &s_179, offsetof(anvil_gap_resync, type), -1, true },
+    { "type", &s_180, offsetof(anvil_gap_resync, type), -1, true },
     { "streamId", &s_0, offsetof(anvil_gap_resync, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_gap_resync, run_id), -1, true },
     { "fromSeq", &s_27, offsetof(anvil_gap_resync, from_seq), -1, true },
@@ -2973,7 +2990,7 @@ const anvil_schema anvil_schema_gap_resync = {
     .extra_offset = -1,
 };
 
-static const anvil_schema s_181 = {
+static const anvil_schema s_182 = {
     .name = "string",
     .kind = ANVIL_KIND_STRING,
     .nullable = false,
@@ -2986,7 +3003,7 @@ static const anvil_schema s_181 = {
 
 static const anvil_field anvil_schema_heartbeat_fields[] = {
     { "apiVersion", &s_85, offsetof(anvil_heartbeat, api_version), -1, true },
-    { "type", &s_181, offsetof(anvil_heartbeat, type), -1, true },
+    { "type", &s_182, offsetof(anvil_heartbeat, type), -1, true },
     { "streamId", &s_0, offsetof(anvil_heartbeat, stream_id), -1, true },
     { "runId", &s_0, offsetof(anvil_heartbeat, run_id), -1, true },
     { "ts", &s_25, offsetof(anvil_heartbeat, ts), -1, true },

@@ -542,6 +542,12 @@ typedef struct anvil_list_workflows_request {
 } anvil_list_workflows_request;
 extern const anvil_schema anvil_schema_list_workflows_request;
 
+/* WorkflowSummary.inputSchema: The launch input the workflow declares (its file's `inputSchema`, docs/workflows.md#input-schema), in the field descriptors getNodeOutput's `schema` uses, in declaration order; absent when the workflow declares none (it then takes any object). launchRun refuses input that does not match: a required field missing, a value of another type or outside the enum, or a member that is not declared. A field declared `integer` is reported as `number`, as in getNodeOutput; launchRun still requires a whole number. */
+typedef struct anvil_workflow_summary_input_schema {
+    struct { anvil_node_output_field *items; size_t count; } fields;  /* required */
+} anvil_workflow_summary_input_schema;
+extern const anvil_schema anvil_schema_workflow_summary_input_schema;
+
 /* WorkflowSummary: Registered workflow. */
 typedef struct anvil_workflow_summary {
     char *key;  /* required */
@@ -550,6 +556,8 @@ typedef struct anvil_workflow_summary {
     bool has_ui;  /* required */
     char *ui_path;  /* required */
     bool system;  /* required */
+    bool has_input_schema;
+    anvil_workflow_summary_input_schema input_schema;
 } anvil_workflow_summary;
 extern const anvil_schema anvil_schema_workflow_summary;
 

@@ -12,6 +12,7 @@
 #include "call.h"
 #include "run_lookup.h"
 #include "engine.h"
+#include "field_desc.h"
 #include "store_runs.h"
 #include "store_time_travel.h"
 #include "workspace.h"
@@ -30,41 +31,11 @@ static int find_node(void *ctx, const anvil_node_record *n)
     return 1;
 }
 
-/* One declared field as the descriptor shows it. */
-static int fill_field(anvil_node_output_field *out, const anvil_output_field *f)
-{
-    out->name = strdup(f->name);
-    out->type = strdup(anvil_field_type_wire(f->type));
-    out->optional = f->optional;
-    out->nullable = f->nullable;
-    if (!out->name || !out->type || (f->description && !(out->description = strdup(f->description))))
-        return -1;
-    if (!f->enum_values)
-        return 0;
-    size_t k = (size_t)cJSON_GetArraySize(f->enum_values);
-    out->has_enum_ = true;
-    out->enum_.items = calloc(k ? k : 1, sizeof *out->enum_.items);
-    if (!out->enum_.items)
-        return -1;
-    for (const cJSON *x = f->enum_values->child; x; x = x->next)
-        if (!(out->enum_.items[out->enum_.count++] = cJSON_Duplicate(x, true)))
-            return -1;
-    return 0;
-}
-
 /* The task's outputSchema -> {fields: [...]}, in declaration order. */
 static int fill_schema(anvil_get_node_output_response *res, const anvil_output_schema *s)
 {
     res->has_schema = true;
-    if (!s->n_fields)
-        return 0;
-    res->schema.fields.items = calloc(s->n_fields, sizeof *res->schema.fields.items);
-    if (!res->schema.fields.items)
-        return -1;
-    for (size_t i = 0; i < s->n_fields; i++)
-        if (fill_field(&res->schema.fields.items[res->schema.fields.count++], &s->fields[i]) != 0)
-            return -1;
-    return 0;
+    return anvil_field_desc_fill(s, &res->schema.fields.items, &res->schema.fields.count);
 }
 
 /* Which node a request names, or NodeNotFound / IterationNotFound. *def

@@ -119,6 +119,9 @@ int anvil_handle_runs_rerun(anvil_call *call, const anvil_runs_rerun_request *re
                              "run %s: its recorded input or options are not JSON objects", rec.run_id);
     } else {
         anvil_launch l = launch_as_caller(call, rec.workflow, input);
+        /* The input is the earlier run's, as getRun shows it: it is checked
+         * against today's inputSchema, which may have changed since. */
+        l.input_at = "$.input";
         l.max_concurrency = recorded_option(options, "maxConcurrency");
         l.tool_timeout_ms = recorded_option(options, "toolTimeoutMs");
         l.max_output_bytes = recorded_option(options, "maxOutputBytes");

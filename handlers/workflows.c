@@ -7,6 +7,10 @@
  * workflows of the operator's config, none of them internal, so every
  * summary says `system: false` and includeSystem changes nothing
  * (docs/workflows.md#visibility).
+ *
+ * `inputSchema` is the workflow's declared launch input, read from the
+ * engine's loaded copy of the file (the config keeps only its header);
+ * absent when the workflow declares none.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +18,8 @@
 #include "anvil_handlers.h"
 #include "call.h"
 #include "config.h"
+#include "engine.h"
+#include "field_desc.h"
 
 static int by_key(const void *a, const void *b)
 {
@@ -55,6 +61,14 @@ int anvil_handle_list_workflows(anvil_call *call, const anvil_list_workflows_req
         s->system = false;
         if (!s->key)
             oom = true;
+        const anvil_workflow *wf = call->svc->engine
+                                       ? anvil_engine_workflow(call->svc->engine, w->name) : NULL;
+        if (wf && wf->input_schema) {
+            s->has_input_schema = true;
+            if (anvil_field_desc_fill(wf->input_schema, &s->input_schema.fields.items,
+                                      &s->input_schema.fields.count) != 0)
+                oom = true;
+        }
     }
     if (oom)
         return anvil_error_set(&call->err, ANVIL_ERR_INTERNAL, "out of memory");

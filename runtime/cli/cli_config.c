@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "launch_input.h"
 
 static const char USAGE[] = "usage: anvil check-config FILE\n";
 
@@ -74,6 +75,11 @@ int anvil_cli_check_config(int argc, char **argv)
                                     "%s", wd.items[k].message);
             }
             diags.n_dropped += wd.n_dropped;
+        } else {
+            char warning[1200];
+            if (anvil_launch_input_schedule_warning(&cfg.workflows[i], wf, warning,
+                                                    sizeof warning))
+                fprintf(stderr, "%s:%d: warning: %s\n", file, cfg.workflows[i].line, warning);
         }
         anvil_workflow_free(wf);
         anvil_diags_clear(&wd);

@@ -108,17 +108,28 @@ typedef struct problems {
     size_t used;
     int count;
     bool cut;
+    char *first;                   /* gets the first problem's path; may be NULL */
+    size_t first_len;
 } problems;
 
-static void problem_add(problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Room for a problem's path: the caller's root, then a field name
+ * (ANVIL_OUTPUT_NAME_MAX) or a quoted member name cut to SHOW_MAX. */
+#define PATH_MAX_LEN 256
 
-static void problem_add(problems *p, const char *fmt, ...)
+static void problem_at(problems *p, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Append "path: what" to the list. */
+static void problem_at(problems *p, const char *path, const char *fmt, ...)
 {
-    char one[512];
+    char what[512], one[PATH_MAX_LEN + 520];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(one, sizeof one, fmt, ap);
+    vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    snprintf(one, sizeof one, "%s: %s", path, what);
+    if (p->count == 0 && p->first && p->first_len)
+        snprintf(p->first, p->first_len, "%s", path);
     const char *sep = p->count++ ? "; " : "";
     if (p->cut || !p->buf || p->len == 0)
         return;
@@ -202,44 +213,81 @@ static bool in_enum(const cJSON *values, const cJSON *v)
     return false;
 }
 
-static void check_field(const anvil_output_field *f, const cJSON *v, problems *p)
+static void check_field(const anvil_output_field *f, const cJSON *v, const char *root,
+                        problems *p)
 {
-    char got[SHOW_MAX + 32];
+    char got[SHOW_MAX + 32], at[PATH_MAX_LEN];
     const char *want = anvil_field_type_name(f->type);
+    snprintf(at, sizeof at, "%s.%s", root, f->name);
     if (!v) {
         if (!f->optional)
-            problem_add(p, "$.%s: missing (a required %s)", f->name, want);
+            problem_at(p, at, "missing (a required %s)", want);
         return;
     }
     if (cJSON_IsNull(v) && (f->nullable || f->type == ANVIL_FIELD_NULL ||
                             f->type == ANVIL_FIELD_UNKNOWN))
         return;
     if (cJSON_IsNull(v)) {
-        problem_add(p, "$.%s: expected %s, got null (the field is not nullable)", f->name, want);
+        problem_at(p, at, "expected %s, got null (the field is not nullable)", want);
         return;
     }
     if (!anvil_field_value_fits(f->type, v)) {
         bool big = f->type == ANVIL_FIELD_INTEGER && cJSON_IsNumber(v);
-        problem_add(p, "$.%s: expected %s%s, got %s", f->name, want,
-                    big ? " (a whole number within +/-2^53)" : "", describe(v, got));
+        problem_at(p, at, "expected %s%s, got %s", want,
+                   big ? " (a whole number within +/-2^53)" : "", describe(v, got));
         return;
     }
     if (f->enum_values && !in_enum(f->enum_values, v)) {
         char list[ENUM_SHOW_MAX + 8];
         show_enum(f->enum_values, list);
-        problem_add(p, "$.%s: expected one of %s, got %s", f->name, list, describe(v, got));
+        problem_at(p, at, "expected one of %s, got %s", list, describe(v, got));
     }
 }
 
-int anvil_output_schema_check(const anvil_output_schema *s, const cJSON *row,
-                              anvil_output_defer_fn defer, char *err, size_t errlen)
+/* The path of member `name` under root: $.x.name when the name could be a
+ * field's, else $.x["..."] with the name JSON-quoted (and cut), so a
+ * member named with dots, quotes or controls still reads as one segment. */
+static void member_path(const char *root, const char *name, char *out, size_t len)
 {
-    problems p = {.buf = err, .len = errlen};
+    if (anvil_output_field_name_valid(name)) {
+        snprintf(out, len, "%s.%s", root, name);
+        return;
+    }
+    char shown[SHOW_MAX + 8];
+    cJSON *tmp = cJSON_CreateString(name);
+    if (!tmp) {
+        snprintf(out, len, "%s[?]", root);
+        return;
+    }
+    show_scalar(tmp, shown);
+    cJSON_Delete(tmp);
+    snprintf(out, len, "%s[%s]", root, shown);
+}
+
+void anvil_output_schema_names(const anvil_output_schema *s, char *out, size_t len)
+{
+    size_t used = 0;
+    snprintf(out, len, "none");
+    for (size_t i = 0; s && i < s->n_fields; i++) {
+        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", s->fields[i].name);
+        if (n < 0 || (size_t)n >= len - used) {
+            snprintf(out + (used < len - 4 ? used : len - 4), 4, "...");
+            return;
+        }
+        used += (size_t)n;
+    }
+}
+
+static int check_row(const anvil_output_schema *s, const cJSON *row, const char *root,
+                     anvil_output_defer_fn defer, bool strict, problems *p)
+{
     char got[SHOW_MAX + 32];
-    if (err && errlen)
-        err[0] = '\0';
+    if (p->buf && p->len)
+        p->buf[0] = '\0';
+    if (p->first && p->first_len)
+        p->first[0] = '\0';
     if (!cJSON_IsObject(row)) {
-        problem_add(&p, "$: expected object, got %s", describe(row, got));
+        problem_at(p, root, "expected object, got %s", describe(row, got));
         return -1;
     }
     for (size_t i = 0; s && i < s->n_fields; i++) {
@@ -247,9 +295,32 @@ int anvil_output_schema_check(const anvil_output_schema *s, const cJSON *row,
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, f->name);
         if (v && defer && defer(v))
             continue;
-        check_field(f, v, &p);
+        check_field(f, v, root, p);
     }
-    return p.count ? -1 : 0;
+    for (const cJSON *m = row->child; strict && m; m = m->next) {
+        if (m->string && anvil_output_schema_field(s, m->string, strlen(m->string)))
+            continue;
+        char at[PATH_MAX_LEN], names[160];
+        member_path(root, m->string ? m->string : "", at, sizeof at);
+        anvil_output_schema_names(s, names, sizeof names);
+        problem_at(p, at, "not a declared field (declared: %s)", names);
+    }
+    return p->count ? -1 : 0;
+}
+
+int anvil_output_schema_check(const anvil_output_schema *s, const cJSON *row,
+                              anvil_output_defer_fn defer, char *err, size_t errlen)
+{
+    problems p = {.buf = err, .len = errlen};
+    return check_row(s, row, "$", defer, false, &p);
+}
+
+int anvil_output_schema_check_strict(const anvil_output_schema *s, const cJSON *obj,
+                                     const char *root, char *err, size_t errlen,
+                                     char *path, size_t pathlen)
+{
+    problems p = {.buf = err, .len = errlen, .first = path, .first_len = pathlen};
+    return check_row(s, obj, root && *root ? root : "$", NULL, true, &p);
 }
 
 void anvil_output_schema_strip(const anvil_output_schema *s, cJSON *row)

@@ -89,6 +89,10 @@ bool anvil_field_value_fits(anvil_field_type t, const cJSON *v);
 const anvil_output_field *anvil_output_schema_field(const anvil_output_schema *s,
                                                     const char *name, size_t len);
 
+/* The declared names for messages: "a, b, c" (cut with "..." to len),
+ * or "none". */
+void anvil_output_schema_names(const anvil_output_schema *s, char *out, size_t len);
+
 /* Values the caller cannot judge yet: anvil_output_schema_check counts a
  * field whose value it returns true for as present and valid (the loader
  * passes one that spots unexpanded templates in a static row). */
@@ -101,6 +105,16 @@ typedef bool (*anvil_output_defer_fn)(const cJSON *value);
  * (cut to errlen with "..."). defer may be NULL. */
 int anvil_output_schema_check(const anvil_output_schema *s, const cJSON *row,
                               anvil_output_defer_fn defer, char *err, size_t errlen);
+
+/* The check of a caller's object against a declaration used as an input
+ * contract (a workflow's inputSchema): the same rules, and a member the
+ * schema does not declare is a problem too, since dropping it would hide
+ * a caller's typo. Paths start at root ("$.params.input"; NULL = "$").
+ * Returns 0 or -1 with every problem in err as above; path (may be NULL)
+ * gets the first problem's path on its own, for an error's `path`. */
+int anvil_output_schema_check_strict(const anvil_output_schema *s, const cJSON *obj,
+                                     const char *root, char *err, size_t errlen,
+                                     char *path, size_t pathlen);
 
 /* Remove the members of row (an object) that s does not declare, and any
  * repeat of a declared member after its first (the one the check saw). */

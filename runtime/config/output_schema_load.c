@@ -279,7 +279,7 @@ anvil_output_schema *anvil_output_schema_load(anvil_cfg_ctx *c, yaml_node_t *n, 
         return NULL;
     const char *js = anvil_cfg_get(c, n, "fields") ? NULL : json_schema_key(c, n);
     if (js) {
-        anvil_cfg_error(c, n, "%s: '%s' belongs to a JSON Schema; declare the output's fields "
+        anvil_cfg_error(c, n, "%s: '%s' belongs to a JSON Schema; declare its fields "
                               "instead: fields: [{name, type, optional, nullable, description, "
                               "enum}] (docs/workflows.md)", where, js);
         return NULL;

@@ -1,6 +1,7 @@
 /*
  * runtime/config/output_schema_load.h — reading a task's `outputSchema`
- * from its workflow file (docs/workflows.md):
+ * (and a workflow's `inputSchema`, in the same format) from its workflow
+ * file (docs/workflows.md):
  *
  *   outputSchema:
  *     fields:

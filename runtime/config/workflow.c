@@ -650,21 +650,6 @@ typedef struct ref_check {
     const pending_ref *pr;
 } ref_check;
 
-/* "a, b, c" (cut with "..."), or "none". */
-static void field_names(const anvil_output_schema *s, char *out, size_t len)
-{
-    size_t used = 0;
-    snprintf(out, len, "none");
-    for (size_t i = 0; i < s->n_fields; i++) {
-        int n = snprintf(out + used, len - used, "%s%s", i ? ", " : "", s->fields[i].name);
-        if (n < 0 || (size_t)n >= len - used) {
-            snprintf(out + (used < len - 4 ? used : len - 4), 4, "...");
-            return;
-        }
-        used += (size_t)n;
-    }
-}
-
 /* A task with an outputSchema keeps only the declared fields in its row,
  * and a scalar field has no members: a reference past either could never
  * resolve, so it is refused now rather than failing a run later. */
@@ -679,7 +664,7 @@ static void check_field_ref(loader *L, const pending_ref *pr, const anvil_templa
     const anvil_output_field *f = anvil_output_schema_field(x->output_schema, name, len);
     if (!f) {
         char names[160];
-        field_names(x->output_schema, names, sizeof names);
+        anvil_output_schema_names(x->output_schema, names, sizeof names);
         anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: task '%s' declares no output field "
                         "'%.*s' (its outputSchema has: %s)", pr->where, elen, ref->expr, x->id,
                         (int)(len > 64 ? 64 : len), name, names);
@@ -694,13 +679,46 @@ static void check_field_ref(loader *L, const pending_ref *pr, const anvil_templa
                         anvil_field_type_name(f->type));
 }
 
+/* With an inputSchema, a launch is refused unless its input matches it, so
+ * ${input.x} must name a declared field, and only an object, array or
+ * unknown field has members to read further. A bare ${input} is the whole
+ * object and always resolves. Without one the input's shape is unknown
+ * until launch, and nothing can be checked. */
+static void check_input_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref)
+{
+    const anvil_output_schema *in = L->wf->input_schema;
+    if (!in || ref->path_len == 0)
+        return;
+    const char *dot = memchr(ref->path, '.', ref->path_len);
+    size_t len = dot ? (size_t)(dot - ref->path) : ref->path_len;
+    int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
+    const anvil_output_field *f = anvil_output_schema_field(in, ref->path, len);
+    if (!f) {
+        char names[160];
+        anvil_output_schema_names(in, names, sizeof names);
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: the workflow declares no input field "
+                        "'%.*s' (its inputSchema has: %s)", pr->where, elen, ref->expr,
+                        (int)(len > 64 ? 64 : len), ref->path, names);
+        return;
+    }
+    bool members = f->type == ANVIL_FIELD_OBJECT || f->type == ANVIL_FIELD_ARRAY ||
+                   f->type == ANVIL_FIELD_UNKNOWN;
+    if (dot && !members)
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: input field '%s' is %s %s, which has "
+                        "no members", pr->where, elen, ref->expr, f->name,
+                        f->type == ANVIL_FIELD_INTEGER ? "an" : "a",
+                        anvil_field_type_name(f->type));
+}
+
 static void check_ref(void *ctx, const anvil_template_ref *ref)
 {
     ref_check *rc = ctx;
     loader *L = rc->L;
     const pending_ref *pr = rc->pr;
-    if (ref->root != ANVIL_TEMPLATE_OUTPUTS)
-        return;    /* the launch input has no declared shape to check against */
+    if (ref->root == ANVIL_TEMPLATE_INPUT) {
+        check_input_ref(L, pr, ref);
+        return;
+    }
     const char *dot = memchr(ref->path, '.', ref->path_len);
     size_t id_len = dot ? (size_t)(dot - ref->path) : ref->path_len;
     int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
@@ -753,7 +771,8 @@ static void check_refs(loader *L)
 
 static void parse_top(loader *L, yaml_node_t *top)
 {
-    static const char *const keys[] = {"name", "description", "versionWorkspace", "root", NULL};
+    static const char *const keys[] = {"name", "description", "versionWorkspace", "inputSchema",
+                                       "root", NULL};
     char p[ANVIL_CFG_PATH_MAX];
     if (!top || anvil_cfg_is_null(top)) {
         anvil_diags_add(L->c.diags, L->c.file, 0, 0, "workflow file is empty");
@@ -770,6 +789,10 @@ static void parse_top(loader *L, yaml_node_t *top)
     L->wf->version_workspace = true;
     if ((v = field(L, top, "", "versionWorkspace", p)))
         anvil_cfg_bool(&L->c, v, p, &L->wf->version_workspace);
+    /* Read before the tree, though references are checked after it: the
+     * loader's YAML walk claims nodes in document order either way. */
+    if ((v = field(L, top, "", "inputSchema", p)))
+        L->wf->input_schema = anvil_output_schema_load(&L->c, v, p);
     if ((v = field(L, top, "", "root", p)))
         L->wf->root = parse_node(L, v, NULL, 0, "root", 0);
     else
@@ -806,6 +829,7 @@ void anvil_workflow_free(anvil_workflow *wf)
     for (size_t i = 0; i < wf->n_nodes; i++)
         free_node(wf->nodes[i]);
     free(wf->nodes);
+    anvil_output_schema_free(wf->input_schema);
     free(wf->file);
     free(wf->name);
     free(wf->description);

@@ -10,7 +10,10 @@
  * that is not certain to have finished before this one starts, unknown
  * root), invalid timeouts and retries, and a task's `outputSchema`
  * (output_schema_load.h): its own shape, a static `output` that cannot
- * match it, and references to fields it does not declare.
+ * match it, and references to fields it does not declare. The optional
+ * top-level `inputSchema` declares the launch input in the same format;
+ * with it, `${input.x}` must name a declared field, and launches are
+ * checked against it (the engine's job, not the loader's).
  *
  * Ownership: anvil_workflow_load returns a workflow the caller frees with
  * anvil_workflow_free; every node, string and cJSON inside belongs to it.
@@ -73,6 +76,8 @@ typedef struct anvil_workflow {
     bool version_workspace;           /* `versionWorkspace` (default true):
                                          task attempts are committed to the
                                          run's workspace repository */
+    anvil_output_schema *input_schema; /* `inputSchema`: the launch input's
+                                         declared fields, or NULL (any object) */
     anvil_wf_node *root;
     anvil_wf_node **nodes;            /* every node, depth-first pre-order */
     size_t n_nodes;

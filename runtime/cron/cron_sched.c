@@ -236,6 +236,7 @@ static bool fire(anvil_cron_sched *cs, const anvil_cron_record *row, int64_t now
     }
     anvil_launch l = {
         .workflow = row->workflow,
+        .input_at = "$.input",       /* none: a fire has no request to point into */
         .triggered_by = "cron:gateway",
         .role = "system",
         .scopes = system_scopes,

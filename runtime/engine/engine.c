@@ -31,6 +31,7 @@
 #include "engine_task.h"
 #include "json_number.h"
 #include "json_print.h"
+#include "launch_input.h"
 #include "log.h"
 #include "scope.h"
 #include "store_time_travel.h"
@@ -334,6 +335,9 @@ int anvil_engine_new(struct event_base *base, anvil_store *store, const anvil_co
             bad++;
             continue;
         }
+        char warning[1200];
+        if (anvil_launch_input_schedule_warning(&cfg->workflows[i], wf, warning, sizeof warning))
+            anvil_log(ANVIL_LOG_WARN, "%s", warning);
         e->workflows[e->n_workflows].name = strdup(cfg->workflows[i].name);
         e->workflows[e->n_workflows].wf = wf;
         if (!e->workflows[e->n_workflows].name) {
@@ -500,6 +504,9 @@ int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, b
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "Unknown workflow: %s", l->workflow);
     if (l->input && !cJSON_IsObject(l->input))
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT, "input must be an object");
+    /* Before the idempotency lookup too: a key does not excuse bad input. */
+    if (anvil_launch_input_check(wf, l->input, l->input_at, err) != 0)
+        return -1;
     if (l->run_id && !anvil_run_id_valid(l->run_id))
         return anvil_error_set(err, ANVIL_ERR_INVALID_INPUT,
                                "options.runId \"%.80s\" must match ^[a-z0-9_-]{1,64}$", l->run_id);

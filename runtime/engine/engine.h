@@ -55,6 +55,8 @@ void anvil_engine_interrupt_tasks(anvil_engine *e);
 typedef struct anvil_launch {
     const char *workflow;
     const cJSON *input;              /* object or NULL (= {}) */
+    const char *input_at;            /* its JSON path in the caller's request, for
+                                        messages; NULL = "$.params.input" */
     const char *run_id;              /* NULL = generate */
     const char *idempotency_key;     /* NULL = none */
     int64_t max_concurrency;         /* 0 = unlimited */
@@ -83,7 +85,8 @@ typedef struct anvil_launch {
 
 /* Start a run (or, for a known idempotency key, find the earlier one).
  * *run_id is malloc'd. InvalidInput for an unknown workflow or a bad or
- * taken run id. */
+ * taken run id; InvalidRequest (with `path`) for input its workflow's
+ * inputSchema refuses (launch_input.h). */
 int anvil_engine_launch(anvil_engine *e, const anvil_launch *l, char **run_id, bool *existing,
                         anvil_error *err);
 

@@ -361,9 +361,14 @@ static int start_run(delivery *d, const cJSON *root, anvil_error *err)
     }
     static char star[] = "*";
     char *scopes[] = {star};
+    /* Problems with the input are named where they are in the body. */
+    char at[300];
+    bool nested = input_path && *input_path;
+    snprintf(at, sizeof at, "$%s%.280s", nested ? "." : "", nested ? input_path : "");
     anvil_launch l = {
         .workflow = d->wf,
         .input = input,
+        .input_at = at,
         .idempotency_key = d->key,   /* the run and its delivery are one write */
         .triggered_by = d->by,
         .role = "system",

@@ -5,7 +5,9 @@
  * members, the type vocabulary, and loading `outputSchema` from workflow
  * files with every load-time diagnostic at its line and column (the
  * declaration's own shape, a static row that cannot match, references to
- * fields that cannot exist).
+ * fields that cannot exist). Also the strict check a workflow's
+ * inputSchema holds launch input to: paths under the caller's root,
+ * undeclared members refused, the first problem's path on its own.
  *
  * Fixtures live in tests/unit/fixtures/workflows/, found through
  * ANVIL_SOURCE_DIR (passed by tests/CMakeLists.txt).
@@ -305,7 +307,7 @@ static void test_load_diagnostics(void)
     CHECK_DIAG(&d, 7, 33, "shape.outputSchema.fields: expected a list of fields, got a mapping");
     /* one pointed message for the JSON Schema form, and nothing else there */
     CHECK_DIAG(&d, 11, 23, "json-schema.outputSchema: 'type' belongs to a JSON Schema; declare "
-                           "the output's fields instead: fields: [{name, type, optional, "
+                           "its fields instead: fields: [{name, type, optional, "
                            "nullable, description, enum}] (docs/workflows.md)");
     CHECK_DIAG(&d, 17, 41, F "[0].colour: unknown key (allowed: name, type, optional, nullable, "
                            "description, enum)");
@@ -375,6 +377,62 @@ static void test_load_valid(void)
     anvil_workflow_free(wf);
 }
 
+/* Strict-check obj_json under root; want/want_path NULL mean it matches. */
+static void expect_strict(const anvil_output_schema *s, const char *obj_json, const char *root,
+                          const char *want, const char *want_path)
+{
+    cJSON *obj = cJSON_Parse(obj_json);
+    char err[1024] = "untouched", path[256] = "untouched";
+    CHECK(obj != NULL);
+    int rc = anvil_output_schema_check_strict(s, obj, root, err, sizeof err, path, sizeof path);
+    CHECK_INT(rc, want ? -1 : 0);
+    CHECK_STR(err, want ? want : "");
+    CHECK_STR(path, want_path ? want_path : "");
+    cJSON_Delete(obj);
+}
+
+static void test_check_strict(void)
+{
+    static const field_spec in[] = {
+        {"sha", ANVIL_FIELD_STRING, false, false, NULL},
+        {"count", ANVIL_FIELD_INTEGER, true, false, NULL},
+        {"mode", ANVIL_FIELD_STRING, true, true, "[\"fast\",\"full\"]"},
+    };
+    anvil_output_schema *s = schema_of(in, 3);
+    const char *at = "$.params.input";
+    expect_strict(s, "{\"sha\":\"abc\"}", at, NULL, NULL);
+    expect_strict(s, "{\"sha\":\"abc\",\"count\":2,\"mode\":null}", at, NULL, NULL);
+    expect_strict(s, "{}", at, "$.params.input.sha: missing (a required string)",
+                  "$.params.input.sha");
+    /* the console needs integer vs number: 1.5 is refused for an integer */
+    expect_strict(s, "{\"sha\":\"abc\",\"count\":1.5}", at,
+                  "$.params.input.count: expected integer (a whole number within +/-2^53), got "
+                  "number 1.5", "$.params.input.count");
+    expect_strict(s, "{\"sha\":\"abc\",\"mode\":\"slow\"}", at,
+                  "$.params.input.mode: expected one of \"fast\", \"full\", got string \"slow\"",
+                  "$.params.input.mode");
+    /* an undeclared member is a problem (the lenient check drops it), after
+     * the declared fields' problems */
+    expect_strict(s, "{\"shaa\":\"abc\"}", at,
+                  "$.params.input.sha: missing (a required string); $.params.input.shaa: not a "
+                  "declared field (declared: sha, count, mode)", "$.params.input.sha");
+    expect_strict(s, "{\"sha\":\"abc\",\"a.b: c\":1}", at,
+                  "$.params.input[\"a.b: c\"]: not a declared field (declared: sha, count, mode)",
+                  "$.params.input[\"a.b: c\"]");
+    /* not an object; NULL root is "$" */
+    expect_strict(s, "[1]", at, "$.params.input: expected object, got array", "$.params.input");
+    expect_strict(s, "{\"x\":1}", NULL, "$.sha: missing (a required string); $.x: not a declared "
+                  "field (declared: sha, count, mode)", "$.sha");
+    anvil_output_schema_free(s);
+
+    /* nothing declared: every member is undeclared */
+    anvil_output_schema *none = schema_of(NULL, 0);
+    expect_strict(none, "{}", at, NULL, NULL);
+    expect_strict(none, "{\"a\":1}", at, "$.params.input.a: not a declared field (declared: none)",
+                  "$.params.input.a");
+    anvil_output_schema_free(none);
+}
+
 int main(void)
 {
     test_check_rules();
@@ -382,6 +440,7 @@ int main(void)
     test_check_messages();
     test_check_defer();
     test_strip();
+    test_check_strict();
     test_vocabulary();
     test_load_diagnostics();
     test_load_valid();

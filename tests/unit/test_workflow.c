@@ -290,7 +290,8 @@ static void test_unknown_keys(void)
 {
     const char *f = "bad_unknown_keys.yaml";
     anvil_diags d = load_bad(f, 7);
-    CHECK_DIAG(&d, f, 2, 1, "version: unknown key (allowed: name, description, versionWorkspace, root)");
+    CHECK_DIAG(&d, f, 2, 1, "version: unknown key (allowed: name, description, versionWorkspace, "
+               "inputSchema, root)");
     CHECK_DIAG(&d, f, 5, 35, "a.timout: unknown key (allowed: id, run, output, timeoutMs, "
                              "retries, outputSchema, description)");
     CHECK_DIAG(&d, f, 6, 26, "b.scopes: unknown key (allowed: id, title, allowedScopes, "
@@ -530,6 +531,65 @@ static void test_container_refs(void)
     anvil_diags_clear(&d);
 }
 
+/* A workflow's inputSchema: loaded in the outputSchema format onto the
+ * workflow, its problems reported under "inputSchema", and with it every
+ * ${input.x} must name a declared field. */
+static void test_input_schema(void)
+{
+    anvil_workflow *wf = NULL;
+    anvil_diags d = {0};
+    CHECK_INT(anvil_workflow_load(fx("valid_input_schema.yaml"), &wf, &d), 0);
+    CHECK_INT(d.n, 0);
+    if (d.n)
+        anvil_diags_print(&d, stderr);
+    const anvil_output_schema *in = wf ? wf->input_schema : NULL;
+    CHECK(in != NULL);
+    if (in) {
+        CHECK_INT(in->n_fields, 4);
+        CHECK_STR(in->fields[0].name, "sha");
+        CHECK_INT(in->fields[0].type, ANVIL_FIELD_STRING);
+        CHECK_INT(in->fields[0].optional, false);
+        CHECK_STR(in->fields[0].description, "The commit.");
+        CHECK_INT(in->fields[1].type, ANVIL_FIELD_INTEGER);
+        CHECK_INT(in->fields[1].optional, true);
+        check_json(in->fields[2].enum_values, "[\"fast\",\"full\"]");
+        CHECK_INT(in->fields[3].nullable, true);
+    }
+    anvil_workflow_free(wf);
+    anvil_diags_clear(&d);
+
+    /* Undeclared: NULL, and ${input.anything} still loads (valid_full.yaml
+     * reads inputs it never declares). */
+    CHECK_INT(anvil_workflow_load(fx("valid_full.yaml"), &wf, NULL), 0);
+    CHECK(wf && wf->input_schema == NULL);
+    anvil_workflow_free(wf);
+
+    const char *f = "bad_input_type.yaml";
+    d = load_bad(f, 2);
+    CHECK_DIAG(&d, f, 4, 26, "inputSchema.fields[0].type: unknown type \"float\" (expected "
+                             "string, number, integer, boolean, object, array, null or unknown)");
+    CHECK_DIAG(&d, f, 5, 35, "inputSchema.fields[1].colour: unknown key (allowed: name, type, "
+                             "optional, nullable, description, enum)");
+    anvil_diags_clear(&d);
+
+    f = "bad_input_json_schema.yaml";
+    d = load_bad(f, 1);
+    CHECK_DIAG(&d, f, 2, 14, "inputSchema: 'type' belongs to a JSON Schema; declare its fields "
+                             "instead: fields: [{name, type, optional, nullable, description, "
+                             "enum}] (docs/workflows.md)");
+    anvil_diags_clear(&d);
+
+    f = "bad_input_ref.yaml";
+    d = load_bad(f, 3);
+    CHECK_DIAG(&d, f, 8, 30, "typo.run: ${input.shaa}: the workflow declares no input field "
+                             "'shaa' (its inputSchema has: sha, meta)");
+    CHECK_DIAG(&d, f, 9, 38, "deep.output.v: ${input.sha.short}: input field 'sha' is a string, "
+                             "which has no members");
+    CHECK_DIAG(&d, f, 10, 51, "sig.correlationKey: ${input.issue}: the workflow declares no input "
+                              "field 'issue' (its inputSchema has: sha, meta)");
+    anvil_diags_clear(&d);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -546,5 +606,6 @@ int main(int argc, char **argv)
     test_types();
     test_syntax_and_shape();
     test_limits();
+    test_input_schema();
     UNIT_DONE();
 }

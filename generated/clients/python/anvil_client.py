@@ -661,6 +661,27 @@ class WorkflowSummary(TypedDict):
     # listings. Always false in Anvil, whose workflows all come from the
     # config (docs/workflows.md#visibility).
     system: Required[bool]
+    # The launch input the workflow declares (its file's `inputSchema`,
+    # docs/workflows.md#input-schema), in the field descriptors
+    # getNodeOutput's `schema` uses, in declaration order; absent when the
+    # workflow declares none (it then takes any object). launchRun refuses
+    # input that does not match: a required field missing, a value of
+    # another type or outside the enum, or a member that is not declared.
+    # A field declared `integer` is reported as `number`, as in
+    # getNodeOutput; launchRun still requires a whole number.
+    inputSchema: NotRequired['WorkflowSummaryInputschema']
+
+
+class WorkflowSummaryInputschema(TypedDict):
+    """The launch input the workflow declares (its file's `inputSchema`,
+    docs/workflows.md#input-schema), in the field descriptors
+    getNodeOutput's `schema` uses, in declaration order; absent when the
+    workflow declares none (it then takes any object). launchRun refuses
+    input that does not match: a required field missing, a value of another
+    type or outside the enum, or a member that is not declared. A field
+    declared `integer` is reported as `number`, as in getNodeOutput;
+    launchRun still requires a whole number."""
+    fields: Required['List[NodeOutputField]']
 
 
 class ApprovalSummary(TypedDict):
