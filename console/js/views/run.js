@@ -80,9 +80,18 @@ export function renderRun(ctx, main, runId) {
   const seen = new Set();
 
   const loadRun = async () => {
-    let run, snap;
+    let run, snap = null, snapError = null;
     try {
-      [run, snap] = await Promise.all([ctx.rpc("getRun", { runId }), ctx.rpc("getDevToolsSnapshot", { runId })]);
+      [run, snap] = await Promise.all([
+        ctx.rpc("getRun", { runId }),
+        // The tree's shape needs observability:read; a token without it
+        // still sees every node, as a list.
+        ctx.rpc("getDevToolsSnapshot", { runId }).catch((e) => {
+          if (e.code !== "Forbidden") throw e;
+          snapError = e;
+          return null;
+        }),
+      ]);
     } catch (e) {
       if (!gone) replace(summary, notice(`Could not load the run: ${errorText(e)}`, "error"));
       return null;
@@ -115,7 +124,15 @@ export function renderRun(ctx, main, runId) {
         h("dt", {}, "Input"), h("dd", {}, h("code", {}, JSON.stringify(run.input ?? {})))),
       run.error ? notice(`Failed: ${run.error}`, "error") : null,
       TERMINAL.has(run.status) ? null : h("div", { class: "row actions" }, resume, cancel));
-    replace(tree, h("ul", { class: "tree", "aria-label": "Node tree" }, treeItem(snap.root, nodeMap(run))));
+    if (snap) {
+      replace(tree, h("ul", { class: "tree", "aria-label": "Node tree" }, treeItem(snap.root, nodeMap(run))));
+    } else {
+      replace(tree,
+        h("p", { class: "meta" }, `The nodes in workflow order; the tree needs the observability:read scope (${snapError.message}).`),
+        h("ul", { class: "tree", "aria-label": "Nodes" }, [...nodeMap(run).values()].map((n) => treeItem(
+          { type: n.kind === "signal" ? "wait-for-event" : n.kind, name: n.nodeId, props: { id: n.nodeId, state: n.state } },
+          new Map([[n.nodeId, n]])))));
+    }
     return run;
   };
 
@@ -196,7 +213,10 @@ export function renderRun(ctx, main, runId) {
     seen.add(p.seq);
     const where = p.payload?.nodeId ? ` ${p.payload.nodeId}` : "";
     const extra = p.payload?.error ? ` — ${typeof p.payload.error === "string" ? p.payload.error : p.payload.error.message ?? ""}` : "";
+    // Follow the newest event unless the reader has scrolled up to read.
+    const following = events.scrollHeight - events.scrollTop - events.clientHeight < 24;
     events.append(h("li", { "data-seq": p.seq }, h("span", { class: "seq" }, `#${p.seq}`), ` ${p.event}${where}${extra}`));
+    if (following) events.scrollTop = events.scrollHeight;
   };
 
   // The run's own socket: replay from the start, then live.
