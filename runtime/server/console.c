@@ -40,6 +40,21 @@ static anvil_ui_outcome not_found(const char *path, anvil_error *err)
     return ANVIL_UI_REFUSED;
 }
 
+/* The answer, once its body is in res (rc 0) or could not be (rc != 0). */
+static anvil_ui_outcome answer(anvil_http_response *res, int rc, const char *content_type,
+                               const char *cache_control, anvil_error *err)
+{
+    if (rc != 0) {
+        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
+        return ANVIL_UI_REFUSED;
+    }
+    res->status = 200;
+    res->content_type = content_type;
+    res->cache_control = cache_control;
+    res->static_headers = page_headers;
+    return ANVIL_UI_ANSWERED;
+}
+
 /* index.html with %BASE% (the console's path, no trailing '/') and
  * %VERSION% filled in; the path is HTML-escaped, since it is the
  * operator's text. */
@@ -76,15 +91,7 @@ static anvil_ui_outcome serve_page(const char *base, size_t base_len, anvil_http
             p++;
         }
     }
-    if (rc != 0) {
-        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
-        return ANVIL_UI_REFUSED;
-    }
-    res->status = 200;
-    res->content_type = index->content_type;
-    res->cache_control = "no-cache";
-    res->static_headers = page_headers;
-    return ANVIL_UI_ANSWERED;
+    return answer(res, rc, index->content_type, "no-cache", err);
 }
 
 anvil_ui_outcome anvil_console_route(const anvil_config *cfg, const anvil_http_request *req,
@@ -114,13 +121,6 @@ anvil_ui_outcome anvil_console_route(const anvil_config *cfg, const anvil_http_r
     const anvil_console_asset *a = find_asset(v + vl + 1);
     if (!a)
         return not_found(path, err);
-    if (evbuffer_add_reference(res->body, a->data, a->len, NULL, NULL) != 0) {
-        anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
-        return ANVIL_UI_REFUSED;
-    }
-    res->status = 200;
-    res->content_type = a->content_type;
-    res->cache_control = "public, max-age=31536000, immutable";
-    res->static_headers = page_headers;
-    return ANVIL_UI_ANSWERED;
+    int rc = evbuffer_add_reference(res->body, a->data, a->len, NULL, NULL);
+    return answer(res, rc, a->content_type, "public, max-age=31536000, immutable", err);
 }
