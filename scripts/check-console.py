@@ -6,10 +6,11 @@ its sources in console/:
   uses (`rpc(...)` is HTTP; a Live socket's `request(...)` is WebSocket),
   so a contract change that drops or moves a method fails here, not in a
   browser;
-- nothing is loaded from anywhere else (no http:// or https:// URL), and
-  no markup is built from strings (no innerHTML, outerHTML,
-  insertAdjacentHTML, document.write or eval), so server data is only ever
-  text on the page.
+- nothing is loaded from anywhere else (no http://, https://, ws:// or
+  wss:// URL), and no markup or code is built from strings (no innerHTML,
+  outerHTML, insertAdjacentHTML, document.write, srcdoc, eval, Function()
+  or a string given to setTimeout/setInterval), so server data is only
+  ever text on the page.
 
 Usage: check-console.py [--top DIR]   (exit 1 with the problems listed)
 """
@@ -21,7 +22,11 @@ import sys
 import yaml
 
 CALL = re.compile(r'\b(rpc|request)\(\s*"([^"]+)"')
-FORBIDDEN = re.compile(r"\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval)\b|https?://")
+FORBIDDEN = re.compile(
+    r"\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval|srcdoc|Function\s*\()"
+    r"|\bset(?:Timeout|Interval)\(\s*[\"'`]"     # code in a string
+    r"|\b(?:https?|wss?):?//"
+    r"|[\"'`(=]\s*//[A-Za-z0-9]")                 # a protocol-relative URL
 
 
 def methods(spec_path):

@@ -4,6 +4,7 @@
 // put in a URL); both carry it the way every client does.
 
 const TOKEN_KEY = "anvil.console.token";
+const REQUEST_TIMEOUT_MS = 30000;
 
 export const session = {
   get token() { return sessionStorage.getItem(TOKEN_KEY); },
@@ -62,6 +63,7 @@ export class Live {
     this.pending = new Map();
     this.nextId = 1;
     this.state = "connecting";
+    this.reason = null;     // why the last connect was refused, if it was
     this.attempt = 0;
     this.stopped = false;
     this.open();
@@ -99,11 +101,19 @@ export class Live {
     if (f.type === "res" && f.id === "connect") {
       if (f.ok) {
         this.attempt = 0;
+        this.reason = null;
         this.setState("live");
         this.emit({ event: "hello", payload: f.payload });
-      } else {
+      } else if (f.error?.code === "Unauthorized") {
+        // The token is no good: retrying cannot help.
+        this.reason = f.error.message;
         this.setState("refused");
-        if (f.error?.code === "Unauthorized") onUnauthorized(new RpcError("Unauthorized", f.error.message, 401));
+        onUnauthorized(new RpcError("Unauthorized", f.error.message, 401));
+      } else {
+        // Anything else (the server busy, a protocol it no longer speaks):
+        // say why, and try again with the usual backoff.
+        this.reason = `${f.error?.code}: ${f.error?.message}`;
+        ws.close(1000, "retrying");
       }
       return;
     }
@@ -111,6 +121,7 @@ export class Live {
       const p = this.pending.get(f.id);
       if (!p) return;
       this.pending.delete(f.id);
+      clearTimeout(p.timer);
       if (f.ok) p.resolve(f.payload);
       else p.reject(new RpcError(f.error?.code ?? "Internal", f.error?.message ?? "", 0, f.error?.details));
       return;
@@ -122,7 +133,10 @@ export class Live {
 
   onClose(ws) {
     if (ws !== this.ws) return;
-    for (const p of this.pending.values()) p.reject(new RpcError("Closed", "The live connection closed", 0));
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new RpcError("Closed", "The live connection closed", 0));
+    }
     this.pending.clear();
     if (this.stopped || this.state === "refused") return;
     this.setState("reconnecting");
@@ -134,7 +148,12 @@ export class Live {
     if (this.state !== "live") return Promise.reject(new RpcError("Closed", "The live connection is not open", 0));
     const id = `r${this.nextId++}`;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      // An answer that never comes must not hold the caller for ever.
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcError("Timeout", `${method} was not answered in ${REQUEST_TIMEOUT_MS / 1000} s`, 0));
+      }, REQUEST_TIMEOUT_MS);
+      this.pending.set(id, { resolve, reject, timer });
       this.ws.send(JSON.stringify({ type: "req", id, method, params }));
     });
   }

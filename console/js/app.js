@@ -26,6 +26,7 @@ let cleanup = null;
 let healthTimer = null;
 
 function signOut(message) {
+  window.onhashchange = null;
   session.token = null;
   live?.close();
   live = null;
@@ -67,6 +68,7 @@ function start() {
 
   live.onState((s) => {
     link.textContent = s === "live" ? "● live" : s === "refused" ? "○ refused" : "○ reconnecting";
+    link.title = live.reason ?? "";
     link.className = `live live-${s}`;
   });
   live.on((f) => {
@@ -94,17 +96,21 @@ function start() {
 
   const ctx = { live, rpc, go: (hash) => { location.hash = hash; } };
   const route = () => {
+    // Only "#/..." is a route; any other fragment (the skip link's) is not.
+    if (location.hash && !location.hash.startsWith("#/")) return;
     const [, name = "runs", ...rest] = (location.hash || "#/runs").split("/");
     const r = ROUTES.find((x) => x.name === name) ?? ROUTES[0];
     for (const a of nav.querySelectorAll("a")) {
       if (a.dataset.route === r.name) a.setAttribute("aria-current", "page");
       else a.removeAttribute("aria-current");
     }
-    cleanup?.();
+    const previous = cleanup;
+    cleanup = null;
+    previous?.();
     replace(main);
-    const arg = rest.length ? decodeURIComponent(rest.join("/")) : null;
-    const view = r.name === "runs" && arg ? renderRun : r.render;
     try {
+      const arg = rest.length ? decodeURIComponent(rest.join("/")) : null;
+      const view = r.name === "runs" && arg ? renderRun : r.render;
       cleanup = view(ctx, main, arg) ?? null;
     } catch (e) {
       replace(main, notice(`This view failed: ${errorText(e)}`, "error"));
@@ -116,6 +122,12 @@ function start() {
 }
 
 // Only a signed-in console signs out; the sign-in form shows its own refusal.
+// The skip link moves focus without touching the route.
+document.querySelector(".skip")?.addEventListener("click", (ev) => {
+  ev.preventDefault();
+  document.getElementById("main")?.focus();
+});
+
 whenUnauthorized((e) => { if (live) signOut(`Signed out: ${e.message || "the token was refused"}.`); });
 if (session.token) start();
 else showSignIn();

@@ -74,13 +74,32 @@ export function errorText(err) {
   return String(err?.message ?? err);
 }
 
-// fn at most once per `ms`, after the last call: live events come in bursts.
-export function debounce(fn, ms = 200) {
+// fn at most once per `ms`, and always once after the last call: live
+// events come in bursts, and a steady stream of them must not starve it.
+export function throttle(fn, ms = 200) {
   let timer = null;
+  let last = 0;
+  const fire = () => { timer = null; last = Date.now(); fn(); };
   const wrapped = () => {
-    clearTimeout(timer);
-    timer = setTimeout(fn, ms);
+    if (timer === null) timer = setTimeout(fire, Math.max(0, last + ms - Date.now()));
   };
-  wrapped.cancel = () => clearTimeout(timer);
+  wrapped.cancel = () => { clearTimeout(timer); timer = null; };
   return wrapped;
+}
+
+// An async fn that never runs twice at once: a call while it runs makes it
+// run once more when it is done, so answers land in the order asked and an
+// older one never overwrites a newer one.
+export function serial(fn) {
+  let running = false;
+  let again = false;
+  return async () => {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      do { again = false; await fn(); } while (again);
+    } finally {
+      running = false;
+    }
+  };
 }

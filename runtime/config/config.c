@@ -118,8 +118,18 @@ static void parse_console(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)
     yaml_node_t *v;
     if ((v = anvil_cfg_get(c, n, "enabled")))
         anvil_cfg_bool(c, v, "console.enabled", &cfg->console_enabled);
-    if ((v = anvil_cfg_get(c, n, "path")))
-        anvil_cfg_url_path(c, v, "console.path", &cfg->console_path);
+    if ((v = anvil_cfg_get(c, n, "path")) &&
+        anvil_cfg_url_path(c, v, "console.path", &cfg->console_path)) {
+        /* Request paths are matched as sent, never percent-decoded, and a
+         * browser encodes anything outside these: such a path could never
+         * be reached from one. */
+        size_t ok = strspn(cfg->console_path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                              "0123456789._~-/");
+        if (cfg->console_path[ok])
+            anvil_cfg_error(c, v, "console.path: '%c' in \"%.60s\": only letters, digits and . _ ~ - / "
+                            "(a browser would percent-encode it)", cfg->console_path[ok],
+                            cfg->console_path);
+    }
 }
 
 static void parse_metrics(anvil_cfg_ctx *c, yaml_node_t *n, anvil_config *cfg)

@@ -17,11 +17,13 @@
 
 /* Only this origin's scripts and styles; fetch and the WebSocket only to
  * this origin (CSP Level 3 'self' covers ws:/wss: to the same host);
- * no plugins, frames, forms posting elsewhere or <base> rewriting. */
+ * no plugins, frames, forms posting elsewhere or <base> rewriting; and,
+ * with Trusted Types and no policy allowed, no string ever reaches an
+ * HTML or script sink (innerHTML, eval, ...): the browser refuses it. */
 static const char page_headers[] =
     "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
-    "frame-ancestors 'none'\r\n"
+    "frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'\r\n"
     "X-Frame-Options: DENY\r\n"
     "Referrer-Policy: no-referrer\r\n"
     "Cross-Origin-Opener-Policy: same-origin\r\n";
@@ -45,6 +47,8 @@ static anvil_ui_outcome answer(anvil_http_response *res, int rc, const char *con
                                const char *cache_control, anvil_error *err)
 {
     if (rc != 0) {
+        /* Whatever made it in would precede the error's JSON. */
+        evbuffer_drain(res->body, evbuffer_get_length(res->body));
         anvil_error_set(err, ANVIL_ERR_INTERNAL, "out of memory");
         return ANVIL_UI_REFUSED;
     }
@@ -118,8 +122,9 @@ anvil_ui_outcome anvil_console_route(const anvil_config *cfg, const anvil_http_r
     size_t vl = strlen(anvil_console_version);
     if (strncmp(v, anvil_console_version, vl) != 0 || v[vl] != '/')
         return not_found(path, err);
+    /* index.html is a template (serve_page fills it), never a file. */
     const anvil_console_asset *a = find_asset(v + vl + 1);
-    if (!a)
+    if (!a || !strcmp(a->path, "index.html"))
         return not_found(path, err);
     int rc = evbuffer_add_reference(res->body, a->data, a->len, NULL, NULL);
     return answer(res, rc, a->content_type, "public, max-age=31536000, immutable", err);

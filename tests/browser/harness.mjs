@@ -261,23 +261,34 @@ export class TestContext {
     page.on('console', (msg) => {
       const line = `[page ${n}] console.${msg.type()}: ${msg.text()}`;
       this.messages.push(line);
-      if (msg.type() === 'error') this.errors.push(line);
+      if (msg.type() === 'error') this.recordError(line);
     });
     page.on('pageerror', (err) => {
       const line = `[page ${n}] pageerror: ${err.stack || err.message}`;
       this.messages.push(line);
-      this.errors.push(line);
+      this.recordError(line);
     });
     return page;
   }
 
-  // An error the test provokes on purpose: it does not fail the test.
+  // An error is judged when it happens, against the allowances in force
+  // then, so an allowance for one step does not hide a later error.
+  recordError(line) {
+    if (!this.allowed.some((re) => re.test(line))) this.errors.push(line);
+  }
+
+  // Errors the test provokes on purpose (matching re) do not fail it, until
+  // the returned function is called.
   allowErrors(re) {
     this.allowed.push(re);
+    return () => {
+      const i = this.allowed.indexOf(re);
+      if (i >= 0) this.allowed.splice(i, 1);
+    };
   }
 
   unexpectedErrors() {
-    return this.errors.filter((e) => !this.allowed.some((re) => re.test(e)));
+    return this.errors;
   }
 
   // Screenshot of the last page and the console so far, into the artifacts

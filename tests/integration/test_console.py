@@ -10,7 +10,10 @@ The page's behaviour in a browser is tests/browser/console.mjs.
 import json
 import os
 import re
+import shutil
 import sys
+import tempfile
+import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -29,7 +32,7 @@ FILES = {"deploy.yaml": WF % "deploy", "ui-root/client.js": "console.log('root')
 CSP_DIRECTIVES = {
     "default-src": "'none'", "script-src": "'self'", "style-src": "'self'",
     "connect-src": "'self'", "base-uri": "'none'", "form-action": "'none'",
-    "frame-ancestors": "'none'",
+    "frame-ancestors": "'none'", "require-trusted-types-for": "'script'", "trusted-types": "'none'",
 }
 
 
@@ -70,7 +73,7 @@ class Console(harness.ServerTestCase):
         # No inline script (the policy would block it) and nothing from elsewhere.
         self.assertNotRegex(html, r"<script(?![^>]*\bsrc=)[^>]*>")
         self.assertNotRegex(html, r'(?:src|href)="(?:https?:)?//')
-        self.assertIn('data-base="/console"', html)
+        self.assertTrue(all(ref.startswith("/console/assets/") for ref in self.assets_of(html)))
 
     def test_every_path_under_the_console_is_the_page(self):
         _, html = self.page()
@@ -139,23 +142,41 @@ class Console(harness.ServerTestCase):
 
 
 class MovedConsole(harness.ServerTestCase):
-    CONFIG = BASE_CONFIG + 'console: { path: "/ops/<console>/" }\n'
+    CONFIG = BASE_CONFIG + "console: { path: /ops/console-v1.2/ }\n"
     FILES = FILES
 
-    def test_served_at_its_path_with_the_path_escaped(self):
+    def test_served_at_its_path_only(self):
         status, _, _ = self.server.request("GET", "/console")
         self.assertEqual(status, 404)
-        status, _, body = self.server.request("GET", "/ops/%3Cconsole%3E")
-        # The path is matched as sent (never percent-decoded): no console there.
+        for path in ("/ops/console-v1.2", "/ops/console-v1.2/", "/ops/console-v1.2/runs/x"):
+            status, headers, body = self.server.request("GET", path)
+            self.assertEqual(status, 200, path)
+            self.assertIn("content-security-policy", headers)
+        refs = re.findall(r'(?:src|href)="(/[^"]+)"', body.decode())
+        self.assertTrue(refs)
+        for ref in refs:
+            self.assertTrue(ref.startswith("/ops/console-v1.2/assets/"), ref)
+            status, _, _ = self.server.request("GET", ref)
+            self.assertEqual(status, 200, ref)
+        # The template itself is not a file to fetch.
+        version = refs[0].split("/")[4]
+        status, _, _ = self.server.request("GET", f"/ops/console-v1.2/assets/{version}/index.html")
         self.assertEqual(status, 404)
-        status, _, body = self.server.request("GET", "/ops/<console>")
-        self.assertEqual(status, 200)
-        html = body.decode()
-        self.assertIn('data-base="/ops/&lt;console&gt;"', html)
-        self.assertNotIn("<console>", html)
-        ref = re.search(r'src="([^"]+)"', html).group(1).replace("&lt;", "<").replace("&gt;", ">")
-        status, _, _ = self.server.request("GET", ref)
-        self.assertEqual(status, 200)
+
+
+class ConsolePathRules(unittest.TestCase):
+    def test_a_path_a_browser_would_encode_is_a_config_error(self):
+        d = tempfile.mkdtemp(prefix="anvil-console-")
+        try:
+            path = os.path.join(d, "anvil.yaml")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write('listen: 127.0.0.1:0\ndatabase: anvil.db\nconsole: { path: "/ops/<console>" }\n')
+            r = harness.run_cli("check-config", path)
+            self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+            self.assertIn("anvil.yaml:3:18: console.path: '<' in \"/ops/<console>\": only letters, digits "
+                          "and . _ ~ - / (a browser would percent-encode it)", r.stderr)
+        finally:
+            shutil.rmtree(d)
 
 
 class DisabledConsole(harness.ServerTestCase):

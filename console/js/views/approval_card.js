@@ -3,6 +3,11 @@
 
 import { h, replace, notice, errorText, fmtTime } from "../dom.js";
 
+// What identifies an approval: its run, node and iteration.
+export function approvalKey(a) {
+  return `${a.runId}/${a.nodeId}/${a.iteration}`;
+}
+
 export function approvalCard(ctx, a, { showRun = true, onDecided } = {}) {
   const id = `note-${a.runId}-${a.nodeId}-${a.iteration}`.replace(/[^A-Za-z0-9_-]/g, "_");
   const note = h("input", { id, type: "text", name: "note", placeholder: "optional" });

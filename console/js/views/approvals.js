@@ -1,25 +1,34 @@
 // views/approvals.js — every pending approval, kept current by the live
-// connection's approval events.
+// connection's approval events. Cards are redrawn only when the set of
+// approvals changes, so a note being typed survives unrelated events.
 
-import { h, replace, notice, errorText, debounce } from "../dom.js";
-import { approvalCard } from "./approval_card.js";
+import { h, replace, notice, errorText, throttle, serial } from "../dom.js";
+import { approvalCard, approvalKey } from "./approval_card.js";
 
 export function renderApprovals(ctx, main) {
-  const body = h("div", { "aria-live": "polite" });
+  const body = h("div", { "data-testid": "approvals-body" });
   main.append(h("div", { class: "bar" }, h("h2", {}, "Pending approvals")), body);
-  const load = async () => {
+  let shown = null;
+  let gone = false;
+  const load = serial(async () => {
+    let list;
     try {
-      const list = await ctx.rpc("listApprovals");
-      if (!list.length) replace(body, notice("Nothing is waiting for an approval."));
-      else replace(body, list.map((a) => approvalCard(ctx, a, { onDecided: reload })));
+      list = await ctx.rpc("listApprovals");
     } catch (e) {
-      replace(body, notice(`Could not list approvals: ${errorText(e)}`, "error"));
+      if (!gone) replace(body, notice(`Could not list approvals: ${errorText(e)}`, "error"));
+      shown = null;
+      return;
     }
-  };
-  const reload = debounce(load, 400);
+    const keys = list.map(approvalKey).join("\n");
+    if (gone || keys === shown) return;
+    shown = keys;
+    if (!list.length) replace(body, notice("Nothing is waiting for an approval."));
+    else replace(body, list.map((a) => approvalCard(ctx, a, { onDecided: reload })));
+  });
+  const reload = throttle(load, 400);
   const off = ctx.live.on((f) => {
     if (f.event === "approval.requested" || f.event === "approval.decided" || f.event === "run.completed") reload();
   });
   load();
-  return () => { off(); reload.cancel(); };
+  return () => { gone = true; off(); reload.cancel(); };
 }

@@ -1,9 +1,9 @@
 // views/schedules.js — the cron schedules, with run-now.
 
-import { h, replace, notice, errorText, fmtTime } from "../dom.js";
+import { h, replace, notice, errorText, fmtTime, serial } from "../dom.js";
 
 export function renderSchedules(ctx, main) {
-  const body = h("div", { "aria-live": "polite" });
+  const body = h("div");
   const status = h("div", { "aria-live": "polite" });
   main.append(h("div", { class: "bar" }, h("h2", {}, "Schedules")), status, body);
   const runNow = async (row, button) => {
@@ -19,12 +19,16 @@ export function renderSchedules(ctx, main) {
       button.disabled = false;
     }
   };
-  const load = async () => {
+  let gone = false;
+  const load = serial(async () => {
     let rows;
     try { rows = await ctx.rpc("cronList"); } catch (e) {
-      replace(body, notice(`Could not list schedules: ${errorText(e)}`, "error"));
+      if (!gone) replace(body, notice(`Could not list schedules: ${errorText(e)}`, "error"));
       return;
     }
+    if (gone) return;
+    // The table is redrawn: keep the keyboard on the row it was on.
+    const focused = document.activeElement?.closest?.("tr[data-cron]")?.dataset.cron;
     if (!rows.length) { replace(body, notice("No schedules.")); return; }
     replace(body, h("table", { class: "crons" },
       h("thead", {}, h("tr", {}, ["Schedule", "Workflow", "Pattern (UTC)", "Next", "Last", ""].map((t) => h("th", { scope: "col" }, t)))),
@@ -40,7 +44,8 @@ export function renderSchedules(ctx, main) {
           h("td", {}, fmtTime(row.lastRunAtMs ?? undefined)),
           h("td", {}, button));
       }))));
-  };
+    if (focused) body.querySelector(`tr[data-cron="${CSS.escape(focused)}"] button`)?.focus();
+  });
   load();
-  return null;
+  return () => { gone = true; };
 }

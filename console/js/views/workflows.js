@@ -12,13 +12,19 @@ function fieldControl(wf, f) {
   const describedBy = hint ? `${id}-hint` : null;
   let control;
   if (Array.isArray(f.enum)) {
+    // An empty first choice, so a required enum is chosen, not defaulted.
     control = h("select", { id, name: f.name, required, "aria-describedby": describedBy },
-      required ? null : h("option", { value: "" }, "—"),
+      h("option", { value: "" }, required ? "choose…" : "—"),
       f.enum.map((v) => h("option", { value: JSON.stringify(v) }, String(v))));
     control.dataset.kind = "enum";
-  } else if (f.type === "boolean") {
+  } else if (f.type === "boolean" && required) {
     control = h("input", { id, name: f.name, type: "checkbox", "aria-describedby": describedBy });
     control.dataset.kind = "boolean";
+  } else if (f.type === "boolean") {
+    // Optional: leaving it out is a third answer a checkbox cannot give.
+    control = h("select", { id, name: f.name, "aria-describedby": describedBy },
+      h("option", { value: "" }, "—"), h("option", { value: "true" }, "true"), h("option", { value: "false" }, "false"));
+    control.dataset.kind = "enum";
   } else if (f.type === "number" || f.type === "integer") {
     control = h("input", { id, name: f.name, type: "number", step: "any", required, "aria-describedby": describedBy });
     control.dataset.kind = "number";
@@ -41,7 +47,8 @@ function readInput(controls, raw) {
     if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error("Input must be a JSON object");
     return v;
   }
-  const input = {};
+  // No prototype: a field may be named __proto__.
+  const input = Object.create(null);
   for (const { field, control } of controls) {
     const k = control.dataset.kind;
     if (k === "boolean") { input[field.name] = control.checked; continue; }
@@ -85,7 +92,10 @@ function workflowCard(ctx, wf) {
   return h("article", { class: "card", "data-workflow": wf.key },
     h("h3", {}, wf.readableName && wf.readableName !== wf.key ? `${wf.readableName} (${wf.key})` : wf.key),
     wf.description ? h("p", {}, wf.description) : null,
-    wf.hasUi && wf.uiPath ? h("p", {}, h("a", { href: wf.uiPath }, "Open its UI")) : null,
+    // A new tab without an opener: the UI's scripts share this origin, and
+    // a tab opened this way does not get a copy of the console's session
+    // storage, where the token is.
+    wf.hasUi && wf.uiPath ? h("p", {}, h("a", { href: wf.uiPath, target: "_blank", rel: "noopener noreferrer" }, "Open its UI")) : null,
     form);
 }
 
