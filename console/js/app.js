@@ -3,7 +3,7 @@
 // (#/runs, #/runs/<id>, #/workflows, #/approvals, #/schedules). Each view
 // is a function (ctx, main, arg) that fills `main` and returns a cleanup.
 
-import { h, replace, notice, errorText, fmtDuration } from "./dom.js";
+import { h, replace, notice, errorText, fmtDuration, throttle, serial } from "./dom.js";
 import { rpc, session, Live, whenUnauthorized } from "./api.js";
 import { renderSignIn } from "./views/signin.js";
 import { renderRuns } from "./views/runs.js";
@@ -71,13 +71,17 @@ function start() {
     link.title = live.reason ?? "";
     link.className = `live live-${s}`;
   });
+  // One count per burst of approval events, not one call per event.
+  const recount = throttle(serial(async () => {
+    try { approvalsCount.textContent = String((await rpc("listApprovals")).length); } catch { /* kept as is */ }
+  }), 500);
   live.on((f) => {
     if (f.event === "hello") {
       const a = f.payload.auth ?? {};
       who.textContent = `${a.userId ?? "anonymous"} (${a.role ?? "no role"})`;
       approvalsCount.textContent = String(f.payload.snapshot?.approvals?.length ?? 0);
     } else if (f.event === "approval.requested" || f.event === "approval.decided") {
-      rpc("listApprovals").then((list) => { approvalsCount.textContent = String(list.length); }, () => {});
+      recount();
     }
   });
 

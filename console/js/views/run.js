@@ -15,8 +15,8 @@ import { Live } from "../api.js";
 import { approvalCard, approvalKey } from "./approval_card.js";
 
 const TERMINAL = new Set(["finished", "failed", "cancelled"]);
-// The stream's own frames (a replayed event, a heartbeat a second): not news.
-const STREAM_EVENTS = new Set(["run.event", "run.heartbeat", "run.gap_resync", "run.error"]);
+// The stream's own frames (a heartbeat a second, its errors): not news.
+const STREAM_EVENTS = new Set(["run.heartbeat", "run.gap_resync", "run.error"]);
 const MAX_OUTPUTS = 50;     // finished tasks whose rows are shown
 const MAX_EVENTS = 2000;    // event lines kept on the page
 const FRAMES = 200;         // the newest frames offered for a rewind
@@ -273,9 +273,12 @@ export function renderRun(ctx, main, runId) {
       events.append(h("li", {}, `events ${f.payload.fromSeq}–${f.payload.toSeq} are no longer kept`));
     }
     if (f.event === "run.time_travel_jumped") outputCache.clear();
-    const news = f.event.startsWith("node.") || f.event.startsWith("approval.") ||
-      (f.event.startsWith("run.") && !STREAM_EVENTS.has(f.event));
-    if (news && f.payload?.runId === runId) refresh();
+    // Anything that happened between the first load and this socket's
+    // subscription comes only as a replayed run.event, so those refresh
+    // too, as does every (re)connect.
+    const news = f.event === "hello" || f.event === "run.event" || f.event.startsWith("node.") ||
+      f.event.startsWith("approval.") || (f.event.startsWith("run.") && !STREAM_EVENTS.has(f.event));
+    if (news && (f.event === "hello" || f.payload?.runId === runId)) refresh();
   });
 
   loadAll();
