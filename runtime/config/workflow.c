@@ -650,64 +650,61 @@ typedef struct ref_check {
     const pending_ref *pr;
 } ref_check;
 
-/* A task with an outputSchema keeps only the declared fields in its row,
- * and a scalar field has no members: a reference past either could never
- * resolve, so it is refused now rather than failing a run later. */
-static void check_field_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref,
-                            const anvil_wf_node *x, size_t id_len)
+/* A reference into declared fields: `name` (rest bytes, possibly with a
+ * ".member..." tail) must name a field of s, and only an object, array or
+ * unknown field has members to read further. A task with an outputSchema
+ * keeps only the declared fields in its row, and a launch is refused
+ * unless its input matches the inputSchema, so a reference past either
+ * could never resolve: it is refused now rather than failing a run later.
+ * `task` is the task whose output it is, or NULL for the launch input. */
+static void check_declared_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref,
+                               const anvil_output_schema *s, const char *name, size_t rest,
+                               const char *task)
 {
-    const char *name = ref->path + id_len + 1;
-    size_t rest = ref->path_len - id_len - 1;
     const char *dot = memchr(name, '.', rest);
     size_t len = dot ? (size_t)(dot - name) : rest;
     int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
-    const anvil_output_field *f = anvil_output_schema_field(x->output_schema, name, len);
+    const char *kind = task ? "output" : "input";
+    char owner[160], of[160] = "";
+    if (task) {
+        snprintf(owner, sizeof owner, "task '%s'", task);
+        snprintf(of, sizeof of, " of task '%s'", task);
+    } else {
+        snprintf(owner, sizeof owner, "the workflow");
+    }
+    const anvil_output_field *f = anvil_output_schema_field(s, name, len);
     if (!f) {
         char names[160];
-        anvil_output_schema_names(x->output_schema, names, sizeof names);
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: task '%s' declares no output field "
-                        "'%.*s' (its outputSchema has: %s)", pr->where, elen, ref->expr, x->id,
-                        (int)(len > 64 ? 64 : len), name, names);
+        anvil_output_schema_names(s, names, sizeof names);
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: %s declares no %s field '%.*s' (its "
+                        "%sSchema has: %s)", pr->where, elen, ref->expr, owner, kind,
+                        (int)(len > 64 ? 64 : len), name, kind, names);
         return;
     }
     bool members = f->type == ANVIL_FIELD_OBJECT || f->type == ANVIL_FIELD_ARRAY ||
                    f->type == ANVIL_FIELD_UNKNOWN;
     if (dot && !members)
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: output field '%s' of task '%s' is %s "
-                        "%s, which has no members", pr->where, elen, ref->expr, f->name, x->id,
+        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: %s field '%s'%s is %s %s, which has no "
+                        "members", pr->where, elen, ref->expr, kind, f->name, of,
                         f->type == ANVIL_FIELD_INTEGER ? "an" : "a",
                         anvil_field_type_name(f->type));
 }
 
-/* With an inputSchema, a launch is refused unless its input matches it, so
- * ${input.x} must name a declared field, and only an object, array or
- * unknown field has members to read further. A bare ${input} is the whole
- * object and always resolves. Without one the input's shape is unknown
- * until launch, and nothing can be checked. */
+/* ${outputs.<task>.<field>...} of a task with an outputSchema. */
+static void check_field_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref,
+                            const anvil_wf_node *x, size_t id_len)
+{
+    check_declared_ref(L, pr, ref, x->output_schema, ref->path + id_len + 1,
+                       ref->path_len - id_len - 1, x->id);
+}
+
+/* ${input.<field>...} of a workflow with an inputSchema; a bare ${input}
+ * is the whole object and always resolves, and without a schema the
+ * input's shape is unknown until launch. */
 static void check_input_ref(loader *L, const pending_ref *pr, const anvil_template_ref *ref)
 {
-    const anvil_output_schema *in = L->wf->input_schema;
-    if (!in || ref->path_len == 0)
-        return;
-    const char *dot = memchr(ref->path, '.', ref->path_len);
-    size_t len = dot ? (size_t)(dot - ref->path) : ref->path_len;
-    int elen = ref->expr_len > 80 ? 80 : (int)ref->expr_len;
-    const anvil_output_field *f = anvil_output_schema_field(in, ref->path, len);
-    if (!f) {
-        char names[160];
-        anvil_output_schema_names(in, names, sizeof names);
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: the workflow declares no input field "
-                        "'%.*s' (its inputSchema has: %s)", pr->where, elen, ref->expr,
-                        (int)(len > 64 ? 64 : len), ref->path, names);
-        return;
-    }
-    bool members = f->type == ANVIL_FIELD_OBJECT || f->type == ANVIL_FIELD_ARRAY ||
-                   f->type == ANVIL_FIELD_UNKNOWN;
-    if (dot && !members)
-        anvil_cfg_error(&L->c, pr->scalar, "%s: ${%.*s}: input field '%s' is %s %s, which has "
-                        "no members", pr->where, elen, ref->expr, f->name,
-                        f->type == ANVIL_FIELD_INTEGER ? "an" : "a",
-                        anvil_field_type_name(f->type));
+    if (L->wf->input_schema && ref->path_len > 0)
+        check_declared_ref(L, pr, ref, L->wf->input_schema, ref->path, ref->path_len, NULL);
 }
 
 static void check_ref(void *ctx, const anvil_template_ref *ref)

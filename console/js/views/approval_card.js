@@ -4,8 +4,25 @@
 import { h, replace, notice, errorText, fmtTime } from "../dom.js";
 
 // What identifies an approval: its run, node and iteration.
-export function approvalKey(a) {
+function approvalKey(a) {
   return `${a.runId}/${a.nodeId}/${a.iteration}`;
+}
+
+// A list of cards in `container`: draw(list) redraws it only when the set
+// of approvals changed, so a note being typed survives unrelated events;
+// forget() makes the next draw redraw (after the container showed
+// something else). `empty` is what an empty list shows.
+export function approvalCards(ctx, container, { showRun = true, onDecided, empty }) {
+  let shown = null;
+  return {
+    draw(list) {
+      const keys = list.map(approvalKey).join("\n");
+      if (keys === shown) return;
+      shown = keys;
+      replace(container, list.length ? list.map((a) => approvalCard(ctx, a, { showRun, onDecided })) : empty());
+    },
+    forget() { shown = null; },
+  };
 }
 
 export function approvalCard(ctx, a, { showRun = true, onDecided } = {}) {

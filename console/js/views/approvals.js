@@ -3,27 +3,23 @@
 // approvals changes, so a note being typed survives unrelated events.
 
 import { h, replace, notice, errorText, throttle, serial } from "../dom.js";
-import { approvalCard, approvalKey } from "./approval_card.js";
+import { approvalCards } from "./approval_card.js";
 
 export function renderApprovals(ctx, main) {
   const body = h("div", { "data-testid": "approvals-body" });
   main.append(h("div", { class: "bar" }, h("h2", {}, "Pending approvals")), body);
-  let shown = null;
   let gone = false;
+  const cards = approvalCards(ctx, body, { onDecided: () => reload(), empty: () => notice("Nothing is waiting for an approval.") });
   const load = serial(async () => {
     let list;
     try {
       list = await ctx.rpc("listApprovals");
     } catch (e) {
       if (!gone) replace(body, notice(`Could not list approvals: ${errorText(e)}`, "error"));
-      shown = null;
+      cards.forget();
       return;
     }
-    const keys = list.map(approvalKey).join("\n");
-    if (gone || keys === shown) return;
-    shown = keys;
-    if (!list.length) replace(body, notice("Nothing is waiting for an approval."));
-    else replace(body, list.map((a) => approvalCard(ctx, a, { onDecided: reload })));
+    if (!gone) cards.draw(list);
   });
   const reload = throttle(load, 400);
   const off = ctx.live.on((f) => {

@@ -12,7 +12,7 @@
 
 import { h, replace, badge, fmtTime, since, json, notice, errorText, throttle, serial } from "../dom.js";
 import { Live } from "../api.js";
-import { approvalCard, approvalKey } from "./approval_card.js";
+import { approvalCards } from "./approval_card.js";
 
 const TERMINAL = new Set(["finished", "failed", "cancelled"]);
 // The stream's own frames (a heartbeat a second, its errors): not news.
@@ -95,7 +95,6 @@ export function renderRun(ctx, main, runId) {
 
   let gone = false;
   let lastSeq = 0;
-  let shownApprovals = null;
   const outputCache = new Map();   // "<node>#<iteration>" -> element, for finished tasks
 
   const act = async (button, call, done) => {
@@ -134,20 +133,19 @@ export function renderRun(ctx, main, runId) {
         new Map([[n.nodeId, n]])))));
   };
 
+  const cards = approvalCards(ctx, approvals, {
+    showRun: false, onDecided: () => refresh(), empty: () => h("p", { class: "meta" }, "None pending."),
+  });
   const loadApprovals = async () => {
     let list;
     try {
       list = await ctx.rpc("listApprovals", { filter: { runId } });
     } catch (e) {
       if (!gone) replace(approvals, notice(`Could not list approvals: ${errorText(e)}`, "error"));
-      shownApprovals = null;
+      cards.forget();
       return;
     }
-    const keys = list.map(approvalKey).join("\n");
-    if (gone || keys === shownApprovals) return;   // unchanged: keep a note being typed
-    shownApprovals = keys;
-    replace(approvals, list.length ? list.map((a) => approvalCard(ctx, a, { showRun: false, onDecided: refresh }))
-      : h("p", { class: "meta" }, "None pending."));
+    if (!gone) cards.draw(list);
   };
 
   const loadOutputs = async (run) => {
