@@ -39,6 +39,7 @@ serve: build
 	@echo
 	@echo "Anvil on http://127.0.0.1:7331 with examples/anvil.yaml (database examples/anvil.db)."
 	@echo "Example token (from examples/anvil.yaml): dev-operator-token"
+	@echo "  Operator console: http://127.0.0.1:7331/console (sign in with that token)"
 	@echo "  curl -s -X POST http://127.0.0.1:7331/v1/rpc/listWorkflows \\"
 	@echo "       -H 'Authorization: Bearer dev-operator-token' -d '{}'"
 	@echo
